@@ -1,0 +1,521 @@
+//! Every durable change to an instance, as one [`Mutation`], and its binary codec.
+//!
+//! A mutation is what the WAL stores (one record each), what recovery replays, and what a pipe
+//! ships to the peer: the same bytes on every path, so origin and version cannot get lost between
+//! them.
+
+use crate::codec::{DecodeError, Put, Reader};
+use crate::path::{Path, PathPattern};
+use crate::types::{Compressor, DataType, Encoding, Value};
+use crate::version::{InstanceId, Version};
+
+/// The values of one column of a batch; null rows hold a placeholder.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ColumnValues {
+    /// BOOLEAN.
+    Bool(Vec<bool>),
+    /// INT32 and DATE.
+    I32(Vec<i32>),
+    /// INT64 and TIMESTAMP.
+    I64(Vec<i64>),
+    /// FLOAT.
+    F32(Vec<f32>),
+    /// DOUBLE.
+    F64(Vec<f64>),
+    /// TEXT, STRING and BLOB.
+    Bytes(Vec<Vec<u8>>),
+}
+
+impl ColumnValues {
+    /// An empty column for values of type `t`.
+    pub fn empty(t: DataType, cap: usize) -> ColumnValues {
+        match t {
+            DataType::Boolean => ColumnValues::Bool(Vec::with_capacity(cap)),
+            DataType::Int32 | DataType::Date => ColumnValues::I32(Vec::with_capacity(cap)),
+            DataType::Int64 | DataType::Timestamp => ColumnValues::I64(Vec::with_capacity(cap)),
+            DataType::Float => ColumnValues::F32(Vec::with_capacity(cap)),
+            DataType::Double => ColumnValues::F64(Vec::with_capacity(cap)),
+            _ => ColumnValues::Bytes(Vec::with_capacity(cap)),
+        }
+    }
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        match self {
+            ColumnValues::Bool(v) => v.len(),
+            ColumnValues::I32(v) => v.len(),
+            ColumnValues::I64(v) => v.len(),
+            ColumnValues::F32(v) => v.len(),
+            ColumnValues::F64(v) => v.len(),
+            ColumnValues::Bytes(v) => v.len(),
+        }
+    }
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The value at row `i`.
+    pub fn get(&self, i: usize) -> Value {
+        match self {
+            ColumnValues::Bool(v) => Value::Bool(v[i]),
+            ColumnValues::I32(v) => Value::I32(v[i]),
+            ColumnValues::I64(v) => Value::I64(v[i]),
+            ColumnValues::F32(v) => Value::F32(v[i]),
+            ColumnValues::F64(v) => Value::F64(v[i]),
+            ColumnValues::Bytes(v) => Value::Bytes(v[i].clone()),
+        }
+    }
+    /// Appends a value; returns false when its kind does not match the column.
+    pub fn push(&mut self, v: Value) -> bool {
+        match (self, v) {
+            (ColumnValues::Bool(c), Value::Bool(x)) => c.push(x),
+            (ColumnValues::I32(c), Value::I32(x)) => c.push(x),
+            (ColumnValues::I64(c), Value::I64(x)) => c.push(x),
+            (ColumnValues::F32(c), Value::F32(x)) => c.push(x),
+            (ColumnValues::F64(c), Value::F64(x)) => c.push(x),
+            (ColumnValues::Bytes(c), Value::Bytes(x)) => c.push(x),
+            _ => return false,
+        }
+        true
+    }
+    /// Appends the placeholder used for a null row.
+    pub fn push_placeholder(&mut self) {
+        match self {
+            ColumnValues::Bool(c) => c.push(false),
+            ColumnValues::I32(c) => c.push(0),
+            ColumnValues::I64(c) => c.push(0),
+            ColumnValues::F32(c) => c.push(0.0),
+            ColumnValues::F64(c) => c.push(0.0),
+            ColumnValues::Bytes(c) => c.push(Vec::new()),
+        }
+    }
+}
+
+/// One column of an insert: a measurement, its type, values and optional null flags.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Column {
+    /// The measurement name (last node of the series path).
+    pub name: String,
+    /// The data type the client declared for the values.
+    pub dtype: DataType,
+    /// One value per row (placeholders where null).
+    pub values: ColumnValues,
+    /// `Some(flags)` when some rows are null (`true` = null).
+    pub nulls: Option<Vec<bool>>,
+}
+
+impl Column {
+    /// Whether row `i` is null.
+    pub fn is_null(&self, i: usize) -> bool {
+        self.nulls.as_ref().is_some_and(|n| n[i])
+    }
+    /// The value at row `i`, or None when null.
+    pub fn value(&self, i: usize) -> Option<Value> {
+        if self.is_null(i) {
+            None
+        } else {
+            Some(self.values.get(i))
+        }
+    }
+}
+
+/// Rows for one device: timestamps and columns of equal length.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InsertBatch {
+    /// The device path (`root.db.d1`).
+    pub device: Path,
+    /// Whether the device is aligned.
+    pub aligned: bool,
+    /// One timestamp per row.
+    pub times: Vec<i64>,
+    /// The columns.
+    pub columns: Vec<Column>,
+}
+
+impl InsertBatch {
+    /// Number of non-null points in the batch.
+    pub fn point_count(&self) -> usize {
+        self.columns.iter().map(|c| self.times.len() - c.nulls.as_ref().map_or(0, |n| n.iter().filter(|x| **x).count())).sum()
+    }
+}
+
+/// Definition of one time series, as CREATE TIMESERIES gives it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesDef {
+    /// Full path of the series.
+    pub path: Path,
+    /// Data type.
+    pub dtype: DataType,
+    /// Requested encoding.
+    pub encoding: Encoding,
+    /// Requested compressor.
+    pub compressor: Compressor,
+    /// Optional alias of the measurement.
+    pub alias: Option<String>,
+    /// Tags (indexed key/values).
+    pub tags: Vec<(String, String)>,
+    /// Attributes (unindexed key/values).
+    pub attributes: Vec<(String, String)>,
+    /// Whether the series belongs to an aligned device.
+    pub aligned: bool,
+}
+
+impl SeriesDef {
+    /// A definition with default encoding and compressor for the type.
+    pub fn simple(path: Path, dtype: DataType, aligned: bool) -> SeriesDef {
+        SeriesDef {
+            path,
+            dtype,
+            encoding: dtype.default_encoding(),
+            compressor: Compressor::Lz4,
+            alias: None,
+            tags: vec![],
+            attributes: vec![],
+            aligned,
+        }
+    }
+}
+
+/// What a mutation does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// Insert rows, possibly for several devices, atomically.
+    Insert(Vec<InsertBatch>),
+    /// Delete points of matching series in `[start, end]` (inclusive), older than the mutation.
+    Delete {
+        /// Series patterns.
+        patterns: Vec<PathPattern>,
+        /// First deleted time.
+        start: i64,
+        /// Last deleted time.
+        end: i64,
+    },
+    /// Create a database.
+    CreateDatabase(Path),
+    /// Delete databases with all their series and data.
+    DeleteDatabases(Vec<Path>),
+    /// Create time series (all or nothing).
+    CreateSeries(Vec<SeriesDef>),
+    /// Drop time series with their data.
+    DropSeries(Vec<Path>),
+    /// Set (Some) or unset (None) the TTL of a database, in timestamp units.
+    SetTtl {
+        /// The database path.
+        database: Path,
+        /// The TTL.
+        ttl: Option<i64>,
+    },
+}
+
+/// One durable change with its version and origin.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mutation {
+    /// HLC time and origin instance of the write.
+    pub version: Version,
+    /// The sequence number the write had in its origin's WAL (0 when it is local and not yet logged).
+    pub origin_seq: u64,
+    /// The change.
+    pub op: Op,
+}
+
+const TAG_INSERT: u8 = 1;
+const TAG_DELETE: u8 = 2;
+const TAG_CREATE_DB: u8 = 3;
+const TAG_DELETE_DB: u8 = 4;
+const TAG_CREATE_SERIES: u8 = 5;
+const TAG_DROP_SERIES: u8 = 6;
+const TAG_SET_TTL: u8 = 7;
+
+fn put_path(out: &mut Vec<u8>, p: &[String]) {
+    out.put_var(p.len() as u64);
+    for n in p {
+        out.put_str(n);
+    }
+}
+
+fn get_nodes(r: &mut Reader) -> Result<Vec<String>, DecodeError> {
+    let n = r.count()?;
+    (0..n).map(|_| r.string()).collect()
+}
+
+fn get_path(r: &mut Reader) -> Result<Path, DecodeError> {
+    Path::from_nodes(get_nodes(r)?).map_err(DecodeError)
+}
+
+fn put_kv(out: &mut Vec<u8>, kv: &[(String, String)]) {
+    out.put_var(kv.len() as u64);
+    for (k, v) in kv {
+        out.put_str(k);
+        out.put_str(v);
+    }
+}
+
+fn get_kv(r: &mut Reader) -> Result<Vec<(String, String)>, DecodeError> {
+    let n = r.count()?;
+    (0..n).map(|_| Ok((r.string()?, r.string()?))).collect()
+}
+
+fn put_column(out: &mut Vec<u8>, c: &Column) {
+    out.put_str(&c.name);
+    out.put_u8(c.dtype.code());
+    match &c.nulls {
+        None => out.put_u8(0),
+        Some(n) => {
+            out.put_u8(1);
+            let mut bits = vec![0u8; n.len().div_ceil(8)];
+            for (i, x) in n.iter().enumerate() {
+                if *x {
+                    bits[i / 8] |= 1 << (i % 8);
+                }
+            }
+            out.extend_from_slice(&bits);
+        }
+    }
+    match &c.values {
+        ColumnValues::Bool(v) => v.iter().for_each(|x| out.put_u8(*x as u8)),
+        ColumnValues::I32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        ColumnValues::I64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        ColumnValues::F32(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        ColumnValues::F64(v) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        ColumnValues::Bytes(v) => v.iter().for_each(|x| out.put_bytes(x)),
+    }
+}
+
+fn get_column(r: &mut Reader, rows: usize) -> Result<Column, DecodeError> {
+    let name = r.string()?;
+    let code = r.u8()?;
+    let dtype = DataType::from_code(code as i32).ok_or_else(|| DecodeError(format!("unknown data type {code}")))?;
+    let nulls = match r.u8()? {
+        0 => None,
+        _ => {
+            let bits = r.take(rows.div_ceil(8))?;
+            Some((0..rows).map(|i| bits[i / 8] & (1 << (i % 8)) != 0).collect())
+        }
+    };
+    let mut values = ColumnValues::empty(dtype, rows);
+    macro_rules! fixed {
+        ($v:expr, $t:ty, $n:expr) => {
+            for _ in 0..rows {
+                $v.push(<$t>::from_le_bytes(r.take($n)?.try_into().unwrap()));
+            }
+        };
+    }
+    match &mut values {
+        ColumnValues::Bool(v) => {
+            for _ in 0..rows {
+                v.push(r.u8()? != 0)
+            }
+        }
+        ColumnValues::I32(v) => fixed!(v, i32, 4),
+        ColumnValues::I64(v) => fixed!(v, i64, 8),
+        ColumnValues::F32(v) => fixed!(v, f32, 4),
+        ColumnValues::F64(v) => fixed!(v, f64, 8),
+        ColumnValues::Bytes(v) => {
+            for _ in 0..rows {
+                v.push(r.bytes()?.to_vec())
+            }
+        }
+    }
+    Ok(Column { name, dtype, values, nulls })
+}
+
+impl Mutation {
+    /// Encodes the mutation (without the WAL's framing).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.put_u64(self.version.hlc);
+        out.put_u64(self.version.origin.0);
+        out.put_u64(self.origin_seq);
+        match &self.op {
+            Op::Insert(batches) => {
+                out.put_u8(TAG_INSERT);
+                out.put_var(batches.len() as u64);
+                for b in batches {
+                    put_path(out, b.device.nodes());
+                    out.put_u8(b.aligned as u8);
+                    out.put_var(b.times.len() as u64);
+                    for t in &b.times {
+                        out.extend_from_slice(&t.to_le_bytes());
+                    }
+                    out.put_var(b.columns.len() as u64);
+                    for c in &b.columns {
+                        put_column(out, c);
+                    }
+                }
+            }
+            Op::Delete { patterns, start, end } => {
+                out.put_u8(TAG_DELETE);
+                out.put_var(patterns.len() as u64);
+                for p in patterns {
+                    put_path(out, p.nodes());
+                }
+                out.put_u64(*start as u64);
+                out.put_u64(*end as u64);
+            }
+            Op::CreateDatabase(p) => {
+                out.put_u8(TAG_CREATE_DB);
+                put_path(out, p.nodes());
+            }
+            Op::DeleteDatabases(ps) => {
+                out.put_u8(TAG_DELETE_DB);
+                out.put_var(ps.len() as u64);
+                for p in ps {
+                    put_path(out, p.nodes());
+                }
+            }
+            Op::CreateSeries(defs) => {
+                out.put_u8(TAG_CREATE_SERIES);
+                out.put_var(defs.len() as u64);
+                for d in defs {
+                    put_path(out, d.path.nodes());
+                    out.put_u8(d.dtype.code());
+                    out.put_u8(d.encoding.code());
+                    out.put_u8(d.compressor.code());
+                    match &d.alias {
+                        None => out.put_u8(0),
+                        Some(a) => {
+                            out.put_u8(1);
+                            out.put_str(a);
+                        }
+                    }
+                    put_kv(out, &d.tags);
+                    put_kv(out, &d.attributes);
+                    out.put_u8(d.aligned as u8);
+                }
+            }
+            Op::DropSeries(ps) => {
+                out.put_u8(TAG_DROP_SERIES);
+                out.put_var(ps.len() as u64);
+                for p in ps {
+                    put_path(out, p.nodes());
+                }
+            }
+            Op::SetTtl { database, ttl } => {
+                out.put_u8(TAG_SET_TTL);
+                put_path(out, database.nodes());
+                match ttl {
+                    None => out.put_u8(0),
+                    Some(t) => {
+                        out.put_u8(1);
+                        out.put_u64(*t as u64);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decodes a mutation written by [`Mutation::encode`].
+    pub fn decode(buf: &[u8]) -> Result<Mutation, DecodeError> {
+        let mut r = Reader::new(buf);
+        let hlc = r.u64()?;
+        let origin = InstanceId(r.u64()?);
+        let origin_seq = r.u64()?;
+        let tag = r.u8()?;
+        let op = match tag {
+            TAG_INSERT => {
+                let n = r.count()?;
+                let mut batches = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let device = get_path(&mut r)?;
+                    let aligned = r.u8()? != 0;
+                    let rows = r.count()?;
+                    let mut times = Vec::with_capacity(rows);
+                    for _ in 0..rows {
+                        times.push(i64::from_le_bytes(r.take(8)?.try_into().unwrap()));
+                    }
+                    let nc = r.count()?;
+                    let mut columns = Vec::with_capacity(nc);
+                    for _ in 0..nc {
+                        columns.push(get_column(&mut r, rows)?);
+                    }
+                    batches.push(InsertBatch { device, aligned, times, columns });
+                }
+                Op::Insert(batches)
+            }
+            TAG_DELETE => {
+                let n = r.count()?;
+                let patterns = (0..n).map(|_| get_nodes(&mut r).map(PathPattern::from_nodes)).collect::<Result<_, _>>()?;
+                Op::Delete { patterns, start: r.u64()? as i64, end: r.u64()? as i64 }
+            }
+            TAG_CREATE_DB => Op::CreateDatabase(get_path(&mut r)?),
+            TAG_DELETE_DB => {
+                let n = r.count()?;
+                Op::DeleteDatabases((0..n).map(|_| get_path(&mut r)).collect::<Result<_, _>>()?)
+            }
+            TAG_CREATE_SERIES => {
+                let n = r.count()?;
+                let mut defs = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let path = get_path(&mut r)?;
+                    let dt = r.u8()?;
+                    let dtype = DataType::from_code(dt as i32).ok_or_else(|| DecodeError(format!("unknown data type {dt}")))?;
+                    let encoding = Encoding::from_code(r.u8()? as i32).unwrap_or(dtype.default_encoding());
+                    let compressor = Compressor::from_code(r.u8()? as i32).unwrap_or(Compressor::Lz4);
+                    let alias = if r.u8()? != 0 { Some(r.string()?) } else { None };
+                    let tags = get_kv(&mut r)?;
+                    let attributes = get_kv(&mut r)?;
+                    let aligned = r.u8()? != 0;
+                    defs.push(SeriesDef { path, dtype, encoding, compressor, alias, tags, attributes, aligned });
+                }
+                Op::CreateSeries(defs)
+            }
+            TAG_DROP_SERIES => {
+                let n = r.count()?;
+                Op::DropSeries((0..n).map(|_| get_path(&mut r)).collect::<Result<_, _>>()?)
+            }
+            TAG_SET_TTL => {
+                let database = get_path(&mut r)?;
+                let ttl = if r.u8()? != 0 { Some(r.u64()? as i64) } else { None };
+                Op::SetTtl { database, ttl }
+            }
+            t => return Err(DecodeError(format!("unknown mutation tag {t}"))),
+        };
+        if r.remaining() != 0 {
+            return Err(DecodeError(format!("{} trailing bytes after mutation", r.remaining())));
+        }
+        Ok(Mutation { version: Version { hlc, origin }, origin_seq, op })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_every_op() {
+        let dev = Path::parse("root.db.d1").unwrap();
+        let ops = vec![
+            Op::Insert(vec![InsertBatch {
+                device: dev.clone(),
+                aligned: true,
+                times: vec![1, 2, 3],
+                columns: vec![
+                    Column { name: "a".into(), dtype: DataType::Double, values: ColumnValues::F64(vec![1.5, f64::NAN, -0.0]), nulls: Some(vec![false, true, false]) },
+                    Column { name: "b".into(), dtype: DataType::Text, values: ColumnValues::Bytes(vec![b"x".to_vec(), vec![], b"zz".to_vec()]), nulls: None },
+                    Column { name: "c".into(), dtype: DataType::Date, values: ColumnValues::I32(vec![20240101, 0, 1]), nulls: None },
+                ],
+            }]),
+            Op::Delete { patterns: vec![PathPattern::parse("root.db.**").unwrap()], start: i64::MIN, end: 7 },
+            Op::CreateDatabase(Path::parse("root.db").unwrap()),
+            Op::DeleteDatabases(vec![Path::parse("root.db").unwrap()]),
+            Op::CreateSeries(vec![SeriesDef {
+                alias: Some("temp".into()),
+                tags: vec![("k".into(), "v".into())],
+                ..SeriesDef::simple(dev.child("s"), DataType::Int64, false)
+            }]),
+            Op::DropSeries(vec![dev.child("s")]),
+            Op::SetTtl { database: Path::parse("root.db").unwrap(), ttl: Some(3600) },
+        ];
+        for op in ops {
+            let m = Mutation { version: Version { hlc: 99, origin: InstanceId(7) }, origin_seq: 12, op };
+            let mut buf = Vec::new();
+            m.encode(&mut buf);
+            let back = Mutation::decode(&buf).unwrap();
+            // NaN != NaN, so compare the encodings.
+            let mut buf2 = Vec::new();
+            back.encode(&mut buf2);
+            assert_eq!(buf, buf2);
+            for cut in 0..buf.len() {
+                assert!(Mutation::decode(&buf[..cut]).is_err(), "truncated at {cut} decoded");
+            }
+        }
+    }
+}
