@@ -1,0 +1,202 @@
+//! A blocking client of the IoTDB client protocol (binary protocol, framed), with a small
+//! session layer that runs statements and pages through results.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use duet_common::types::{DataType, Value};
+use thrift::protocol::{TBinaryInputProtocol, TBinaryOutputProtocol};
+use thrift::transport::{TFramedReadTransport, TFramedWriteTransport};
+
+use crate::generated::*;
+use crate::tsblock;
+
+/// The generated client over a framed binary TCP connection.
+pub type RawClient = ClientServiceSyncClient<
+    TBinaryInputProtocol<TFramedReadTransport<TcpStream>>,
+    TBinaryOutputProtocol<TFramedWriteTransport<TcpStream>>,
+>;
+
+/// A client-side error: transport trouble or a non-success status from the server.
+#[derive(Debug)]
+pub enum ClientError {
+    /// Could not connect, or the connection broke.
+    Transport(String),
+    /// The server answered with an error status.
+    Status {
+        /// IoTDB status code.
+        code: i32,
+        /// The server's message.
+        message: String,
+    },
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::Transport(m) => write!(f, "connection error: {m}"),
+            ClientError::Status { code, message } => write!(f, "Msg: {code}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+impl From<thrift::Error> for ClientError {
+    fn from(e: thrift::Error) -> Self {
+        ClientError::Transport(e.to_string())
+    }
+}
+
+/// Turns a status into Ok or a [`ClientError::Status`].
+pub fn check(status: Option<Status>) -> Result<(), ClientError> {
+    let st = status.unwrap_or_default();
+    match st.code.unwrap_or(200) {
+        200 | 400 => Ok(()),
+        302 if st.sub_status.as_ref().map_or(true, |s| s.iter().all(|x| matches!(x.code, Some(200) | Some(400)))) => Ok(()),
+        code => {
+            let mut message = st.message.unwrap_or_default();
+            if let Some(subs) = st.sub_status {
+                for s in subs.iter().filter(|s| !matches!(s.code, Some(200) | Some(400))) {
+                    message.push_str(&format!("; {}: {}", s.code.unwrap_or(0), s.message.clone().unwrap_or_default()));
+                }
+            }
+            Err(ClientError::Status { code, message })
+        }
+    }
+}
+
+/// Opens a raw framed binary connection to `host:port`.
+pub fn connect(host: &str, port: u16, timeout: Option<Duration>) -> Result<RawClient, ClientError> {
+    let addrs: Vec<_> = (host, port).to_socket_addrs().map_err(|e| ClientError::Transport(format!("cannot resolve {host}: {e}")))?.collect();
+    let mut last = None;
+    for a in addrs {
+        let s = match timeout {
+            Some(t) => TcpStream::connect_timeout(&a, t),
+            None => TcpStream::connect(a),
+        };
+        match s {
+            Ok(s) => {
+                s.set_nodelay(true).ok();
+                s.set_read_timeout(timeout).ok();
+                s.set_write_timeout(timeout).ok();
+                let r = s.try_clone().map_err(|e| ClientError::Transport(e.to_string()))?;
+                let i = TBinaryInputProtocol::new(TFramedReadTransport::with_capacity(1 << 16, r), true);
+                let o = TBinaryOutputProtocol::new(TFramedWriteTransport::with_capacity(1 << 16, s), true);
+                return Ok(ClientServiceSyncClient::new(i, o));
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(ClientError::Transport(format!(
+        "cannot connect to {host}:{port}: {}",
+        last.map(|e| e.to_string()).unwrap_or_else(|| "no address".into())
+    )))
+}
+
+/// The full result of a statement: column names (with `Time` first unless `ignore_time`), types and rows.
+#[derive(Debug, Clone, Default)]
+pub struct QueryResult {
+    /// Output column names, excluding Time.
+    pub columns: Vec<String>,
+    /// Logical type of each output column.
+    pub types: Vec<DataType>,
+    /// Whether the result has no Time column.
+    pub ignore_time: bool,
+    /// Timestamps, one per row (meaningless when `ignore_time`).
+    pub times: Vec<i64>,
+    /// Rows of values.
+    pub rows: Vec<Vec<Option<Value>>>,
+    /// Whether the statement produced a result set at all.
+    pub has_result: bool,
+}
+
+/// An open session: connection, session id and statement id.
+pub struct Session {
+    client: RawClient,
+    session_id: i64,
+    statement_id: i64,
+    /// Rows fetched per round trip.
+    pub fetch_size: i32,
+    /// The server's timestamp precision ("ms", "us" or "ns").
+    pub precision: String,
+}
+
+impl Session {
+    /// Connects and logs in (the same three calls the official client makes).
+    pub fn open(host: &str, port: u16, user: &str, password: &str, zone: &str) -> Result<Session, ClientError> {
+        let mut client = connect(host, port, Some(Duration::from_secs(60)))?;
+        let mut conf = std::collections::BTreeMap::new();
+        conf.insert("version".to_string(), "V_1_0".to_string());
+        conf.insert("sql_dialect".to_string(), "tree".to_string());
+        let resp = client.open_session(OpenSessionReq::new(2, zone.to_string(), user.to_string(), password.to_string(), conf))?;
+        check(resp.status)?;
+        let session_id = resp.session_id.unwrap_or(0);
+        let precision = resp.configuration.and_then(|c| c.get("timestamp_precision").cloned()).unwrap_or_else(|| "ms".into());
+        let statement_id = client.request_statement_id(session_id)?;
+        client.set_time_zone(SetTimeZoneReq::new(session_id, zone.to_string()))?;
+        Ok(Session { client, session_id, statement_id, fetch_size: 5000, precision })
+    }
+
+    /// Direct access to the generated client, for RPCs the session layer does not wrap.
+    pub fn raw(&mut self) -> (&mut RawClient, i64) {
+        (&mut self.client, self.session_id)
+    }
+
+    /// Runs any statement and collects its whole result, paging with `fetch_size`.
+    pub fn execute(&mut self, sql: &str) -> Result<QueryResult, ClientError> {
+        let req = ExecuteStatementReq::new(self.session_id, sql.to_string(), self.statement_id, self.fetch_size, 0i64, None, None);
+        let resp = self.client.execute_statement_v2(req)?;
+        check(resp.status.clone())?;
+        let columns = resp.columns.unwrap_or_default();
+        let mut out = QueryResult { has_result: !columns.is_empty(), ..Default::default() };
+        if columns.is_empty() {
+            return Ok(out);
+        }
+        out.types = resp
+            .data_type_list
+            .unwrap_or_default()
+            .iter()
+            .map(|t| DataType::parse(t).unwrap_or(DataType::Text))
+            .collect();
+        out.columns = columns;
+        out.ignore_time = resp.ignore_time_stamp.unwrap_or(false);
+        let query_id = resp.query_id.unwrap_or(0);
+        let mut blocks = resp.query_result.unwrap_or_default();
+        let mut more = resp.more_data.unwrap_or(false);
+        loop {
+            for b in blocks.drain(..) {
+                let block = tsblock::decode(&b, &out.types).map_err(ClientError::Transport)?;
+                for r in 0..block.times.len() {
+                    out.times.push(block.times[r]);
+                    out.rows.push(block.columns.iter().map(|c| c[r].clone()).collect());
+                }
+            }
+            if !more {
+                break;
+            }
+            let f = self.client.fetch_results_v2(FetchResultsReq::new(
+                self.session_id,
+                sql.to_string(),
+                self.fetch_size,
+                query_id,
+                true,
+                0i64,
+                self.statement_id,
+            ))?;
+            check(f.status)?;
+            if !f.has_result_set.unwrap_or(false) {
+                break;
+            }
+            blocks = f.query_result.unwrap_or_default();
+            more = f.more_data.unwrap_or(false);
+        }
+        let _ = self.client.close_operation(CloseOperationReq::new(self.session_id, query_id, self.statement_id, None));
+        Ok(out)
+    }
+
+    /// Closes the session.
+    pub fn close(mut self) {
+        let _ = self.client.close_session(CloseSessionReq::new(self.session_id));
+    }
+}

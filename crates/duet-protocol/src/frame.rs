@@ -1,0 +1,270 @@
+//! Server-side framing: one Thrift message per frame, binary or compact, with a size cap.
+//!
+//! Each request frame is read whole into memory (bounded by the cap) and decoded from there, so a
+//! malformed or truncated message can never desynchronise the connection: the next frame starts
+//! where the length prefix said.
+
+use std::cell::Cell;
+use std::io::{self, Read, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+
+use thrift::protocol::{
+    TBinaryInputProtocol, TBinaryOutputProtocol, TCompactInputProtocol, TCompactOutputProtocol, TFieldIdentifier,
+    TInputProtocol, TListIdentifier, TMapIdentifier, TMessageIdentifier, TMessageType, TOutputProtocol, TSetIdentifier,
+    TStructIdentifier,
+};
+use thrift::server::TProcessor;
+use thrift::{ApplicationError, ApplicationErrorKind, ProtocolError, ProtocolErrorKind};
+
+/// Which Thrift protocol a frame uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProtocolKind {
+    /// TBinaryProtocol (strict), first byte 0x80.
+    Binary,
+    /// TCompactProtocol, first byte 0x82.
+    Compact,
+}
+
+impl ProtocolKind {
+    /// Detects the protocol from the first byte of a message.
+    pub fn detect(first: u8) -> Option<ProtocolKind> {
+        match first {
+            0x80 => Some(ProtocolKind::Binary),
+            0x82 => Some(ProtocolKind::Compact),
+            _ => None,
+        }
+    }
+}
+
+/// A `Read` over one frame's bytes that shares its position with a [`Guarded`] protocol.
+struct FrameInput {
+    data: Rc<Vec<u8>>,
+    pos: Rc<Cell<usize>>,
+}
+
+impl Read for FrameInput {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let p = self.pos.get();
+        let n = buf.len().min(self.data.len() - p);
+        buf[..n].copy_from_slice(&self.data[p..p + n]);
+        self.pos.set(p + n);
+        Ok(n)
+    }
+}
+
+/// Wraps a protocol and refuses container sizes larger than the bytes left in the frame, so a
+/// hostile length can never make the server allocate more than the frame itself.
+struct Guarded<P> {
+    inner: P,
+    len: usize,
+    pos: Rc<Cell<usize>>,
+}
+
+impl<P: TInputProtocol> Guarded<P> {
+    fn check(&self, size: i32) -> thrift::Result<()> {
+        let left = self.len - self.pos.get();
+        if size < 0 || size as usize > left {
+            return Err(thrift::Error::Protocol(ProtocolError::new(
+                ProtocolErrorKind::SizeLimit,
+                format!("container of {size} elements cannot fit in the {left} bytes left in the frame"),
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl<P: TInputProtocol> TInputProtocol for Guarded<P> {
+    fn read_message_begin(&mut self) -> thrift::Result<TMessageIdentifier> {
+        self.inner.read_message_begin()
+    }
+    fn read_message_end(&mut self) -> thrift::Result<()> {
+        self.inner.read_message_end()
+    }
+    fn read_struct_begin(&mut self) -> thrift::Result<Option<TStructIdentifier>> {
+        self.inner.read_struct_begin()
+    }
+    fn read_struct_end(&mut self) -> thrift::Result<()> {
+        self.inner.read_struct_end()
+    }
+    fn read_field_begin(&mut self) -> thrift::Result<TFieldIdentifier> {
+        self.inner.read_field_begin()
+    }
+    fn read_field_end(&mut self) -> thrift::Result<()> {
+        self.inner.read_field_end()
+    }
+    fn read_bool(&mut self) -> thrift::Result<bool> {
+        self.inner.read_bool()
+    }
+    fn read_bytes(&mut self) -> thrift::Result<Vec<u8>> {
+        self.inner.read_bytes()
+    }
+    fn read_i8(&mut self) -> thrift::Result<i8> {
+        self.inner.read_i8()
+    }
+    fn read_i16(&mut self) -> thrift::Result<i16> {
+        self.inner.read_i16()
+    }
+    fn read_i32(&mut self) -> thrift::Result<i32> {
+        self.inner.read_i32()
+    }
+    fn read_i64(&mut self) -> thrift::Result<i64> {
+        self.inner.read_i64()
+    }
+    fn read_double(&mut self) -> thrift::Result<f64> {
+        self.inner.read_double()
+    }
+    fn read_string(&mut self) -> thrift::Result<String> {
+        self.inner.read_string()
+    }
+    fn read_list_begin(&mut self) -> thrift::Result<TListIdentifier> {
+        let id = self.inner.read_list_begin()?;
+        self.check(id.size)?;
+        Ok(id)
+    }
+    fn read_list_end(&mut self) -> thrift::Result<()> {
+        self.inner.read_list_end()
+    }
+    fn read_set_begin(&mut self) -> thrift::Result<TSetIdentifier> {
+        let id = self.inner.read_set_begin()?;
+        self.check(id.size)?;
+        Ok(id)
+    }
+    fn read_set_end(&mut self) -> thrift::Result<()> {
+        self.inner.read_set_end()
+    }
+    fn read_map_begin(&mut self) -> thrift::Result<TMapIdentifier> {
+        let id = self.inner.read_map_begin()?;
+        self.check(id.size)?;
+        Ok(id)
+    }
+    fn read_map_end(&mut self) -> thrift::Result<()> {
+        self.inner.read_map_end()
+    }
+    fn read_byte(&mut self) -> thrift::Result<u8> {
+        self.inner.read_byte()
+    }
+}
+
+/// Reads a best-effort method name and sequence id from the start of a message, for error replies.
+fn peek_header(kind: ProtocolKind, head: &[u8]) -> (String, i32) {
+    let data = Rc::new(head.to_vec());
+    let pos = Rc::new(Cell::new(0));
+    let input = FrameInput { data, pos };
+    let r = match kind {
+        ProtocolKind::Binary => TBinaryInputProtocol::new(input, true).read_message_begin(),
+        ProtocolKind::Compact => TCompactInputProtocol::new(input).read_message_begin(),
+    };
+    r.map(|m| (m.name, m.sequence_number)).unwrap_or_default()
+}
+
+fn exception_frame(kind: ProtocolKind, name: &str, seq: i32, err: ApplicationError) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut o: Box<dyn TOutputProtocol> = match kind {
+            ProtocolKind::Binary => Box::new(TBinaryOutputProtocol::new(&mut out, true)),
+            ProtocolKind::Compact => Box::new(TCompactOutputProtocol::new(&mut out)),
+        };
+        let ident = TMessageIdentifier::new(name, TMessageType::Exception, seq);
+        let _ = o.write_message_begin(&ident);
+        let _ = thrift::Error::write_application_error_to_out_protocol(&err, o.as_mut());
+        let _ = o.write_message_end();
+        let _ = o.flush();
+    }
+    out
+}
+
+/// Decodes one request frame, runs it through `processor` and returns the reply message bytes.
+pub fn process_frame(processor: &dyn TProcessor, frame: Vec<u8>) -> Vec<u8> {
+    let Some(kind) = frame.first().copied().and_then(ProtocolKind::detect) else {
+        // Neither binary nor compact: answer in binary, which every Thrift client reads.
+        return exception_frame(
+            ProtocolKind::Binary,
+            "",
+            0,
+            ApplicationError::new(ApplicationErrorKind::InvalidProtocol, "frame is neither TBinaryProtocol nor TCompactProtocol"),
+        );
+    };
+    let len = frame.len();
+    let data = Rc::new(frame);
+    let pos = Rc::new(Cell::new(0));
+    let input = FrameInput { data: data.clone(), pos: pos.clone() };
+    let mut out = Vec::with_capacity(256);
+    let result = {
+        let mut o: Box<dyn TOutputProtocol> = match kind {
+            ProtocolKind::Binary => Box::new(TBinaryOutputProtocol::new(&mut out, true)),
+            ProtocolKind::Compact => Box::new(TCompactOutputProtocol::new(&mut out)),
+        };
+        catch_unwind(AssertUnwindSafe(|| match kind {
+            ProtocolKind::Binary => {
+                let mut i = Guarded { inner: TBinaryInputProtocol::new(input, true), len, pos: pos.clone() };
+                processor.process(&mut i, o.as_mut())
+            }
+            ProtocolKind::Compact => {
+                let mut i = Guarded { inner: TCompactInputProtocol::new(input), len, pos: pos.clone() };
+                processor.process(&mut i, o.as_mut())
+            }
+        }))
+    };
+    match result {
+        Ok(Ok(())) if !out.is_empty() => out,
+        Ok(res) => {
+            let (name, seq) = peek_header(kind, &data[..data.len().min(512)]);
+            let msg = match res {
+                Err(e) => format!("malformed request: {e}"),
+                Ok(()) => "request produced no reply".into(),
+            };
+            exception_frame(kind, &name, seq, ApplicationError::new(ApplicationErrorKind::ProtocolError, msg))
+        }
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "internal error".into());
+            let (name, seq) = peek_header(kind, &data[..data.len().min(512)]);
+            exception_frame(kind, &name, seq, ApplicationError::new(ApplicationErrorKind::InternalError, format!("request failed: {why}")))
+        }
+    }
+}
+
+/// Serves one connection until the peer closes it: reads frames, answers each with one frame.
+///
+/// Frames longer than `max_frame` are answered with an exception and their bytes discarded, so the
+/// connection stays usable.
+pub fn serve_connection<S: Read + Write>(stream: &mut S, processor: &dyn TProcessor, max_frame: usize) -> io::Result<()> {
+    loop {
+        let mut len_buf = [0u8; 4];
+        match stream.read_exact(&mut len_buf) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let len = u32::from_be_bytes(len_buf) as usize;
+        let reply = if len > max_frame || len == 0 {
+            let mut head = vec![0u8; len.min(512)];
+            stream.read_exact(&mut head)?;
+            io::copy(&mut (&mut *stream).take((len - head.len()) as u64), &mut io::sink())?;
+            let kind = head.first().copied().and_then(ProtocolKind::detect).unwrap_or(ProtocolKind::Binary);
+            let (name, seq) = peek_header(kind, &head);
+            exception_frame(
+                kind,
+                &name,
+                seq,
+                ApplicationError::new(
+                    ApplicationErrorKind::ProtocolError,
+                    format!("frame of {len} bytes refused: the limit is {max_frame} bytes (thrift_max_frame_size)"),
+                ),
+            )
+        } else {
+            let mut frame = vec![0u8; len];
+            stream.read_exact(&mut frame)?;
+            process_frame(processor, frame)
+        };
+        let mut msg = Vec::with_capacity(reply.len() + 4);
+        msg.extend_from_slice(&(reply.len() as u32).to_be_bytes());
+        msg.extend_from_slice(&reply);
+        stream.write_all(&msg)?;
+        stream.flush()?;
+    }
+}
