@@ -278,3 +278,53 @@ pub fn format_float(v: f64, single: bool) -> String {
         format!("{s}.0")
     }
 }
+
+/// The type IoTDB infers for an unquoted or quoted literal when a series is auto-created
+/// (`boolean_string_infer_type=BOOLEAN`, `integer_string_infer_type=DOUBLE`,
+/// `floating_string_infer_type=DOUBLE`, quoted text is TEXT).
+pub fn infer_type(text: &str, quoted: bool) -> DataType {
+    if quoted {
+        return DataType::Text;
+    }
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("true") || t.eq_ignore_ascii_case("false") {
+        return DataType::Boolean;
+    }
+    if t.parse::<f64>().is_ok() || t.eq_ignore_ascii_case("nan") {
+        return DataType::Double;
+    }
+    DataType::Text
+}
+
+impl Value {
+    /// Converts a literal to a value of type `t`, with a message naming the problem when it cannot.
+    pub fn parse_as(text: &str, t: DataType) -> Result<Value, String> {
+        let s = text.trim();
+        let bad = || format!("'{text}' is not a valid {} value", t.name());
+        Ok(match t {
+            DataType::Boolean => match s.to_ascii_lowercase().as_str() {
+                "true" | "1" => Value::Bool(true),
+                "false" | "0" => Value::Bool(false),
+                _ => return Err(bad()),
+            },
+            DataType::Int32 => Value::I32(s.parse().map_err(|_| bad())?),
+            DataType::Int64 | DataType::Timestamp => Value::I64(s.parse().map_err(|_| bad())?),
+            DataType::Float => Value::F32(s.parse().map_err(|_| bad())?),
+            DataType::Double => Value::F64(s.parse().map_err(|_| bad())?),
+            DataType::Date => Value::I32(crate::time::parse_date_int(s).ok_or_else(bad)?),
+            DataType::Text | DataType::String => Value::Bytes(text.as_bytes().to_vec()),
+            DataType::Blob => {
+                let hex = s.strip_prefix("X'").or_else(|| s.strip_prefix("x'")).and_then(|h| h.strip_suffix('\''));
+                let hex = hex.or_else(|| s.strip_prefix("0x")).or_else(|| s.strip_prefix("0X")).ok_or_else(bad)?;
+                if hex.len() % 2 != 0 {
+                    return Err(bad());
+                }
+                let mut out = Vec::with_capacity(hex.len() / 2);
+                for i in (0..hex.len()).step_by(2) {
+                    out.push(u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| bad())?);
+                }
+                Value::Bytes(out)
+            }
+        })
+    }
+}

@@ -1,1 +1,19 @@
-//! placeholder
+//! # DuetDB storage engine
+//!
+//! Owns everything durable about an instance's data: the write-ahead log, the schema (through the
+//! same log), and the in-memory tables that serve reads.
+//!
+//! # Layout
+//! - [`wal`]: segmented, checksummed write-ahead log with monotonic sequence numbers and group commit;
+//!   replay truncates a torn tail.
+//! - [`memtable`]: per-series columnar buffers that keep, for every point, the version (HLC time and
+//!   origin instance) of the write that produced it; newest version wins per timestamp.
+//! - [`engine`]: the [`Engine`]: validates and versions writes, logs them, applies them, answers
+//!   scans, and recovers from the log at start-up.
+
+pub mod engine;
+pub mod memtable;
+pub mod wal;
+
+pub use engine::{Engine, EngineConfig, WriteAck};
+pub use wal::SyncMode;

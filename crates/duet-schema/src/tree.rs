@@ -1,0 +1,387 @@
+//! Databases, devices and series, with validation of every schema change.
+
+use std::collections::BTreeMap;
+
+use duet_common::mutation::{Mutation, Op, SeriesDef};
+use duet_common::path::{Path, PathPattern};
+use duet_common::status::{Status, StatusCode};
+use duet_common::version::{InstanceId, Version};
+
+/// A database (IoTDB's storage group) and its settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatabaseInfo {
+    /// Time-to-live in timestamp units, if set.
+    pub ttl: Option<i64>,
+}
+
+/// One time series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesInfo {
+    /// Its definition.
+    pub def: SeriesDef,
+    /// The database it belongs to.
+    pub database: Path,
+}
+
+/// One device: a path with measurements below it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DeviceInfo {
+    /// Whether the device is aligned.
+    pub aligned: bool,
+    /// Measurement names of the device.
+    pub measurements: Vec<String>,
+}
+
+/// The schema tree.
+#[derive(Clone, Debug, Default)]
+pub struct Schema {
+    databases: BTreeMap<Path, DatabaseInfo>,
+    series: BTreeMap<Path, SeriesInfo>,
+    devices: BTreeMap<Path, DeviceInfo>,
+}
+
+fn ok_name(n: &str) -> bool {
+    !n.is_empty() && n != "root" && !n.contains('*')
+}
+
+impl Schema {
+    /// An empty schema.
+    pub fn new() -> Schema {
+        Schema::default()
+    }
+
+    /// All databases in path order.
+    pub fn databases(&self) -> impl Iterator<Item = (&Path, &DatabaseInfo)> {
+        self.databases.iter()
+    }
+
+    /// The database containing `path` (the path itself or a prefix of it).
+    pub fn database_of(&self, path: &Path) -> Option<&Path> {
+        (2..=path.nodes().len()).find_map(|n| {
+            let p = Path::from_nodes(path.nodes()[..n].to_vec()).ok()?;
+            self.databases.get_key_value(&p).map(|(k, _)| k)
+        })
+    }
+
+    /// The settings of a database.
+    pub fn database(&self, path: &Path) -> Option<&DatabaseInfo> {
+        self.databases.get(path)
+    }
+
+    /// A series by full path.
+    pub fn series(&self, path: &Path) -> Option<&SeriesInfo> {
+        self.series.get(path)
+    }
+
+    /// Resolves `device.name` where `name` is a measurement or an alias.
+    pub fn resolve_measurement(&self, device: &Path, name: &str) -> Option<&SeriesInfo> {
+        if let Some(s) = self.series.get(&device.child(name)) {
+            return Some(s);
+        }
+        let d = self.devices.get(device)?;
+        d.measurements
+            .iter()
+            .filter_map(|m| self.series.get(&device.child(m)))
+            .find(|s| s.def.alias.as_deref() == Some(name))
+    }
+
+    /// A device by path.
+    pub fn device(&self, path: &Path) -> Option<&DeviceInfo> {
+        self.devices.get(path)
+    }
+
+    /// All series, in path order.
+    pub fn all_series(&self) -> impl Iterator<Item = &SeriesInfo> {
+        self.series.values()
+    }
+
+    /// Series matching a pattern, in path order. A pattern's last node may also match an alias.
+    pub fn series_matching(&self, pattern: &PathPattern) -> Vec<&SeriesInfo> {
+        let mut out: Vec<&SeriesInfo> = self.series.iter().filter(|(p, _)| pattern.matches(p)).map(|(_, s)| s).collect();
+        if let Some(exact) = pattern.as_path() {
+            if out.is_empty() {
+                if let Some(dev) = exact.parent() {
+                    if let Some(s) = self.resolve_measurement(&dev, exact.last()) {
+                        out.push(s);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Devices matching a pattern, in path order.
+    pub fn devices_matching(&self, pattern: &PathPattern) -> Vec<(&Path, &DeviceInfo)> {
+        self.devices.iter().filter(|(p, _)| pattern.matches(p)).collect()
+    }
+
+    /// Databases matching a pattern.
+    pub fn databases_matching(&self, pattern: &PathPattern) -> Vec<Path> {
+        self.databases.keys().filter(|p| pattern.matches(p)).cloned().collect()
+    }
+
+    /// Number of series.
+    pub fn series_count(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Checks that `op` can be applied, without changing anything.
+    pub fn validate(&self, op: &Op) -> Result<(), Status> {
+        match op {
+            Op::CreateDatabase(p) => self.check_new_database(p),
+            Op::DeleteDatabases(ps) => {
+                for p in ps {
+                    if !self.databases.contains_key(p) {
+                        return Err(Status::new(StatusCode::DatabaseNotExist, format!("Database {p} does not exist")));
+                    }
+                }
+                Ok(())
+            }
+            Op::CreateSeries(defs) => {
+                let mut seen = std::collections::HashSet::new();
+                for d in defs {
+                    if !seen.insert(&d.path) {
+                        return Err(Status::new(StatusCode::IllegalParameter, format!("time series {} is given twice", d.path)));
+                    }
+                    self.check_new_series(d)?;
+                }
+                // All series of one device in a request must agree on alignment.
+                let mut align: BTreeMap<Path, bool> = BTreeMap::new();
+                for d in defs {
+                    let dev = d.path.parent().unwrap();
+                    if let Some(prev) = align.insert(dev.clone(), d.aligned) {
+                        if prev != d.aligned {
+                            return Err(Status::new(StatusCode::IllegalParameter, format!("device {dev} cannot be both aligned and not aligned")));
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Op::DropSeries(ps) => {
+                for p in ps {
+                    if !self.series.contains_key(p) {
+                        return Err(Status::new(StatusCode::PathNotExist, format!("Path [{p}] does not exist")));
+                    }
+                }
+                Ok(())
+            }
+            Op::SetTtl { database, ttl } => {
+                if !self.databases.contains_key(database) {
+                    return Err(Status::new(StatusCode::DatabaseNotExist, format!("Database {database} does not exist")));
+                }
+                if ttl.is_some_and(|t| t <= 0) {
+                    return Err(Status::new(StatusCode::IllegalParameter, "TTL must be positive"));
+                }
+                Ok(())
+            }
+            Op::Insert(_) | Op::Delete { .. } => Ok(()),
+        }
+    }
+
+    fn check_new_database(&self, p: &Path) -> Result<(), Status> {
+        if !p.nodes().iter().skip(1).all(|n| ok_name(n)) {
+            return Err(Status::new(StatusCode::IllegalPath, format!("{p} is not a valid database name")));
+        }
+        if self.databases.contains_key(p) {
+            return Err(Status::new(StatusCode::DatabaseAlreadyExists, format!("{p} has already been created as database")));
+        }
+        for db in self.databases.keys() {
+            if p.starts_with(db) {
+                return Err(Status::new(StatusCode::DatabaseAlreadyExists, format!("{db} has already been created as database, so {p} cannot be one")));
+            }
+            if db.starts_with(p) {
+                return Err(Status::new(StatusCode::DatabaseAlreadyExists, format!("{p} cannot be a database: its descendant {db} already is one")));
+            }
+        }
+        if self.series.contains_key(p) {
+            return Err(Status::new(StatusCode::PathNotExist, format!("{p} is a time series and cannot be a database")));
+        }
+        Ok(())
+    }
+
+    fn check_new_series(&self, d: &SeriesDef) -> Result<(), Status> {
+        let p = &d.path;
+        if !p.nodes().iter().skip(1).all(|n| ok_name(n)) {
+            return Err(Status::new(StatusCode::IllegalPath, format!("{p} is not a valid time series path")));
+        }
+        let Some(db) = self.database_of(p) else {
+            return Err(Status::new(StatusCode::DatabaseNotExist, format!("Database for {p} does not exist; create it first")));
+        };
+        if db == p {
+            return Err(Status::new(StatusCode::IllegalPath, format!("{p} is a database and cannot be a time series")));
+        }
+        if self.series.contains_key(p) {
+            return Err(Status::new(StatusCode::TimeseriesAlreadyExist, format!("Timeseries [{p}] already exist")));
+        }
+        if self.devices.contains_key(p) {
+            return Err(Status::new(StatusCode::TimeseriesAlreadyExist, format!("{p} is a device and cannot also be a time series")));
+        }
+        // A series cannot sit below another series.
+        let mut anc = p.parent();
+        while let Some(a) = anc {
+            if self.series.contains_key(&a) {
+                return Err(Status::new(StatusCode::IllegalPath, format!("{a} is a time series, so {p} cannot be created below it")));
+            }
+            anc = a.parent();
+        }
+        let dev = p.parent().unwrap();
+        if let Some(info) = self.devices.get(&dev) {
+            if info.aligned != d.aligned {
+                return Err(Status::new(
+                    StatusCode::IllegalParameter,
+                    format!("device {dev} is {}aligned; {} cannot be added as {}aligned", if info.aligned { "" } else { "not " }, p, if d.aligned { "" } else { "not " }),
+                ));
+            }
+            if let Some(alias) = &d.alias {
+                if self.resolve_measurement(&dev, alias).is_some() {
+                    return Err(Status::new(StatusCode::TimeseriesAlreadyExist, format!("alias {alias} is already used on device {dev}")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a schema op (validate first for local writes; replay and replication apply directly).
+    /// Non-schema ops are ignored. Returns the series that were removed, so the caller can drop their data.
+    pub fn apply(&mut self, op: &Op) -> Vec<Path> {
+        match op {
+            Op::CreateDatabase(p) => {
+                self.databases.entry(p.clone()).or_insert(DatabaseInfo { ttl: None });
+                vec![]
+            }
+            Op::DeleteDatabases(ps) => {
+                let mut gone = vec![];
+                for db in ps {
+                    self.databases.remove(db);
+                    let doomed: Vec<Path> = self.series.keys().filter(|s| s.starts_with(db)).cloned().collect();
+                    for s in doomed {
+                        self.remove_series(&s);
+                        gone.push(s);
+                    }
+                }
+                gone
+            }
+            Op::CreateSeries(defs) => {
+                for d in defs {
+                    let Some(db) = self.database_of(&d.path).cloned() else { continue };
+                    if self.series.contains_key(&d.path) {
+                        continue;
+                    }
+                    let dev = d.path.parent().unwrap();
+                    let info = self.devices.entry(dev).or_insert_with(|| DeviceInfo { aligned: d.aligned, measurements: vec![] });
+                    info.measurements.push(d.path.last().to_string());
+                    self.series.insert(d.path.clone(), SeriesInfo { def: d.clone(), database: db });
+                }
+                vec![]
+            }
+            Op::DropSeries(ps) => {
+                let mut gone = vec![];
+                for p in ps {
+                    if self.remove_series(p) {
+                        gone.push(p.clone());
+                    }
+                }
+                gone
+            }
+            Op::SetTtl { database, ttl } => {
+                if let Some(d) = self.databases.get_mut(database) {
+                    d.ttl = *ttl;
+                }
+                vec![]
+            }
+            Op::Insert(_) | Op::Delete { .. } => vec![],
+        }
+    }
+
+    fn remove_series(&mut self, p: &Path) -> bool {
+        if self.series.remove(p).is_none() {
+            return false;
+        }
+        let dev = p.parent().unwrap();
+        if let Some(info) = self.devices.get_mut(&dev) {
+            info.measurements.retain(|m| m != p.last());
+            if info.measurements.is_empty() {
+                self.devices.remove(&dev);
+            }
+        }
+        true
+    }
+
+    /// The schema as a list of ops that rebuild it, encoded as mutations (for snapshots).
+    pub fn snapshot(&self) -> Vec<u8> {
+        let mut ops: Vec<Op> = Vec::new();
+        for (p, info) in &self.databases {
+            ops.push(Op::CreateDatabase(p.clone()));
+            if info.ttl.is_some() {
+                ops.push(Op::SetTtl { database: p.clone(), ttl: info.ttl });
+            }
+        }
+        ops.push(Op::CreateSeries(self.series.values().map(|s| s.def.clone()).collect()));
+        let mut out = Vec::new();
+        for op in ops {
+            let mut buf = Vec::new();
+            Mutation { version: Version { hlc: 0, origin: InstanceId(0) }, origin_seq: 0, op }.encode(&mut buf);
+            out.extend_from_slice(&(buf.len() as u32).to_le_bytes());
+            out.extend_from_slice(&buf);
+        }
+        out
+    }
+
+    /// Rebuilds a schema from [`Schema::snapshot`] bytes.
+    pub fn from_snapshot(mut buf: &[u8]) -> Result<Schema, String> {
+        let mut s = Schema::new();
+        while !buf.is_empty() {
+            if buf.len() < 4 {
+                return Err("schema snapshot truncated".into());
+            }
+            let n = u32::from_le_bytes(buf[..4].try_into().unwrap()) as usize;
+            let body = buf.get(4..4 + n).ok_or("schema snapshot truncated")?;
+            let m = Mutation::decode(body).map_err(|e| e.to_string())?;
+            s.apply(&m.op);
+            buf = &buf[4 + n..];
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use duet_common::types::DataType;
+
+    fn p(s: &str) -> Path {
+        Path::parse(s).unwrap()
+    }
+
+    #[test]
+    fn database_rules() {
+        let mut s = Schema::new();
+        let op = Op::CreateDatabase(p("root.db"));
+        s.validate(&op).unwrap();
+        s.apply(&op);
+        assert_eq!(s.validate(&op).unwrap_err().code, StatusCode::DatabaseAlreadyExists);
+        assert_eq!(s.validate(&Op::CreateDatabase(p("root.db.x"))).unwrap_err().code, StatusCode::DatabaseAlreadyExists);
+        assert_eq!(s.database_of(&p("root.db.d.s")), Some(&p("root.db")));
+    }
+
+    #[test]
+    fn series_rules_and_snapshot() {
+        let mut s = Schema::new();
+        s.apply(&Op::CreateDatabase(p("root.db")));
+        let def = SeriesDef { alias: Some("temp".into()), ..SeriesDef::simple(p("root.db.d.s1"), DataType::Double, false) };
+        let op = Op::CreateSeries(vec![def.clone()]);
+        s.validate(&op).unwrap();
+        s.apply(&op);
+        assert_eq!(s.validate(&op).unwrap_err().code, StatusCode::TimeseriesAlreadyExist);
+        let nodb = Op::CreateSeries(vec![SeriesDef::simple(p("root.other.d.s"), DataType::Int32, false)]);
+        assert_eq!(s.validate(&nodb).unwrap_err().code, StatusCode::DatabaseNotExist);
+        let mixed = Op::CreateSeries(vec![SeriesDef::simple(p("root.db.d.s2"), DataType::Int32, true)]);
+        assert_eq!(s.validate(&mixed).unwrap_err().code, StatusCode::IllegalParameter);
+        assert_eq!(s.resolve_measurement(&p("root.db.d"), "temp").unwrap().def.path, p("root.db.d.s1"));
+        let back = Schema::from_snapshot(&s.snapshot()).unwrap();
+        assert_eq!(back.series(&p("root.db.d.s1")).unwrap().def, def);
+        assert_eq!(s.apply(&Op::DeleteDatabases(vec![p("root.db")])), vec![p("root.db.d.s1")]);
+        assert_eq!(s.series_count(), 0);
+        assert!(s.device(&p("root.db.d")).is_none());
+    }
+}

@@ -1,0 +1,194 @@
+//! In-memory columnar buffers, one per series, holding each point's value and version.
+
+use std::collections::HashMap;
+
+use duet_common::mutation::ColumnValues;
+use duet_common::path::Path;
+use duet_common::types::{DataType, Value};
+use duet_common::version::Version;
+
+/// The points of one series: parallel columns of time, value and version.
+#[derive(Debug)]
+pub struct SeriesBuf {
+    /// The series' data type.
+    pub dtype: DataType,
+    times: Vec<i64>,
+    values: ColumnValues,
+    versions: Vec<Version>,
+    /// Whether `times` is strictly increasing (no duplicates), so no merge is needed to read.
+    sorted: bool,
+}
+
+impl SeriesBuf {
+    /// An empty buffer.
+    pub fn new(dtype: DataType) -> SeriesBuf {
+        SeriesBuf { dtype, times: Vec::new(), values: ColumnValues::empty(dtype, 0), versions: Vec::new(), sorted: true }
+    }
+
+    /// Number of stored points (before de-duplication).
+    pub fn len(&self) -> usize {
+        self.times.len()
+    }
+
+    /// Whether the buffer is empty.
+    pub fn is_empty(&self) -> bool {
+        self.times.is_empty()
+    }
+
+    /// Appends one point; `value` must fit the buffer's type.
+    pub fn push(&mut self, t: i64, value: Value, v: Version) {
+        if let Some(&last) = self.times.last() {
+            if t <= last {
+                self.sorted = false;
+            }
+        }
+        if self.values.push(value) {
+            self.times.push(t);
+            self.versions.push(v);
+        }
+    }
+
+    /// Sorts by time and keeps, for each timestamp, the point with the greatest version.
+    pub fn normalize(&mut self) {
+        if self.sorted {
+            return;
+        }
+        let mut idx: Vec<usize> = (0..self.times.len()).collect();
+        idx.sort_by(|&a, &b| (self.times[a], self.versions[a]).cmp(&(self.times[b], self.versions[b])));
+        let mut keep: Vec<usize> = Vec::with_capacity(idx.len());
+        for i in idx {
+            if let Some(&last) = keep.last() {
+                if self.times[last] == self.times[i] {
+                    *keep.last_mut().unwrap() = i;
+                    continue;
+                }
+            }
+            keep.push(i);
+        }
+        self.reorder(&keep);
+        self.sorted = true;
+    }
+
+    fn reorder(&mut self, keep: &[usize]) {
+        self.times = keep.iter().map(|&i| self.times[i]).collect();
+        self.versions = keep.iter().map(|&i| self.versions[i]).collect();
+        let mut vals = ColumnValues::empty(self.dtype, keep.len());
+        for &i in keep {
+            vals.push(self.values.get(i));
+        }
+        self.values = vals;
+    }
+
+    /// Removes points in `[start, end]` whose version is older than `v` (a range tombstone).
+    /// Returns how many were removed.
+    pub fn delete(&mut self, start: i64, end: i64, v: Version) -> usize {
+        let keep: Vec<usize> = (0..self.times.len())
+            .filter(|&i| !(self.times[i] >= start && self.times[i] <= end && self.versions[i] < v))
+            .collect();
+        let removed = self.times.len() - keep.len();
+        if removed > 0 {
+            self.reorder(&keep);
+        }
+        removed
+    }
+
+    /// Points with time in `[start, end]`, in time order, newest version per timestamp.
+    /// Call [`SeriesBuf::normalize`] first.
+    pub fn range(&self, start: i64, end: i64) -> impl Iterator<Item = (i64, Value, Version)> + '_ {
+        debug_assert!(self.sorted);
+        let lo = self.times.partition_point(|&t| t < start);
+        let hi = self.times.partition_point(|&t| t <= end);
+        (lo..hi).map(move |i| (self.times[i], self.values.get(i), self.versions[i]))
+    }
+
+    /// Approximate heap bytes held.
+    pub fn bytes(&self) -> usize {
+        let per = match &self.values {
+            ColumnValues::Bool(_) => 1,
+            ColumnValues::I32(_) | ColumnValues::F32(_) => 4,
+            ColumnValues::I64(_) | ColumnValues::F64(_) => 8,
+            ColumnValues::Bytes(v) => return self.times.len() * 24 + 8 * self.times.len() + v.iter().map(|b| b.len() + 24).sum::<usize>(),
+        };
+        self.times.len() * (8 + 16 + per)
+    }
+}
+
+/// All series buffers of the instance.
+#[derive(Debug, Default)]
+pub struct Memtable {
+    series: HashMap<Path, SeriesBuf>,
+}
+
+impl Memtable {
+    /// The buffer of a series, created on first use.
+    pub fn series_mut(&mut self, path: &Path, dtype: DataType) -> &mut SeriesBuf {
+        if !self.series.contains_key(path) {
+            self.series.insert(path.clone(), SeriesBuf::new(dtype));
+        }
+        self.series.get_mut(path).unwrap()
+    }
+
+    /// The buffer of a series, if it has points.
+    pub fn get(&self, path: &Path) -> Option<&SeriesBuf> {
+        self.series.get(path)
+    }
+
+    /// Mutable access to an existing buffer.
+    pub fn get_mut(&mut self, path: &Path) -> Option<&mut SeriesBuf> {
+        self.series.get_mut(path)
+    }
+
+    /// Drops a series' points.
+    pub fn remove(&mut self, path: &Path) {
+        self.series.remove(path);
+    }
+
+    /// Iterates all buffers.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Path, &mut SeriesBuf)> {
+        self.series.iter_mut()
+    }
+
+    /// Total points held.
+    pub fn points(&self) -> usize {
+        self.series.values().map(|s| s.len()).sum()
+    }
+
+    /// Approximate heap bytes held.
+    pub fn bytes(&self) -> usize {
+        self.series.values().map(|s| s.bytes()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use duet_common::version::InstanceId;
+
+    fn v(h: u64, o: u64) -> Version {
+        Version { hlc: h, origin: InstanceId(o) }
+    }
+
+    #[test]
+    fn newest_version_wins_whatever_the_arrival_order() {
+        let mut a = SeriesBuf::new(DataType::Int64);
+        a.push(5, Value::I64(1), v(10, 1));
+        a.push(3, Value::I64(2), v(11, 1));
+        a.push(5, Value::I64(3), v(9, 2));
+        a.push(5, Value::I64(4), v(10, 2));
+        a.normalize();
+        let got: Vec<(i64, Value)> = a.range(i64::MIN, i64::MAX).map(|(t, x, _)| (t, x)).collect();
+        assert_eq!(got, vec![(3, Value::I64(2)), (5, Value::I64(4))]);
+    }
+
+    #[test]
+    fn tombstone_hides_only_older_versions() {
+        let mut a = SeriesBuf::new(DataType::Double);
+        for t in 0..10 {
+            a.push(t, Value::F64(t as f64), v(t as u64, 1));
+        }
+        // Versions of t=2..4 are older than (5, origin 0); t=5 has (5, origin 1), which is newer.
+        assert_eq!(a.delete(2, 6, v(5, 0)), 3);
+        let left: Vec<i64> = a.range(i64::MIN, i64::MAX).map(|p| p.0).collect();
+        assert_eq!(left, vec![0, 1, 5, 6, 7, 8, 9]);
+    }
+}

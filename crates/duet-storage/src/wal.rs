@@ -1,0 +1,400 @@
+//! The write-ahead log.
+//!
+//! Segment files are named by the sequence number of their first record (`00000000000000000001.wal`)
+//! and start with an 8-byte magic plus that first sequence number. Each record is
+//! `u32 len | u32 crc32c(seq ++ payload) | u64 seq | payload`, little-endian.
+//!
+//! Appends go to an in-memory buffer under a short lock and get the next sequence number. A writer
+//! then calls [`Wal::commit`]: the first writer to arrive becomes the leader, writes everything
+//! buffered so far and fsyncs once for all waiting writers (group commit).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const MAGIC: &[u8; 8] = b"DUETWAL\x01";
+const HEADER: usize = 16;
+const REC_HEADER: usize = 16;
+/// Largest payload a record may carry; a length above it marks a torn or corrupt record.
+pub const MAX_RECORD: usize = 1 << 30;
+
+/// When a write counts as durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncMode {
+    /// fsync before acknowledging (IoTDB `wal_mode=SYNC`; the default).
+    Sync,
+    /// Hand to the OS before acknowledging, fsync in the background every interval (`wal_mode=ASYNC`).
+    Async(Duration),
+}
+
+/// Settings of the WAL.
+#[derive(Clone, Debug)]
+pub struct WalConfig {
+    /// Directory holding the segments.
+    pub dir: PathBuf,
+    /// Durability policy.
+    pub mode: SyncMode,
+    /// Roll to a new segment once the active one passes this size.
+    pub segment_bytes: u64,
+}
+
+struct Active {
+    file: File,
+    len: u64,
+}
+
+struct State {
+    buf: Vec<u8>,
+    buf_last_seq: u64,
+    next_seq: u64,
+    active: Active,
+    segments: Vec<(u64, PathBuf)>,
+}
+
+/// The write-ahead log of one instance.
+pub struct Wal {
+    cfg: WalConfig,
+    state: Mutex<State>,
+    sync_lock: Mutex<()>,
+    durable: AtomicU64,
+    written: AtomicU64,
+    closed: AtomicBool,
+}
+
+fn segment_name(first_seq: u64) -> String {
+    format!("{first_seq:020}.wal")
+}
+
+fn list_segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+    let mut segs = Vec::new();
+    for e in fs::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".wal") {
+            if let Ok(n) = stem.parse::<u64>() {
+                segs.push((n, e.path()));
+            }
+        }
+    }
+    segs.sort();
+    Ok(segs)
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn new_segment(dir: &Path, first_seq: u64) -> io::Result<(File, PathBuf)> {
+    let path = dir.join(segment_name(first_seq));
+    let mut f = OpenOptions::new().create(true).truncate(true).write(true).read(true).open(&path)?;
+    f.write_all(MAGIC)?;
+    f.write_all(&first_seq.to_le_bytes())?;
+    f.sync_data()?;
+    sync_dir(dir)?;
+    Ok((f, path))
+}
+
+/// Why replay stopped reading a segment before its end.
+#[derive(Debug)]
+pub struct TornTail {
+    /// The segment.
+    pub path: PathBuf,
+    /// Offset of the first bad record.
+    pub offset: u64,
+    /// What was wrong.
+    pub reason: String,
+}
+
+/// Reads the valid records of one segment, calling `f(seq, payload)`. Returns the byte length of the
+/// valid prefix and, if it stopped early, why.
+fn read_segment(path: &Path, f: &mut dyn FnMut(u64, &[u8])) -> io::Result<(u64, Option<TornTail>)> {
+    let mut data = Vec::new();
+    File::open(path)?.read_to_end(&mut data)?;
+    if data.len() < HEADER || &data[..8] != MAGIC {
+        return Ok((0, Some(TornTail { path: path.into(), offset: 0, reason: "missing or bad segment header".into() })));
+    }
+    let mut pos = HEADER;
+    let mut last_seq = None::<u64>;
+    loop {
+        if pos == data.len() {
+            return Ok((pos as u64, None));
+        }
+        let torn = |reason: String| Ok((pos as u64, Some(TornTail { path: path.into(), offset: pos as u64, reason })));
+        if data.len() - pos < REC_HEADER {
+            return torn("partial record header".into());
+        }
+        let len = u32::from_le_bytes(data[pos..pos + 4].try_into().unwrap()) as usize;
+        let crc = u32::from_le_bytes(data[pos + 4..pos + 8].try_into().unwrap());
+        if len > MAX_RECORD || data.len() - pos - REC_HEADER < len {
+            return torn(format!("record of {len} bytes runs past the end"));
+        }
+        let body = &data[pos + 8..pos + REC_HEADER + len];
+        if crc32c::crc32c(body) != crc {
+            return torn("checksum mismatch".into());
+        }
+        let seq = u64::from_le_bytes(body[..8].try_into().unwrap());
+        if last_seq.is_some_and(|l| seq != l + 1) {
+            return torn(format!("sequence {seq} does not follow {}", last_seq.unwrap()));
+        }
+        last_seq = Some(seq);
+        f(seq, &body[8..]);
+        pos += REC_HEADER + len;
+    }
+}
+
+impl Wal {
+    /// Opens the WAL in `cfg.dir`, replaying every valid record through `replay(seq, payload)` in
+    /// order. A torn tail of the last segment is truncated away (it was never acknowledged).
+    pub fn open(cfg: WalConfig, replay: &mut dyn FnMut(u64, &[u8])) -> io::Result<Arc<Wal>> {
+        fs::create_dir_all(&cfg.dir)?;
+        let mut segments = list_segments(&cfg.dir)?;
+        let mut last_seq = 0u64;
+        let n = segments.len();
+        let mut keep_len = 0u64;
+        for (i, (first, path)) in segments.iter().enumerate() {
+            let mut seen_any = false;
+            let mut f = |seq: u64, payload: &[u8]| {
+                if seq > last_seq {
+                    last_seq = seq;
+                    seen_any = true;
+                    replay(seq, payload);
+                }
+            };
+            let (valid, torn) = read_segment(path, &mut f)?;
+            if let Some(t) = torn {
+                if i + 1 == n {
+                    tracing::warn!(segment = %t.path.display(), offset = t.offset, reason = %t.reason, "truncating torn WAL tail (unacknowledged writes)");
+                } else {
+                    tracing::error!(segment = %t.path.display(), offset = t.offset, reason = %t.reason, "corrupt record inside an older WAL segment; records after it in this segment are skipped");
+                }
+            }
+            if !seen_any && last_seq == 0 {
+                last_seq = first.saturating_sub(1);
+            }
+            keep_len = valid;
+        }
+        let next_seq = last_seq + 1;
+        let active = match segments.last() {
+            Some((_, path)) if keep_len >= HEADER as u64 => {
+                let mut f = OpenOptions::new().read(true).write(true).open(path)?;
+                f.set_len(keep_len)?;
+                f.seek(SeekFrom::End(0))?;
+                f.sync_all()?;
+                Active { file: f, len: keep_len }
+            }
+            _ => {
+                if let Some((_, path)) = segments.pop() {
+                    fs::remove_file(path)?;
+                }
+                let (f, path) = new_segment(&cfg.dir, next_seq)?;
+                segments.push((next_seq, path));
+                Active { file: f, len: HEADER as u64 }
+            }
+        };
+        let wal = Arc::new(Wal {
+            state: Mutex::new(State { buf: Vec::with_capacity(1 << 20), buf_last_seq: last_seq, next_seq, active, segments }),
+            sync_lock: Mutex::new(()),
+            durable: AtomicU64::new(last_seq),
+            written: AtomicU64::new(last_seq),
+            closed: AtomicBool::new(false),
+            cfg,
+        });
+        if let SyncMode::Async(every) = wal.cfg.mode {
+            let w = Arc::downgrade(&wal);
+            std::thread::Builder::new().name("wal-fsync".into()).spawn(move || loop {
+                std::thread::sleep(every);
+                let Some(w) = w.upgrade() else { return };
+                if w.closed.load(Ordering::Acquire) {
+                    return;
+                }
+                if let Err(e) = w.sync_through(u64::MAX, true) {
+                    tracing::error!("background WAL fsync failed: {e}");
+                }
+            })?;
+        }
+        Ok(wal)
+    }
+
+    /// Buffers a record and returns its sequence number. Not durable until [`Wal::commit`].
+    pub fn append(&self, payload: &[u8]) -> u64 {
+        let mut st = self.state.lock().unwrap();
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        let mut body = Vec::with_capacity(8 + payload.len());
+        body.extend_from_slice(&seq.to_le_bytes());
+        body.extend_from_slice(payload);
+        let crc = crc32c::crc32c(&body);
+        st.buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        st.buf.extend_from_slice(&crc.to_le_bytes());
+        st.buf.extend_from_slice(&body);
+        st.buf_last_seq = seq;
+        seq
+    }
+
+    /// Makes every record up to `seq` durable under the configured policy.
+    pub fn commit(&self, seq: u64) -> io::Result<()> {
+        match self.cfg.mode {
+            SyncMode::Sync => self.sync_through(seq, true),
+            SyncMode::Async(_) => self.sync_through(seq, false),
+        }
+    }
+
+    /// Forces everything appended so far to disk (FLUSH, shutdown).
+    pub fn sync_all(&self) -> io::Result<()> {
+        self.sync_through(u64::MAX, true)
+    }
+
+    fn sync_through(&self, seq: u64, fsync: bool) -> io::Result<()> {
+        let level = if fsync { &self.durable } else { &self.written };
+        if seq != u64::MAX && level.load(Ordering::Acquire) >= seq {
+            return Ok(());
+        }
+        let _leader = self.sync_lock.lock().unwrap();
+        if seq != u64::MAX && level.load(Ordering::Acquire) >= seq {
+            return Ok(());
+        }
+        let (file, last, roll) = {
+            let mut st = self.state.lock().unwrap();
+            let last = st.buf_last_seq;
+            if !st.buf.is_empty() {
+                let buf = std::mem::take(&mut st.buf);
+                st.active.file.write_all(&buf)?;
+                st.active.len += buf.len() as u64;
+                st.buf = buf;
+                st.buf.clear();
+            }
+            (st.active.file.try_clone()?, last, st.active.len >= self.cfg.segment_bytes)
+        };
+        self.written.fetch_max(last, Ordering::AcqRel);
+        if fsync || roll {
+            file.sync_data()?;
+            self.durable.fetch_max(last, Ordering::AcqRel);
+        }
+        if roll {
+            let mut st = self.state.lock().unwrap();
+            // Anything appended meanwhile is still in `buf`; it goes to the new segment.
+            let first = last + 1;
+            let (f, path) = new_segment(&self.cfg.dir, first)?;
+            st.active = Active { file: f, len: HEADER as u64 };
+            st.segments.push((first, path));
+        }
+        Ok(())
+    }
+
+    /// The highest sequence number known durable.
+    pub fn durable_seq(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    /// The highest sequence number handed out.
+    pub fn last_seq(&self) -> u64 {
+        self.state.lock().unwrap().next_seq - 1
+    }
+
+    /// Total bytes of all segments on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        let st = self.state.lock().unwrap();
+        st.segments.iter().filter_map(|(_, p)| fs::metadata(p).ok()).map(|m| m.len()).sum()
+    }
+
+    /// Deletes whole segments whose records all have sequence numbers below `seq`.
+    pub fn release_before(&self, seq: u64) -> io::Result<usize> {
+        let mut st = self.state.lock().unwrap();
+        let mut removed = 0;
+        while st.segments.len() > 1 && st.segments[1].0 <= seq {
+            let (_, path) = st.segments.remove(0);
+            fs::remove_file(&path)?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Flushes and fsyncs, and stops the background syncer.
+    pub fn close(&self) -> io::Result<()> {
+        self.sync_all()?;
+        self.closed.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(dir: &Path, seg: u64) -> WalConfig {
+        WalConfig { dir: dir.to_path_buf(), mode: SyncMode::Sync, segment_bytes: seg }
+    }
+
+    fn replay_all(dir: &Path, seg: u64) -> (Arc<Wal>, Vec<(u64, Vec<u8>)>) {
+        let mut got = Vec::new();
+        let w = Wal::open(cfg(dir, seg), &mut |s, p| got.push((s, p.to_vec()))).unwrap();
+        (w, got)
+    }
+
+    #[test]
+    fn append_commit_replay_across_segments() {
+        let d = tempfile::tempdir().unwrap();
+        let (w, got) = replay_all(d.path(), 200);
+        assert!(got.is_empty());
+        for i in 0..50u32 {
+            let s = w.append(&i.to_le_bytes().repeat(3));
+            w.commit(s).unwrap();
+            assert_eq!(s, i as u64 + 1);
+        }
+        drop(w);
+        assert!(list_segments(d.path()).unwrap().len() > 3);
+        let (w, got) = replay_all(d.path(), 200);
+        assert_eq!(got.len(), 50);
+        assert!(got.iter().enumerate().all(|(i, (s, p))| *s == i as u64 + 1 && p[..4] == (i as u32).to_le_bytes()));
+        assert_eq!(w.append(b"x"), 51);
+        w.release_before(40).unwrap();
+        drop(w);
+        let (_, got) = replay_all(d.path(), 200);
+        assert!(got.first().unwrap().0 > 1 && got.first().unwrap().0 <= 40);
+        assert_eq!(got.last().unwrap().0, 50);
+    }
+
+    #[test]
+    fn torn_tail_is_truncated_at_every_cut() {
+        let d = tempfile::tempdir().unwrap();
+        let (w, _) = replay_all(d.path(), 1 << 20);
+        for i in 0..5u8 {
+            let s = w.append(&[i; 10]);
+            w.commit(s).unwrap();
+        }
+        drop(w);
+        let (_, path) = list_segments(d.path()).unwrap().pop().unwrap();
+        let full = fs::read(&path).unwrap();
+        let rec = REC_HEADER + 10;
+        for cut in HEADER..full.len() {
+            fs::write(&path, &full[..cut]).unwrap();
+            let (w, got) = replay_all(d.path(), 1 << 20);
+            assert_eq!(got.len(), (cut - HEADER) / rec, "cut at {cut}");
+            // The log stays appendable and the next record follows the survivors.
+            let s = w.append(b"next");
+            w.commit(s).unwrap();
+            assert_eq!(s, got.len() as u64 + 1);
+            drop(w);
+        }
+    }
+
+    #[test]
+    fn flipped_bit_stops_replay() {
+        let d = tempfile::tempdir().unwrap();
+        let (w, _) = replay_all(d.path(), 1 << 20);
+        for i in 0..3u8 {
+            let s = w.append(&[i; 10]);
+            w.commit(s).unwrap();
+        }
+        drop(w);
+        let (_, path) = list_segments(d.path()).unwrap().pop().unwrap();
+        let mut data = fs::read(&path).unwrap();
+        data[HEADER + REC_HEADER + 10 + REC_HEADER + 3] ^= 1;
+        fs::write(&path, &data).unwrap();
+        let (_, got) = replay_all(d.path(), 1 << 20);
+        assert_eq!(got.len(), 1);
+    }
+}
