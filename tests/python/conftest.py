@@ -52,14 +52,14 @@ class ServerFactory:
             srv.stop()
 
 
-def _start_or_fail(srv: DuetServer, timeout=None):
+def _start_or_fail(srv: DuetServer):
+    error = None
     try:
-        if timeout is None:
-            srv.start()
-        else:
-            srv.start(timeout=timeout)
+        srv.start()
     except ServerStartError as e:
-        pytest.fail(str(e), pytrace=False)
+        error = str(e)
+    if error is not None:
+        pytest.fail(error, pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,942 @@
+//! A hand-written recursive-descent parser for IoTDB's tree-model SQL.
+//!
+//! Errors name the line and column of the offending token and what was expected there, in the
+//! style of IoTDB's own messages (`line 1:14 mismatched input 'x' expecting ...`).
+
+use duet_common::path::{Path, PathPattern};
+use duet_common::status::{Status, StatusCode};
+use duet_common::types::{Compressor, DataType, Encoding};
+
+use crate::ast::*;
+use crate::lexer::{error_at, lex, Tok, Token};
+
+/// Parses one statement (a trailing `;` is allowed).
+pub fn parse(sql: &str) -> Result<Statement, Status> {
+    let mut p = Parser { sql, toks: lex(sql)?, pos: 0 };
+    let st = p.statement()?;
+    p.eat_sym(";");
+    if p.peek() != &Tok::Eof {
+        return Err(p.error("extraneous input after the end of the statement"));
+    }
+    Ok(st)
+}
+
+/// Splits a script into statements at top-level `;` (not inside quotes or comments).
+pub fn split_statements(script: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut chars = script.chars().peekable();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) => {
+                cur.push(c);
+                if c == q {
+                    quote = None;
+                }
+            }
+            None => match c {
+                '\'' | '"' | '`' => {
+                    quote = Some(c);
+                    cur.push(c);
+                }
+                '-' if chars.peek() == Some(&'-') => {
+                    for n in chars.by_ref() {
+                        if n == '\n' {
+                            cur.push('\n');
+                            break;
+                        }
+                    }
+                }
+                ';' => {
+                    if !cur.trim().is_empty() {
+                        out.push(cur.trim().to_string());
+                    }
+                    cur.clear();
+                }
+                _ => cur.push(c),
+            },
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur.trim().to_string());
+    }
+    out
+}
+
+struct Parser<'a> {
+    sql: &'a str,
+    toks: Vec<Token>,
+    pos: usize,
+}
+
+const RESERVED_AFTER_PATH: &[&str] = &[
+    "WHERE", "LIMIT", "OFFSET", "ORDER", "SLIMIT", "SOFFSET", "ALIGN", "GROUP", "FILL", "HAVING", "WITH", "TAGS", "ATTRIBUTES", "VALUES",
+    "ALIGNED", "AS", "FROM", "ON",
+];
+
+impl<'a> Parser<'a> {
+    fn peek(&self) -> &Tok {
+        &self.toks[self.pos].tok
+    }
+    fn peek_at(&self, n: usize) -> &Tok {
+        &self.toks[(self.pos + n).min(self.toks.len() - 1)].tok
+    }
+    fn cur(&self) -> &Token {
+        &self.toks[self.pos]
+    }
+    fn bump(&mut self) -> Token {
+        let t = self.toks[self.pos].clone();
+        if self.pos < self.toks.len() - 1 {
+            self.pos += 1;
+        }
+        t
+    }
+    fn error(&self, msg: &str) -> Status {
+        let t = self.cur();
+        error_at(self.sql, t.start, format!("{msg} (at '{}')", t.tok.describe()))
+    }
+    fn expected(&self, what: &str) -> Status {
+        let t = self.cur();
+        error_at(self.sql, t.start, format!("mismatched input '{}' expecting {what}", t.tok.describe()))
+    }
+    fn is_kw(&self, kw: &str) -> bool {
+        matches!(self.peek(), Tok::Ident(s) if s.eq_ignore_ascii_case(kw))
+    }
+    fn is_kw_at(&self, n: usize, kw: &str) -> bool {
+        matches!(self.peek_at(n), Tok::Ident(s) if s.eq_ignore_ascii_case(kw))
+    }
+    fn eat_kw(&mut self, kw: &str) -> bool {
+        if self.is_kw(kw) {
+            self.bump();
+            true
+        } else {
+            false
+        }
+    }
+    fn expect_kw(&mut self, kw: &str) -> Result<(), Status> {
+        if self.eat_kw(kw) {
+            Ok(())
+        } else {
+            Err(self.expected(kw))
+        }
+    }
+    fn is_sym(&self, s: &str) -> bool {
+        matches!(self.peek(), Tok::Sym(x) if *x == s)
+    }
+    fn eat_sym(&mut self, s: &str) -> bool {
+        if self.is_sym(s) {
+            self.bump();
+            true
+        } else {
+            false
+        }
+    }
+    fn expect_sym(&mut self, s: &str) -> Result<(), Status> {
+        if self.eat_sym(s) {
+            Ok(())
+        } else {
+            Err(self.expected(&format!("'{s}'")))
+        }
+    }
+
+    fn statement(&mut self) -> Result<Statement, Status> {
+        let Tok::Ident(first) = self.peek().clone() else {
+            return Err(self.expected("a statement (SELECT, INSERT, CREATE, SHOW, DELETE, DROP, COUNT, FLUSH, SET, UNSET)"));
+        };
+        match first.to_ascii_uppercase().as_str() {
+            "SELECT" => self.select().map(|s| Statement::Select(Box::new(s))),
+            "INSERT" => self.insert(),
+            "CREATE" => self.create(),
+            "SHOW" => self.show(),
+            "COUNT" => self.count(),
+            "DELETE" => self.delete(),
+            "DROP" => self.drop(),
+            "FLUSH" => {
+                self.bump();
+                while !matches!(self.peek(), Tok::Eof | Tok::Sym(";")) {
+                    self.bump();
+                }
+                Ok(Statement::Flush)
+            }
+            "SET" => {
+                self.bump();
+                if self.eat_kw("TTL") {
+                    self.expect_kw("TO")?;
+                    let p = self.path()?;
+                    let ttl = self.int()?;
+                    if ttl <= 0 {
+                        return Err(self.error("TTL must be a positive number of time units"));
+                    }
+                    return Ok(Statement::SetTtl(p, ttl));
+                }
+                if self.eat_kw("STORAGE") {
+                    self.expect_kw("GROUP")?;
+                    self.expect_kw("TO")?;
+                    return Ok(Statement::CreateDatabase(self.path()?));
+                }
+                Err(self.expected("TTL or STORAGE GROUP"))
+            }
+            "UNSET" => {
+                self.bump();
+                self.expect_kw("TTL")?;
+                if !self.eat_kw("TO") {
+                    self.expect_kw("FROM")?;
+                }
+                Ok(Statement::UnsetTtl(self.path()?))
+            }
+            _ => Err(self.expected("a statement (SELECT, INSERT, CREATE, SHOW, DELETE, DROP, COUNT, FLUSH, SET, UNSET)")),
+        }
+    }
+
+    // ---- paths ----
+
+    /// One path node; `glue` joins adjacent `*` and identifier pieces (`d*`) into one node.
+    fn node(&mut self, glue: bool) -> Result<String, Status> {
+        let mut text = match self.peek().clone() {
+            Tok::Ident(s) | Tok::Int(s) => {
+                self.bump();
+                s
+            }
+            Tok::Quoted(s) => {
+                self.bump();
+                return Ok(s);
+            }
+            Tok::Sym("*") => {
+                self.bump();
+                "*".into()
+            }
+            Tok::Sym("**") => {
+                self.bump();
+                return Ok("**".into());
+            }
+            _ => return Err(self.expected("a path node")),
+        };
+        // `d*` / `*d` style nodes: always in FROM-like positions; in expressions only when the glued
+        // piece is directly followed by `.`, so that `s1 * s2` stays a multiplication.
+        while self.toks[self.pos - 1].end == self.cur().start {
+            let piece = match self.peek().clone() {
+                Tok::Sym("*") => "*".to_string(),
+                Tok::Ident(s) | Tok::Int(s) if text.ends_with('*') => s,
+                _ => break,
+            };
+            let next_is_dot = self.toks[self.pos].end == self.toks[(self.pos + 1).min(self.toks.len() - 1)].start && self.is_sym_at(1, ".");
+            if !glue && !next_is_dot {
+                break;
+            }
+            self.bump();
+            text.push_str(&piece);
+        }
+        Ok(text)
+    }
+
+    fn nodes(&mut self, glue: bool) -> Result<Vec<String>, Status> {
+        let mut nodes = vec![self.node(glue)?];
+        while self.is_sym(".") {
+            self.bump();
+            nodes.push(self.node(glue)?);
+        }
+        Ok(nodes)
+    }
+
+    fn path(&mut self) -> Result<Path, Status> {
+        let start = self.cur().start;
+        let nodes = self.nodes(false)?;
+        Path::from_nodes(nodes).map_err(|m| error_at(self.sql, start, m))
+    }
+
+    fn pattern(&mut self) -> Result<PathPattern, Status> {
+        let start = self.cur().start;
+        let nodes = self.nodes(true)?;
+        if nodes[0] != "root" {
+            return Err(error_at(self.sql, start, "a path must start with 'root'"));
+        }
+        Ok(PathPattern::from_nodes(nodes))
+    }
+
+    fn patterns(&mut self) -> Result<Vec<PathPattern>, Status> {
+        let mut v = vec![self.pattern()?];
+        while self.eat_sym(",") {
+            v.push(self.pattern()?);
+        }
+        Ok(v)
+    }
+
+    fn optional_pattern(&mut self) -> Result<Option<PathPattern>, Status> {
+        if self.is_kw("root") {
+            Ok(Some(self.pattern()?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn int(&mut self) -> Result<i64, Status> {
+        let neg = self.eat_sym("-");
+        match self.peek().clone() {
+            Tok::Int(s) => {
+                self.bump();
+                let v: i64 = s.parse().map_err(|_| self.error("integer out of range"))?;
+                Ok(if neg { -v } else { v })
+            }
+            _ => Err(self.expected("an integer")),
+        }
+    }
+
+    fn usize(&mut self) -> Result<usize, Status> {
+        let v = self.int()?;
+        usize::try_from(v).map_err(|_| self.error("expected a non-negative integer"))
+    }
+
+    fn limit_offset(&mut self) -> Result<(Option<usize>, usize), Status> {
+        let (mut limit, mut offset) = (None, 0);
+        loop {
+            if self.eat_kw("LIMIT") {
+                limit = Some(self.usize()?);
+            } else if self.eat_kw("OFFSET") {
+                offset = self.usize()?;
+            } else {
+                return Ok((limit, offset));
+            }
+        }
+    }
+
+    // ---- CREATE ----
+
+    fn create(&mut self) -> Result<Statement, Status> {
+        self.expect_kw("CREATE")?;
+        if self.eat_kw("DATABASE") {
+            return Ok(Statement::CreateDatabase(self.path()?));
+        }
+        if self.eat_kw("STORAGE") {
+            self.expect_kw("GROUP")?;
+            return Ok(Statement::CreateDatabase(self.path()?));
+        }
+        if self.eat_kw("ALIGNED") {
+            self.expect_kw("TIMESERIES")?;
+            let device = self.path()?;
+            self.expect_sym("(")?;
+            let mut specs = Vec::new();
+            loop {
+                let name_at = self.cur().start;
+                let name = self.node(false)?;
+                if name.contains('*') {
+                    return Err(error_at(self.sql, name_at, "wildcards are not allowed in a measurement name"));
+                }
+                let alias = self.alias_paren()?;
+                let mut spec = self.series_props(device.child(&name), alias, true)?;
+                spec.path = device.child(&name);
+                specs.push(spec);
+                if self.eat_sym(")") {
+                    break;
+                }
+                self.expect_sym(",")?;
+            }
+            return Ok(Statement::CreateAlignedTimeseries(specs));
+        }
+        if self.eat_kw("TIMESERIES") {
+            let path = self.path()?;
+            let alias = self.alias_paren()?;
+            return Ok(Statement::CreateTimeseries(self.series_props(path, alias, false)?));
+        }
+        Err(self.expected("DATABASE, TIMESERIES or ALIGNED TIMESERIES"))
+    }
+
+    fn alias_paren(&mut self) -> Result<Option<String>, Status> {
+        if self.is_sym("(") && matches!(self.peek_at(1), Tok::Ident(_) | Tok::Quoted(_)) && matches!(self.peek_at(2), Tok::Sym(")")) {
+            self.bump();
+            let a = self.node(false)?;
+            self.expect_sym(")")?;
+            return Ok(Some(a));
+        }
+        Ok(None)
+    }
+
+    /// `[WITH] DATATYPE=T, ENCODING=E, COMPRESSOR=C` or `T [ENCODING=E] [COMPRESSOR=C]`, then TAGS/ATTRIBUTES.
+    fn series_props(&mut self, path: Path, alias: Option<String>, in_list: bool) -> Result<MeasurementSpec, Status> {
+        self.eat_kw("WITH");
+        let mut dtype = None;
+        let mut encoding = None;
+        let mut compressor = None;
+        let mut tags = Vec::new();
+        let mut attributes = Vec::new();
+        // Short form: a bare type name.
+        if let Tok::Ident(s) = self.peek().clone() {
+            if !self.is_sym_at(1, "=") {
+                if let Some(t) = DataType::parse(&s) {
+                    self.bump();
+                    dtype = Some(t);
+                }
+            }
+        }
+        loop {
+            self.eat_sym(",");
+            let Tok::Ident(key) = self.peek().clone() else { break };
+            let up = key.to_ascii_uppercase();
+            if up == "TAGS" || up == "ATTRIBUTES" {
+                self.bump();
+                let kv = self.kv_list()?;
+                if up == "TAGS" {
+                    tags = kv;
+                } else {
+                    attributes = kv;
+                }
+                continue;
+            }
+            if !self.is_sym_at(1, "=") {
+                break;
+            }
+            let at = self.cur().start;
+            self.bump();
+            self.bump();
+            let vat = self.cur().start;
+            let val = match self.bump().tok {
+                Tok::Ident(v) | Tok::Str(v) | Tok::Int(v) => v,
+                _ => return Err(error_at(self.sql, vat, format!("expected a value for {key}"))),
+            };
+            match up.as_str() {
+                "DATATYPE" => dtype = Some(DataType::parse(&val).ok_or_else(|| error_at(self.sql, vat, format!("unknown data type '{val}'")))?),
+                "ENCODING" => encoding = Some(Encoding::parse(&val).ok_or_else(|| error_at(self.sql, vat, format!("unknown encoding '{val}'")))?),
+                "COMPRESSOR" | "COMPRESSION" => {
+                    compressor = Some(Compressor::parse(&val).ok_or_else(|| error_at(self.sql, vat, format!("unknown compressor '{val}'")))?)
+                }
+                _ => return Err(error_at(self.sql, at, format!("unknown time series property '{key}'"))),
+            }
+            if in_list && (self.is_sym(",") || self.is_sym(")")) {
+                break;
+            }
+        }
+        let dtype = dtype.ok_or_else(|| self.expected("a data type (DATATYPE=... or a type name)"))?;
+        Ok(MeasurementSpec {
+            path,
+            dtype,
+            encoding: encoding.unwrap_or(dtype.default_encoding()),
+            compressor: compressor.unwrap_or(Compressor::Lz4),
+            alias,
+            tags,
+            attributes,
+        })
+    }
+
+    fn is_sym_at(&self, n: usize, s: &str) -> bool {
+        matches!(self.peek_at(n), Tok::Sym(x) if *x == s)
+    }
+
+    fn kv_list(&mut self) -> Result<Vec<(String, String)>, Status> {
+        self.expect_sym("(")?;
+        let mut out = Vec::new();
+        if self.eat_sym(")") {
+            return Ok(out);
+        }
+        loop {
+            let k = self.word()?;
+            self.expect_sym("=")?;
+            let v = self.word()?;
+            out.push((k, v));
+            if self.eat_sym(")") {
+                return Ok(out);
+            }
+            self.expect_sym(",")?;
+        }
+    }
+
+    fn word(&mut self) -> Result<String, Status> {
+        match self.peek().clone() {
+            Tok::Ident(s) | Tok::Quoted(s) | Tok::Str(s) | Tok::Int(s) | Tok::Float(s) | Tok::DateTime(s) => {
+                self.bump();
+                Ok(s)
+            }
+            _ => Err(self.expected("a name or a value")),
+        }
+    }
+
+    // ---- SHOW / COUNT ----
+
+    fn show(&mut self) -> Result<Statement, Status> {
+        self.expect_kw("SHOW")?;
+        if self.eat_kw("DATABASES") || (self.eat_kw("STORAGE") && { self.expect_kw("GROUP")?; true }) {
+            return Ok(Statement::ShowDatabases(self.optional_pattern()?));
+        }
+        if self.eat_kw("TIMESERIES") {
+            let pattern = self.optional_pattern()?;
+            let (limit, offset) = self.limit_offset()?;
+            return Ok(Statement::ShowTimeseries { pattern, limit, offset });
+        }
+        if self.eat_kw("DEVICES") {
+            let pattern = self.optional_pattern()?;
+            let (limit, offset) = self.limit_offset()?;
+            return Ok(Statement::ShowDevices { pattern, limit, offset });
+        }
+        if self.eat_kw("VERSION") {
+            return Ok(Statement::ShowVersion);
+        }
+        if self.eat_kw("CLUSTER") {
+            return Ok(Statement::ShowCluster(self.eat_kw("DETAILS")));
+        }
+        if self.eat_kw("TTL") {
+            if self.eat_kw("ON") {
+                return Ok(Statement::ShowTtl(Some(self.pattern()?)));
+            }
+            return Ok(Statement::ShowTtl(None));
+        }
+        if self.eat_kw("ALL") {
+            self.expect_kw("TTL")?;
+            return Ok(Statement::ShowTtl(None));
+        }
+        Err(self.expected("DATABASES, TIMESERIES, DEVICES, VERSION, CLUSTER or TTL"))
+    }
+
+    fn count(&mut self) -> Result<Statement, Status> {
+        self.expect_kw("COUNT")?;
+        if self.eat_kw("TIMESERIES") {
+            return Ok(Statement::CountTimeseries(self.optional_pattern()?));
+        }
+        if self.eat_kw("DEVICES") {
+            return Ok(Statement::CountDevices(self.optional_pattern()?));
+        }
+        if self.eat_kw("DATABASES") || (self.eat_kw("STORAGE") && { self.expect_kw("GROUP")?; true }) {
+            return Ok(Statement::CountDatabases(self.optional_pattern()?));
+        }
+        Err(self.expected("TIMESERIES, DEVICES or DATABASES"))
+    }
+
+    // ---- DELETE / DROP ----
+
+    fn delete(&mut self) -> Result<Statement, Status> {
+        self.expect_kw("DELETE")?;
+        if self.eat_kw("DATABASE") || (self.eat_kw("STORAGE") && { self.expect_kw("GROUP")?; true }) {
+            return Ok(Statement::DeleteDatabase(self.patterns()?));
+        }
+        if self.eat_kw("TIMESERIES") {
+            return Ok(Statement::DropTimeseries(self.patterns()?));
+        }
+        self.expect_kw("FROM")?;
+        let patterns = self.patterns()?;
+        let filter = if self.eat_kw("WHERE") { Some(self.expr()?) } else { None };
+        Ok(Statement::Delete { patterns, filter })
+    }
+
+    fn drop(&mut self) -> Result<Statement, Status> {
+        self.expect_kw("DROP")?;
+        if self.eat_kw("DATABASE") {
+            return Ok(Statement::DeleteDatabase(self.patterns()?));
+        }
+        if self.eat_kw("TIMESERIES") {
+            return Ok(Statement::DropTimeseries(self.patterns()?));
+        }
+        Err(self.expected("DATABASE or TIMESERIES"))
+    }
+
+    // ---- INSERT ----
+
+    fn insert(&mut self) -> Result<Statement, Status> {
+        self.expect_kw("INSERT")?;
+        self.expect_kw("INTO")?;
+        let device = self.path()?;
+        self.expect_sym("(")?;
+        let mut measurements = Vec::new();
+        let mut has_time = false;
+        loop {
+            let at = self.cur().start;
+            let n = self.node(false)?;
+            if measurements.is_empty() && !has_time && (n.eq_ignore_ascii_case("timestamp") || n.eq_ignore_ascii_case("time")) {
+                has_time = true;
+            } else {
+                if n.contains('*') {
+                    return Err(error_at(self.sql, at, "wildcards are not allowed in INSERT"));
+                }
+                measurements.push(n);
+            }
+            if self.eat_sym(")") {
+                break;
+            }
+            self.expect_sym(",")?;
+        }
+        if measurements.is_empty() {
+            return Err(self.error("INSERT needs at least one measurement"));
+        }
+        let aligned = self.eat_kw("ALIGNED");
+        self.expect_kw("VALUES")?;
+        let mut rows = Vec::new();
+        loop {
+            let row_at = self.cur().start;
+            self.expect_sym("(")?;
+            let time = if has_time {
+                let t = self.additive()?;
+                self.expect_sym(",")?;
+                t
+            } else {
+                Expr::Call("now".into(), vec![])
+            };
+            let mut vals = Vec::new();
+            loop {
+                vals.push(self.literal_value()?);
+                if self.eat_sym(")") {
+                    break;
+                }
+                self.expect_sym(",")?;
+            }
+            if vals.len() != measurements.len() {
+                return Err(error_at(
+                    self.sql,
+                    row_at,
+                    format!("this row has {} values but {} measurements were named", vals.len(), measurements.len()),
+                ));
+            }
+            rows.push((time, vals));
+            if !self.eat_sym(",") {
+                break;
+            }
+        }
+        Ok(Statement::Insert { device, aligned, measurements, rows })
+    }
+
+    fn literal_value(&mut self) -> Result<Literal, Status> {
+        let neg = if self.eat_sym("-") {
+            true
+        } else {
+            self.eat_sym("+");
+            false
+        };
+        let at = self.cur().start;
+        let t = self.bump();
+        let lit = match t.tok {
+            Tok::Int(s) => match s.parse::<i64>() {
+                Ok(v) => Literal::Int(if neg { -v } else { v }),
+                Err(_) => Literal::Float(format!("{}{s}", if neg { "-" } else { "" }).parse().unwrap_or(f64::INFINITY)),
+            },
+            Tok::Float(s) => Literal::Float(format!("{}{s}", if neg { "-" } else { "" }).parse().map_err(|_| error_at(self.sql, at, "bad number"))?),
+            Tok::Str(s) if !neg => Literal::Str(s),
+            Tok::DateTime(s) if !neg => Literal::DateTime(s),
+            Tok::Ident(s) if !neg && (s == "X" || s == "x") && matches!(self.peek(), Tok::Str(_)) && self.cur().start == t.end => {
+                let Tok::Str(hex) = self.bump().tok else { unreachable!() };
+                match duet_common::types::Value::parse_as(&format!("0x{hex}"), DataType::Blob) {
+                    Ok(duet_common::types::Value::Bytes(b)) => Literal::Blob(b),
+                    _ => return Err(error_at(self.sql, at, "bad hex blob literal")),
+                }
+            }
+            Tok::Ident(s) if !neg && s.eq_ignore_ascii_case("true") => Literal::Bool(true),
+            Tok::Ident(s) if !neg && s.eq_ignore_ascii_case("false") => Literal::Bool(false),
+            Tok::Ident(s) if !neg && s.eq_ignore_ascii_case("null") => Literal::Null,
+            Tok::Ident(s) if s.eq_ignore_ascii_case("nan") => Literal::Float(f64::NAN),
+            Tok::Ident(s) if s.eq_ignore_ascii_case("infinity") || s.eq_ignore_ascii_case("inf") => {
+                Literal::Float(if neg { f64::NEG_INFINITY } else { f64::INFINITY })
+            }
+            Tok::Ident(s) if !neg && is_duration(&s) => Literal::Duration(s),
+            other => return Err(error_at(self.sql, at, format!("mismatched input '{}' expecting a value", other.describe()))),
+        };
+        Ok(lit)
+    }
+
+    // ---- SELECT ----
+
+    fn select(&mut self) -> Result<Select, Status> {
+        self.expect_kw("SELECT")?;
+        let mut items = Vec::new();
+        loop {
+            let start = self.cur().start;
+            let expr = self.expr()?;
+            let end = self.toks[self.pos - 1].end;
+            let text = self.sql[start..end].to_string();
+            let alias = if self.eat_kw("AS") { Some(self.node(false)?) } else { None };
+            items.push(SelectItem { expr, alias, text });
+            if !self.eat_sym(",") {
+                break;
+            }
+        }
+        self.expect_kw("FROM")?;
+        let from = self.patterns()?;
+        let mut s = Select { items, from, filter: None, desc: false, limit: None, offset: 0, slimit: None, soffset: 0, align_by_device: false };
+        if self.eat_kw("WHERE") {
+            s.filter = Some(self.expr()?);
+        }
+        loop {
+            if self.eat_kw("ORDER") {
+                self.expect_kw("BY")?;
+                if !(self.eat_kw("TIME") || self.eat_kw("TIMESTAMP")) {
+                    return Err(self.expected("TIME"));
+                }
+                if self.eat_kw("DESC") {
+                    s.desc = true;
+                } else {
+                    self.eat_kw("ASC");
+                    s.desc = false;
+                }
+            } else if self.eat_kw("LIMIT") {
+                s.limit = Some(self.usize()?);
+            } else if self.eat_kw("OFFSET") {
+                s.offset = self.usize()?;
+            } else if self.eat_kw("SLIMIT") {
+                s.slimit = Some(self.usize()?);
+            } else if self.eat_kw("SOFFSET") {
+                s.soffset = self.usize()?;
+            } else if self.eat_kw("ALIGN") {
+                self.expect_kw("BY")?;
+                if self.eat_kw("DEVICE") {
+                    s.align_by_device = true;
+                } else {
+                    self.expect_kw("TIME")?;
+                }
+            } else {
+                break;
+            }
+        }
+        Ok(s)
+    }
+
+    // ---- expressions ----
+
+    /// Parses an expression (OR has the lowest precedence).
+    fn expr(&mut self) -> Result<Expr, Status> {
+        let mut l = self.and()?;
+        while self.eat_kw("OR") || self.eat_sym("||") {
+            let r = self.and()?;
+            l = Expr::Binary(BinOp::Or, Box::new(l), Box::new(r));
+        }
+        Ok(l)
+    }
+
+    fn and(&mut self) -> Result<Expr, Status> {
+        let mut l = self.not()?;
+        while self.eat_kw("AND") || self.eat_sym("&&") {
+            let r = self.not()?;
+            l = Expr::Binary(BinOp::And, Box::new(l), Box::new(r));
+        }
+        Ok(l)
+    }
+
+    fn not(&mut self) -> Result<Expr, Status> {
+        if self.eat_kw("NOT") || self.eat_sym("!") {
+            return Ok(Expr::Not(Box::new(self.not()?)));
+        }
+        self.comparison()
+    }
+
+    fn comparison(&mut self) -> Result<Expr, Status> {
+        let l = self.additive()?;
+        let op = match self.peek() {
+            Tok::Sym("=") | Tok::Sym("==") => Some(BinOp::Eq),
+            Tok::Sym("!=") | Tok::Sym("<>") => Some(BinOp::Ne),
+            Tok::Sym("<") => Some(BinOp::Lt),
+            Tok::Sym("<=") => Some(BinOp::Le),
+            Tok::Sym(">") => Some(BinOp::Gt),
+            Tok::Sym(">=") => Some(BinOp::Ge),
+            _ => None,
+        };
+        if let Some(op) = op {
+            self.bump();
+            let r = self.additive()?;
+            return Ok(Expr::Binary(op, Box::new(l), Box::new(r)));
+        }
+        let not = self.is_kw("NOT") && (self.is_kw_at(1, "BETWEEN") || self.is_kw_at(1, "IN"));
+        if not {
+            self.bump();
+        }
+        if self.eat_kw("BETWEEN") {
+            let lo = self.additive()?;
+            self.expect_kw("AND")?;
+            let hi = self.additive()?;
+            return Ok(Expr::Between { expr: Box::new(l), lo: Box::new(lo), hi: Box::new(hi), not });
+        }
+        if self.eat_kw("IN") {
+            self.expect_sym("(")?;
+            let mut vals = vec![self.literal_value()?];
+            while self.eat_sym(",") {
+                vals.push(self.literal_value()?);
+            }
+            self.expect_sym(")")?;
+            return Ok(Expr::In(Box::new(l), vals, not));
+        }
+        if self.eat_kw("IS") {
+            let not = self.eat_kw("NOT");
+            self.expect_kw("NULL")?;
+            return Ok(Expr::IsNull(Box::new(l), not));
+        }
+        Ok(l)
+    }
+
+    fn additive(&mut self) -> Result<Expr, Status> {
+        let mut l = self.multiplicative()?;
+        loop {
+            let op = if self.eat_sym("+") {
+                BinOp::Add
+            } else if self.eat_sym("-") {
+                BinOp::Sub
+            } else {
+                return Ok(l);
+            };
+            let r = self.multiplicative()?;
+            l = Expr::Binary(op, Box::new(l), Box::new(r));
+        }
+    }
+
+    fn multiplicative(&mut self) -> Result<Expr, Status> {
+        let mut l = self.unary()?;
+        loop {
+            let op = if self.eat_sym("*") {
+                BinOp::Mul
+            } else if self.eat_sym("/") {
+                BinOp::Div
+            } else if self.eat_sym("%") {
+                BinOp::Mod
+            } else {
+                return Ok(l);
+            };
+            let r = self.unary()?;
+            l = Expr::Binary(op, Box::new(l), Box::new(r));
+        }
+    }
+
+    fn unary(&mut self) -> Result<Expr, Status> {
+        if self.eat_sym("-") {
+            return Ok(match self.unary()? {
+                Expr::Lit(Literal::Int(v)) => Expr::Lit(Literal::Int(-v)),
+                Expr::Lit(Literal::Float(v)) => Expr::Lit(Literal::Float(-v)),
+                e => Expr::Neg(Box::new(e)),
+            });
+        }
+        if self.eat_sym("+") {
+            return self.unary();
+        }
+        self.primary()
+    }
+
+    fn primary(&mut self) -> Result<Expr, Status> {
+        match self.peek().clone() {
+            Tok::Sym("(") => {
+                self.bump();
+                let e = self.expr()?;
+                self.expect_sym(")")?;
+                Ok(e)
+            }
+            Tok::Int(_) | Tok::Float(_) | Tok::Str(_) | Tok::DateTime(_) => Ok(Expr::Lit(self.literal_value()?)),
+            Tok::Sym("*") | Tok::Sym("**") | Tok::Quoted(_) => Ok(Expr::Path(self.nodes(false)?)),
+            Tok::Ident(s) => {
+                let up = s.to_ascii_uppercase();
+                if (up == "TIME" || up == "TIMESTAMP") && !self.is_sym_at(1, ".") {
+                    self.bump();
+                    return Ok(Expr::Time);
+                }
+                if matches!(up.as_str(), "TRUE" | "FALSE" | "NULL" | "NAN") || is_duration(&s) {
+                    return Ok(Expr::Lit(self.literal_value()?));
+                }
+                if (up == "X") && matches!(self.peek_at(1), Tok::Str(_)) {
+                    return Ok(Expr::Lit(self.literal_value()?));
+                }
+                if self.is_sym_at(1, "(") {
+                    self.bump();
+                    self.bump();
+                    let mut args = Vec::new();
+                    if !self.eat_sym(")") {
+                        loop {
+                            args.push(self.expr()?);
+                            if self.eat_sym(")") {
+                                break;
+                            }
+                            self.expect_sym(",")?;
+                        }
+                    }
+                    return Ok(Expr::Call(s.to_ascii_lowercase(), args));
+                }
+                if RESERVED_AFTER_PATH.contains(&up.as_str()) {
+                    return Err(self.expected("an expression"));
+                }
+                Ok(Expr::Path(self.nodes(false)?))
+            }
+            _ => Err(self.expected("an expression")),
+        }
+    }
+}
+
+/// Whether a word is a duration literal such as `1d`, `30m`, `1h30m`, `100ms`.
+pub fn is_duration(s: &str) -> bool {
+    duration_parts(s).is_some()
+}
+
+/// Splits a duration literal into (amount, unit) parts.
+pub fn duration_parts(s: &str) -> Option<Vec<(i64, String)>> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut parts = Vec::new();
+    while i < b.len() {
+        let st = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if st == i {
+            return None;
+        }
+        let n: i64 = s[st..i].parse().ok()?;
+        let us = i;
+        while i < b.len() && b[i].is_ascii_alphabetic() {
+            i += 1;
+        }
+        let unit = s[us..i].to_ascii_lowercase();
+        if !matches!(unit.as_str(), "y" | "mo" | "w" | "d" | "h" | "m" | "s" | "ms" | "us" | "ns") {
+            return None;
+        }
+        parts.push((n, unit));
+    }
+    if parts.is_empty() {
+        None
+    } else {
+        Some(parts)
+    }
+}
+
+/// Maps a status produced outside the parser to the SQL error code when it came from a path.
+pub fn path_error(e: Status) -> Status {
+    if e.code == StatusCode::IllegalPath {
+        Status::new(StatusCode::SqlParseError, e.message)
+    } else {
+        e
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_everyday_statements() {
+        assert!(matches!(parse("create database root.db").unwrap(), Statement::CreateDatabase(_)));
+        let Statement::CreateTimeseries(s) =
+            parse("CREATE TIMESERIES root.db.d.s(temp) WITH DATATYPE=FLOAT, ENCODING=RLE, COMPRESSOR=SNAPPY TAGS(unit=c) ATTRIBUTES(owner='x')").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((s.dtype, s.encoding, s.alias.as_deref()), (DataType::Float, Encoding::Rle, Some("temp")));
+        assert_eq!(s.tags, vec![("unit".into(), "c".into())]);
+        let Statement::CreateAlignedTimeseries(v) = parse("create aligned timeseries root.db.g(lat FLOAT encoding=PLAIN compressor=SNAPPY, lon DOUBLE)").unwrap() else {
+            panic!()
+        };
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[1].path.to_string(), "root.db.g.lon");
+        let Statement::Insert { rows, measurements, .. } = parse("insert into root.db.d(timestamp, a, b) values (1, 1.5, 'x'), (2017-11-01T00:00:00, -2, null)").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(measurements, vec!["a", "b"]);
+        assert_eq!(rows[1].1, vec![Literal::Int(-2), Literal::Null]);
+        let Statement::Select(s) = parse("select s1, d*.s2 from root.db.** where time >= 10 and s1 > 2 order by time desc limit 5 offset 2").unwrap() else {
+            panic!()
+        };
+        assert!(s.desc && s.limit == Some(5) && s.offset == 2);
+        assert!(matches!(parse("DELETE FROM root.db.d.s WHERE time < 5").unwrap(), Statement::Delete { .. }));
+        assert!(matches!(parse("show cluster details").unwrap(), Statement::ShowCluster(true)));
+    }
+
+    #[test]
+    fn errors_name_the_position() {
+        let e = parse("select s1 frm root.db").unwrap_err();
+        assert_eq!(e.code, StatusCode::SqlParseError);
+        assert!(e.message.starts_with("line 1:10"), "{}", e.message);
+        let e = parse("create timeseries root.db.d.s with datatype=FLOAT,\n encoding=NOPE").unwrap_err();
+        assert!(e.message.starts_with("line 2:10"), "{}", e.message);
+        assert!(parse("insert into root.d(timestamp, a) values (1, 2, 3)").is_err());
+    }
+
+    #[test]
+    fn splits_scripts() {
+        assert_eq!(split_statements("a; b ';' c;\n-- x;\n d"), vec!["a", "b ';' c", "d"]);
+    }
+}
