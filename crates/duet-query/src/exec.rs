@@ -581,3 +581,32 @@ fn select(ctx: &Context, s: Select) -> Result<ResultSet, Status> {
     }
     Ok(rs)
 }
+
+/// The latest point of every series matching `patterns` with time >= `since`: IoTDB's LAST query
+/// result (Time, Timeseries, Value, DataType).
+pub fn last_values(engine: &Engine, patterns: &[PathPattern], since: i64) -> ResultSet {
+    let st = engine.state();
+    let now = engine.now();
+    let mut rs = ResultSet {
+        columns: vec!["Timeseries".into(), "Value".into(), "DataType".into()],
+        types: vec![DataType::Text; 3],
+        ignore_time: false,
+        times: vec![],
+        cols: vec![vec![]; 3],
+    };
+    let mut seen = std::collections::HashSet::new();
+    for p in patterns {
+        for s in st.schema.series_matching(p) {
+            if !seen.insert(s.def.path.clone()) {
+                continue;
+            }
+            if let Some((t, v)) = st.scan(&s.def.path, since, i64::MAX, now).pop() {
+                rs.times.push(t);
+                rs.cols[0].push(Some(Value::Bytes(s.def.path.to_string().into_bytes())));
+                rs.cols[1].push(Some(Value::Bytes(v.render(s.def.dtype).into_bytes())));
+                rs.cols[2].push(Some(Value::Bytes(s.def.dtype.name().as_bytes().to_vec())));
+            }
+        }
+    }
+    rs
+}

@@ -1,0 +1,75 @@
+//! Facts about this server that statements report: version, build, SHOW CLUSTER rows, users.
+
+use duet_common::types::{DataType, Value};
+use duet_query::{ResultSet, ServerInfo};
+
+use crate::config::Config;
+
+/// The product version reported by SHOW VERSION and SHOW CLUSTER.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Static facts about the running server.
+#[derive(Clone, Debug)]
+pub struct Info {
+    /// Effective configuration.
+    pub config: Config,
+    /// This instance's id, shown as the build info suffix.
+    pub instance: String,
+}
+
+impl Info {
+    /// Whether the user/password pair may log in. DuetDB has the single IoTDB default user.
+    pub fn check_password(&self, user: &str, password: &str) -> bool {
+        user == "root" && password == "root"
+    }
+}
+
+fn text(s: impl Into<String>) -> Option<Value> {
+    Some(Value::Bytes(s.into().into_bytes()))
+}
+
+impl ServerInfo for Info {
+    fn version(&self) -> String {
+        VERSION.to_string()
+    }
+
+    fn build_info(&self) -> String {
+        format!("DuetDB {}", self.instance)
+    }
+
+    fn cluster(&self, details: bool) -> ResultSet {
+        let c = &self.config;
+        let mut columns = vec!["NodeID", "NodeType", "Status", "InternalAddress", "InternalPort"];
+        if details {
+            columns.extend(["ConfigConsensusPort", "RpcAddress", "RpcPort", "MppPort", "SchemaConsensusPort", "DataConsensusPort"]);
+        }
+        columns.extend(["Version", "BuildInfo"]);
+        let types: Vec<DataType> = columns
+            .iter()
+            .map(|c| if c.ends_with("Port") || *c == "NodeID" { DataType::Int32 } else { DataType::Text })
+            .collect();
+        let mut rs = ResultSet { columns: columns.iter().map(|s| s.to_string()).collect(), types, ignore_time: true, times: vec![0, 0], cols: vec![vec![]; columns.len()] };
+        let rows: [(i32, &str, &str, u16); 2] = [(0, "ConfigNode", &c.cn_internal_address, c.cn_internal_port), (1, "DataNode", &c.dn_internal_address, c.dn_internal_port)];
+        for (id, kind, addr, port) in rows {
+            let mut vals = vec![Some(Value::I32(id)), text(kind), text("Running"), text(addr), Some(Value::I32(port as i32))];
+            if details {
+                let cn = kind == "ConfigNode";
+                let port_or_none = |p: i32| if cn { Some(Value::I32(p)) } else { None };
+                let dn_or_none = |v: Option<Value>| if cn { None } else { v };
+                vals.push(if cn { Some(Value::I32(c.cn_internal_port as i32 + 10)) } else { None });
+                vals.push(dn_or_none(text(c.rpc_address.clone())));
+                vals.push(dn_or_none(Some(Value::I32(c.rpc_port as i32))));
+                vals.push(dn_or_none(Some(Value::I32(c.dn_internal_port as i32 + 10))));
+                vals.push(dn_or_none(Some(Value::I32(c.dn_internal_port as i32 + 20))));
+                vals.push(dn_or_none(Some(Value::I32(c.dn_internal_port as i32 + 30))));
+                let _ = port_or_none;
+            }
+            vals.push(text(VERSION));
+            vals.push(text(self.build_info()));
+            for (i, v) in vals.into_iter().enumerate() {
+                rs.cols[i].push(v);
+            }
+        }
+        rs
+    }
+}

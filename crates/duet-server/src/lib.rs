@@ -1,0 +1,17 @@
+//! # DuetDB server
+//!
+//! The top of the stack: turns configuration into a running instance and serves the IoTDB client
+//! protocol on one TCP port.
+//!
+//! # Layout
+//! - [`config`]: `iotdb-system.properties` keys, embedded defaults, command-line overrides.
+//! - [`identity`]: the instance id created at first start, and the parameters that may never change.
+//! - [`info`]: version, build and SHOW CLUSTER facts, and login checks.
+//! - [`service`]: the per-connection RPC handler (sessions, statements, inserts, paging).
+//! - [`server`]: listening, accepting, connection threads, and graceful shutdown.
+
+pub mod config;
+pub mod identity;
+pub mod info;
+pub mod server;
+pub mod service;

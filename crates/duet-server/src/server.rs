@@ -1,0 +1,109 @@
+//! Listening socket, connection threads and orderly shutdown.
+
+use std::fs::File;
+use std::net::{TcpListener, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use duet_protocol::frame::serve_connection;
+use duet_protocol::rpc::ClientServiceSyncProcessor;
+use duet_storage::{Engine, EngineConfig};
+
+use crate::config::Config;
+use crate::identity;
+use crate::info::Info;
+use crate::service::{Connection, Shared};
+
+/// A running server.
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    max_frame: usize,
+    max_clients: usize,
+    _lock: File,
+}
+
+impl Server {
+    /// Opens storage (replaying the WAL) and binds the client port.
+    pub fn start(cfg: Config) -> Result<Server, String> {
+        std::fs::create_dir_all(&cfg.system_dir).map_err(|e| format!("cannot create {}: {e}", cfg.system_dir.display()))?;
+        // One server per data directory: a second one would corrupt the WAL.
+        let lock_path = cfg.system_dir.join("LOCK");
+        let lock = File::create(&lock_path).map_err(|e| format!("cannot create {}: {e}", lock_path.display()))?;
+        lock.try_lock().map_err(|_| format!("{} is locked: another DuetDB server is using this data directory", lock_path.display()))?;
+        let id = identity::load_or_create(&cfg.system_dir, &cfg)?;
+        tracing::info!(instance = %id.instance, cluster = %cfg.cluster_name, precision = cfg.precision.name(), "instance identity");
+        let engine = Engine::open(EngineConfig {
+            wal_dir: cfg.wal_dir.clone(),
+            wal_mode: cfg.wal_mode,
+            wal_segment_bytes: cfg.wal_segment_bytes,
+            instance: id.instance,
+            precision: cfg.precision,
+            auto_create_schema: cfg.auto_create_schema,
+            default_database_level: cfg.default_database_level,
+        })
+        .map_err(|e| e.message)?;
+        let addr = (cfg.rpc_address.as_str(), cfg.rpc_port)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve dn_rpc_address '{}': {e}", cfg.rpc_address))?
+            .next()
+            .ok_or_else(|| format!("dn_rpc_address '{}' has no address", cfg.rpc_address))?;
+        let listener = TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr} (dn_rpc_address:dn_rpc_port): {e}"))?;
+        tracing::info!(%addr, "DuetDB is ready for clients");
+        let info = Info { config: cfg.clone(), instance: id.instance.to_string() };
+        Ok(Server {
+            listener,
+            shared: Arc::new(Shared { engine: Arc::new(engine), info, next_session: AtomicI64::new(1) }),
+            max_frame: cfg.max_frame,
+            max_clients: cfg.max_clients,
+            _lock: lock,
+        })
+    }
+
+    /// The engine (for shutdown and tests).
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.shared.engine
+    }
+
+    /// Accepts connections until `stop` is set, then syncs and closes storage.
+    pub fn run(self, stop: Arc<AtomicBool>) -> Result<(), String> {
+        self.listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let active = Arc::new(AtomicUsize::new(0));
+        while !stop.load(Ordering::Acquire) {
+            match self.listener.accept() {
+                Ok((mut stream, peer)) => {
+                    if active.load(Ordering::Acquire) >= self.max_clients {
+                        tracing::warn!(%peer, limit = self.max_clients, "refusing connection: dn_rpc_max_concurrent_client_num reached");
+                        continue;
+                    }
+                    stream.set_nonblocking(false).ok();
+                    stream.set_nodelay(true).ok();
+                    let shared = self.shared.clone();
+                    let max_frame = self.max_frame;
+                    let active = active.clone();
+                    active.fetch_add(1, Ordering::AcqRel);
+                    let spawned = std::thread::Builder::new().name(format!("client-{peer}")).spawn(move || {
+                        let processor = ClientServiceSyncProcessor::new(Connection::new(shared));
+                        if let Err(e) = serve_connection(&mut stream, &processor, max_frame) {
+                            tracing::debug!(%peer, "connection ended: {e}");
+                        }
+                        active.fetch_sub(1, Ordering::AcqRel);
+                    });
+                    if let Err(e) = spawned {
+                        tracing::error!("cannot start a connection thread: {e}");
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+        }
+        tracing::info!("shutting down: syncing the write-ahead log");
+        self.shared.engine.close().map_err(|e| e.message)?;
+        tracing::info!("shutdown complete");
+        Ok(())
+    }
+}
