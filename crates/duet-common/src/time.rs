@@ -187,12 +187,8 @@ pub fn format_datetime(ts: i64, precision: Precision, offset_secs: i32) -> Strin
         Precision::Us => format!("{frac:06}"),
         Precision::Ns => format!("{frac:09}"),
     };
-    let zone = if offset_secs == 0 {
-        "Z".to_string()
-    } else {
-        let a = offset_secs.abs();
-        format!("{}{:02}:{:02}", if offset_secs < 0 { '-' } else { '+' }, a / 3600, (a % 3600) / 60)
-    };
+    let a = offset_secs.abs();
+    let zone = format!("{}{:02}:{:02}", if offset_secs < 0 { '-' } else { '+' }, a / 3600, (a % 3600) / 60);
     format!("{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{frac_s}{zone}", sod / 3600, (sod % 3600) / 60, sod % 60)
 }
 
@@ -227,7 +223,7 @@ mod tests {
         assert_eq!(parse_datetime("1970-01-01", Precision::Ms, 3600).unwrap(), -3_600_000);
         assert!(parse_datetime("2023-02-29", Precision::Ms, 0).is_err());
         assert!(parse_datetime("2023-01-01T25:00:00", Precision::Ms, 0).is_err());
-        assert_eq!(format_datetime(-1, Precision::Ms, 0), "1969-12-31T23:59:59.999Z");
+        assert_eq!(format_datetime(-1, Precision::Ms, 0), "1969-12-31T23:59:59.999+00:00");
     }
 
     #[test]

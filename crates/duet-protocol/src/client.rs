@@ -149,8 +149,10 @@ impl Session {
         let resp = self.client.execute_statement_v2(req)?;
         check(resp.status.clone())?;
         let columns = resp.columns.unwrap_or_default();
-        let mut out = QueryResult { has_result: !columns.is_empty(), ..Default::default() };
-        if columns.is_empty() {
+        // DuetDB answers non-queries with query id -1; a query with no matching series still has a
+        // (Time-only) result.
+        let mut out = QueryResult { has_result: !columns.is_empty() || resp.query_id.is_some_and(|q| q >= 0), ..Default::default() };
+        if !out.has_result {
             return Ok(out);
         }
         out.types = resp

@@ -89,7 +89,7 @@ pub fn coerce_literal(l: &Literal, t: DataType, tc: &TimeContext) -> Result<Opti
         (Literal::Int(v), DataType::Text | DataType::String) => Value::Bytes(v.to_string().into_bytes()),
         (Literal::Float(v), DataType::Float) => Value::F32(*v as f32),
         (Literal::Float(v), DataType::Double) => Value::F64(*v),
-        (Literal::Float(v), DataType::Text | DataType::String) => Value::Bytes(v.to_string().into_bytes()),
+        (Literal::Float(v), DataType::Text | DataType::String) => Value::Bytes(duet_common::types::format_float(*v, false).into_bytes()),
         (Literal::Bool(b), DataType::Boolean) => Value::Bool(*b),
         (Literal::Bool(b), DataType::Text | DataType::String) => Value::Bytes(b.to_string().into_bytes()),
         (Literal::Blob(b), DataType::Blob) => Value::Bytes(b.clone()),

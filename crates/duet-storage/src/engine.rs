@@ -135,6 +135,19 @@ impl State {
     }
 }
 
+/// Validates `op` as it would be once `first` had been applied (on a copy only when needed).
+fn validate_after(schema: &Schema, first: &[Op], op: &Op) -> Result<(), Status> {
+    if first.is_empty() {
+        return schema.validate(op);
+    }
+    let mut tmp = schema.clone();
+    for f in first {
+        tmp.validate(f)?;
+        tmp.apply(f);
+    }
+    tmp.validate(op)
+}
+
 /// The storage engine of one instance.
 pub struct Engine {
     cfg: EngineConfig,
@@ -229,8 +242,28 @@ impl Engine {
                 }
                 Ok(vec![])
             }
+            Op::CreateSeries(defs) if self.cfg.auto_create_schema => {
+                // Like IoTDB: a series outside every database gets one at default_storage_group_level.
+                let mut dbs: Vec<Path> = Vec::new();
+                for d in defs {
+                    if schema.database_of(&d.path).is_none() && !dbs.iter().any(|db| d.path.starts_with(db)) {
+                        dbs.push(self.auto_database(&d.path)?);
+                    }
+                }
+                let ops: Vec<Op> = dbs.into_iter().map(Op::CreateDatabase).collect();
+                validate_after(schema, &ops, op)?;
+                Ok(ops)
+            }
             op => schema.validate(op).map(|_| vec![]),
         }
+    }
+
+    fn auto_database(&self, path: &Path) -> Result<Path, Status> {
+        let level = self.cfg.default_database_level.max(1);
+        if path.nodes().len() < level + 2 {
+            return Err(Status::new(StatusCode::DatabaseNotExist, format!("no database covers {path}, and it is too short to create one at level {level}")));
+        }
+        Path::from_nodes(path.nodes()[..=level].to_vec()).map_err(|m| Status::new(StatusCode::IllegalPath, m))
     }
 
     fn prepare_insert(&self, schema: &Schema, batches: &[InsertBatch]) -> Result<Vec<Op>, Status> {
@@ -252,13 +285,9 @@ impl Engine {
             let db = match schema.database_of(&b.device).cloned().or_else(|| new_dbs.iter().find(|d| b.device.starts_with(d)).cloned()) {
                 Some(db) => db,
                 None if self.cfg.auto_create_schema => {
-                    let level = self.cfg.default_database_level.max(1);
-                    if b.device.nodes().len() < level + 1 {
-                        return Err(Status::new(StatusCode::IllegalPath, format!("device {} is too short to hold a database of level {level}", b.device)));
-                    }
-                    let db = Path::from_nodes(b.device.nodes()[..=level].to_vec()).map_err(|m| Status::new(StatusCode::IllegalPath, m))?;
-                    let candidate = Op::CreateDatabase(db.clone());
-                    schema.validate(&candidate)?;
+                    let probe = b.device.child(b.columns.first().map(|c| c.name.as_str()).unwrap_or("x"));
+                    let db = self.auto_database(&probe)?;
+                    schema.validate(&Op::CreateDatabase(db.clone()))?;
                     new_dbs.push(db.clone());
                     db
                 }
@@ -295,9 +324,7 @@ impl Engine {
         let mut ops: Vec<Op> = new_dbs.into_iter().map(Op::CreateDatabase).collect();
         if !new_series.is_empty() {
             let create = Op::CreateSeries(new_series.into_values().collect());
-            if ops.is_empty() {
-                schema.validate(&create)?;
-            }
+            validate_after(schema, &ops, &create)?;
             ops.push(create);
         }
         Ok(ops)

@@ -1,0 +1,188 @@
+//! The client protocol at the byte level: both Thrift protocols on one port, and bad frames that
+//! must get a clean answer while the connection and the server stay up.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use duet_protocol::rpc::*;
+use duet_tests::TestServer;
+use thrift::protocol::{TSerializable, 
+    TBinaryInputProtocol, TBinaryOutputProtocol, TCompactInputProtocol, TCompactOutputProtocol, TFieldIdentifier, TInputProtocol,
+    TMessageIdentifier, TMessageType, TOutputProtocol, TStructIdentifier, TType,
+};
+use thrift::transport::{TFramedReadTransport, TFramedWriteTransport};
+use thrift::ApplicationErrorKind;
+
+fn connect(port: u16) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s
+}
+
+fn send_frame(s: &mut TcpStream, body: &[u8]) {
+    s.write_all(&(body.len() as u32).to_be_bytes()).unwrap();
+    s.write_all(body).unwrap();
+}
+
+fn read_frame(s: &mut TcpStream) -> Vec<u8> {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).unwrap();
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).unwrap();
+    body
+}
+
+/// A binary-protocol call message whose args are written by `args`.
+fn call(name: &str, args: impl FnOnce(&mut dyn TOutputProtocol)) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut o = TBinaryOutputProtocol::new(&mut out, true);
+        o.write_message_begin(&TMessageIdentifier::new(name, TMessageType::Call, 7)).unwrap();
+        o.write_struct_begin(&TStructIdentifier::new("args")).unwrap();
+        args(&mut o);
+        o.write_field_stop().unwrap();
+        o.write_struct_end().unwrap();
+        o.write_message_end().unwrap();
+    }
+    out
+}
+
+fn expect_exception(reply: &[u8], kind: ApplicationErrorKind) -> String {
+    let mut i = TBinaryInputProtocol::new(reply, true);
+    let id = i.read_message_begin().unwrap();
+    assert_eq!(id.message_type, TMessageType::Exception, "expected an exception reply");
+    assert_eq!(id.sequence_number, 7, "the sequence id is echoed");
+    let e = thrift::Error::read_application_error_from_in_protocol(&mut i).unwrap();
+    assert_eq!(e.kind, kind, "{}", e.message);
+    e.message
+}
+
+fn open_session_call() -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut o = TBinaryOutputProtocol::new(&mut out, true);
+        o.write_message_begin(&TMessageIdentifier::new("openSession", TMessageType::Call, 1)).unwrap();
+        o.write_struct_begin(&TStructIdentifier::new("args")).unwrap();
+        o.write_field_begin(&TFieldIdentifier::new("req", TType::Struct, 1)).unwrap();
+        OpenSessionReq::new(2, None, "root".to_string(), "root".to_string(), None).write_to_out_protocol(&mut o).unwrap();
+        o.write_field_end().unwrap();
+        o.write_field_stop().unwrap();
+        o.write_struct_end().unwrap();
+        o.write_message_end().unwrap();
+    }
+    out
+}
+
+fn assert_session_opens(s: &mut TcpStream) {
+    send_frame(s, &open_session_call());
+    let reply = read_frame(s);
+    let mut i = TBinaryInputProtocol::new(&reply[..], true);
+    let id = i.read_message_begin().unwrap();
+    assert_eq!(id.message_type, TMessageType::Reply);
+    i.read_struct_begin().unwrap();
+    let f = i.read_field_begin().unwrap();
+    assert_eq!(f.id, Some(0));
+    let r = OpenSessionResp::read_from_in_protocol(&mut i).unwrap();
+    assert_eq!(r.status.unwrap().code, Some(200));
+}
+
+#[test]
+fn unknown_method_gets_unknown_method_and_connection_survives() {
+    let srv = TestServer::start(&[]);
+    let mut s = connect(srv.port);
+    send_frame(&mut s, &call("noSuchMethod", |_| {}));
+    let msg = expect_exception(&read_frame(&mut s), ApplicationErrorKind::UnknownMethod);
+    assert!(msg.contains("noSuchMethod"), "{msg}");
+    assert_session_opens(&mut s);
+}
+
+#[test]
+fn oversized_frame_is_refused_and_connection_survives() {
+    let srv = TestServer::start(&["thrift_max_frame_size=4096"]);
+    let mut s = connect(srv.port);
+    let big = call("insertTablet", |o| {
+        o.write_field_begin(&TFieldIdentifier::new("req", TType::Struct, 1)).unwrap();
+        o.write_struct_begin(&TStructIdentifier::new("r")).unwrap();
+        o.write_field_begin(&TFieldIdentifier::new("values", TType::String, 4)).unwrap();
+        o.write_bytes(&vec![0u8; 10_000]).unwrap();
+        o.write_field_end().unwrap();
+        o.write_field_stop().unwrap();
+        o.write_struct_end().unwrap();
+        o.write_field_end().unwrap();
+    });
+    send_frame(&mut s, &big);
+    let msg = expect_exception(&read_frame(&mut s), ApplicationErrorKind::ProtocolError);
+    assert!(msg.contains("limit is 4096"), "{msg}");
+    assert_session_opens(&mut s);
+}
+
+#[test]
+fn malformed_and_hostile_messages_get_errors_not_crashes() {
+    let srv = TestServer::start(&[]);
+    let mut s = connect(srv.port);
+    // A list claiming two billion strings in a 40-byte frame.
+    let hostile = call("deleteTimeseries", |o| {
+        o.write_field_begin(&TFieldIdentifier::new("sessionId", TType::I64, 1)).unwrap();
+        o.write_i64(1).unwrap();
+        o.write_field_end().unwrap();
+        o.write_field_begin(&TFieldIdentifier::new("path", TType::List, 2)).unwrap();
+        o.write_byte(11).unwrap();
+        o.write_i32(2_000_000_000).unwrap();
+    });
+    send_frame(&mut s, &hostile);
+    let msg = expect_exception(&read_frame(&mut s), ApplicationErrorKind::Unknown);
+    assert!(msg.contains("cannot fit"), "{msg}");
+    // Garbage that is no Thrift protocol at all.
+    send_frame(&mut s, b"GET / HTTP/1.1\r\n\r\n");
+    let reply = read_frame(&mut s);
+    let mut i = TBinaryInputProtocol::new(&reply[..], true);
+    assert_eq!(i.read_message_begin().unwrap().message_type, TMessageType::Exception);
+    // A truncated struct.
+    let mut cut = open_session_call();
+    cut.truncate(cut.len() - 6);
+    send_frame(&mut s, &cut);
+    let reply = read_frame(&mut s);
+    let mut i = TBinaryInputProtocol::new(&reply[..], true);
+    assert_eq!(i.read_message_begin().unwrap().message_type, TMessageType::Exception);
+    assert_session_opens(&mut s);
+    // A frame cut off by a disconnect does not hurt the server.
+    let mut t = connect(srv.port);
+    t.write_all(&1000u32.to_be_bytes()).unwrap();
+    t.write_all(&[0x80, 1, 0, 1]).unwrap();
+    drop(t);
+    let mut u = connect(srv.port);
+    assert_session_opens(&mut u);
+}
+
+#[test]
+fn compact_and_binary_protocols_share_the_port() {
+    let srv = TestServer::start(&[]);
+    let s = connect(srv.port);
+    let i = TCompactInputProtocol::new(TFramedReadTransport::new(s.try_clone().unwrap()));
+    let o = TCompactOutputProtocol::new(TFramedWriteTransport::new(s));
+    let mut c = ClientServiceSyncClient::new(i, o);
+    let resp = c.open_session(OpenSessionReq::new(2, "+00:00".to_string(), "root".to_string(), "root".to_string(), None)).unwrap();
+    assert_eq!(resp.status.unwrap().code, Some(200));
+    assert_eq!(resp.configuration.unwrap().get("timestamp_precision").map(|s| s.as_str()), Some("ms"));
+    let sid = resp.session_id.unwrap();
+    let r = c
+        .execute_update_statement_v2(ExecuteStatementReq::new(sid, "insert into root.c.d(time, s) values (5, 1.25)".to_string(), 1i64, None, None, None, None))
+        .unwrap();
+    assert_eq!(r.status.unwrap().code, Some(200));
+    let mut b = srv.session();
+    let got = b.execute("select s from root.c.d").unwrap();
+    assert_eq!(got.times, vec![5]);
+    assert_eq!(got.rows[0][0], Some(duet_common::types::Value::F64(1.25)));
+}
+
+#[test]
+fn login_is_checked() {
+    let srv = TestServer::start(&[]);
+    let e = duet_protocol::client::Session::open("127.0.0.1", srv.port, "root", "wrong", "+00:00").err().unwrap();
+    assert!(matches!(e, duet_protocol::client::ClientError::Status { code: 801, .. }), "{e}");
+    // Without a session, statements are refused with NOT_LOGIN.
+    let mut c = duet_protocol::client::connect("127.0.0.1", srv.port, Some(Duration::from_secs(10))).unwrap();
+    let r = c.execute_statement_v2(ExecuteStatementReq::new(1, "show databases".to_string(), 1i64, None, None, None, None)).unwrap();
+    assert_eq!(r.status.unwrap().code, Some(802));
+}
