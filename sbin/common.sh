@@ -5,6 +5,8 @@ DUETDB_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DUETDB_HOME="${DUETDB_HOME:-$DUETDB_REPO}"
 DUETDB_CONF="${DUETDB_CONF:-$DUETDB_HOME/conf/iotdb-system.properties}"
 DUETDB_PIDFILE="$DUETDB_HOME/data/duetdb.pid"
+# Where the binaries are; set DUETDB_BIN_DIR to use another build (the tests use target/debug).
+DUETDB_BIN_DIR="${DUETDB_BIN_DIR:-$DUETDB_REPO/target/release}"
 
 # conf_get KEY DEFAULT: the last value of KEY in the configuration file, or DEFAULT.
 conf_get() {
@@ -17,7 +19,11 @@ conf_get() {
 
 # ensure_built BIN: builds the release binaries when BIN is missing.
 ensure_built() {
-  if [ ! -x "$DUETDB_REPO/target/release/$1" ]; then
+  if [ ! -x "$DUETDB_BIN_DIR/$1" ]; then
+    if [ "$DUETDB_BIN_DIR" != "$DUETDB_REPO/target/release" ]; then
+      echo "$DUETDB_BIN_DIR/$1 does not exist (DUETDB_BIN_DIR)" >&2
+      exit 1
+    fi
     if ! command -v cargo >/dev/null 2>&1; then
       echo "cargo is needed to build DuetDB (https://rustup.rs)" >&2
       exit 1

@@ -4,4 +4,4 @@
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 ensure_built duet-cli
-exec "$DUETDB_REPO/target/release/duet-cli" "$@"
+exec "$DUETDB_BIN_DIR/duet-cli" "$@"

@@ -15,7 +15,7 @@ fi
 log="$DUETDB_HOME/logs/duetdb.log"
 conf_args=()
 [ -f "$DUETDB_CONF" ] && conf_args=(--config "$DUETDB_CONF")
-nohup "$DUETDB_REPO/target/release/duetdb" --home "$DUETDB_HOME" "${conf_args[@]}" "$@" >>"$log" 2>&1 </dev/null &
+nohup "$DUETDB_BIN_DIR/duetdb" --home "$DUETDB_HOME" "${conf_args[@]}" "$@" >>"$log" 2>&1 </dev/null &
 pid=$!
 echo "$pid" >"$DUETDB_PIDFILE"
 

@@ -1,13 +1,16 @@
 //! Where statements end: `;` outside quotes, or the end of a line once brackets balance.
 
-/// Whether the text so far can be executed: it ends with `;`, or quotes are closed and parentheses
-/// balance (so a multi-line `CREATE PIPE ... WITH SINK(...)` is read to its closing bracket).
+/// Whether the text so far can be executed: it ends with `;`, or it is a whole statement, or it
+/// is wrong in a way more lines cannot fix (so the server reports the error where it is).
 pub fn complete(text: &str) -> bool {
-    let (depth, in_quote) = scan(text);
+    let (_, in_quote) = scan(text);
     if in_quote.is_some() {
         return false;
     }
-    text.trim_end().ends_with(';') || depth <= 0
+    if text.trim_end().ends_with(';') {
+        return true;
+    }
+    !duet_query::parser::is_incomplete(text)
 }
 
 fn scan(text: &str) -> (i32, Option<char>) {
@@ -68,8 +71,8 @@ mod tests {
     #[test]
     fn statement_boundaries() {
         assert!(complete("show databases"));
-        assert!(!complete("create pipe AB\nwith source ("));
-        assert!(complete("create pipe AB\nwith source (\n'a'='b'\n)"));
+        assert!(!complete("create timeseries\n root.a.b.c"));
+        assert!(complete("create timeseries\n root.a.b.c INT32"));
         assert!(!complete("insert into root.d(time,s) values (1, 'a;"));
         assert!(complete("create pipe x with source ( 'a'='b' with sink ( 'c'='d' );"));
         assert_eq!(split("a; 'b;c' ;; d"), vec!["a", "'b;c'", "d"]);

@@ -21,6 +21,24 @@ pub fn parse(sql: &str) -> Result<Statement, Status> {
     Ok(st)
 }
 
+/// Whether `sql` is the beginning of a statement that needs more input: it fails to parse only
+/// because it ends too early (an open quote, or the input ends where more was expected). The CLI
+/// uses this to read multi-line statements without requiring `;`.
+pub fn is_incomplete(sql: &str) -> bool {
+    let toks = match lex(sql) {
+        Ok(t) => t,
+        Err(e) => return e.message.contains("unterminated"),
+    };
+    if toks.len() == 1 {
+        return false;
+    }
+    let mut p = Parser { sql, toks, pos: 0 };
+    match p.statement() {
+        Ok(_) => false,
+        Err(_) => p.peek() == &Tok::Eof,
+    }
+}
+
 /// Splits a script into statements at top-level `;` (not inside quotes or comments).
 pub fn split_statements(script: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -933,6 +951,16 @@ mod tests {
         let e = parse("create timeseries root.db.d.s with datatype=FLOAT,\n encoding=NOPE").unwrap_err();
         assert!(e.message.starts_with("line 2:10"), "{}", e.message);
         assert!(parse("insert into root.d(timestamp, a) values (1, 2, 3)").is_err());
+    }
+
+    #[test]
+    fn knows_when_a_statement_is_unfinished() {
+        assert!(is_incomplete("create timeseries"));
+        assert!(is_incomplete("create timeseries root.db.d.s with datatype="));
+        assert!(is_incomplete("insert into root.d(time, s) values (1, 'abc"));
+        assert!(!is_incomplete("show databases"));
+        assert!(!is_incomplete("selec x"));
+        assert!(!is_incomplete(""));
     }
 
     #[test]
