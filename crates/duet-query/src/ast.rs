@@ -234,4 +234,47 @@ pub enum Statement {
     UnsetTtl(Path),
     /// SHOW TTL [ON pattern] / SHOW ALL TTL.
     ShowTtl(Option<PathPattern>),
+    /// CREATE PIPE.
+    CreatePipe(PipeSpec),
+    /// ALTER PIPE name MODIFY|REPLACE SOURCE/PROCESSOR/SINK(...).
+    AlterPipe {
+        /// Pipe name.
+        name: String,
+        /// IF EXISTS given.
+        if_exists: bool,
+        /// New source parameters; `true` = REPLACE (else MODIFY merges).
+        source: Option<(bool, Vec<(String, String)>)>,
+        /// New processor parameters.
+        processor: Option<(bool, Vec<(String, String)>)>,
+        /// New sink parameters.
+        sink: Option<(bool, Vec<(String, String)>)>,
+    },
+    /// START PIPE name.
+    StartPipe(String),
+    /// STOP PIPE name.
+    StopPipe(String),
+    /// DROP PIPE [IF EXISTS] name.
+    DropPipe {
+        /// Pipe name.
+        name: String,
+        /// IF EXISTS given.
+        if_exists: bool,
+    },
+    /// SHOW PIPES / SHOW PIPE name.
+    ShowPipes(Option<String>),
+}
+
+/// A CREATE PIPE statement: parameters exactly as written (prefixes stripped later).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PipeSpec {
+    /// Pipe name.
+    pub name: String,
+    /// IF NOT EXISTS given.
+    pub if_not_exists: bool,
+    /// WITH SOURCE / EXTRACTOR parameters.
+    pub source: Vec<(String, String)>,
+    /// WITH PROCESSOR parameters.
+    pub processor: Vec<(String, String)>,
+    /// WITH SINK / CONNECTOR parameters.
+    pub sink: Vec<(String, String)>,
 }

@@ -23,6 +23,22 @@ pub trait ServerInfo {
     fn cluster(&self, details: bool) -> ResultSet;
 }
 
+/// Pipe management, provided by the pipe subsystem (a layer above this crate).
+pub trait PipeControl {
+    /// CREATE PIPE.
+    fn create(&self, spec: PipeSpec) -> Result<(), Status>;
+    /// ALTER PIPE.
+    fn alter(&self, stmt: Statement) -> Result<(), Status>;
+    /// START PIPE.
+    fn start(&self, name: &str) -> Result<(), Status>;
+    /// STOP PIPE.
+    fn stop(&self, name: &str) -> Result<(), Status>;
+    /// DROP PIPE.
+    fn drop_pipe(&self, name: &str, if_exists: bool) -> Result<(), Status>;
+    /// SHOW PIPES / SHOW PIPE name.
+    fn show(&self, name: Option<&str>) -> Result<ResultSet, Status>;
+}
+
 /// Everything a statement runs with.
 pub struct Context<'a> {
     /// The storage engine.
@@ -31,6 +47,8 @@ pub struct Context<'a> {
     pub zone_offset: i32,
     /// Server facts.
     pub server: &'a dyn ServerInfo,
+    /// Pipe management, when the server has it.
+    pub pipes: Option<&'a dyn PipeControl>,
 }
 
 /// The outcome of a statement.
@@ -191,6 +209,23 @@ pub fn execute(ctx: &Context, stmt: Statement) -> Result<Output, Status> {
             Ok(Output::Rows(count_result("count", n)))
         }
         Statement::Select(s) => select(ctx, *s).map(Output::Rows),
+        Statement::CreatePipe(_)
+        | Statement::AlterPipe { .. }
+        | Statement::StartPipe(_)
+        | Statement::StopPipe(_)
+        | Statement::DropPipe { .. }
+        | Statement::ShowPipes(_) => {
+            let p = ctx.pipes.ok_or_else(|| Status::new(StatusCode::UnsupportedOperation, "pipes are not available in this context"))?;
+            match stmt {
+                Statement::CreatePipe(spec) => done(p.create(spec)),
+                a @ Statement::AlterPipe { .. } => done(p.alter(a)),
+                Statement::StartPipe(n) => done(p.start(&n)),
+                Statement::StopPipe(n) => done(p.stop(&n)),
+                Statement::DropPipe { name, if_exists } => done(p.drop_pipe(&name, if_exists)),
+                Statement::ShowPipes(n) => p.show(n.as_deref()).map(Output::Rows),
+                _ => unreachable!(),
+            }
+        }
     }
 }
 

@@ -18,6 +18,6 @@ pub mod lexer;
 pub mod parser;
 pub mod result;
 
-pub use exec::{execute, Context, Output, ServerInfo};
+pub use exec::{execute, Context, Output, PipeControl, ServerInfo};
 pub use parser::parse;
 pub use result::ResultSet;

@@ -160,7 +160,7 @@ impl<'a> Parser<'a> {
 
     fn statement(&mut self) -> Result<Statement, Status> {
         let Tok::Ident(first) = self.peek().clone() else {
-            return Err(self.expected("a statement (SELECT, INSERT, CREATE, SHOW, DELETE, DROP, COUNT, FLUSH, SET, UNSET)"));
+            return Err(self.expected("a statement (SELECT, INSERT, CREATE, SHOW, DELETE, DROP, COUNT, FLUSH, SET, UNSET, START, STOP, ALTER)"));
         };
         match first.to_ascii_uppercase().as_str() {
             "SELECT" => self.select().map(|s| Statement::Select(Box::new(s))),
@@ -195,6 +195,14 @@ impl<'a> Parser<'a> {
                 }
                 Err(self.expected("TTL or STORAGE GROUP"))
             }
+            "START" | "STOP" => {
+                let start = first.eq_ignore_ascii_case("START");
+                self.bump();
+                self.expect_kw("PIPE")?;
+                let name = self.name()?;
+                Ok(if start { Statement::StartPipe(name) } else { Statement::StopPipe(name) })
+            }
+            "ALTER" => self.alter_pipe(),
             "UNSET" => {
                 self.bump();
                 self.expect_kw("TTL")?;
@@ -203,7 +211,7 @@ impl<'a> Parser<'a> {
                 }
                 Ok(Statement::UnsetTtl(self.path()?))
             }
-            _ => Err(self.expected("a statement (SELECT, INSERT, CREATE, SHOW, DELETE, DROP, COUNT, FLUSH, SET, UNSET)")),
+            _ => Err(self.expected("a statement (SELECT, INSERT, CREATE, SHOW, DELETE, DROP, COUNT, FLUSH, SET, UNSET, START, STOP, ALTER)")),
         }
     }
 
@@ -356,7 +364,10 @@ impl<'a> Parser<'a> {
             let alias = self.alias_paren()?;
             return Ok(Statement::CreateTimeseries(self.series_props(path, alias, false)?));
         }
-        Err(self.expected("DATABASE, TIMESERIES or ALIGNED TIMESERIES"))
+        if self.eat_kw("PIPE") {
+            return self.create_pipe();
+        }
+        Err(self.expected("DATABASE, TIMESERIES, ALIGNED TIMESERIES or PIPE"))
     }
 
     fn alias_paren(&mut self) -> Result<Option<String>, Status> {
@@ -467,6 +478,125 @@ impl<'a> Parser<'a> {
         }
     }
 
+    // ---- PIPES ----
+
+    fn name(&mut self) -> Result<String, Status> {
+        match self.peek().clone() {
+            Tok::Ident(s) | Tok::Quoted(s) => {
+                self.bump();
+                Ok(s)
+            }
+            _ => Err(self.expected("a name")),
+        }
+    }
+
+    fn if_exists(&mut self) -> Result<bool, Status> {
+        if self.is_kw("IF") && self.is_kw_at(1, "EXISTS") {
+            self.bump();
+            self.bump();
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// `( 'key' = 'value', ... )`, a trailing comma allowed.
+    fn pipe_params(&mut self) -> Result<Vec<(String, String)>, Status> {
+        self.expect_sym("(")?;
+        let mut out: Vec<(String, String)> = Vec::new();
+        loop {
+            if self.eat_sym(")") {
+                return Ok(out);
+            }
+            let at = self.cur().start;
+            let key = match self.peek().clone() {
+                Tok::Str(s) | Tok::Ident(s) | Tok::Quoted(s) => {
+                    self.bump();
+                    s
+                }
+                _ => return Err(self.expected("a quoted parameter name or ')'")),
+            };
+            self.expect_sym("=")?;
+            let value = match self.peek().clone() {
+                Tok::Str(s) | Tok::Ident(s) | Tok::Int(s) | Tok::Float(s) | Tok::Quoted(s) => {
+                    self.bump();
+                    s
+                }
+                _ => return Err(self.expected(&format!("a quoted value for '{key}'"))),
+            };
+            if out.iter().any(|(k, _)| k.eq_ignore_ascii_case(&key)) {
+                return Err(error_at(self.sql, at, format!("parameter '{key}' is given twice")));
+            }
+            out.push((key, value));
+            if !self.eat_sym(",") && !self.is_sym(")") {
+                return Err(self.expected("',' or ')'"));
+            }
+        }
+    }
+
+    fn create_pipe(&mut self) -> Result<Statement, Status> {
+        let if_not_exists = if self.is_kw("IF") {
+            self.bump();
+            self.expect_kw("NOT")?;
+            self.expect_kw("EXISTS")?;
+            true
+        } else {
+            false
+        };
+        let name = self.name()?;
+        let mut spec = PipeSpec { name, if_not_exists, source: vec![], processor: vec![], sink: vec![] };
+        let mut have_sink = false;
+        while self.eat_kw("WITH") {
+            let at = self.cur().start;
+            let Tok::Ident(kind) = self.peek().clone() else { return Err(self.expected("SOURCE, EXTRACTOR, PROCESSOR, SINK or CONNECTOR")) };
+            self.bump();
+            let params = self.pipe_params()?;
+            match kind.to_ascii_uppercase().as_str() {
+                "SOURCE" | "EXTRACTOR" => spec.source = params,
+                "PROCESSOR" => spec.processor = params,
+                "SINK" | "CONNECTOR" => {
+                    spec.sink = params;
+                    have_sink = true;
+                }
+                _ => return Err(error_at(self.sql, at, format!("mismatched input '{kind}' expecting SOURCE, EXTRACTOR, PROCESSOR, SINK or CONNECTOR"))),
+            }
+        }
+        if !have_sink {
+            return Err(self.expected("WITH SINK (...)"));
+        }
+        Ok(Statement::CreatePipe(spec))
+    }
+
+    fn alter_pipe(&mut self) -> Result<Statement, Status> {
+        self.expect_kw("ALTER")?;
+        self.expect_kw("PIPE")?;
+        let if_exists = self.if_exists()?;
+        let name = self.name()?;
+        let (mut source, mut processor, mut sink) = (None, None, None);
+        loop {
+            let replace = if self.eat_kw("REPLACE") {
+                true
+            } else if self.eat_kw("MODIFY") {
+                false
+            } else {
+                break;
+            };
+            let at = self.cur().start;
+            let Tok::Ident(kind) = self.peek().clone() else { return Err(self.expected("SOURCE, PROCESSOR or SINK")) };
+            self.bump();
+            let params = self.pipe_params()?;
+            match kind.to_ascii_uppercase().as_str() {
+                "SOURCE" | "EXTRACTOR" => source = Some((replace, params)),
+                "PROCESSOR" => processor = Some((replace, params)),
+                "SINK" | "CONNECTOR" => sink = Some((replace, params)),
+                _ => return Err(error_at(self.sql, at, format!("mismatched input '{kind}' expecting SOURCE, PROCESSOR or SINK"))),
+            }
+        }
+        if source.is_none() && processor.is_none() && sink.is_none() {
+            return Err(self.expected("MODIFY or REPLACE"));
+        }
+        Ok(Statement::AlterPipe { name, if_exists, source, processor, sink })
+    }
+
     // ---- SHOW / COUNT ----
 
     fn show(&mut self) -> Result<Statement, Status> {
@@ -487,6 +617,12 @@ impl<'a> Parser<'a> {
         if self.eat_kw("VERSION") {
             return Ok(Statement::ShowVersion);
         }
+        if self.eat_kw("PIPES") {
+            return Ok(Statement::ShowPipes(None));
+        }
+        if self.eat_kw("PIPE") {
+            return Ok(Statement::ShowPipes(Some(self.name()?)));
+        }
         if self.eat_kw("CLUSTER") {
             return Ok(Statement::ShowCluster(self.eat_kw("DETAILS")));
         }
@@ -500,7 +636,7 @@ impl<'a> Parser<'a> {
             self.expect_kw("TTL")?;
             return Ok(Statement::ShowTtl(None));
         }
-        Err(self.expected("DATABASES, TIMESERIES, DEVICES, VERSION, CLUSTER or TTL"))
+        Err(self.expected("DATABASES, TIMESERIES, DEVICES, VERSION, CLUSTER, TTL or PIPES"))
     }
 
     fn count(&mut self) -> Result<Statement, Status> {
@@ -541,7 +677,11 @@ impl<'a> Parser<'a> {
         if self.eat_kw("TIMESERIES") {
             return Ok(Statement::DropTimeseries(self.patterns()?));
         }
-        Err(self.expected("DATABASE or TIMESERIES"))
+        if self.eat_kw("PIPE") {
+            let if_exists = self.if_exists()?;
+            return Ok(Statement::DropPipe { name: self.name()?, if_exists });
+        }
+        Err(self.expected("DATABASE, TIMESERIES or PIPE"))
     }
 
     // ---- INSERT ----
@@ -951,6 +1091,28 @@ mod tests {
         let e = parse("create timeseries root.db.d.s with datatype=FLOAT,\n encoding=NOPE").unwrap_err();
         assert!(e.message.starts_with("line 2:10"), "{}", e.message);
         assert!(parse("insert into root.d(timestamp, a) values (1, 2, 3)").is_err());
+    }
+
+    #[test]
+    fn pipe_statements_and_the_seed_typo() {
+        let ok = "create pipe AB\nwith source (\n'source.mode.double-living' ='true'\n)\nwith sink (\n'sink'='iotdb-thrift-sink',\n'sink.ip'='iotdb-2',\n'sink.port'='6667',\n)";
+        let Statement::CreatePipe(p) = parse(ok).unwrap() else { panic!() };
+        assert_eq!(p.name, "AB");
+        assert_eq!(p.source, vec![("source.mode.double-living".into(), "true".into())]);
+        assert_eq!(p.sink.len(), 3);
+        // The deployment guide's first statement lacks the ')' closing the source.
+        let seed = "create pipe AB\nwith source (\n'source.mode.double-living' ='true'\nwith sink (\n'sink'='iotdb-thrift-sink',\n'sink.ip'='iotdb-2',\n'sink.port'='6667'\n)";
+        let e = parse(seed).unwrap_err();
+        assert!(e.message.starts_with("line 4:0 mismatched input 'with' expecting ',' or ')'"), "{}", e.message);
+        assert!(!is_incomplete(seed), "the CLI sends it instead of waiting for more lines");
+        assert!(is_incomplete("create pipe AB\nwith source ("));
+        assert!(matches!(parse("create pipe if not exists p with connector('connector'='do-nothing-sink')").unwrap(), Statement::CreatePipe(PipeSpec { if_not_exists: true, .. })));
+        assert!(parse("create pipe p with source('a'='b')").is_err());
+        assert_eq!(parse("drop pipe if exists p").unwrap(), Statement::DropPipe { name: "p".into(), if_exists: true });
+        assert_eq!(parse("show pipes").unwrap(), Statement::ShowPipes(None));
+        assert_eq!(parse("SHOW PIPE ab").unwrap(), Statement::ShowPipes(Some("ab".into())));
+        assert_eq!(parse("stop pipe AB").unwrap(), Statement::StopPipe("AB".into()));
+        assert!(matches!(parse("alter pipe p modify sink('sink.port'='6668')").unwrap(), Statement::AlterPipe { sink: Some((false, _)), .. }));
     }
 
     #[test]

@@ -131,7 +131,7 @@ impl Connection {
 
     fn run(&self, stmt: Statement) -> Result<Output, DStatus> {
         let zone_offset = self.session.borrow().as_ref().map_or(0, |s| s.zone_offset);
-        let ctx = duet_query::Context { engine: self.engine(), zone_offset, server: &self.shared.info };
+        let ctx = duet_query::Context { engine: self.engine(), zone_offset, server: &self.shared.info, pipes: None };
         duet_query::execute(&ctx, stmt)
     }
 
