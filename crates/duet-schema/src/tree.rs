@@ -21,6 +21,8 @@ pub struct SeriesInfo {
     pub def: SeriesDef,
     /// The database it belongs to.
     pub database: Path,
+    /// Version of the write that created it; decides type conflicts between replicas.
+    pub version: Version,
 }
 
 /// One device: a path with measurements below it.
@@ -241,9 +243,13 @@ impl Schema {
         Ok(())
     }
 
-    /// Applies a schema op (validate first for local writes; replay and replication apply directly).
-    /// Non-schema ops are ignored. Returns the series that were removed, so the caller can drop their data.
-    pub fn apply(&mut self, op: &Op) -> Vec<Path> {
+    /// Applies a schema op (validate first for local writes; replay and replication apply directly)
+    /// made by a write of version `v`. Non-schema ops are ignored. Returns the series whose data
+    /// must be dropped (removed series, and series replaced by a type-conflict resolution).
+    ///
+    /// Type conflicts (the same series created with different types on two replicas) resolve to
+    /// the creation with the smaller version, on every replica, whatever the arrival order.
+    pub fn apply(&mut self, op: &Op, v: Version) -> Vec<Path> {
         match op {
             Op::CreateDatabase(p) => {
                 self.databases.entry(p.clone()).or_insert(DatabaseInfo { ttl: None });
@@ -262,17 +268,23 @@ impl Schema {
                 gone
             }
             Op::CreateSeries(defs) => {
+                let mut gone = vec![];
                 for d in defs {
                     let Some(db) = self.database_of(&d.path).cloned() else { continue };
-                    if self.series.contains_key(&d.path) {
-                        continue;
+                    if let Some(existing) = self.series.get(&d.path) {
+                        if existing.def.dtype == d.dtype || existing.version <= v {
+                            continue;
+                        }
+                        tracing_conflict(&d.path, existing, d, v);
+                        self.remove_series(&d.path);
+                        gone.push(d.path.clone());
                     }
                     let dev = d.path.parent().unwrap();
                     let info = self.devices.entry(dev).or_insert_with(|| DeviceInfo { aligned: d.aligned, measurements: vec![] });
                     info.measurements.push(d.path.last().to_string());
-                    self.series.insert(d.path.clone(), SeriesInfo { def: d.clone(), database: db });
+                    self.series.insert(d.path.clone(), SeriesInfo { def: d.clone(), database: db, version: v });
                 }
-                vec![]
+                gone
             }
             Op::DropSeries(ps) => {
                 let mut gone = vec![];
@@ -293,6 +305,13 @@ impl Schema {
         }
     }
 
+    /// Whether applying `CreateSeries` of `d` at version `v` would be a type conflict, and if so
+    /// whether the incoming definition wins.
+    pub fn type_conflict(&self, d: &SeriesDef, v: Version) -> Option<bool> {
+        let e = self.series.get(&d.path)?;
+        (e.def.dtype != d.dtype).then_some(v < e.version)
+    }
+
     fn remove_series(&mut self, p: &Path) -> bool {
         if self.series.remove(p).is_none() {
             return false;
@@ -309,18 +328,21 @@ impl Schema {
 
     /// The schema as a list of ops that rebuild it, encoded as mutations (for snapshots).
     pub fn snapshot(&self) -> Vec<u8> {
-        let mut ops: Vec<Op> = Vec::new();
+        let zero = Version { hlc: 0, origin: InstanceId(0) };
+        let mut ops: Vec<(Op, Version)> = Vec::new();
         for (p, info) in &self.databases {
-            ops.push(Op::CreateDatabase(p.clone()));
+            ops.push((Op::CreateDatabase(p.clone()), zero));
             if info.ttl.is_some() {
-                ops.push(Op::SetTtl { database: p.clone(), ttl: info.ttl });
+                ops.push((Op::SetTtl { database: p.clone(), ttl: info.ttl }, zero));
             }
         }
-        ops.push(Op::CreateSeries(self.series.values().map(|s| s.def.clone()).collect()));
+        for s in self.series.values() {
+            ops.push((Op::CreateSeries(vec![s.def.clone()]), s.version));
+        }
         let mut out = Vec::new();
-        for op in ops {
+        for (op, version) in ops {
             let mut buf = Vec::new();
-            Mutation { version: Version { hlc: 0, origin: InstanceId(0) }, origin_seq: 0, op }.encode(&mut buf);
+            Mutation { version, origin_seq: 0, op }.encode(&mut buf);
             out.extend_from_slice(&(buf.len() as u32).to_le_bytes());
             out.extend_from_slice(&buf);
         }
@@ -337,17 +359,27 @@ impl Schema {
             let n = u32::from_le_bytes(buf[..4].try_into().unwrap()) as usize;
             let body = buf.get(4..4 + n).ok_or("schema snapshot truncated")?;
             let m = Mutation::decode(body).map_err(|e| e.to_string())?;
-            s.apply(&m.op);
+            s.apply(&m.op, m.version);
             buf = &buf[4 + n..];
         }
         Ok(s)
     }
 }
 
+fn tracing_conflict(path: &Path, existing: &SeriesInfo, incoming: &SeriesDef, v: Version) {
+    // The schema crate has no logger; stderr is captured in the server log.
+    eprintln!(
+        "schema conflict on {path}: {} (version {:?}) replaced by {} (version {:?}); the earlier creation wins on every replica",
+        existing.def.dtype, existing.version, incoming.dtype, v
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use duet_common::types::DataType;
+
+    const V0: Version = Version { hlc: 0, origin: InstanceId(0) };
 
     fn p(s: &str) -> Path {
         Path::parse(s).unwrap()
@@ -358,7 +390,7 @@ mod tests {
         let mut s = Schema::new();
         let op = Op::CreateDatabase(p("root.db"));
         s.validate(&op).unwrap();
-        s.apply(&op);
+        s.apply(&op, V0);
         assert_eq!(s.validate(&op).unwrap_err().code, StatusCode::DatabaseAlreadyExists);
         assert_eq!(s.validate(&Op::CreateDatabase(p("root.db.x"))).unwrap_err().code, StatusCode::DatabaseAlreadyExists);
         assert_eq!(s.database_of(&p("root.db.d.s")), Some(&p("root.db")));
@@ -367,11 +399,11 @@ mod tests {
     #[test]
     fn series_rules_and_snapshot() {
         let mut s = Schema::new();
-        s.apply(&Op::CreateDatabase(p("root.db")));
+        s.apply(&Op::CreateDatabase(p("root.db")), V0);
         let def = SeriesDef { alias: Some("temp".into()), ..SeriesDef::simple(p("root.db.d.s1"), DataType::Double, false) };
         let op = Op::CreateSeries(vec![def.clone()]);
         s.validate(&op).unwrap();
-        s.apply(&op);
+        s.apply(&op, V0);
         assert_eq!(s.validate(&op).unwrap_err().code, StatusCode::TimeseriesAlreadyExist);
         let nodb = Op::CreateSeries(vec![SeriesDef::simple(p("root.other.d.s"), DataType::Int32, false)]);
         assert_eq!(s.validate(&nodb).unwrap_err().code, StatusCode::DatabaseNotExist);
@@ -380,8 +412,24 @@ mod tests {
         assert_eq!(s.resolve_measurement(&p("root.db.d"), "temp").unwrap().def.path, p("root.db.d.s1"));
         let back = Schema::from_snapshot(&s.snapshot()).unwrap();
         assert_eq!(back.series(&p("root.db.d.s1")).unwrap().def, def);
-        assert_eq!(s.apply(&Op::DeleteDatabases(vec![p("root.db")])), vec![p("root.db.d.s1")]);
+        assert_eq!(s.apply(&Op::DeleteDatabases(vec![p("root.db")]), V0), vec![p("root.db.d.s1")]);
         assert_eq!(s.series_count(), 0);
         assert!(s.device(&p("root.db.d")).is_none());
+    }
+
+    #[test]
+    fn type_conflicts_resolve_to_the_earlier_creation_in_any_order() {
+        let a = SeriesDef::simple(p("root.db.d.s"), DataType::Int64, false);
+        let b = SeriesDef::simple(p("root.db.d.s"), DataType::Text, false);
+        let va = Version { hlc: 10, origin: InstanceId(1) };
+        let vb = Version { hlc: 10, origin: InstanceId(2) };
+        for order in [[(&a, va), (&b, vb)], [(&b, vb), (&a, va)]] {
+            let mut s = Schema::new();
+            s.apply(&Op::CreateDatabase(p("root.db")), V0);
+            for (d, v) in order {
+                s.apply(&Op::CreateSeries(vec![d.clone()]), v);
+            }
+            assert_eq!(s.series(&p("root.db.d.s")).unwrap().def.dtype, DataType::Int64);
+        }
     }
 }

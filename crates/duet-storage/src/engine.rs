@@ -1,6 +1,6 @@
 //! The storage engine: versioned, logged, applied writes and consistent reads.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
@@ -43,6 +43,17 @@ pub struct WriteAck {
     pub version: Version,
 }
 
+/// What [`Engine::apply_remote`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RemoteApplied {
+    /// Mutations applied.
+    pub applied: usize,
+    /// Mutations skipped because they were applied before (or came from this instance).
+    pub skipped: usize,
+    /// Columns or series dropped by conflict resolution.
+    pub conflicts: usize,
+}
+
 /// A versioned range deletion, kept so that older writes arriving later stay deleted.
 #[derive(Clone, Debug)]
 pub struct Tombstone {
@@ -64,6 +75,9 @@ pub struct State {
     /// Unflushed points.
     pub mem: Memtable,
     tombstones: Vec<Tombstone>,
+    /// For each other instance, the highest of its WAL sequence numbers applied here (from
+    /// replicated mutations). Rebuilt by WAL replay, so it is durable atomically with the data.
+    pub applied: HashMap<InstanceId, u64>,
 }
 
 impl State {
@@ -88,6 +102,10 @@ impl State {
 
     /// Applies a mutation to memory. Used for local writes, WAL replay and replicated writes alike.
     fn apply(&mut self, m: &Mutation) {
+        if m.origin_seq > 0 {
+            let w = self.applied.entry(m.version.origin).or_insert(0);
+            *w = (*w).max(m.origin_seq);
+        }
         match &m.op {
             Op::Insert(batches) => {
                 for b in batches {
@@ -103,7 +121,7 @@ impl State {
                 self.tombstones.push(Tombstone { patterns: patterns.clone(), start: *start, end: *end, version: m.version });
             }
             op => {
-                for gone in self.schema.apply(op) {
+                for gone in self.schema.apply(op, m.version) {
                     self.mem.remove(&gone);
                 }
             }
@@ -143,7 +161,7 @@ fn validate_after(schema: &Schema, first: &[Op], op: &Op) -> Result<(), Status> 
     let mut tmp = schema.clone();
     for f in first {
         tmp.validate(f)?;
-        tmp.apply(f);
+        tmp.apply(f, Version::default());
     }
     tmp.validate(op)
 }
@@ -330,6 +348,94 @@ impl Engine {
         Ok(ops)
     }
 
+    /// Applies mutations replicated from another instance, keeping their versions and origin.
+    ///
+    /// Mutations at or below the receiver's watermark for their origin were applied before and are
+    /// skipped (exactly-once effect). Inserts into series this instance does not know create them
+    /// first (with the remote write's version, so they are not shipped back); columns whose type
+    /// lost a schema conflict are dropped and counted. Returns once everything is durable.
+    pub fn apply_remote(&self, muts: Vec<Mutation>) -> Result<RemoteApplied, Status> {
+        let guard = self.commit.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = RemoteApplied::default();
+        let mut last = None;
+        for mut m in muts {
+            if m.version.origin == self.cfg.instance {
+                out.skipped += 1;
+                continue;
+            }
+            let mut pre = Vec::new();
+            {
+                let st = self.state();
+                if m.origin_seq > 0 && st.applied.get(&m.version.origin).copied().unwrap_or(0) >= m.origin_seq {
+                    out.skipped += 1;
+                    continue;
+                }
+                match &mut m.op {
+                    Op::Insert(batches) => {
+                        let mut new_series: BTreeMap<Path, SeriesDef> = BTreeMap::new();
+                        let mut new_dbs: Vec<Path> = Vec::new();
+                        for b in batches.iter_mut() {
+                            let before = b.columns.len();
+                            b.columns.retain(|c| match st.schema.series(&b.device.child(&c.name)) {
+                                Some(info) => info.def.dtype == c.dtype,
+                                None => true,
+                            });
+                            out.conflicts += before - b.columns.len();
+                            for c in &b.columns {
+                                let path = b.device.child(&c.name);
+                                if st.schema.series(&path).is_none() {
+                                    if st.schema.database_of(&path).is_none() && !new_dbs.iter().any(|d| path.starts_with(d)) {
+                                        new_dbs.push(self.auto_database(&path)?);
+                                    }
+                                    new_series.entry(path.clone()).or_insert_with(|| SeriesDef::simple(path, c.dtype, b.aligned));
+                                }
+                            }
+                        }
+                        pre.extend(new_dbs.into_iter().map(Op::CreateDatabase));
+                        if !new_series.is_empty() {
+                            pre.push(Op::CreateSeries(new_series.into_values().collect()));
+                        }
+                    }
+                    Op::CreateSeries(defs) => {
+                        for d in defs.iter() {
+                            if st.schema.database_of(&d.path).is_none() {
+                                pre.push(Op::CreateDatabase(self.auto_database(&d.path)?));
+                            }
+                            if st.schema.type_conflict(d, m.version).is_some() {
+                                out.conflicts += 1;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            self.hlc.observe(m.version.hlc);
+            for op in pre {
+                let pm = Mutation { version: m.version, origin_seq: 0, op };
+                let mut buf = Vec::new();
+                pm.encode(&mut buf);
+                self.wal.append(&buf);
+                self.state.write().unwrap_or_else(|p| p.into_inner()).apply(&pm);
+            }
+            let mut buf = Vec::new();
+            m.encode(&mut buf);
+            let seq = self.wal.append(&buf);
+            self.state.write().unwrap_or_else(|p| p.into_inner()).apply(&m);
+            last = Some(seq);
+            out.applied += 1;
+        }
+        drop(guard);
+        if let Some(seq) = last {
+            self.wal.commit(seq).map_err(|e| io_err("WAL write failed; the replicated batch is not acknowledged", e))?;
+        }
+        Ok(out)
+    }
+
+    /// The highest sequence number of `origin` applied here.
+    pub fn watermark(&self, origin: InstanceId) -> u64 {
+        self.state().applied.get(&origin).copied().unwrap_or(0)
+    }
+
     /// Makes everything written so far durable (FLUSH).
     pub fn flush(&self) -> Result<(), Status> {
         self.wal.sync_all().map_err(|e| io_err("WAL sync failed", e))
@@ -394,6 +500,42 @@ mod tests {
         // New versions after restart are newer than every replayed one.
         e.write(Op::Insert(vec![batch("root.db.d1", vec![1], vec![100.0])])).unwrap();
         assert_eq!(read(&e, "root.db.d1.s")[0], (1, Value::F64(100.0)));
+    }
+
+    #[test]
+    fn replicated_writes_are_idempotent_and_converge() {
+        let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = Engine::open(cfg(da.path(), true)).unwrap();
+        let b = Engine::open(EngineConfig { instance: InstanceId(7), ..cfg(db.path(), true) }).unwrap();
+        a.write(Op::Insert(vec![batch("root.db.d", vec![1, 2], vec![1.0, 2.0])])).unwrap();
+        // A later wall-clock millisecond gives B's write the greater version.
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        b.write(Op::Insert(vec![batch("root.db.d", vec![2, 3], vec![20.0, 30.0])])).unwrap();
+        // Ship each side's own WAL records to the other, twice (re-sends must be harmless).
+        let ship = |from: &Engine, to: &Engine| {
+            let mut muts = Vec::new();
+            from.wal().read(&mut crate::wal::WalCursor::at(1), usize::MAX, &mut |seq, p| {
+                let mut m = Mutation::decode(p).unwrap();
+                if m.version.origin == from.instance() {
+                    m.origin_seq = seq;
+                    muts.push(m);
+                }
+            })
+            .unwrap();
+            to.apply_remote(muts.clone()).unwrap();
+            let again = to.apply_remote(muts).unwrap();
+            assert_eq!(again.applied, 0);
+        };
+        ship(&a, &b);
+        ship(&b, &a);
+        assert_eq!(read(&a, "root.db.d.s"), read(&b, "root.db.d.s"));
+        assert_eq!(read(&a, "root.db.d.s")[1], (2, Value::F64(20.0)), "the later write wins at t=2 on both sides");
+        assert!(a.watermark(InstanceId(7)) > 0);
+        // The watermark survives a restart (it is rebuilt from the WAL).
+        let w = a.watermark(InstanceId(7));
+        drop(a);
+        let a = Engine::open(cfg(da.path(), true)).unwrap();
+        assert_eq!(a.watermark(InstanceId(7)), w);
     }
 
     #[test]

@@ -15,5 +15,6 @@ pub mod engine;
 pub mod memtable;
 pub mod wal;
 
-pub use engine::{Engine, EngineConfig, WriteAck};
+pub use engine::{Engine, EngineConfig, RemoteApplied, WriteAck};
+pub use wal::WalCursor;
 pub use wal::SyncMode;
