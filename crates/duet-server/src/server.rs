@@ -52,9 +52,13 @@ impl Server {
         let listener = TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr} (dn_rpc_address:dn_rpc_port): {e}"))?;
         tracing::info!(%addr, "DuetDB is ready for clients");
         let info = Info { config: cfg.clone(), instance: id.instance.to_string() };
+        let engine = Arc::new(engine);
+        let pipes = duet_pipe::PipeManager::open(engine.clone(), &cfg.system_dir, cfg.rpc_port).map_err(|e| e.message)?;
+        let checker = info.clone();
+        let receiver = duet_pipe::Receiver::new(engine.clone(), cfg.precision, Box::new(move |u, p| checker.check_password(u, p)));
         Ok(Server {
             listener,
-            shared: Arc::new(Shared { engine: Arc::new(engine), info, next_session: AtomicI64::new(1) }),
+            shared: Arc::new(Shared { engine, pipes, receiver, info, next_session: AtomicI64::new(1) }),
             max_frame: cfg.max_frame,
             max_clients: cfg.max_clients,
             _lock: lock,
@@ -101,6 +105,8 @@ impl Server {
                 }
             }
         }
+        tracing::info!("shutting down: stopping pipes");
+        self.shared.pipes.shutdown();
         tracing::info!("shutting down: syncing the write-ahead log");
         self.shared.engine.close().map_err(|e| e.message)?;
         tracing::info!("shutdown complete");

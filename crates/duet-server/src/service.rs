@@ -28,6 +28,10 @@ const MAX_OPEN_QUERIES: usize = 64;
 pub struct Shared {
     /// The storage engine.
     pub engine: Arc<Engine>,
+    /// The pipes of this instance.
+    pub pipes: Arc<duet_pipe::PipeManager>,
+    /// Applies what peers' pipes ship.
+    pub receiver: duet_pipe::Receiver,
     /// Server facts for SHOW CLUSTER / SHOW VERSION and openSession.
     pub info: Info,
     /// Session id source.
@@ -51,6 +55,8 @@ struct Session {
 pub struct Connection {
     shared: Arc<Shared>,
     session: RefCell<Option<Session>>,
+    /// Set once a peer's pipe has passed the handshake on this connection.
+    peer: RefCell<Option<duet_pipe::PeerSession>>,
 }
 
 fn st(code: StatusCode, msg: impl Into<String>) -> Status {
@@ -103,7 +109,7 @@ fn encode_blocks(rs: &ResultSet, from: usize, to: usize) -> Vec<Vec<u8>> {
 impl Connection {
     /// A new, not yet logged-in connection.
     pub fn new(shared: Arc<Shared>) -> Connection {
-        Connection { shared, session: RefCell::new(None) }
+        Connection { shared, session: RefCell::new(None), peer: RefCell::new(None) }
     }
 
     fn engine(&self) -> &Engine {
@@ -131,7 +137,7 @@ impl Connection {
 
     fn run(&self, stmt: Statement) -> Result<Output, DStatus> {
         let zone_offset = self.session.borrow().as_ref().map_or(0, |s| s.zone_offset);
-        let ctx = duet_query::Context { engine: self.engine(), zone_offset, server: &self.shared.info, pipes: None };
+        let ctx = duet_query::Context { engine: self.engine(), zone_offset, server: &self.shared.info, pipes: Some(&*self.shared.pipes) };
         duet_query::execute(&ctx, stmt)
     }
 
@@ -601,10 +607,7 @@ impl ClientServiceSyncHandler for Connection {
         Ok(ok())
     }
 
-    fn handle_pipe_transfer(&self, _req: PipeTransferReq) -> thrift::Result<PipeTransferResp> {
-        Ok(PipeTransferResp {
-            status: Some(st(StatusCode::UnsupportedOperation, "this instance does not accept pipe transfers yet")),
-            body: None,
-        })
+    fn handle_pipe_transfer(&self, req: PipeTransferReq) -> thrift::Result<PipeTransferResp> {
+        Ok(self.shared.receiver.handle(&mut self.peer.borrow_mut(), req))
     }
 }

@@ -1,0 +1,277 @@
+//! All pipes of an instance: the SQL statements, persistence, tasks and SHOW PIPES.
+
+use std::collections::BTreeMap;
+use std::net::ToSocketAddrs;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use duet_common::status::{Status, StatusCode};
+use duet_common::time::{format_datetime, Precision};
+use duet_common::types::{DataType, Value};
+use duet_common::version::InstanceId;
+use duet_query::ast::{PipeSpec, Statement};
+use duet_query::{PipeControl, ResultSet};
+use duet_storage::Engine;
+
+use crate::meta::{MetaStore, PipeMeta};
+use crate::params::{render, PipeParams};
+use crate::task::{PipeTask, Stats, TaskContext};
+
+struct Entry {
+    meta: PipeMeta,
+    params: PipeParams,
+    task: Option<Arc<PipeTask>>,
+}
+
+/// The pipes of this instance.
+pub struct PipeManager {
+    engine: Arc<Engine>,
+    store: MetaStore,
+    me: InstanceId,
+    precision: Precision,
+    /// Our own client endpoint, to refuse sinks that obviously point back at us.
+    own_port: u16,
+    pipes: Mutex<BTreeMap<String, Entry>>,
+}
+
+fn err(code: StatusCode, msg: impl Into<String>) -> Status {
+    Status::new(code, msg)
+}
+
+fn valid_name(n: &str) -> bool {
+    !n.is_empty() && n.len() <= 128 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+impl PipeManager {
+    /// Loads the pipes recorded under `system_dir` and starts those that were running.
+    pub fn open(engine: Arc<Engine>, system_dir: &Path, own_port: u16) -> Result<Arc<PipeManager>, Status> {
+        let store = MetaStore::open(system_dir.join("pipes"))?;
+        let me = engine.instance();
+        let precision = engine.precision();
+        let mgr = Arc::new(PipeManager { engine, store, me, precision, own_port, pipes: Mutex::new(BTreeMap::new()) });
+        for meta in mgr.store.load_all()? {
+            let params = PipeParams::parse(&meta.source, &meta.processor, &meta.sink, precision)?;
+            let task = meta.running.then(|| PipeTask::start(mgr.context(&meta, &params)));
+            tracing::info!(pipe = %meta.name, running = meta.running, "pipe loaded");
+            mgr.pipes.lock().unwrap().insert(meta.name.clone(), Entry { meta, params, task });
+        }
+        Ok(mgr)
+    }
+
+    fn context(&self, meta: &PipeMeta, params: &PipeParams) -> TaskContext {
+        TaskContext {
+            name: meta.name.clone(),
+            params: params.clone(),
+            created_seq: meta.created_seq,
+            engine: self.engine.clone(),
+            store: self.store.clone(),
+            me: self.me,
+            precision: self.precision,
+        }
+    }
+
+    /// Stops every task (shutdown); pipes stay RUNNING on disk and resume at the next start.
+    pub fn shutdown(&self) {
+        for e in self.pipes.lock().unwrap().values_mut() {
+            if let Some(t) = e.task.take() {
+                t.stop();
+            }
+        }
+    }
+
+    /// Live figures of a pipe.
+    pub fn stats(&self, name: &str) -> Option<Stats> {
+        self.pipes.lock().unwrap().get(name).map(|e| e.task.as_ref().map(|t| t.stats()).unwrap_or_default())
+    }
+
+    fn check_not_self(&self, params: &PipeParams) -> Result<(), Status> {
+        for (host, port) in &params.sink.endpoints {
+            if *port != self.own_port {
+                continue;
+            }
+            if let Ok(addrs) = (host.as_str(), *port).to_socket_addrs() {
+                if addrs.into_iter().any(|a| a.ip().is_loopback() || a.ip().is_unspecified()) {
+                    // Loopback on our own port could still be another instance in another network
+                    // namespace; the handshake decides for sure. Only refuse the unambiguous case.
+                    if host == "127.0.0.1" || host == "localhost" || host == "::1" {
+                        return Err(err(StatusCode::PipeHandshakeError, format!("the sink {host}:{port} points at this instance itself")));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn kv_merge(old: &[(String, String)], new: Vec<(String, String)>, replace: bool) -> Vec<(String, String)> {
+    if replace {
+        return new;
+    }
+    let mut out: Vec<(String, String)> = old.to_vec();
+    for (k, v) in new {
+        match out.iter_mut().find(|(a, _)| a.eq_ignore_ascii_case(&k)) {
+            Some(slot) => slot.1 = v,
+            None => out.push((k, v)),
+        }
+    }
+    out
+}
+
+impl PipeControl for PipeManager {
+    fn create(&self, spec: PipeSpec) -> Result<(), Status> {
+        if !valid_name(&spec.name) {
+            return Err(err(StatusCode::IllegalParameter, format!("'{}' is not a valid pipe name (letters, digits, '_' and '-')", spec.name)));
+        }
+        let params = PipeParams::parse(&spec.source, &spec.processor, &spec.sink, self.precision)?;
+        self.check_not_self(&params)?;
+        let mut pipes = self.pipes.lock().unwrap();
+        if pipes.contains_key(&spec.name) {
+            if spec.if_not_exists {
+                return Ok(());
+            }
+            return Err(err(StatusCode::PipeError, format!("Failed to create pipe {}: a pipe with the same name already exists", spec.name)));
+        }
+        let meta = PipeMeta {
+            name: spec.name.clone(),
+            created_ms: Precision::Ms.now(),
+            running: true,
+            source: spec.source,
+            processor: spec.processor,
+            sink: spec.sink,
+            created_seq: self.engine.wal().last_seq(),
+        };
+        self.store.save(&meta)?;
+        self.store.save_progress(&meta.name, 0, 0)?;
+        let task = Some(PipeTask::start(self.context(&meta, &params)));
+        tracing::info!(pipe = %meta.name, "pipe created");
+        pipes.insert(meta.name.clone(), Entry { meta, params, task });
+        Ok(())
+    }
+
+    fn alter(&self, stmt: Statement) -> Result<(), Status> {
+        let Statement::AlterPipe { name, if_exists, source, processor, sink } = stmt else {
+            return Err(err(StatusCode::InternalServerError, "not an ALTER PIPE statement"));
+        };
+        let mut pipes = self.pipes.lock().unwrap();
+        let Some(e) = pipes.get_mut(&name) else {
+            if if_exists {
+                return Ok(());
+            }
+            return Err(err(StatusCode::PipeError, format!("Pipe {name} does not exist")));
+        };
+        let mut meta = e.meta.clone();
+        if let Some((replace, kv)) = source {
+            meta.source = kv_merge(&meta.source, kv, replace);
+        }
+        if let Some((replace, kv)) = processor {
+            meta.processor = kv_merge(&meta.processor, kv, replace);
+        }
+        if let Some((replace, kv)) = sink {
+            meta.sink = kv_merge(&meta.sink, kv, replace);
+        }
+        let params = PipeParams::parse(&meta.source, &meta.processor, &meta.sink, self.precision)?;
+        self.check_not_self(&params)?;
+        if let Some(t) = e.task.take() {
+            t.stop();
+        }
+        self.store.save(&meta)?;
+        e.task = meta.running.then(|| PipeTask::start(self.context(&meta, &params)));
+        e.meta = meta;
+        e.params = params;
+        Ok(())
+    }
+
+    fn start(&self, name: &str) -> Result<(), Status> {
+        let mut pipes = self.pipes.lock().unwrap();
+        let e = pipes.get_mut(name).ok_or_else(|| err(StatusCode::PipeError, format!("Pipe {name} does not exist")))?;
+        if e.task.is_none() {
+            e.meta.running = true;
+            self.store.save(&e.meta)?;
+            e.task = Some(PipeTask::start(self.context(&e.meta, &e.params)));
+        }
+        Ok(())
+    }
+
+    fn stop(&self, name: &str) -> Result<(), Status> {
+        let mut pipes = self.pipes.lock().unwrap();
+        let e = pipes.get_mut(name).ok_or_else(|| err(StatusCode::PipeError, format!("Pipe {name} does not exist")))?;
+        if let Some(t) = e.task.take() {
+            t.stop();
+        }
+        if e.meta.running {
+            e.meta.running = false;
+            self.store.save(&e.meta)?;
+        }
+        Ok(())
+    }
+
+    fn drop_pipe(&self, name: &str, if_exists: bool) -> Result<(), Status> {
+        let mut pipes = self.pipes.lock().unwrap();
+        let Some(mut e) = pipes.remove(name) else {
+            if if_exists {
+                return Ok(());
+            }
+            return Err(err(StatusCode::PipeError, format!("Pipe {name} does not exist")));
+        };
+        if let Some(t) = e.task.take() {
+            t.stop();
+        }
+        self.store.remove(name)?;
+        tracing::info!(pipe = %name, "pipe dropped");
+        Ok(())
+    }
+
+    fn show(&self, name: Option<&str>) -> Result<ResultSet, Status> {
+        let pipes = self.pipes.lock().unwrap();
+        if let Some(n) = name {
+            if !pipes.contains_key(n) {
+                return Err(err(StatusCode::PipeError, format!("Pipe {n} does not exist")));
+            }
+        }
+        let text_cols = ["ID", "CreationTime", "State", "PipeSource", "PipeProcessor", "PipeSink", "ExceptionMessage"];
+        let num_cols = ["RemainingEventCount", "EstimatedRemainingSeconds", "ShippedEvents", "ShippedPoints", "ShippedBytes", "ConfirmedSeq", "LagMs", "Retries", "Reconnects", "Conflicts"];
+        let mut rs = ResultSet {
+            columns: text_cols.iter().chain(num_cols.iter()).map(|s| s.to_string()).collect(),
+            types: text_cols
+                .iter()
+                .map(|_| DataType::Text)
+                .chain([DataType::Int64, DataType::Double])
+                .chain(num_cols[2..].iter().map(|_| DataType::Int64))
+                .collect(),
+            ignore_time: true,
+            times: vec![],
+            cols: vec![Vec::new(); text_cols.len() + num_cols.len()],
+        };
+        let readable = self.engine.wal().readable_seq();
+        for (n, e) in pipes.iter().filter(|(n, _)| name.is_none_or(|x| x == n.as_str())) {
+            let st = e.task.as_ref().map(|t| t.stats()).unwrap_or_else(|| Stats { confirmed: self.store.progress(n).0, ..Default::default() });
+            let remaining = readable.saturating_sub(st.confirmed);
+            let eta = if remaining == 0 { 0.0 } else if st.rate > 0.0 { remaining as f64 / st.rate } else { -1.0 };
+            let text = |s: String| Some(Value::Bytes(s.into_bytes()));
+            let row: Vec<Option<Value>> = vec![
+                text(n.clone()),
+                text(format_datetime(e.meta.created_ms, Precision::Ms, 0)),
+                text(if e.task.is_some() { "RUNNING".into() } else { "STOPPED".into() }),
+                text(render(&e.meta.source)),
+                text(render(&e.meta.processor)),
+                text(render(&e.meta.sink)),
+                text(st.exception.clone().unwrap_or_default()),
+                Some(Value::I64(remaining as i64)),
+                Some(Value::F64((eta * 100.0).round() / 100.0)),
+                Some(Value::I64(st.shipped_events as i64)),
+                Some(Value::I64(st.shipped_points as i64)),
+                Some(Value::I64(st.shipped_bytes as i64)),
+                Some(Value::I64(st.confirmed as i64)),
+                Some(Value::I64(if remaining == 0 { 0 } else { st.lag_ms as i64 })),
+                Some(Value::I64(st.retries as i64)),
+                Some(Value::I64(st.reconnects as i64)),
+                Some(Value::I64(st.conflicts as i64)),
+            ];
+            rs.times.push(0);
+            for (i, v) in row.into_iter().enumerate() {
+                rs.cols[i].push(v);
+            }
+        }
+        Ok(rs)
+    }
+}

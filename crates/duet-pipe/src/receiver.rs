@@ -1,0 +1,126 @@
+//! The receiving end of pipes: `pipeTransfer` on the client port.
+
+use std::sync::Arc;
+
+use duet_common::status::{Status as DStatus, StatusCode};
+use duet_common::time::Precision;
+use duet_common::version::InstanceId;
+use duet_protocol::rpc::{PipeTransferReq, PipeTransferResp, Status};
+use duet_storage::Engine;
+
+use crate::transfer::{self, decode_batch, decode_kv, encode_kv, get};
+
+/// A sender that passed the handshake on this connection.
+#[derive(Clone, Debug)]
+pub struct PeerSession {
+    /// The sender's instance id (the origin of what it ships).
+    pub origin: InstanceId,
+    /// The sender's pipe name, for logs.
+    pub pipe: String,
+}
+
+/// Checks user/password pairs.
+pub type Authenticator = Box<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
+/// Applies what peers ship.
+pub struct Receiver {
+    engine: Arc<Engine>,
+    precision: Precision,
+    auth: Authenticator,
+}
+
+fn status(code: StatusCode, msg: impl Into<String>) -> Status {
+    Status { code: Some(code.code()), message: Some(msg.into()), ..Default::default() }
+}
+
+fn refuse(code: StatusCode, msg: impl Into<String>) -> PipeTransferResp {
+    PipeTransferResp { status: Some(status(code, msg)), body: None }
+}
+
+impl Receiver {
+    /// A receiver for this instance.
+    pub fn new(engine: Arc<Engine>, precision: Precision, auth: Authenticator) -> Receiver {
+        Receiver { engine, precision, auth }
+    }
+
+    /// Handles one request of a connection; `peer` is that connection's handshake state.
+    pub fn handle(&self, peer: &mut Option<PeerSession>, req: PipeTransferReq) -> PipeTransferResp {
+        if req.version != Some(transfer::VERSION) {
+            return refuse(StatusCode::PipeError, format!("unsupported pipe transfer version {:?}; this instance speaks {}", req.version, transfer::VERSION));
+        }
+        let body = req.body.unwrap_or_default();
+        match req.type_ {
+            Some(transfer::HANDSHAKE) => self.handshake(peer, &body),
+            Some(transfer::MUTATIONS) => {
+                let Some(p) = peer.as_ref() else {
+                    return refuse(StatusCode::PipeHandshakeError, "handshake first: this connection has not identified its pipe");
+                };
+                let muts = match decode_batch(&body) {
+                    Ok(m) => m,
+                    Err(e) => return refuse(StatusCode::PipeError, format!("batch from pipe {} rejected, nothing applied: {e}", p.pipe)),
+                };
+                if let Some(bad) = muts.iter().find(|m| m.version.origin != p.origin && m.origin_seq == 0) {
+                    return refuse(StatusCode::PipeError, format!("batch from pipe {} rejected: a mutation of origin {} has no origin sequence", p.pipe, bad.version.origin));
+                }
+                match self.engine.apply_remote(muts) {
+                    Ok(r) => {
+                        let wm = self.engine.watermark(p.origin);
+                        PipeTransferResp {
+                            status: Some(status(StatusCode::Success, "")),
+                            body: Some(encode_kv(&[
+                                ("watermark", wm.to_string()),
+                                ("applied", r.applied.to_string()),
+                                ("skipped", r.skipped.to_string()),
+                                ("conflicts", r.conflicts.to_string()),
+                            ])),
+                        }
+                    }
+                    Err(e) => refuse(e.code, e.message),
+                }
+            }
+            t => refuse(StatusCode::PipeError, format!("unknown pipe transfer type {t:?}")),
+        }
+    }
+
+    fn handshake(&self, peer: &mut Option<PeerSession>, body: &[u8]) -> PipeTransferResp {
+        *peer = None;
+        let kv = match decode_kv(body) {
+            Ok(kv) => kv,
+            Err(e) => return refuse(StatusCode::PipeHandshakeError, format!("malformed handshake: {e}")),
+        };
+        let (user, pass) = (get(&kv, "user").unwrap_or(""), get(&kv, "password").unwrap_or(""));
+        if !(self.auth)(user, pass) {
+            return refuse(StatusCode::WrongLoginPassword, format!("pipe handshake: authentication failed for user '{user}'"));
+        }
+        let Some(origin) = get(&kv, "instance").and_then(InstanceId::parse) else {
+            return refuse(StatusCode::PipeHandshakeError, "handshake without an instance id");
+        };
+        let me = self.engine.instance();
+        if origin == me {
+            return refuse(StatusCode::PipeHandshakeError, format!("the sink points at this instance itself ({me}); a pipe must target another instance"));
+        }
+        let theirs = get(&kv, "timestamp_precision").unwrap_or("");
+        if theirs != self.precision.name() {
+            return refuse(
+                StatusCode::PipeHandshakeError,
+                format!("timestamp precision differs: sender uses '{theirs}', this instance '{}'", self.precision.name()),
+            );
+        }
+        let pipe = get(&kv, "pipe").unwrap_or("?").to_string();
+        tracing::info!(%origin, pipe = %pipe, "pipe sender connected");
+        *peer = Some(PeerSession { origin, pipe });
+        PipeTransferResp {
+            status: Some(status(StatusCode::Success, "")),
+            body: Some(encode_kv(&[
+                ("instance", me.to_string()),
+                ("timestamp_precision", self.precision.name().to_string()),
+                ("watermark", self.engine.watermark(origin).to_string()),
+            ])),
+        }
+    }
+}
+
+/// Converts an engine status for logs.
+pub fn describe(e: &DStatus) -> String {
+    format!("{}: {}", e.code.code(), e.message)
+}

@@ -1,0 +1,115 @@
+//! The sending end of a pipe: connect (failing over between endpoints), handshake, send batches.
+
+use std::time::{Duration, Instant};
+
+use duet_common::time::Precision;
+use duet_common::version::InstanceId;
+use duet_protocol::client::{connect, RawClient};
+use duet_protocol::rpc::{PipeTransferReq, TClientServiceSyncClient};
+
+use crate::params::SinkParams;
+use crate::transfer::{self, decode_kv, encode_kv, get};
+
+/// An authenticated connection to the receiver.
+pub struct SinkConn {
+    client: RawClient,
+    /// The endpoint in use.
+    pub endpoint: (String, u16),
+    /// The receiver's instance id.
+    pub peer: InstanceId,
+    /// The receiver's highest applied sequence of ours, at handshake.
+    pub watermark: u64,
+}
+
+/// Connects to the first endpoint (starting at `first`) that accepts a handshake.
+pub fn open(p: &SinkParams, me: InstanceId, precision: Precision, pipe: &str, first: usize) -> Result<SinkConn, String> {
+    let mut errors = Vec::new();
+    for i in 0..p.endpoints.len() {
+        let (host, port) = p.endpoints[(first + i) % p.endpoints.len()].clone();
+        match handshake(&host, port, p, me, precision, pipe) {
+            Ok(c) => return Ok(c),
+            Err(e) => errors.push(format!("{host}:{port}: {e}")),
+        }
+    }
+    Err(errors.join("; "))
+}
+
+fn handshake(host: &str, port: u16, p: &SinkParams, me: InstanceId, precision: Precision, pipe: &str) -> Result<SinkConn, String> {
+    let mut client = connect(host, port, Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    let body = encode_kv(&[
+        ("instance", me.to_string()),
+        ("timestamp_precision", precision.name().to_string()),
+        ("user", p.user.clone()),
+        ("password", p.password.clone()),
+        ("pipe", pipe.to_string()),
+    ]);
+    let resp = client
+        .pipe_transfer(PipeTransferReq::new(transfer::VERSION, transfer::HANDSHAKE, body))
+        .map_err(|e| format!("handshake failed: {e}"))?;
+    let st = resp.status.unwrap_or_default();
+    if st.code != Some(200) {
+        return Err(format!("handshake refused ({}): {}", st.code.unwrap_or(0), st.message.unwrap_or_default()));
+    }
+    let kv = decode_kv(&resp.body.unwrap_or_default()).map_err(|e| format!("bad handshake reply: {e}"))?;
+    let peer = get(&kv, "instance").and_then(InstanceId::parse).ok_or("handshake reply has no instance id")?;
+    let watermark = get(&kv, "watermark").and_then(|w| w.parse().ok()).unwrap_or(0);
+    Ok(SinkConn { client, endpoint: (host.to_string(), port), peer, watermark })
+}
+
+/// What the receiver reported for a batch.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BatchReply {
+    /// Its watermark for our origin after the batch.
+    pub watermark: u64,
+    /// Mutations it applied.
+    pub applied: u64,
+    /// Mutations it skipped as already applied.
+    pub skipped: u64,
+    /// Conflicts it resolved.
+    pub conflicts: u64,
+}
+
+impl SinkConn {
+    /// Sends one encoded batch; Ok once the receiver has made it durable.
+    pub fn send(&mut self, body: Vec<u8>) -> Result<BatchReply, String> {
+        let resp = self
+            .client
+            .pipe_transfer(PipeTransferReq::new(transfer::VERSION, transfer::MUTATIONS, body))
+            .map_err(|e| format!("transfer to {}:{} failed: {e}", self.endpoint.0, self.endpoint.1))?;
+        let st = resp.status.unwrap_or_default();
+        if st.code != Some(200) {
+            return Err(format!("receiver {}:{} refused a batch ({}): {}", self.endpoint.0, self.endpoint.1, st.code.unwrap_or(0), st.message.unwrap_or_default()));
+        }
+        let kv = decode_kv(&resp.body.unwrap_or_default()).unwrap_or_default();
+        let n = |k: &str| get(&kv, k).and_then(|v| v.parse().ok()).unwrap_or(0);
+        Ok(BatchReply { watermark: n("watermark"), applied: n("applied"), skipped: n("skipped"), conflicts: n("conflicts") })
+    }
+}
+
+/// A token bucket for `rate-limit-bytes-per-second`.
+pub struct RateLimiter {
+    rate: Option<u64>,
+    allowance: f64,
+    last: Instant,
+}
+
+impl RateLimiter {
+    /// A limiter for `rate` bytes per second (None: unlimited).
+    pub fn new(rate: Option<u64>) -> RateLimiter {
+        RateLimiter { rate, allowance: rate.unwrap_or(0) as f64, last: Instant::now() }
+    }
+
+    /// How long to wait before sending `bytes`.
+    pub fn delay_for(&mut self, bytes: usize) -> Duration {
+        let Some(rate) = self.rate else { return Duration::ZERO };
+        let now = Instant::now();
+        self.allowance = (self.allowance + now.duration_since(self.last).as_secs_f64() * rate as f64).min(rate as f64);
+        self.last = now;
+        self.allowance -= bytes as f64;
+        if self.allowance >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.allowance / rate as f64)
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! What a pipe ships: the source's selection and trimming of one WAL mutation.
+
+use duet_common::mutation::{Mutation, Op};
+use duet_common::path::{Path, PathPattern};
+use duet_common::version::InstanceId;
+
+use crate::params::SourceParams;
+
+fn covers(patterns: &[PathPattern], p: &Path) -> bool {
+    patterns.iter().any(|pat| pat.matches(p))
+}
+
+fn may_cover_below(patterns: &[PathPattern], p: &Path) -> bool {
+    patterns.iter().any(|pat| pat.may_match_below(p) || pat.covers(p))
+}
+
+/// Turns the WAL record `seq` into what the pipe ships, or None when the source does not select it.
+///
+/// Local writes get `origin_seq = seq`, the position the receiver records as its watermark for this
+/// instance; writes that came from elsewhere keep their origin and origin sequence and are only
+/// shipped when the source forwards pipe requests (never by a double-living source).
+pub fn select(p: &SourceParams, me: InstanceId, seq: u64, mut m: Mutation) -> Option<Mutation> {
+    if m.version.origin == me {
+        m.origin_seq = seq;
+    } else if p.double_living || !p.forwarding {
+        return None;
+    }
+    let inc = &p.inclusion;
+    let all_paths = p.patterns.len() == 1 && p.patterns[0].nodes() == ["root", "**"];
+    let op = match m.op {
+        Op::Insert(mut batches) => {
+            if !inc.has("data.insert") {
+                return None;
+            }
+            for b in batches.iter_mut() {
+                if !all_paths {
+                    let dev = b.device.clone();
+                    b.columns.retain(|c| covers(&p.patterns, &dev.child(&c.name)));
+                }
+                if p.start_time != i64::MIN || p.end_time != i64::MAX {
+                    let keep: Vec<usize> = (0..b.times.len()).filter(|&i| b.times[i] >= p.start_time && b.times[i] <= p.end_time).collect();
+                    if keep.len() != b.times.len() {
+                        b.times = keep.iter().map(|&i| b.times[i]).collect();
+                        for c in b.columns.iter_mut() {
+                            let mut vals = duet_common::mutation::ColumnValues::empty(c.dtype, keep.len());
+                            for &i in &keep {
+                                vals.push(c.values.get(i));
+                            }
+                            c.values = vals;
+                            c.nulls = c.nulls.as_ref().map(|n| keep.iter().map(|&i| n[i]).collect());
+                        }
+                    }
+                }
+            }
+            batches.retain(|b| !b.columns.is_empty() && !b.times.is_empty());
+            if batches.is_empty() {
+                return None;
+            }
+            Op::Insert(batches)
+        }
+        Op::Delete { patterns, start, end } => {
+            if !inc.has("data.delete") {
+                return None;
+            }
+            let (start, end) = (start.max(p.start_time), end.min(p.end_time));
+            if start > end {
+                return None;
+            }
+            if !all_paths {
+                // Ship a deletion only when its patterns can reach series this pipe covers.
+                let reaches = patterns.iter().any(|dp| {
+                    let fixed: Vec<String> = dp.nodes().iter().take_while(|n| !n.contains('*')).cloned().collect();
+                    Path::from_nodes(fixed).map(|prefix| may_cover_below(&p.patterns, &prefix)).unwrap_or(true)
+                });
+                if !reaches {
+                    return None;
+                }
+            }
+            Op::Delete { patterns, start, end }
+        }
+        Op::CreateDatabase(db) => {
+            if !inc.has("schema.database.create") || !(all_paths || may_cover_below(&p.patterns, &db)) {
+                return None;
+            }
+            Op::CreateDatabase(db)
+        }
+        Op::DeleteDatabases(dbs) => {
+            if !inc.has("schema.database.drop") {
+                return None;
+            }
+            let dbs: Vec<Path> = dbs.into_iter().filter(|d| all_paths || may_cover_below(&p.patterns, d)).collect();
+            if dbs.is_empty() {
+                return None;
+            }
+            Op::DeleteDatabases(dbs)
+        }
+        Op::CreateSeries(mut defs) => {
+            if !inc.has("schema.timeseries.ordinary.create") {
+                return None;
+            }
+            defs.retain(|d| all_paths || covers(&p.patterns, &d.path));
+            if defs.is_empty() {
+                return None;
+            }
+            Op::CreateSeries(defs)
+        }
+        Op::DropSeries(mut ps) => {
+            if !inc.has("schema.timeseries.ordinary.drop") {
+                return None;
+            }
+            ps.retain(|s| all_paths || covers(&p.patterns, s));
+            if ps.is_empty() {
+                return None;
+            }
+            Op::DropSeries(ps)
+        }
+        Op::SetTtl { database, ttl } => {
+            if !inc.has("schema.ttl") || !(all_paths || may_cover_below(&p.patterns, &database)) {
+                return None;
+            }
+            Op::SetTtl { database, ttl }
+        }
+    };
+    m.op = op;
+    Some(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::PipeParams;
+    use duet_common::mutation::{Column, ColumnValues, InsertBatch};
+    use duet_common::time::Precision;
+    use duet_common::types::DataType;
+    use duet_common::version::Version;
+
+    fn params(source: &[(&str, &str)]) -> SourceParams {
+        let s: Vec<(String, String)> = source.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        PipeParams::parse(&s, &[], &[("sink".into(), "do-nothing-sink".into())], Precision::Ms).unwrap().source
+    }
+
+    fn insert(origin: u64, dev: &str, times: Vec<i64>) -> Mutation {
+        let n = times.len();
+        Mutation {
+            version: Version { hlc: 1, origin: InstanceId(origin) },
+            origin_seq: 0,
+            op: Op::Insert(vec![InsertBatch {
+                device: Path::parse(dev).unwrap(),
+                aligned: false,
+                times,
+                columns: vec![
+                    Column { name: "a".into(), dtype: DataType::Int64, values: ColumnValues::I64((0..n as i64).collect()), nulls: None },
+                    Column { name: "b".into(), dtype: DataType::Int64, values: ColumnValues::I64(vec![7; n]), nulls: None },
+                ],
+            }]),
+        }
+    }
+
+    #[test]
+    fn double_living_ships_only_local_writes() {
+        let p = params(&[("source.mode.double-living", "true")]);
+        let got = select(&p, InstanceId(1), 9, insert(1, "root.db.d", vec![1])).unwrap();
+        assert_eq!(got.origin_seq, 9);
+        assert!(select(&p, InstanceId(1), 10, insert(2, "root.db.d", vec![1])).is_none(), "no echo");
+        let fwd = params(&[]);
+        let m = Mutation { origin_seq: 4, ..insert(2, "root.db.d", vec![1]) };
+        assert_eq!(select(&fwd, InstanceId(1), 10, m).unwrap().origin_seq, 4, "forwarded writes keep their origin position");
+    }
+
+    #[test]
+    fn paths_times_and_inclusion_trim() {
+        let p = params(&[("path", "root.db.*.a"), ("start-time", "2"), ("end-time", "3")]);
+        let got = select(&p, InstanceId(1), 1, insert(1, "root.db.d", vec![1, 2, 3, 4])).unwrap();
+        let Op::Insert(b) = got.op else { panic!() };
+        assert_eq!(b[0].times, vec![2, 3]);
+        assert_eq!(b[0].columns.len(), 1);
+        assert_eq!(b[0].columns[0].values, ColumnValues::I64(vec![1, 2]));
+        assert!(select(&p, InstanceId(1), 1, insert(1, "root.other.d", vec![2])).is_none());
+        let only_inserts = params(&[("inclusion", "data.insert")]);
+        let del = Mutation { version: Version::default(), origin_seq: 0, op: Op::Delete { patterns: vec![PathPattern::parse("root.**").unwrap()], start: 0, end: 1 } };
+        assert!(select(&only_inserts, InstanceId(0), 1, del.clone()).is_none());
+        assert!(select(&params(&[]), InstanceId(0), 1, del).is_some());
+    }
+}

@@ -1,0 +1,248 @@
+//! One running pipe: tail the WAL, select, batch, ship, confirm; retry with capped backoff.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use duet_common::mutation::{Mutation, Op};
+use duet_common::time::Precision;
+use duet_common::version::{InstanceId, HLC_LOGICAL_BITS};
+use duet_storage::{Engine, WalCursor};
+
+use crate::meta::MetaStore;
+use crate::params::PipeParams;
+use crate::sink::{self, RateLimiter};
+use crate::source;
+use crate::transfer::encode_batch;
+
+/// Live figures of a pipe, shown by SHOW PIPES and the metrics.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Why the pipe is not shipping right now (cleared once it ships again).
+    pub exception: Option<String>,
+    /// Last WAL sequence the receiver confirmed (everything up to it is dealt with).
+    pub confirmed: u64,
+    /// Mutations shipped.
+    pub shipped_events: u64,
+    /// Points shipped.
+    pub shipped_points: u64,
+    /// Bytes shipped (after compression).
+    pub shipped_bytes: u64,
+    /// Failed attempts (connection or transfer).
+    pub retries: u64,
+    /// Successful handshakes.
+    pub reconnects: u64,
+    /// Conflicts the receiver resolved.
+    pub conflicts: u64,
+    /// Mutations the receiver skipped as already applied (re-sends).
+    pub skipped: u64,
+    /// Milliseconds from write to shipment, for the last batch.
+    pub lag_ms: u64,
+    /// Shipping rate, WAL records per second (smoothed).
+    pub rate: f64,
+}
+
+/// A pipe's shipping thread and its figures.
+pub struct PipeTask {
+    stop: Arc<AtomicBool>,
+    stats: Arc<Mutex<Stats>>,
+    handle: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// What a task needs to run.
+#[derive(Clone)]
+pub struct TaskContext {
+    /// Pipe name.
+    pub name: String,
+    /// Validated parameters.
+    pub params: PipeParams,
+    /// The WAL position at creation (history ends there).
+    pub created_seq: u64,
+    /// The engine whose WAL is tailed.
+    pub engine: Arc<Engine>,
+    /// Where progress is kept.
+    pub store: MetaStore,
+    /// This instance.
+    pub me: InstanceId,
+    /// Timestamp precision (checked by the receiver).
+    pub precision: Precision,
+}
+
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+fn points_of(m: &Mutation) -> u64 {
+    match &m.op {
+        Op::Insert(b) => b.iter().map(|b| b.point_count() as u64).sum(),
+        _ => 0,
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_millis() as u64
+}
+
+impl PipeTask {
+    /// Starts shipping in a new thread.
+    pub fn start(ctx: TaskContext) -> Arc<PipeTask> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(Mutex::new(Stats { confirmed: ctx.store.progress(&ctx.name).0, ..Default::default() }));
+        let (s2, st2) = (stop.clone(), stats.clone());
+        let name = ctx.name.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("pipe-{name}"))
+            .spawn(move || run(ctx, s2, st2))
+            .expect("spawn pipe thread");
+        Arc::new(PipeTask { stop, stats, handle: Mutex::new(Some(handle)) })
+    }
+
+    /// Stops the thread and waits for it (progress is saved on the way out).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(h) = self.handle.lock().unwrap().take() {
+            let _ = h.join();
+        }
+    }
+
+    /// A snapshot of the figures.
+    pub fn stats(&self) -> Stats {
+        self.stats.lock().unwrap().clone()
+    }
+}
+
+fn sleep_unless_stopped(stop: &AtomicBool, d: Duration) {
+    let until = Instant::now() + d;
+    while !stop.load(Ordering::Acquire) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20).min(until.saturating_duration_since(Instant::now())));
+    }
+}
+
+fn run(ctx: TaskContext, stop: Arc<AtomicBool>, stats: Arc<Mutex<Stats>>) {
+    let mut backoff = Duration::from_millis(250);
+    let mut endpoint = 0usize;
+    while !stop.load(Ordering::Acquire) {
+        let r = if ctx.params.sink.do_nothing { discard(&ctx, &stop, &stats) } else { stream(&ctx, &stop, &stats, &mut backoff, &mut endpoint) };
+        match r {
+            Ok(()) => break,
+            Err(e) => {
+                {
+                    let mut s = stats.lock().unwrap();
+                    s.retries += 1;
+                    if s.exception.as_deref() != Some(e.as_str()) {
+                        tracing::warn!(pipe = %ctx.name, "pipe cannot ship, retrying in {backoff:?}: {e}");
+                    }
+                    s.exception = Some(e);
+                }
+                endpoint += 1;
+                sleep_unless_stopped(&stop, backoff);
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// `do-nothing-sink`: consume the source without sending.
+fn discard(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>) -> Result<(), String> {
+    let wal = ctx.engine.wal();
+    let mut cur = WalCursor::at(stats.lock().unwrap().confirmed + 1);
+    while !stop.load(Ordering::Acquire) {
+        let n = wal.read(&mut cur, 1 << 20, &mut |_, _| {}).map_err(|e| e.to_string())?;
+        stats.lock().unwrap().confirmed = cur.next_seq - 1;
+        if n == 0 {
+            wal.wait_beyond(cur.next_seq - 1, Duration::from_millis(200));
+        }
+    }
+    Ok(())
+}
+
+fn stream(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>, backoff: &mut Duration, endpoint: &mut usize) -> Result<(), String> {
+    let p = &ctx.params;
+    let mut conn = sink::open(&p.sink, ctx.me, ctx.precision, &ctx.name, *endpoint)?;
+    *backoff = Duration::from_millis(250);
+    let (saved, saved_peer) = ctx.store.progress(&ctx.name);
+    // Progress only holds for the receiver it was made with: a new receiver gets everything again.
+    let mut confirmed = if saved_peer == conn.peer.0 { saved } else { 0 };
+    {
+        let mut s = stats.lock().unwrap();
+        s.reconnects += 1;
+        s.exception = None;
+        s.confirmed = confirmed;
+    }
+    tracing::info!(pipe = %ctx.name, peer = %conn.peer, endpoint = %format!("{}:{}", conn.endpoint.0, conn.endpoint.1), watermark = conn.watermark, confirmed, "pipe connected");
+    let first = if p.source.history { 1 } else { ctx.created_seq + 1 };
+    let last = if p.source.realtime { u64::MAX } else { ctx.created_seq };
+    let wal = ctx.engine.wal();
+    let mut cur = WalCursor::at(first.max(conn.watermark.max(confirmed) + 1));
+    let mut limiter = RateLimiter::new(p.sink.rate_limit);
+    let mut last_save = Instant::now();
+    let mut saved_confirmed = confirmed;
+    let peer = conn.peer.0;
+    let save = |c: u64| ctx.store.save_progress(&ctx.name, c, peer).map_err(|e| e.message);
+    loop {
+        if stop.load(Ordering::Acquire) {
+            save(confirmed)?;
+            return Ok(());
+        }
+        if cur.next_seq > last {
+            sleep_unless_stopped(stop, Duration::from_millis(200));
+            continue;
+        }
+        let mut batch: Vec<Vec<u8>> = Vec::new();
+        let (mut points, mut newest_hlc) = (0u64, 0u64);
+        let read = wal
+            .read(&mut cur, p.sink.batch_bytes, &mut |seq, payload| {
+                if seq > last {
+                    return;
+                }
+                match Mutation::decode(payload) {
+                    Ok(m) => {
+                        if let Some(m) = source::select(&p.source, ctx.me, seq, m) {
+                            points += points_of(&m);
+                            newest_hlc = newest_hlc.max(m.version.hlc);
+                            let mut enc = Vec::new();
+                            m.encode(&mut enc);
+                            batch.push(enc);
+                        }
+                    }
+                    Err(e) => tracing::error!(pipe = %ctx.name, seq, "skipping undecodable WAL record: {e}"),
+                }
+            })
+            .map_err(|e| format!("cannot read the WAL: {e}"))?;
+        let upto = cur.next_seq - 1;
+        if batch.is_empty() {
+            confirmed = confirmed.max(upto);
+            stats.lock().unwrap().confirmed = confirmed;
+            if read == 0 {
+                wal.wait_beyond(upto, Duration::from_millis(100));
+            }
+        } else {
+            let events = batch.len() as u64;
+            let body = encode_batch(&batch, p.sink.compression);
+            let bytes = body.len() as u64;
+            let wait = limiter.delay_for(body.len());
+            if !wait.is_zero() {
+                sleep_unless_stopped(stop, wait);
+            }
+            let started = Instant::now();
+            let reply = conn.send(body)?;
+            confirmed = upto;
+            let mut s = stats.lock().unwrap();
+            s.confirmed = confirmed;
+            s.shipped_events += events;
+            s.shipped_points += points;
+            s.shipped_bytes += bytes;
+            s.conflicts += reply.conflicts;
+            s.skipped += reply.skipped;
+            s.lag_ms = now_ms().saturating_sub(newest_hlc >> HLC_LOGICAL_BITS);
+            let secs = started.elapsed().as_secs_f64().max(1e-6);
+            let inst = read as f64 / secs;
+            s.rate = if s.rate == 0.0 { inst } else { 0.8 * s.rate + 0.2 * inst };
+            s.exception = None;
+        }
+        if confirmed != saved_confirmed && last_save.elapsed() >= Duration::from_secs(1) {
+            save(confirmed)?;
+            saved_confirmed = confirmed;
+            last_save = Instant::now();
+        }
+    }
+}
