@@ -9,15 +9,19 @@ echo "== building (debug) =="
 cargo build --workspace --bins --locked
 
 echo "== Rust unit and integration tests =="
-cargo test --workspace --locked --no-fail-fast 2>&1 | tee /tmp/duetdb-cargo-test.$$ | grep -E '^(test result|running|error|failures:|---- )|FAILED|panicked' || true
-status=${PIPESTATUS[0]}
+log=$(mktemp)
+set +e
+cargo test --workspace --locked --no-fail-fast >"$log" 2>&1
+status=$?
+set -e
+grep -E '^(test result|running|error|failures:|---- )|FAILED|panicked' "$log" || true
 if [ "$status" -ne 0 ]; then
-  echo "cargo test failed; full output:" >&2
-  cat /tmp/duetdb-cargo-test.$$ >&2
-  rm -f /tmp/duetdb-cargo-test.$$
+  echo "cargo test failed (exit $status); full output:" >&2
+  cat "$log" >&2
+  rm -f "$log"
   exit "$status"
 fi
-rm -f /tmp/duetdb-cargo-test.$$
+rm -f "$log"
 
 echo "== end-to-end tests with the apache-iotdb Python client =="
 DUETDB_BIN="$PWD/target/debug/duetdb" tests/python/run.sh

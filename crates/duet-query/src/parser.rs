@@ -398,7 +398,11 @@ impl<'a> Parser<'a> {
             }
         }
         loop {
-            self.eat_sym(",");
+            // Properties are comma-separated in CREATE TIMESERIES but space-separated inside the
+            // measurement list of CREATE ALIGNED TIMESERIES, where a comma starts the next measurement.
+            if !in_list {
+                self.eat_sym(",");
+            }
             let Tok::Ident(key) = self.peek().clone() else { break };
             let up = key.to_ascii_uppercase();
             if up == "TAGS" || up == "ATTRIBUTES" {
@@ -1068,6 +1072,8 @@ mod tests {
             panic!()
         };
         assert_eq!(v.len(), 2);
+        let Statement::CreateAlignedTimeseries(v) = parse("create aligned timeseries root.db.g(lat FLOAT, lon FLOAT, alt INT32)").unwrap() else { panic!() };
+        assert_eq!(v.len(), 3);
         assert_eq!(v[1].path.to_string(), "root.db.g.lon");
         let Statement::Insert { rows, measurements, .. } = parse("insert into root.db.d(timestamp, a, b) values (1, 1.5, 'x'), (2017-11-01T00:00:00, -2, null)").unwrap()
         else {

@@ -1,0 +1,234 @@
+//! Dual-active replication between two real servers (dual-active.md, one test per guarantee).
+
+use std::time::{Duration, Instant};
+
+use duet_common::types::Value;
+use duet_protocol::client::QueryResult;
+use duet_tests::TestServer;
+
+fn sql(s: &TestServer, q: &str) -> QueryResult {
+    s.session().execute(q).unwrap_or_else(|e| panic!("{q}: {e}\n{}", s.log()))
+}
+
+fn pipe_sql(name: &str, to: &TestServer, extra: &str) -> String {
+    format!(
+        "create pipe {name} with source ('source.mode.double-living'='true'{extra}) with sink ('sink'='iotdb-thrift-sink', 'sink.ip'='127.0.0.1', 'sink.port'='{}')",
+        to.port
+    )
+}
+
+fn pair() -> (TestServer, TestServer) {
+    let a = TestServer::start(&[]);
+    let b = TestServer::start(&[]);
+    sql(&a, &pipe_sql("AB", &b, ""));
+    sql(&b, &pipe_sql("BA", &a, ""));
+    (a, b)
+}
+
+fn col(r: &QueryResult, name: &str) -> usize {
+    r.columns.iter().position(|c| c == name).unwrap_or_else(|| panic!("no column {name} in {:?}", r.columns))
+}
+
+fn pipe_field(s: &TestServer, pipe: &str, field: &str) -> Value {
+    let r = sql(s, &format!("show pipe {pipe}"));
+    r.rows[0][col(&r, field)].clone().unwrap()
+}
+
+fn remaining(s: &TestServer, pipe: &str) -> i64 {
+    match pipe_field(s, pipe, "RemainingEventCount") {
+        Value::I64(n) => n,
+        v => panic!("{v:?}"),
+    }
+}
+
+/// Waits until both pipes report nothing left to ship.
+fn drain(a: &TestServer, b: &TestServer) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if remaining(a, "AB") == 0 && remaining(b, "BA") == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "pipes did not drain:\nA: {:?}\nB: {:?}", sql(a, "show pipes").rows, sql(b, "show pipes").rows);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn everything(s: &TestServer) -> (Vec<String>, Vec<i64>, Vec<Vec<Option<Value>>>) {
+    let r = sql(s, "select * from root.**");
+    (r.columns, r.times, r.rows)
+}
+
+fn assert_identical(a: &TestServer, b: &TestServer) {
+    let (ea, eb) = (everything(a), everything(b));
+    assert_eq!(ea, eb, "A and B differ");
+    assert_eq!(sql(a, "show timeseries").rows, sql(b, "show timeseries").rows, "schemas differ");
+}
+
+#[test]
+fn writes_on_both_sides_converge_including_same_series_and_time() {
+    let (a, b) = pair();
+    sql(&a, "insert into root.f.a(time, s) values (1, 1.0), (2, 2.0)");
+    sql(&b, "insert into root.f.b(time, s) values (1, 10.0)");
+    // Same (series, time) on both sides with different values, many times, interleaved.
+    for i in 0..30 {
+        sql(&a, &format!("insert into root.f.shared(time, v) values ({i}, {})", i * 2));
+        sql(&b, &format!("insert into root.f.shared(time, v) values ({i}, {})", i * 2 + 1));
+    }
+    drain(&a, &b);
+    assert_identical(&a, &b);
+    let r = sql(&a, "select v from root.f.shared");
+    assert_eq!(r.times.len(), 30);
+    assert_eq!(sql(&b, "select s from root.f.a").times, vec![1, 2]);
+    assert_eq!(sql(&a, "select s from root.f.b").times, vec![1]);
+}
+
+#[test]
+fn real_time_no_flush_needed_and_no_echo() {
+    let (a, b) = pair();
+    sql(&a, "insert into root.rt.d(time, s) values (1, 1)");
+    let started = Instant::now();
+    while sql(&b, "select s from root.rt.d").times.is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(5), "write did not reach B");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    drain(&a, &b);
+    // B shipped nothing back: its pipe saw only A's writes, which a double-living source never ships.
+    assert_eq!(pipe_field(&b, "BA", "ShippedEvents"), Value::I64(0));
+    let shipped_by_a = pipe_field(&a, "AB", "ShippedEvents");
+    sql(&b, "flush");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(pipe_field(&a, "AB", "ShippedEvents"), shipped_by_a);
+    assert_eq!(pipe_field(&b, "BA", "ShippedEvents"), Value::I64(0));
+}
+
+#[test]
+fn receiver_down_for_a_while_catches_up_exactly_once() {
+    let (a, mut b) = pair();
+    sql(&a, "create timeseries root.k.d.n INT64");
+    sql(&a, "insert into root.k.d(time, n) values (0, 0)");
+    drain(&a, &b);
+    b.kill9();
+    for i in 1..200 {
+        sql(&a, &format!("insert into root.k.d(time, n) values ({i}, {i})"));
+    }
+    // The pipe stays RUNNING and says why it cannot ship.
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(pipe_field(&a, "AB", "State"), Value::Bytes(b"RUNNING".to_vec()));
+    let msg = match pipe_field(&a, "AB", "ExceptionMessage") {
+        Value::Bytes(m) => String::from_utf8(m).unwrap(),
+        v => panic!("{v:?}"),
+    };
+    assert!(!msg.is_empty(), "ExceptionMessage explains the outage");
+    assert!(remaining(&a, "AB") > 0);
+    b.restart();
+    drain(&a, &b);
+    assert_identical(&a, &b);
+    let r = sql(&b, "select n from root.k.d");
+    assert_eq!(r.times, (0..200).collect::<Vec<i64>>());
+    assert_eq!(pipe_field(&a, "AB", "ExceptionMessage"), Value::Bytes(vec![]));
+}
+
+#[test]
+fn sender_killed_after_shipping_resends_idempotently_and_both_restart() {
+    let (mut a, mut b) = pair();
+    for i in 0..100 {
+        sql(&a, &format!("insert into root.s.d(time, n) values ({i}, {i})"));
+    }
+    drain(&a, &b);
+    // Progress is saved about once a second; a kill now loses it, so A re-sends from its last
+    // saved point or from B's watermark, and B must not apply anything twice.
+    a.kill9();
+    a.restart();
+    sql(&a, "insert into root.s.d(time, n) values (100, 100)");
+    drain(&a, &b);
+    assert_identical(&a, &b);
+    a.stop();
+    b.stop();
+    b.restart();
+    a.restart();
+    sql(&b, "insert into root.s.d(time, n) values (101, 101)");
+    drain(&a, &b);
+    assert_identical(&a, &b);
+    assert_eq!(sql(&a, "select n from root.s.d").times.len(), 102);
+    assert_eq!(pipe_field(&a, "AB", "State"), Value::Bytes(b"RUNNING".to_vec()), "pipes survive restarts");
+}
+
+#[test]
+fn schema_and_deletions_replicate_and_conflicts_converge() {
+    let (a, b) = pair();
+    sql(&a, "create database root.sch");
+    sql(&a, "create timeseries root.sch.d.t with datatype=INT32, encoding=RLE tags(unit=c)");
+    sql(&a, "create aligned timeseries root.sch.g(lat FLOAT, lon FLOAT)");
+    for i in 0..20 {
+        sql(&a, &format!("insert into root.sch.d(time, t) values ({i}, {i})"));
+    }
+    drain(&a, &b);
+    sql(&b, "delete from root.sch.d.t where time < 10");
+    // Deletes racing inserts: both sides insert into the deleted range right away.
+    sql(&a, "insert into root.sch.d(time, t) values (5, 500)");
+    sql(&b, "insert into root.sch.d(time, t) values (6, 600)");
+    drain(&a, &b);
+    // The same series created with different types on both sides while they cannot talk.
+    sql(&a, "stop pipe AB");
+    sql(&b, "stop pipe BA");
+    sql(&a, "create timeseries root.sch.c.x INT64");
+    sql(&b, "create timeseries root.sch.c.x TEXT");
+    sql(&a, "insert into root.sch.c(time, x) values (1, 1)");
+    sql(&b, "insert into root.sch.c(time, x) values (2, 'two')");
+    sql(&a, "start pipe AB");
+    sql(&b, "start pipe BA");
+    drain(&a, &b);
+    assert_identical(&a, &b);
+    let types: Vec<String> = sql(&a, "show timeseries root.sch.c.x").rows.iter().map(|r| r[3].as_ref().unwrap().render(duet_common::DataType::Text)).collect();
+    assert_eq!(types.len(), 1);
+    // The earlier creation (A's) wins on both sides; B's text point lost with its type.
+    assert_eq!(types[0], "INT64");
+    assert_eq!(sql(&b, "select x from root.sch.c").times, vec![1]);
+    let conflicts = pipe_field(&a, "AB", "Conflicts");
+    assert!(matches!(conflicts, Value::I64(n) if n > 0), "conflicts are reported: {conflicts:?}");
+    sql(&a, "drop timeseries root.sch.g.*");
+    sql(&b, "set ttl to root.sch 999999999999");
+    drain(&a, &b);
+    assert_identical(&a, &b);
+    assert!(sql(&b, "show timeseries root.sch.g.*").rows.is_empty());
+    assert_eq!(sql(&a, "show ttl").rows, sql(&b, "show ttl").rows);
+}
+
+#[test]
+fn management_statements_and_refusals() {
+    let a = TestServer::start(&[]);
+    let b = TestServer::start(&[]);
+    // Wrong password: the pipe stays RUNNING and reports the refusal.
+    sql(&a, &format!("create pipe bad with sink ('sink.ip'='127.0.0.1', 'sink.port'='{}', 'sink.password'='nope')", b.port));
+    std::thread::sleep(Duration::from_millis(500));
+    let msg = pipe_field(&a, "bad", "ExceptionMessage").render(duet_common::DataType::Text);
+    assert!(msg.contains("801"), "{msg}");
+    let sink = pipe_field(&a, "bad", "PipeSink").render(duet_common::DataType::Text);
+    assert!(sink.contains("sink.password=******") && !sink.contains("nope"), "{sink}");
+    sql(&a, "drop pipe bad");
+    // A sink pointing at the same instance.
+    let e = a.session().execute(&format!("create pipe me with sink ('sink.ip'='127.0.0.1', 'sink.port'='{}')", a.port)).unwrap_err();
+    assert!(e.to_string().contains("itself"), "{e}");
+    // Unknown parameters are named.
+    let e = a.session().execute(&format!("create pipe p with source ('source.colour'='red') with sink ('sink.ip'='127.0.0.1', 'sink.port'='{}')", b.port)).unwrap_err();
+    assert!(e.to_string().contains("source.colour"), "{e}");
+    sql(&a, &pipe_sql("AB", &b, ""));
+    assert!(a.session().execute(&pipe_sql("AB", &b, "")).is_err());
+    sql(&a, &format!("create pipe if not exists AB with sink ('sink.ip'='127.0.0.1', 'sink.port'='{}')", b.port));
+    sql(&a, "stop pipe AB");
+    assert_eq!(pipe_field(&a, "AB", "State"), Value::Bytes(b"STOPPED".to_vec()));
+    sql(&a, "insert into root.m.d(time, s) values (1, 1)");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(sql(&b, "show databases").rows.is_empty(), "a stopped pipe ships nothing");
+    sql(&a, "start pipe AB");
+    let started = Instant::now();
+    while sql(&b, "select s from root.m.d").times.is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sql(&a, "alter pipe AB modify sink ('sink.batch.size-bytes'='65536')");
+    sql(&a, "drop pipe AB");
+    sql(&a, "drop pipe if exists AB");
+    assert!(a.session().execute("drop pipe AB").is_err());
+    assert!(sql(&a, "show pipes").rows.is_empty());
+}
