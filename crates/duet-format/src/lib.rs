@@ -1,8 +1,8 @@
 //! # DuetDB columnar file format
 //!
 //! Immutable, checksummed files that hold many series' points as compressed columns
-//! (TsFile-inspired, our own layout). The engine writes one on flush or compaction and reads them
-//! for queries.
+//! (TsFile-inspired, our own layout). The engine writes one on flush or compaction with
+//! [`FileWriter`] and reads it for queries with [`FileReader`].
 //!
 //! # Layout
 //! - [`error`]: the crate's [`Error`] (I/O, corruption with file + offset, misuse), convertible to
@@ -15,13 +15,32 @@
 //! - [`boolean`]: BOOLEAN columns: bit-packing or runs.
 //! - [`binary`]: TEXT/STRING/BLOB columns: plain or dictionary, then LZ4 when it helps.
 //! - [`versions`]: the per-point [`duet_common::version::Version`] column, as runs.
+//! - [`encoding`]: [`effective_encoding`], mapping IoTDB encoding names onto our codecs.
+//! - [`stats`]: [`Stats`] kept per page, chunk and series (count, times, first/last/min/max/sum,
+//!   version range).
+//! - [`page`]: page bodies (three columns) and [`Points`], the decoded form.
+//! - [`file`]: the on-disk layout (header, chunks, index blocks, footer, trailer) and metadata types.
+//! - [`writer`]: [`FileWriter`].
+//! - [`reader`]: [`FileReader`].
 
 pub mod binary;
 pub mod bits;
 pub mod boolean;
+pub mod encoding;
 pub mod error;
+pub mod file;
 pub mod float;
 pub mod int;
+pub mod page;
+pub mod reader;
+pub mod stats;
 pub mod versions;
+pub mod writer;
 
+pub use encoding::{effective_encoding, Codec};
 pub use error::{Error, Result};
+pub use file::{ChunkMeta, PageMeta, SeriesMeta};
+pub use page::Points;
+pub use reader::FileReader;
+pub use stats::Stats;
+pub use writer::{FileSummary, FileWriter, WriterOptions};
