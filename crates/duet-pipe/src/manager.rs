@@ -79,6 +79,11 @@ impl PipeManager {
         }
     }
 
+    /// Every pipe with its live figures (None when stopped).
+    pub fn all_stats(&self) -> Vec<(String, Option<Stats>)> {
+        self.pipes.lock().unwrap().iter().map(|(n, e)| (n.clone(), e.task.as_ref().map(|t| t.stats()))).collect()
+    }
+
     /// Live figures of a pipe.
     pub fn stats(&self, name: &str) -> Option<Stats> {
         self.pipes.lock().unwrap().get(name).map(|e| e.task.as_ref().map(|t| t.stats()).unwrap_or_default())

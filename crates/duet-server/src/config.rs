@@ -31,6 +31,8 @@ const KNOWN_KEYS: &[&str] = &[
     "wal_file_size_threshold_in_byte",
     "thrift_max_frame_size",
     "dn_rpc_max_concurrent_client_num",
+    "dn_metric_reporter_list",
+    "dn_metric_prometheus_reporter_port",
 ];
 
 /// The effective configuration.
@@ -72,6 +74,8 @@ pub struct Config {
     pub max_frame: usize,
     /// `dn_rpc_max_concurrent_client_num`.
     pub max_clients: usize,
+    /// Port of the Prometheus endpoint when `dn_metric_reporter_list` contains PROMETHEUS.
+    pub metrics_port: Option<u16>,
 }
 
 /// Parses Java-properties-style text (`key=value`, `#` comments) into a map.
@@ -160,6 +164,11 @@ impl Config {
             wal_segment_bytes: num(&m, "wal_file_size_threshold_in_byte")?,
             max_frame: num(&m, "thrift_max_frame_size")?,
             max_clients: num(&m, "dn_rpc_max_concurrent_client_num")?,
+            metrics_port: if get(&m, "dn_metric_reporter_list").to_ascii_uppercase().contains("PROMETHEUS") {
+                Some(num(&m, "dn_metric_prometheus_reporter_port")?)
+            } else {
+                None
+            },
         };
         if cfg.cluster_name.is_empty() {
             return Err("cluster_name must not be empty".into());

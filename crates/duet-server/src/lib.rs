@@ -7,11 +7,13 @@
 //! - [`config`]: `iotdb-system.properties` keys, embedded defaults, command-line overrides.
 //! - [`identity`]: the instance id created at first start, and the parameters that may never change.
 //! - [`info`]: version, build and SHOW CLUSTER facts, and login checks.
+//! - [`metrics`]: Prometheus text metrics (WAL, memtables, pipes) on the metrics port.
 //! - [`service`]: the per-connection RPC handler (sessions, statements, inserts, paging).
 //! - [`server`]: listening, accepting, connection threads, and graceful shutdown.
 
 pub mod config;
 pub mod identity;
 pub mod info;
+pub mod metrics;
 pub mod server;
 pub mod service;

@@ -56,9 +56,13 @@ impl Server {
         let pipes = duet_pipe::PipeManager::open(engine.clone(), &cfg.system_dir, cfg.rpc_port).map_err(|e| e.message)?;
         let checker = info.clone();
         let receiver = duet_pipe::Receiver::new(engine.clone(), cfg.precision, Box::new(move |u, p| checker.check_password(u, p)));
+        let shared = Arc::new(Shared { engine, pipes, receiver, info, next_session: AtomicI64::new(1) });
+        if let Some(port) = cfg.metrics_port {
+            crate::metrics::serve(cfg.rpc_address.clone(), port, shared.clone())?;
+        }
         Ok(Server {
             listener,
-            shared: Arc::new(Shared { engine, pipes, receiver, info, next_session: AtomicI64::new(1) }),
+            shared,
             max_frame: cfg.max_frame,
             max_clients: cfg.max_clients,
             _lock: lock,

@@ -232,3 +232,29 @@ fn management_statements_and_refusals() {
     assert!(a.session().execute("drop pipe AB").is_err());
     assert!(sql(&a, "show pipes").rows.is_empty());
 }
+
+#[test]
+fn metrics_endpoint_exposes_pipe_figures() {
+    let mport = duet_tests::free_port();
+    let p = format!("dn_metric_prometheus_reporter_port={mport}");
+    let a = TestServer::start(&["dn_metric_reporter_list=PROMETHEUS", &p]);
+    let b = TestServer::start(&[]);
+    sql(&a, &pipe_sql("AB", &b, ""));
+    sql(&a, "insert into root.mx.d(time, s) values (1, 1), (2, 2)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", mport)).unwrap();
+        c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut body = String::new();
+        c.read_to_string(&mut body).unwrap();
+        assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+        assert!(body.contains("duetdb_wal_durable_seq"), "{body}");
+        if body.contains("duetdb_pipe_shipped_points_total{pipe=\"AB\"} 2") {
+            assert!(body.contains("duetdb_pipe_remaining_events{pipe=\"AB\"} 0") || Instant::now() < deadline);
+            break;
+        }
+        assert!(Instant::now() < deadline, "pipe figures never appeared:\n{body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
