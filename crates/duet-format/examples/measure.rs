@@ -103,11 +103,11 @@ fn main() {
     let patterns: Vec<(&str, Vec<Version>)> = vec![
         ("one write for the whole page", vec![Version { hlc: base_hlc, origin: a }; points]),
         ("tablets of 1,000 rows", tablet_versions(0)),
-        ("tablets of 100 rows", (0..points).map(|i| Version { hlc: base_hlc + ((i / 100) as u64 * 100_000 << 16), origin: a }).collect()),
+        ("tablets of 100 rows", (0..points).map(|i| Version { hlc: base_hlc + (((i / 100) as u64 * 100_000) << 16), origin: a }).collect()),
         ("one write per point, steady 1 s", (0..points).map(|i| Version { hlc: base_hlc + ((i as u64 * 1000) << 16), origin: a }).collect()),
         ("one write per point, jittered", (0..points).map(|i| Version { hlc: base_hlc + ((i as u64 * 1000 + jitter.next_u64() % 20) << 16) + jitter.next_u64() % 4, origin: a }).collect()),
         ("per point, 2 origins (dual-active)", (0..points).map(|i| {
-            let o = if jitter.next_u64() % 2 == 0 { a } else { bb };
+            let o = if jitter.next_u64().is_multiple_of(2) { a } else { bb };
             Version { hlc: base_hlc + ((i as u64 * 1000 + jitter.next_u64() % 20) << 16), origin: o }
         }).collect()),
     ];

@@ -60,7 +60,7 @@ pub fn decode_bool(buf: &[u8], n: usize) -> Result<Vec<bool>> {
             for l in lens {
                 let len = l.checked_add(1).filter(|&l| l <= (n - out.len()) as u64);
                 let len = len.ok_or_else(|| Error::decode("boolean runs are longer than the column"))?;
-                out.extend(std::iter::repeat(cur).take(len as usize));
+                out.extend(std::iter::repeat_n(cur, len as usize));
                 cur = !cur;
             }
             if out.len() != n {
@@ -99,7 +99,7 @@ mod tests {
         #[test]
         fn runs_round_trip(runs in prop::collection::vec(1usize..300, 0..30), first in any::<bool>()) {
             let mut cur = first;
-            let v: Vec<bool> = runs.into_iter().flat_map(|n| { cur = !cur; std::iter::repeat(cur).take(n) }).collect();
+            let v: Vec<bool> = runs.into_iter().flat_map(|n| { cur = !cur; std::iter::repeat_n(cur, n) }).collect();
             prop_assert_eq!(decode_bool(&encode_bool(&v), v.len()).unwrap(), v);
         }
     }

@@ -171,7 +171,7 @@ pub(crate) fn decode_footer(buf: &[u8], data_end: u64) -> Result<(Vec<SeriesMeta
             let data_len = input.var()?;
             let index_len = input.var()?;
             let end = offset.checked_add(data_len).and_then(|e| e.checked_add(index_len));
-            if offset < next_offset || end.map_or(true, |e| e > data_end) || data_len < 4 || index_len < 5 {
+            if offset < next_offset || end.is_none_or(|e| e > data_end) || data_len < 4 || index_len < 5 {
                 return Err(Error::decode(format!("chunk of {path} at offset {offset} lies outside the data area")));
             }
             next_offset = end.unwrap();

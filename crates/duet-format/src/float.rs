@@ -72,7 +72,7 @@ impl Float for f64 {
     fn scaled(self, scale: usize) -> Option<i64> {
         let x = (self * POW10[scale]).round();
         // Beyond 2^53 integers are no longer exact in f64, so the scale would not be meaningful.
-        if !(x.abs() <= 9_007_199_254_740_992.0) {
+        if x.is_nan() || x.abs() > 9_007_199_254_740_992.0 {
             return None;
         }
         let i = x as i64;
@@ -102,7 +102,7 @@ impl Float for f32 {
     }
     fn scaled(self, scale: usize) -> Option<i64> {
         let x = (self as f64 * POW10[scale]).round();
-        if !(x.abs() <= 16_777_216.0) {
+        if x.is_nan() || x.abs() > 16_777_216.0 {
             return None;
         }
         let i = x as i64;

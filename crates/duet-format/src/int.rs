@@ -189,7 +189,7 @@ fn decode_from(input: &mut Input, n: usize, allow_rle: bool) -> Result<Vec<i64>>
             for (v, l) in values.into_iter().zip(lens) {
                 let len = l.checked_add(1).filter(|&l| l <= (n - out.len()) as u64);
                 let len = len.ok_or_else(|| Error::decode("runs are longer than the column"))?;
-                out.extend(std::iter::repeat(v).take(len as usize));
+                out.extend(std::iter::repeat_n(v, len as usize));
             }
             if out.len() != n {
                 return Err(Error::decode("runs are shorter than the column"));
@@ -215,7 +215,7 @@ fn radix_group(r: u64) -> Option<(u32, u32)> {
         };
         let bits = 128 - (p - 1).leading_zeros();
         // bits/k < best_bits/best_k, compared without division; ties keep the smaller group.
-        if best.map_or(true, |(bk, bb)| (bits as u64) * (bk as u64) < (bb as u64) * (k as u64)) {
+        if best.is_none_or(|(bk, bb)| (bits as u64) * (bk as u64) < (bb as u64) * (k as u64)) {
             best = Some((k, bits));
         }
     }
@@ -300,7 +300,7 @@ pub fn unpack_unsigned(input: &mut Input, n: usize) -> Result<Vec<u64>> {
                 if w > 64 {
                     return Err(Error::decode(format!("bit width {w}")));
                 }
-                widths.extend(std::iter::repeat(w).take(c));
+                widths.extend(std::iter::repeat_n(w, c));
             }
             if widths.len() != n.div_ceil(BLOCK) {
                 return Err(Error::decode("block widths do not cover the column"));
@@ -445,7 +445,7 @@ mod tests {
         }
         #[test]
         fn runs_round_trip(runs in prop::collection::vec((any::<i64>(), 1usize..50), 0..40)) {
-            let v: Vec<i64> = runs.into_iter().flat_map(|(x, n)| std::iter::repeat(x).take(n)).collect();
+            let v: Vec<i64> = runs.into_iter().flat_map(|(x, n)| std::iter::repeat_n(x, n)).collect();
             round_trip(&v);
         }
         #[test]

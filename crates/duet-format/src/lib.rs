@@ -20,8 +20,18 @@
 //!   version range).
 //! - [`page`]: page bodies (three columns) and [`Points`], the decoded form.
 //! - [`file`]: the on-disk layout (header, chunks, index blocks, footer, trailer) and metadata types.
-//! - [`writer`]: [`FileWriter`].
-//! - [`reader`]: [`FileReader`].
+//! - [`writer`]: the [`FileWriter`].
+//! - [`reader`]: the [`FileReader`].
+//!
+//! # Choices (measured with `cargo run --release -p duet-format --example measure`)
+//! On the standard workload (2-decimal random walk, 1 s apart, 10,000 points per series) a whole
+//! file costs 0.846 bytes/point: values 0.834 (decimal detection + mixed-radix packing; Gorilla-style
+//! XOR needs 7.06, pco 0.92), times 0.0005, versions 0.003, framing/statistics/footer 0.009.
+//! Versions are stored per point as runs (flushes hold few writes), with HLCs split into
+//! milliseconds and counter and origins indexed in a per-file table: 13 bytes for a page from one
+//! write, ~0.9 bytes/point when every point is its own jittered write.
+
+#![warn(missing_docs)]
 
 pub mod binary;
 pub mod bits;

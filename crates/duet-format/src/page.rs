@@ -45,6 +45,9 @@ impl Points {
         (self.times[i], self.values.get(i), self.versions[i])
     }
     /// Appends `other`'s points (which must be of the same type and come later in time).
+    ///
+    /// # Panics
+    /// When the two value columns hold different types.
     pub fn append(&mut self, other: Points) {
         self.times.extend(other.times);
         self.versions.extend(other.versions);
@@ -133,4 +136,59 @@ pub fn decode_page(dtype: DataType, buf: &[u8], stats: &Stats, origins: &[Instan
         return Err(Error::decode("page times are not in order"));
     }
     Ok(Points { times, values, versions })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use duet_common::types::ALL_TYPES;
+    use proptest::prelude::*;
+
+    fn sample(dtype: DataType, n: usize) -> (Vec<i64>, ColumnValues, Vec<Version>) {
+        let mut values = ColumnValues::empty(dtype, n);
+        for i in 0..n {
+            values.push(match dtype {
+                DataType::Boolean => Value::Bool(i % 3 == 0),
+                DataType::Int32 | DataType::Date => Value::I32(i as i32 * 7 - 50),
+                DataType::Int64 | DataType::Timestamp => Value::I64(i as i64 * i as i64),
+                DataType::Float => Value::F32(i as f32 / 4.0),
+                DataType::Double => Value::F64(if i == 3 { f64::NAN } else { i as f64 / 100.0 }),
+                _ => Value::Bytes(format!("v{}", i % 4).into_bytes()),
+            });
+        }
+        let times = (0..n as i64).map(|i| 1_000 + i * 10).collect();
+        let versions = (0..n as u64).map(|i| Version { hlc: 1 << 20 | (i / 10), origin: InstanceId(i % 2) }).collect();
+        (times, values, versions)
+    }
+
+    /// Checksums keep damaged pages away from the decoders, but the decoders must still never
+    /// panic or over-allocate on arbitrary bytes.
+    #[test]
+    fn damaged_page_bodies_never_panic() {
+        for dtype in ALL_TYPES {
+            let (t, v, vs) = sample(dtype, 300);
+            let stats = Stats::of(&t, &v, &vs, 0..300).unwrap();
+            let mut origins = Vec::new();
+            let body = encode_page(&t, &v, &vs, 0..300, &stats, &mut origins);
+            let back = decode_page(dtype, &body, &stats, &origins).unwrap();
+            assert_eq!((back.times, back.versions), (t, vs));
+            for i in 0..body.len() {
+                for mask in [0x01u8, 0x10, 0xff] {
+                    let mut bad = body.clone();
+                    bad[i] ^= mask;
+                    let _ = decode_page(dtype, &bad, &stats, &origins);
+                }
+                let _ = decode_page(dtype, &body[..i], &stats, &origins);
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200), t in 0usize..10) {
+            let (times, values, versions) = sample(DataType::Int64, 5);
+            let stats = Stats::of(&times, &values, &versions, 0..5).unwrap();
+            let _ = decode_page(ALL_TYPES[t], &bytes, &stats, &[InstanceId(1)]);
+        }
+    }
 }

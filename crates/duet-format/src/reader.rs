@@ -63,7 +63,7 @@ impl FileReader {
     }
 
     fn read_at(&self, offset: u64, len: u64) -> Result<Vec<u8>> {
-        if offset.checked_add(len).map_or(true, |e| e > self.len) {
+        if offset.checked_add(len).is_none_or(|e| e > self.len) {
             return Err(self.corrupt(offset, format!("block of {len} bytes runs past the end of the file ({} bytes)", self.len)));
         }
         let mut buf = vec![0u8; len as usize];

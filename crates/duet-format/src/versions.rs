@@ -77,7 +77,7 @@ pub fn decode_versions(buf: &[u8], n: usize, base_hlc: u64, origins: &[InstanceI
         let origin = origin.ok_or_else(|| Error::decode(format!("origin index {i} out of {}", origins.len())))?;
         let len = l.checked_add(1).filter(|&l| l <= (n - out.len()) as u64);
         let len = len.ok_or_else(|| Error::decode("version runs are longer than the column"))?;
-        out.extend(std::iter::repeat(Version { hlc: h, origin }).take(len as usize));
+        out.extend(std::iter::repeat_n(Version { hlc: h, origin }, len as usize));
     }
     if out.len() != n {
         return Err(Error::decode("version runs are shorter than the column"));
@@ -120,7 +120,7 @@ mod tests {
     proptest! {
         #[test]
         fn random_round_trip(runs in prop::collection::vec((any::<u64>(), 0u64..4, 1usize..50), 0..60), base in any::<u64>()) {
-            let vs: Vec<Version> = runs.into_iter().flat_map(|(h, o, n)| std::iter::repeat(v(h, o * 0x1234_5678_9abc)).take(n)).collect();
+            let vs: Vec<Version> = runs.into_iter().flat_map(|(h, o, n)| std::iter::repeat_n(v(h, o * 0x1234_5678_9abc), n)).collect();
             rt(&vs, base);
         }
     }

@@ -148,7 +148,9 @@ fn small_file(dir: &std::path::Path) -> (std::path::PathBuf, Vec<Series>) {
     (write_file(dir, "small.dcf", &series, WriterOptions { page_points: 5, chunk_pages: 2 }), series)
 }
 
-fn read_everything(path: &std::path::Path) -> Result<Vec<Vec<(i64, String, Version)>>, Error> {
+type Contents = Vec<Vec<(i64, String, Version)>>;
+
+fn read_everything(path: &std::path::Path) -> Result<Contents, Error> {
     let r = FileReader::open(path)?;
     r.verify()?;
     r.series().iter().map(|s| Ok(norm(&r.read_series(&s.path, i64::MIN, i64::MAX)?.unwrap()))).collect()
