@@ -50,6 +50,8 @@ impl PipeManager {
         let precision = engine.precision();
         let mgr = Arc::new(PipeManager { engine, store, me, precision, own_port, pipes: Mutex::new(BTreeMap::new()) });
         for meta in mgr.store.load_all()? {
+            // Keep the WAL this pipe still needs from now on, running or not.
+            mgr.engine.hold_wal(&meta.name, Some(mgr.store.progress(&meta.name).0));
             let params = PipeParams::parse(&meta.source, &meta.processor, &meta.sink, precision)?;
             let task = meta.running.then(|| PipeTask::start(mgr.context(&meta, &params)));
             tracing::info!(pipe = %meta.name, running = meta.running, "pipe loaded");
@@ -147,6 +149,7 @@ impl PipeControl for PipeManager {
         };
         self.store.save(&meta)?;
         self.store.save_progress(&meta.name, 0, 0)?;
+        self.engine.hold_wal(&meta.name, Some(if params.source.history { 0 } else { meta.created_seq }));
         let task = Some(PipeTask::start(self.context(&meta, &params)));
         tracing::info!(pipe = %meta.name, "pipe created");
         pipes.insert(meta.name.clone(), Entry { meta, params, task });
@@ -222,6 +225,7 @@ impl PipeControl for PipeManager {
             t.stop();
         }
         self.store.remove(name)?;
+        self.engine.hold_wal(name, None);
         tracing::info!(pipe = %name, "pipe dropped");
         Ok(())
     }
@@ -234,7 +238,7 @@ impl PipeControl for PipeManager {
             }
         }
         let text_cols = ["ID", "CreationTime", "State", "PipeSource", "PipeProcessor", "PipeSink", "ExceptionMessage"];
-        let num_cols = ["RemainingEventCount", "EstimatedRemainingSeconds", "ShippedEvents", "ShippedPoints", "ShippedBytes", "ConfirmedSeq", "LagMs", "Retries", "Reconnects", "Conflicts"];
+        let num_cols = ["RemainingEventCount", "EstimatedRemainingSeconds", "ShippedEvents", "ShippedPoints", "ShippedBytes", "ConfirmedSeq", "LagMs", "Retries", "Reconnects", "Conflicts", "Resyncs"];
         let mut rs = ResultSet {
             columns: text_cols.iter().chain(num_cols.iter()).map(|s| s.to_string()).collect(),
             types: text_cols
@@ -271,6 +275,7 @@ impl PipeControl for PipeManager {
                 Some(Value::I64(st.retries as i64)),
                 Some(Value::I64(st.reconnects as i64)),
                 Some(Value::I64(st.conflicts as i64)),
+                Some(Value::I64(st.resyncs as i64)),
             ];
             rs.times.push(0);
             for (i, v) in row.into_iter().enumerate() {

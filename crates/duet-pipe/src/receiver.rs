@@ -59,9 +59,6 @@ impl Receiver {
                     Ok(m) => m,
                     Err(e) => return refuse(StatusCode::PipeError, format!("batch from pipe {} rejected, nothing applied: {e}", p.pipe)),
                 };
-                if let Some(bad) = muts.iter().find(|m| m.version.origin != p.origin && m.origin_seq == 0) {
-                    return refuse(StatusCode::PipeError, format!("batch from pipe {} rejected: a mutation of origin {} has no origin sequence", p.pipe, bad.version.origin));
-                }
                 match self.engine.apply_remote(muts) {
                     Ok(r) => {
                         let wm = self.engine.watermark(p.origin);

@@ -41,6 +41,8 @@ pub struct Stats {
     pub lag_ms: u64,
     /// Shipping rate, WAL records per second (smoothed).
     pub rate: f64,
+    /// Times the pipe resynchronised from stored data (history no longer in the WAL, or backlog cap).
+    pub resyncs: u64,
 }
 
 /// A pipe's shipping thread and its figures.
@@ -141,6 +143,62 @@ fn run(ctx: TaskContext, stop: Arc<AtomicBool>, stats: Arc<Mutex<Stats>>) {
     }
 }
 
+/// Ships the stored data the source selects, in batches, and returns the WAL position it covers.
+fn resync(ctx: &TaskContext, conn: &mut sink::SinkConn, stop: &AtomicBool, stats: &Mutex<Stats>, missing_from: u64) -> Result<u64, String> {
+    let p = &ctx.params;
+    {
+        let mut s = stats.lock().unwrap();
+        s.resyncs += 1;
+        s.exception = Some(format!(
+            "resynchronising from stored data: the WAL no longer holds position {missing_from} (history before the pipe, or a backlog past pipe_wal_retention_bytes)"
+        ));
+    }
+    tracing::warn!(pipe = %ctx.name, missing_from, "pipe resynchronising from stored data");
+    let only = if p.source.double_living || !p.source.forwarding { Some(ctx.me) } else { None };
+    let covers = |path: &duet_common::path::Path| p.source.patterns.iter().any(|pat| pat.matches(path));
+    let mut batch: Vec<Vec<u8>> = Vec::new();
+    let mut bytes = 0usize;
+    let mut points = 0u64;
+    let mut send = |batch: &mut Vec<Vec<u8>>, points: &mut u64| -> Result<(), String> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let n = batch.len() as u64;
+        let body = encode_batch(batch, p.sink.compression);
+        let len = body.len() as u64;
+        let reply = conn.send(body)?;
+        let mut s = stats.lock().unwrap();
+        s.shipped_events += n;
+        s.shipped_points += *points;
+        s.shipped_bytes += len;
+        s.conflicts += reply.conflicts;
+        batch.clear();
+        *points = 0;
+        Ok(())
+    };
+    let at = ctx.engine.export(&covers, only, &mut |m| {
+        if stop.load(Ordering::Acquire) {
+            return Err("stopped during resynchronisation".into());
+        }
+        if let Some(m) = source::select(&p.source, ctx.me, 0, m) {
+            points += points_of(&m);
+            let mut enc = Vec::new();
+            m.encode(&mut enc);
+            bytes += enc.len();
+            batch.push(enc);
+            if bytes >= p.sink.batch_bytes {
+                bytes = 0;
+                send(&mut batch, &mut points)?;
+            }
+        }
+        Ok(())
+    })?;
+    send(&mut batch, &mut points)?;
+    stats.lock().unwrap().exception = None;
+    tracing::info!(pipe = %ctx.name, at, "pipe resynchronised");
+    Ok(at)
+}
+
 /// `do-nothing-sink`: consume the source without sending.
 fn discard(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>) -> Result<(), String> {
     let wal = ctx.engine.wal();
@@ -172,11 +230,20 @@ fn stream(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>, backoff: &
     let first = if p.source.history { 1 } else { ctx.created_seq + 1 };
     let last = if p.source.realtime { u64::MAX } else { ctx.created_seq };
     let wal = ctx.engine.wal();
-    let mut cur = WalCursor::at(first.max(conn.watermark.max(confirmed) + 1));
+    let peer = conn.peer.0;
+    let mut from = first.max(conn.watermark.max(confirmed) + 1);
+    if from < wal.first_seq() && from <= last {
+        // What the pipe still has to ship is no longer in the WAL (history from before the pipe,
+        // or a backlog past pipe_wal_retention_bytes): ship it from the stored data instead.
+        confirmed = resync(ctx, &mut conn, stop, stats, from)?;
+        ctx.store.save_progress(&ctx.name, confirmed, peer).map_err(|e| e.message)?;
+        from = confirmed + 1;
+    }
+    ctx.engine.hold_wal(&ctx.name, Some(confirmed));
+    let mut cur = WalCursor::at(from);
     let mut limiter = RateLimiter::new(p.sink.rate_limit);
     let mut last_save = Instant::now();
     let mut saved_confirmed = confirmed;
-    let peer = conn.peer.0;
     let save = |c: u64| ctx.store.save_progress(&ctx.name, c, peer).map_err(|e| e.message);
     loop {
         if stop.load(Ordering::Acquire) {
@@ -207,7 +274,7 @@ fn stream(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>, backoff: &
                     Err(e) => tracing::error!(pipe = %ctx.name, seq, "skipping undecodable WAL record: {e}"),
                 }
             })
-            .map_err(|e| format!("cannot read the WAL: {e}"))?;
+            .map_err(|e| format!("cannot read the WAL (the pipe will resynchronise if it was released): {e}"))?;
         let upto = cur.next_seq - 1;
         if batch.is_empty() {
             confirmed = confirmed.max(upto);
@@ -239,6 +306,7 @@ fn stream(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>, backoff: &
             s.rate = if s.rate == 0.0 { inst } else { 0.8 * s.rate + 0.2 * inst };
             s.exception = None;
         }
+        ctx.engine.hold_wal(&ctx.name, Some(confirmed));
         if confirmed != saved_confirmed && last_save.elapsed() >= Duration::from_secs(1) {
             save(confirmed)?;
             saved_confirmed = confirmed;

@@ -31,6 +31,9 @@ const KNOWN_KEYS: &[&str] = &[
     "wal_file_size_threshold_in_byte",
     "thrift_max_frame_size",
     "dn_rpc_max_concurrent_client_num",
+    "memtable_size_threshold",
+    "inner_compaction_candidate_file_num",
+    "pipe_wal_retention_bytes",
     "dn_metric_reporter_list",
     "dn_metric_prometheus_reporter_port",
 ];
@@ -74,6 +77,12 @@ pub struct Config {
     pub max_frame: usize,
     /// `dn_rpc_max_concurrent_client_num`.
     pub max_clients: usize,
+    /// `memtable_size_threshold`: bytes after which a memtable is flushed.
+    pub memtable_bytes: usize,
+    /// `inner_compaction_candidate_file_num`: data files that trigger a compaction.
+    pub compaction_files: usize,
+    /// `pipe_wal_retention_bytes`: WAL kept for lagging pipes before they must resynchronise.
+    pub wal_retention_bytes: u64,
     /// Port of the Prometheus endpoint when `dn_metric_reporter_list` contains PROMETHEUS.
     pub metrics_port: Option<u16>,
 }
@@ -164,6 +173,9 @@ impl Config {
             wal_segment_bytes: num(&m, "wal_file_size_threshold_in_byte")?,
             max_frame: num(&m, "thrift_max_frame_size")?,
             max_clients: num(&m, "dn_rpc_max_concurrent_client_num")?,
+            memtable_bytes: num(&m, "memtable_size_threshold")?,
+            compaction_files: num(&m, "inner_compaction_candidate_file_num")?,
+            wal_retention_bytes: num(&m, "pipe_wal_retention_bytes")?,
             metrics_port: if get(&m, "dn_metric_reporter_list").to_ascii_uppercase().contains("PROMETHEUS") {
                 Some(num(&m, "dn_metric_prometheus_reporter_port")?)
             } else {

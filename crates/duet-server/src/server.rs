@@ -42,6 +42,10 @@ impl Server {
             precision: cfg.precision,
             auto_create_schema: cfg.auto_create_schema,
             default_database_level: cfg.default_database_level,
+            data_dir: cfg.data_dir.clone(),
+            memtable_bytes: cfg.memtable_bytes,
+            compaction_file_count: cfg.compaction_files,
+            wal_retention_bytes: cfg.wal_retention_bytes,
         })
         .map_err(|e| e.message)?;
         let addr = (cfg.rpc_address.as_str(), cfg.rpc_port)
@@ -53,7 +57,9 @@ impl Server {
         tracing::info!(%addr, "DuetDB is ready for clients");
         let info = Info { config: cfg.clone(), instance: id.instance.to_string() };
         let engine = Arc::new(engine);
+        // Pipes register the WAL they still need before any flush may release it.
         let pipes = duet_pipe::PipeManager::open(engine.clone(), &cfg.system_dir, cfg.rpc_port).map_err(|e| e.message)?;
+        engine.start_background();
         let checker = info.clone();
         let receiver = duet_pipe::Receiver::new(engine.clone(), cfg.precision, Box::new(move |u, p| checker.check_password(u, p)));
         let shared = Arc::new(Shared { engine, pipes, receiver, info, next_session: AtomicI64::new(1) });

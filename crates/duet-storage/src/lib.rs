@@ -8,9 +8,13 @@
 //!   replay truncates a torn tail.
 //! - [`memtable`]: per-series columnar buffers that keep, for every point, the version (HLC time and
 //!   origin instance) of the write that produced it; newest version wins per timestamp.
+//! - [`checkpoint`]: the atomically replaced record of live data files, flushed WAL position,
+//!   schema snapshot, watermarks and tombstones.
 //! - [`engine`]: the [`Engine`]: validates and versions writes, logs them, applies them, answers
-//!   scans, and recovers from the log at start-up.
+//!   scans over memtables and files, flushes memtables to files (with backpressure), compacts files,
+//!   and recovers from checkpoint + log at start-up.
 
+pub mod checkpoint;
 pub mod engine;
 pub mod memtable;
 pub mod wal;

@@ -101,6 +101,12 @@ impl SeriesBuf {
         (lo..hi).map(move |i| (self.times[i], self.values.get(i), self.versions[i]))
     }
 
+    /// The normalized columns (time, value, version), for flushing.
+    pub fn columns(&self) -> (&[i64], &ColumnValues, &[Version]) {
+        debug_assert!(self.sorted);
+        (&self.times, &self.values, &self.versions)
+    }
+
     /// Approximate heap bytes held.
     pub fn bytes(&self) -> usize {
         let per = match &self.values {
@@ -117,6 +123,8 @@ impl SeriesBuf {
 #[derive(Debug, Default)]
 pub struct Memtable {
     series: HashMap<Path, SeriesBuf>,
+    /// Running estimate of heap bytes (kept incrementally: summing per write would be too slow).
+    approx_bytes: usize,
 }
 
 impl Memtable {
@@ -146,6 +154,28 @@ impl Memtable {
     /// Iterates all buffers.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Path, &mut SeriesBuf)> {
         self.series.iter_mut()
+    }
+
+    /// Adds to the running size estimate.
+    pub fn add_bytes(&mut self, n: usize) {
+        self.approx_bytes += n;
+    }
+
+    /// The running size estimate, in bytes.
+    pub fn approx_bytes(&self) -> usize {
+        self.approx_bytes
+    }
+
+    /// Whether no series holds points.
+    pub fn is_empty(&self) -> bool {
+        self.series.values().all(|s| s.is_empty())
+    }
+
+    /// All buffers, in ascending path order (the order files are written in).
+    pub fn sorted(&self) -> Vec<(&Path, &SeriesBuf)> {
+        let mut v: Vec<(&Path, &SeriesBuf)> = self.series.iter().filter(|(_, b)| !b.is_empty()).collect();
+        v.sort_by(|a, b| a.0.cmp(b.0));
+        v
     }
 
     /// Total points held.

@@ -308,6 +308,22 @@ impl Wal {
         Ok(())
     }
 
+    /// Syncs and starts a new segment, so that everything written so far can be released as whole
+    /// segments once it is flushed. A no-op when the active segment is empty.
+    pub fn roll(&self) -> io::Result<()> {
+        self.sync_all()?;
+        let _leader = self.sync_lock.lock().unwrap();
+        let mut st = self.state.lock().unwrap();
+        if st.active.len <= HEADER as u64 || !st.buf.is_empty() {
+            return Ok(());
+        }
+        let first = st.buf_last_seq + 1;
+        let (f, path) = new_segment(&self.cfg.dir, first)?;
+        st.active = Active { file: f, len: HEADER as u64 };
+        st.segments.push((first, path));
+        Ok(())
+    }
+
     /// The highest sequence number known durable.
     pub fn durable_seq(&self) -> u64 {
         self.durable.load(Ordering::Acquire)

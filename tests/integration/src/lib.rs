@@ -40,6 +40,8 @@ pub struct TestServer {
     pub port: u16,
     /// Extra `-c key=value` settings.
     pub settings: Vec<String>,
+    /// Extra environment variables for the next spawn (e.g. crash injection).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -52,6 +54,7 @@ impl TestServer {
             _tmp: Some(tmp),
             port: free_port(),
             settings: settings.iter().map(|s| s.to_string()).collect(),
+            env: Vec::new(),
             child: None,
         };
         s.spawn().expect("server starts");
@@ -60,7 +63,7 @@ impl TestServer {
 
     /// A server that uses an existing home and is not started yet (call [`TestServer::spawn`]).
     pub fn unstarted(home: PathBuf, settings: &[&str]) -> TestServer {
-        TestServer { home, _tmp: None, port: free_port(), settings: settings.iter().map(|s| s.to_string()).collect(), child: None }
+        TestServer { home, _tmp: None, port: free_port(), settings: settings.iter().map(|s| s.to_string()).collect(), env: Vec::new(), child: None }
     }
 
     fn log_path(&self) -> PathBuf {
@@ -79,6 +82,9 @@ impl TestServer {
         cmd.arg("--home").arg(&self.home).arg("--rpc-address").arg("127.0.0.1").arg("--rpc-port").arg(self.port.to_string());
         for s in &self.settings {
             cmd.arg("-c").arg(s);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
         }
         let mut child = cmd.stdout(Stdio::null()).stderr(log).spawn().expect("spawn duetdb");
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -115,6 +121,21 @@ impl TestServer {
         let _ = c.kill();
         let _ = c.wait();
         false
+    }
+
+    /// Waits for the process to exit by itself (e.g. an injected crash); returns its exit status.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(c) = self.child.as_mut() {
+                if let Some(st) = c.try_wait().unwrap() {
+                    self.child = None;
+                    return Some(st);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
     }
 
     /// kill -9.

@@ -258,3 +258,47 @@ fn metrics_endpoint_exposes_pipe_figures() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn history_that_left_the_wal_is_shipped_from_stored_data() {
+    let a = TestServer::start(&[]);
+    let b = TestServer::start(&[]);
+    for i in 0..50 {
+        sql(&a, &format!("insert into root.h.d(time, v) values ({i}, {i})"));
+    }
+    sql(&a, "delete from root.h.d.v where time < 5");
+    sql(&a, "flush"); // the WAL that held these writes is released
+    sql(&a, &pipe_sql("AB", &b, ""));
+    sql(&b, &pipe_sql("BA", &a, ""));
+    sql(&a, "insert into root.h.d(time, v) values (50, 50)");
+    drain(&a, &b);
+    assert_identical(&a, &b);
+    assert_eq!(sql(&b, "select v from root.h.d").times, (5..=50).collect::<Vec<i64>>());
+    assert!(matches!(pipe_field(&a, "AB", "Resyncs"), Value::I64(n) if n >= 1));
+}
+
+#[test]
+fn peer_down_past_the_backlog_cap_resynchronises_and_loses_nothing() {
+    // A keeps almost no WAL for a lagging pipe: past the cap it resynchronises from stored data.
+    let a = TestServer::start(&["pipe_wal_retention_bytes=1", "memtable_size_threshold=65536"]);
+    let mut b = TestServer::start(&[]);
+    sql(&a, &pipe_sql("AB", &b, ""));
+    sql(&b, &pipe_sql("BA", &a, ""));
+    sql(&a, "insert into root.cap.d(time, v) values (0, 0)");
+    drain(&a, &b);
+    b.kill9();
+    for chunk in 0..20 {
+        let rows: Vec<String> = (chunk * 100 + 1..chunk * 100 + 101).map(|t| format!("({t}, {t})")).collect();
+        sql(&a, &format!("insert into root.cap.d(time, v) values {}", rows.join(",")));
+    }
+    sql(&a, "flush");
+    let wal_dir = a.path("data/datanode/wal");
+    let first: u64 = std::fs::read_dir(&wal_dir).unwrap().flatten().filter_map(|e| e.file_name().to_string_lossy().strip_suffix(".wal").and_then(|s| s.parse().ok())).min().unwrap();
+    assert!(first > 2, "the WAL was released past the lagging pipe (first segment {first})");
+    b.restart();
+    drain(&a, &b);
+    assert_identical(&a, &b);
+    assert_eq!(sql(&b, "select v from root.cap.d").times.len(), 2001);
+    assert!(matches!(pipe_field(&a, "AB", "Resyncs"), Value::I64(n) if n >= 1));
+    assert!(a.log().contains("pipe_wal_retention_bytes"), "the cap is reported loudly in the log");
+}

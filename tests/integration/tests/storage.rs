@@ -1,0 +1,90 @@
+//! The storage engine through the real server: flush, compaction, recovery at every step.
+
+use std::time::Duration;
+
+use duet_common::types::Value;
+use duet_protocol::client::QueryResult;
+use duet_tests::TestServer;
+
+fn sql(s: &TestServer, q: &str) -> QueryResult {
+    s.session().execute(q).unwrap_or_else(|e| panic!("{q}: {e}\n{}", s.log()))
+}
+
+fn load(s: &TestServer, from: i64, to: i64, salt: i64) {
+    let mut sess = s.session();
+    for chunk in (from..to).collect::<Vec<i64>>().chunks(200) {
+        let rows: Vec<String> = chunk.iter().map(|t| format!("({t}, {}, 'x{}')", (t * 7 + salt) % 1000, t % 5)).collect();
+        sess.execute(&format!("insert into root.st.d(time, v, tag) values {}", rows.join(","))).unwrap();
+    }
+}
+
+fn dump(s: &TestServer) -> (Vec<i64>, Vec<Vec<Option<Value>>>) {
+    let r = sql(s, "select * from root.st.**");
+    (r.times, r.rows)
+}
+
+fn data_files(s: &TestServer) -> usize {
+    std::fs::read_dir(s.path("data/datanode/data")).map(|rd| rd.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".duet")).count()).unwrap_or(0)
+}
+
+#[test]
+fn flush_compaction_and_restart_keep_results_identical() {
+    let mut s = TestServer::start(&["inner_compaction_candidate_file_num=100"]);
+    load(&s, 0, 1000, 1);
+    sql(&s, "flush");
+    load(&s, 500, 1500, 2); // overwrites half of the flushed points
+    sql(&s, "flush");
+    load(&s, 1400, 1600, 3); // still in memory
+    sql(&s, "delete from root.st.d.v where time >= 100 and time < 200");
+    let before = dump(&s);
+    assert_eq!(before.0.len(), 1600);
+    assert_eq!(data_files(&s), 2);
+    assert!(s.stop());
+    s.restart();
+    assert_eq!(dump(&s), before, "after a graceful restart (memtable flushed on the way down)");
+    s.settings = vec!["inner_compaction_candidate_file_num=2".into()];
+    assert!(s.stop());
+    s.restart();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while data_files(&s) > 1 {
+        assert!(std::time::Instant::now() < deadline, "compaction did not run:\n{}", s.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(dump(&s), before, "after compaction");
+    s.kill9();
+    s.restart();
+    assert_eq!(dump(&s), before, "after kill -9");
+}
+
+#[test]
+fn crash_at_every_step_of_flush_and_compaction_loses_nothing() {
+    for step in ["flush:writing", "flush:file-written", "flush:checkpoint-installed", "compact:file-written", "compact:checkpoint-installed"] {
+        let mut s = TestServer::start(&["inner_compaction_candidate_file_num=100"]);
+        load(&s, 0, 600, 1);
+        sql(&s, "flush");
+        load(&s, 300, 900, 2);
+        let expected = dump(&s);
+        s.env = vec![("DUETDB_CRASH_AT".into(), step.into())];
+        if step.starts_with("compact") {
+            // A second file, then a restart that asks for compaction (and crashes in it).
+            sql(&s, "flush");
+            s.kill9();
+            s.settings = vec!["inner_compaction_candidate_file_num=2".into()];
+            s.spawn().unwrap();
+        } else {
+            s.kill9();
+            s.spawn().unwrap();
+            let _ = s.session().execute("flush");
+        }
+        let st = s.wait_exit(Duration::from_secs(20));
+        assert!(st.is_some(), "{step}: the injected crash did not happen:\n{}", s.log());
+        s.env.clear();
+        s.settings = vec!["inner_compaction_candidate_file_num=100".into()];
+        s.restart();
+        assert_eq!(dump(&s), expected, "{step}: data differs after the crash and restart\n{}", s.log());
+        // The store keeps working: more writes, flush and compaction after recovery.
+        load(&s, 900, 950, 3);
+        sql(&s, "flush");
+        assert_eq!(dump(&s).0.len(), 950, "{step}");
+    }
+}
