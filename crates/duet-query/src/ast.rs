@@ -8,7 +8,7 @@ use duet_common::types::{Compressor, DataType, Encoding};
 pub enum Literal {
     /// An integer.
     Int(i64),
-    /// A decimal number (kept as text too, so FLOAT columns get the written digits).
+    /// A decimal number.
     Float(f64),
     /// A quoted string.
     Str(String),
@@ -106,7 +106,8 @@ pub enum Expr {
     IsNull(Box<Expr>, bool),
     /// `e [NOT] IN (...)`.
     In(Box<Expr>, Vec<Literal>, bool),
-    /// A function call such as `count(s1)` or `now()`.
+    /// A function call such as `count(s1)` or `now()`; the name is kept as written because IoTDB
+    /// column names repeat it (`COUNT(root.db.d.s)`), and is matched case-insensitively.
     Call(String, Vec<Expr>),
 }
 
@@ -121,7 +122,10 @@ pub struct SelectItem {
     pub text: String,
 }
 
-/// A SELECT statement.
+/// The core of a SELECT: projection, source, filter, ordering, paging and alignment.
+///
+/// The parser wraps it in a [`Query`] together with LAST / GROUP BY / HAVING / FILL; callers that
+/// build a plain projection themselves (the raw-data RPC) may run it as [`Statement::Select`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Select {
     /// The SELECT list.
@@ -142,6 +146,82 @@ pub struct Select {
     pub soffset: usize,
     /// ALIGN BY DEVICE.
     pub align_by_device: bool,
+}
+
+/// A SELECT as written: the [`Select`] core plus the clauses of aggregation and LAST queries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Query {
+    /// SELECT list, FROM, WHERE, ORDER BY TIME, LIMIT/OFFSET, SLIMIT/SOFFSET, ALIGN BY DEVICE.
+    pub select: Select,
+    /// `SELECT LAST ...`.
+    pub last: bool,
+    /// GROUP BY time windows and/or levels.
+    pub group_by: Option<GroupBy>,
+    /// HAVING condition (on aggregates).
+    pub having: Option<Expr>,
+    /// FILL.
+    pub fill: Option<Fill>,
+    /// `ORDER BY TIMESERIES [ASC|DESC]` of a LAST query: `Some(true)` for DESC.
+    pub order_by_timeseries: Option<bool>,
+}
+
+impl Query {
+    /// A query with only the [`Select`] core.
+    pub fn plain(select: Select) -> Query {
+        Query { select, last: false, group_by: None, having: None, fill: None, order_by_timeseries: None }
+    }
+}
+
+/// GROUP BY: time windows, path levels, or both.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupBy {
+    /// `([start, end), interval[, step])`.
+    pub time: Option<TimeGroup>,
+    /// `LEVEL = n[, m...]`: levels whose node names are kept in the group key.
+    pub levels: Vec<usize>,
+}
+
+/// The time windows of GROUP BY.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimeGroup {
+    /// `(start, end)` when written; otherwise the data's first and last timestamps are used.
+    pub range: Option<(Expr, Expr)>,
+    /// Whether the range is `(start, end]`: windows are left-open and shown at their end.
+    pub left_open: bool,
+    /// Window length as written (`10m`, `1mo`, or a number of time units).
+    pub interval: String,
+    /// Sliding step as written; the interval when omitted.
+    pub step: Option<String>,
+}
+
+/// How FILL replaces nulls.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fill {
+    /// The previous non-null value of the column, optionally only within a duration (as written).
+    Previous(Option<String>),
+    /// Linear interpolation between the neighbouring non-null values (numeric columns).
+    Linear,
+    /// A constant, used only for columns whose type it fits.
+    Value(Literal),
+}
+
+/// A condition of SHOW/COUNT TIMESERIES ... WHERE.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SchemaFilter {
+    /// `TAGS(k) = 'v'` or IoTDB's older `k = 'v'`.
+    TagEquals(String, String),
+    /// `TAGS(k) CONTAINS 'v'` or `k CONTAINS 'v'`.
+    TagContains(String, String),
+    /// `ATTRIBUTES(k) = 'v'` (a DuetDB extension; IoTDB indexes only tags).
+    AttributeEquals(String, String),
+    /// `TIMESERIES CONTAINS 'text'`.
+    PathContains(String),
+    /// `DATATYPE = T`.
+    DataType(DataType),
+    /// Both.
+    And(Box<SchemaFilter>, Box<SchemaFilter>),
+    /// Either.
+    Or(Box<SchemaFilter>, Box<SchemaFilter>),
 }
 
 /// One measurement of CREATE [ALIGNED] TIMESERIES.
@@ -178,26 +258,48 @@ pub enum Statement {
     DropTimeseries(Vec<PathPattern>),
     /// SHOW DATABASES [pattern].
     ShowDatabases(Option<PathPattern>),
-    /// SHOW TIMESERIES [pattern] [LIMIT] [OFFSET].
+    /// SHOW TIMESERIES [pattern] [WHERE ...] [LIMIT] [OFFSET].
     ShowTimeseries {
         /// Pattern.
         pattern: Option<PathPattern>,
+        /// WHERE on tags, attributes, path or type.
+        filter: Option<SchemaFilter>,
         /// LIMIT.
         limit: Option<usize>,
         /// OFFSET.
         offset: usize,
     },
-    /// SHOW DEVICES [pattern].
+    /// SHOW DEVICES [pattern] [WITH DATABASE].
     ShowDevices {
         /// Pattern.
         pattern: Option<PathPattern>,
+        /// WITH DATABASE (adds the Database column).
+        with_database: bool,
         /// LIMIT.
         limit: Option<usize>,
         /// OFFSET.
         offset: usize,
     },
-    /// COUNT TIMESERIES [pattern].
-    CountTimeseries(Option<PathPattern>),
+    /// COUNT TIMESERIES [pattern] [WHERE ...] [GROUP BY LEVEL = n].
+    CountTimeseries {
+        /// Pattern.
+        pattern: Option<PathPattern>,
+        /// WHERE on tags, attributes, path or type.
+        filter: Option<SchemaFilter>,
+        /// GROUP BY LEVEL.
+        level: Option<usize>,
+    },
+    /// COUNT NODES pattern LEVEL = n.
+    CountNodes {
+        /// Pattern.
+        pattern: PathPattern,
+        /// Level.
+        level: usize,
+    },
+    /// SHOW CHILD PATHS [pattern].
+    ShowChildPaths(Option<PathPattern>),
+    /// SHOW CHILD NODES [pattern].
+    ShowChildNodes(Option<PathPattern>),
     /// COUNT DEVICES [pattern].
     CountDevices(Option<PathPattern>),
     /// COUNT DATABASES [pattern].
@@ -213,7 +315,9 @@ pub enum Statement {
         /// Rows: time expression and one literal per measurement.
         rows: Vec<(Expr, Vec<Literal>)>,
     },
-    /// SELECT.
+    /// A SELECT of any kind, as the parser produces it.
+    Query(Box<Query>),
+    /// A plain projection built by a caller (runs like a [`Query`] without extra clauses).
     Select(Box<Select>),
     /// DELETE FROM paths [WHERE time ...].
     Delete {

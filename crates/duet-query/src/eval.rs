@@ -52,7 +52,7 @@ pub fn time_value(e: &Expr, tc: &TimeContext) -> Result<i64, Status> {
             parse_datetime(s, tc.precision, tc.zone_offset).map_err(semantic)
         }
         Expr::Lit(Literal::Duration(s)) => duration(s, tc.precision),
-        Expr::Call(f, args) if f == "now" && args.is_empty() => Ok(tc.now),
+        Expr::Call(f, args) if f.eq_ignore_ascii_case("now") && args.is_empty() => Ok(tc.now),
         Expr::Binary(op @ (BinOp::Add | BinOp::Sub), a, b) => {
             let (x, y) = (time_value(a, tc)?, time_value(b, tc)?);
             let r = if *op == BinOp::Add { x.checked_add(y) } else { x.checked_sub(y) };

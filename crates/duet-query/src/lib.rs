@@ -9,14 +9,25 @@
 //! - [`parser`]: the parser, plus script splitting for the CLI.
 //! - [`result`]: [`result::ResultSet`], the columnar result every statement returns.
 //! - [`eval`]: expression evaluation and time arithmetic (literals, durations, `now()`).
-//! - [`exec`]: statement execution: schema statements, INSERT, DELETE, SHOW, raw SELECT.
+//! - [`exec`]: statement dispatch: schema statements, INSERT, DELETE, time bounds of a WHERE.
+//! - [`select`]: SELECT: binding and naming, raw rows, aggregation, GROUP BY, HAVING, FILL, LAST,
+//!   ALIGN BY DEVICE.
+//! - [`agg`]: aggregate functions over typed columns and the partial states that windows keep
+//!   (the interface for feeding raw points or page/chunk statistics).
+//! - [`window`]: GROUP BY time windows, with calendar months in the session's time zone.
+//! - [`show`]: SHOW / COUNT over the schema tree (time series with tag conditions, devices, child
+//!   paths and nodes, counts by level).
 
+pub mod agg;
 pub mod ast;
 pub mod eval;
 pub mod exec;
 pub mod lexer;
 pub mod parser;
 pub mod result;
+pub mod select;
+pub mod show;
+pub mod window;
 
 pub use exec::{execute, Context, Output, PipeControl, ServerInfo};
 pub use parser::parse;

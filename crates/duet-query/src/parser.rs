@@ -163,7 +163,7 @@ impl<'a> Parser<'a> {
             return Err(self.expected("a statement (SELECT, INSERT, CREATE, SHOW, DELETE, DROP, COUNT, FLUSH, SET, UNSET, START, STOP, ALTER)"));
         };
         match first.to_ascii_uppercase().as_str() {
-            "SELECT" => self.select().map(|s| Statement::Select(Box::new(s))),
+            "SELECT" => self.select().map(|q| Statement::Query(Box::new(q))),
             "INSERT" => self.insert(),
             "CREATE" => self.create(),
             "SHOW" => self.show(),
@@ -610,13 +610,30 @@ impl<'a> Parser<'a> {
         }
         if self.eat_kw("TIMESERIES") {
             let pattern = self.optional_pattern()?;
+            let filter = self.schema_where()?;
             let (limit, offset) = self.limit_offset()?;
-            return Ok(Statement::ShowTimeseries { pattern, limit, offset });
+            return Ok(Statement::ShowTimeseries { pattern, filter, limit, offset });
         }
         if self.eat_kw("DEVICES") {
             let pattern = self.optional_pattern()?;
+            let with_database = self.is_kw("WITH") && (self.is_kw_at(1, "DATABASE") || self.is_kw_at(1, "STORAGE"));
+            if with_database {
+                self.bump();
+                if self.eat_kw("STORAGE") {
+                    self.expect_kw("GROUP")?;
+                } else {
+                    self.expect_kw("DATABASE")?;
+                }
+            }
             let (limit, offset) = self.limit_offset()?;
-            return Ok(Statement::ShowDevices { pattern, limit, offset });
+            return Ok(Statement::ShowDevices { pattern, with_database, limit, offset });
+        }
+        if self.eat_kw("CHILD") {
+            if self.eat_kw("PATHS") {
+                return Ok(Statement::ShowChildPaths(self.optional_pattern()?));
+            }
+            self.expect_kw("NODES")?;
+            return Ok(Statement::ShowChildNodes(self.optional_pattern()?));
         }
         if self.eat_kw("VERSION") {
             return Ok(Statement::ShowVersion);
@@ -640,13 +657,29 @@ impl<'a> Parser<'a> {
             self.expect_kw("TTL")?;
             return Ok(Statement::ShowTtl(None));
         }
-        Err(self.expected("DATABASES, TIMESERIES, DEVICES, VERSION, CLUSTER, TTL or PIPES"))
+        Err(self.expected("DATABASES, TIMESERIES, DEVICES, CHILD PATHS, CHILD NODES, VERSION, CLUSTER, TTL or PIPES"))
     }
 
     fn count(&mut self) -> Result<Statement, Status> {
         self.expect_kw("COUNT")?;
         if self.eat_kw("TIMESERIES") {
-            return Ok(Statement::CountTimeseries(self.optional_pattern()?));
+            let pattern = self.optional_pattern()?;
+            let filter = self.schema_where()?;
+            let level = if self.eat_kw("GROUP") {
+                self.expect_kw("BY")?;
+                self.expect_kw("LEVEL")?;
+                self.expect_sym("=")?;
+                Some(self.usize()?)
+            } else {
+                None
+            };
+            return Ok(Statement::CountTimeseries { pattern, filter, level });
+        }
+        if self.eat_kw("NODES") {
+            let pattern = self.pattern()?;
+            self.expect_kw("LEVEL")?;
+            self.expect_sym("=")?;
+            return Ok(Statement::CountNodes { pattern, level: self.usize()? });
         }
         if self.eat_kw("DEVICES") {
             return Ok(Statement::CountDevices(self.optional_pattern()?));
@@ -654,7 +687,83 @@ impl<'a> Parser<'a> {
         if self.eat_kw("DATABASES") || (self.eat_kw("STORAGE") && { self.expect_kw("GROUP")?; true }) {
             return Ok(Statement::CountDatabases(self.optional_pattern()?));
         }
-        Err(self.expected("TIMESERIES, DEVICES or DATABASES"))
+        Err(self.expected("TIMESERIES, DEVICES, NODES or DATABASES"))
+    }
+
+    /// `[WHERE cond]` of SHOW/COUNT TIMESERIES: conditions on tags, attributes, path and type,
+    /// joined with AND/OR.
+    fn schema_where(&mut self) -> Result<Option<SchemaFilter>, Status> {
+        if !self.eat_kw("WHERE") {
+            return Ok(None);
+        }
+        self.schema_or().map(Some)
+    }
+
+    fn schema_or(&mut self) -> Result<SchemaFilter, Status> {
+        let mut l = self.schema_and()?;
+        while self.eat_kw("OR") || self.eat_sym("||") {
+            let r = self.schema_and()?;
+            l = SchemaFilter::Or(Box::new(l), Box::new(r));
+        }
+        Ok(l)
+    }
+
+    fn schema_and(&mut self) -> Result<SchemaFilter, Status> {
+        let mut l = self.schema_term()?;
+        while self.eat_kw("AND") || self.eat_sym("&&") {
+            let r = self.schema_term()?;
+            l = SchemaFilter::And(Box::new(l), Box::new(r));
+        }
+        Ok(l)
+    }
+
+    fn schema_term(&mut self) -> Result<SchemaFilter, Status> {
+        if self.eat_sym("(") {
+            let f = self.schema_or()?;
+            self.expect_sym(")")?;
+            return Ok(f);
+        }
+        if (self.is_kw("TAGS") || self.is_kw("ATTRIBUTES")) && self.is_sym_at(1, "(") {
+            let tags = self.is_kw("TAGS");
+            self.bump();
+            self.bump();
+            let key = self.word()?;
+            self.expect_sym(")")?;
+            let at = self.cur().start;
+            let contains = self.eat_kw("CONTAINS");
+            if !contains {
+                self.expect_sym("=")?;
+            }
+            let value = self.word()?;
+            return match (tags, contains) {
+                (true, false) => Ok(SchemaFilter::TagEquals(key, value)),
+                (true, true) => Ok(SchemaFilter::TagContains(key, value)),
+                (false, false) => Ok(SchemaFilter::AttributeEquals(key, value)),
+                (false, true) => Err(error_at(self.sql, at, "attributes support only '=' (CONTAINS works on tags)")),
+            };
+        }
+        if self.is_kw("TIMESERIES") && self.is_kw_at(1, "CONTAINS") {
+            self.bump();
+            self.bump();
+            return Ok(SchemaFilter::PathContains(self.word()?));
+        }
+        if self.is_kw("DATATYPE") && self.is_sym_at(1, "=") {
+            self.bump();
+            self.bump();
+            let at = self.cur().start;
+            let name = self.word()?;
+            let t = DataType::parse(&name).ok_or_else(|| error_at(self.sql, at, format!("unknown data type '{name}'")))?;
+            return Ok(SchemaFilter::DataType(t));
+        }
+        // IoTDB's older form: `key = 'value'` / `key CONTAINS 'value'` on tags.
+        let key = self.word()?;
+        if self.eat_kw("CONTAINS") {
+            return Ok(SchemaFilter::TagContains(key, self.word()?));
+        }
+        if !self.eat_sym("=") && !self.eat_sym("==") {
+            return Err(self.expected("'=' or CONTAINS"));
+        }
+        Ok(SchemaFilter::TagEquals(key, self.word()?))
     }
 
     // ---- DELETE / DROP ----
@@ -791,8 +900,13 @@ impl<'a> Parser<'a> {
 
     // ---- SELECT ----
 
-    fn select(&mut self) -> Result<Select, Status> {
+    fn select(&mut self) -> Result<Query, Status> {
         self.expect_kw("SELECT")?;
+        // `LAST` starts a last-point query unless it is itself the selected path (`select last from`).
+        let last = self.is_kw("LAST") && !matches!(self.peek_at(1), Tok::Sym("(" | "," | ".")) && !self.is_kw_at(1, "FROM");
+        if last {
+            self.bump();
+        }
         let mut items = Vec::new();
         loop {
             let start = self.cur().start;
@@ -807,34 +921,44 @@ impl<'a> Parser<'a> {
         }
         self.expect_kw("FROM")?;
         let from = self.patterns()?;
-        let mut s = Select { items, from, filter: None, desc: false, limit: None, offset: 0, slimit: None, soffset: 0, align_by_device: false };
+        let select = Select { items, from, filter: None, desc: false, limit: None, offset: 0, slimit: None, soffset: 0, align_by_device: false };
+        let mut q = Query { last, ..Query::plain(select) };
         if self.eat_kw("WHERE") {
-            s.filter = Some(self.expr()?);
+            q.select.filter = Some(self.expr()?);
         }
         loop {
-            if self.eat_kw("ORDER") {
+            let at = self.cur().start;
+            if self.eat_kw("GROUP") {
                 self.expect_kw("BY")?;
-                if !(self.eat_kw("TIME") || self.eat_kw("TIMESTAMP")) {
-                    return Err(self.expected("TIME"));
+                if q.group_by.is_some() {
+                    return Err(error_at(self.sql, at, "GROUP BY is given twice"));
                 }
-                if self.eat_kw("DESC") {
-                    s.desc = true;
+                q.group_by = Some(self.group_by()?);
+            } else if self.eat_kw("HAVING") {
+                q.having = Some(self.expr()?);
+            } else if self.eat_kw("FILL") {
+                q.fill = Some(self.fill()?);
+            } else if self.eat_kw("ORDER") {
+                self.expect_kw("BY")?;
+                if self.eat_kw("TIMESERIES") {
+                    q.order_by_timeseries = Some(self.asc_desc());
+                } else if self.eat_kw("TIME") || self.eat_kw("TIMESTAMP") {
+                    q.select.desc = self.asc_desc();
                 } else {
-                    self.eat_kw("ASC");
-                    s.desc = false;
+                    return Err(self.expected("TIME or TIMESERIES"));
                 }
             } else if self.eat_kw("LIMIT") {
-                s.limit = Some(self.usize()?);
+                q.select.limit = Some(self.usize()?);
             } else if self.eat_kw("OFFSET") {
-                s.offset = self.usize()?;
+                q.select.offset = self.usize()?;
             } else if self.eat_kw("SLIMIT") {
-                s.slimit = Some(self.usize()?);
+                q.select.slimit = Some(self.usize()?);
             } else if self.eat_kw("SOFFSET") {
-                s.soffset = self.usize()?;
+                q.select.soffset = self.usize()?;
             } else if self.eat_kw("ALIGN") {
                 self.expect_kw("BY")?;
                 if self.eat_kw("DEVICE") {
-                    s.align_by_device = true;
+                    q.select.align_by_device = true;
                 } else {
                     self.expect_kw("TIME")?;
                 }
@@ -842,7 +966,98 @@ impl<'a> Parser<'a> {
                 break;
             }
         }
-        Ok(s)
+        Ok(q)
+    }
+
+    /// `DESC` gives true; `ASC` or nothing gives false.
+    fn asc_desc(&mut self) -> bool {
+        if self.eat_kw("DESC") {
+            return true;
+        }
+        self.eat_kw("ASC");
+        false
+    }
+
+    /// After `GROUP BY`: `([s, e), interval[, step])`, `(interval[, step])`, `LEVEL = n[, m]`, or a
+    /// time group followed by `, LEVEL = n`.
+    fn group_by(&mut self) -> Result<GroupBy, Status> {
+        let mut g = GroupBy { time: None, levels: Vec::new() };
+        if self.is_sym("(") {
+            self.bump();
+            g.time = Some(self.time_group()?);
+            self.expect_sym(")")?;
+            if !self.eat_sym(",") {
+                return Ok(g);
+            }
+        }
+        if !self.eat_kw("LEVEL") {
+            return Err(self.expected(if g.time.is_some() { "LEVEL" } else { "'(' or LEVEL" }));
+        }
+        self.expect_sym("=")?;
+        g.levels.push(self.usize()?);
+        while self.is_sym(",") && matches!(self.peek_at(1), Tok::Int(_)) {
+            self.bump();
+            g.levels.push(self.usize()?);
+        }
+        Ok(g)
+    }
+
+    fn time_group(&mut self) -> Result<TimeGroup, Status> {
+        let mut range = None;
+        let mut left_open = false;
+        if self.is_sym("[") || self.is_sym("(") {
+            let open_at = self.cur().start;
+            left_open = self.is_sym("(");
+            self.bump();
+            let start = self.additive()?;
+            self.expect_sym(",")?;
+            let end = self.additive()?;
+            let close_at = self.cur().start;
+            let closed_right = if self.eat_sym("]") {
+                true
+            } else if self.eat_sym(")") {
+                false
+            } else {
+                return Err(self.expected("')' or ']'"));
+            };
+            if closed_right != left_open {
+                let at = if left_open { open_at } else { close_at };
+                return Err(error_at(self.sql, at, "a GROUP BY time range must be [start, end) or (start, end]"));
+            }
+            range = Some((start, end));
+            self.expect_sym(",")?;
+        }
+        let interval = self.duration_word()?;
+        let step = if self.eat_sym(",") { Some(self.duration_word()?) } else { None };
+        Ok(TimeGroup { range, left_open, interval, step })
+    }
+
+    /// A duration such as `10m` or `1mo`, or a bare number of time units.
+    fn duration_word(&mut self) -> Result<String, Status> {
+        match self.peek().clone() {
+            Tok::Ident(s) if is_duration(&s) => {
+                self.bump();
+                Ok(s)
+            }
+            Tok::Int(s) => {
+                self.bump();
+                Ok(s)
+            }
+            _ => Err(self.expected("a duration such as 10m, 1h or 1mo")),
+        }
+    }
+
+    fn fill(&mut self) -> Result<Fill, Status> {
+        self.expect_sym("(")?;
+        let f = if self.eat_kw("PREVIOUS") {
+            Fill::Previous(if self.eat_sym(",") { Some(self.duration_word()?) } else { None })
+        } else if self.eat_kw("LINEAR") {
+            Fill::Linear
+        } else {
+            Fill::Value(self.literal_value()?)
+        };
+        self.expect_sym(")")?;
+        Ok(f)
     }
 
     // ---- expressions ----
@@ -997,7 +1212,7 @@ impl<'a> Parser<'a> {
                             self.expect_sym(",")?;
                         }
                     }
-                    return Ok(Expr::Call(s.to_ascii_lowercase(), args));
+                    return Ok(Expr::Call(s, args));
                 }
                 if RESERVED_AFTER_PATH.contains(&up.as_str()) {
                     return Err(self.expected("an expression"));
@@ -1081,10 +1296,10 @@ mod tests {
         };
         assert_eq!(measurements, vec!["a", "b"]);
         assert_eq!(rows[1].1, vec![Literal::Int(-2), Literal::Null]);
-        let Statement::Select(s) = parse("select s1, d*.s2 from root.db.** where time >= 10 and s1 > 2 order by time desc limit 5 offset 2").unwrap() else {
+        let Statement::Query(q) = parse("select s1, d*.s2 from root.db.** where time >= 10 and s1 > 2 order by time desc limit 5 offset 2").unwrap() else {
             panic!()
         };
-        assert!(s.desc && s.limit == Some(5) && s.offset == 2);
+        assert!(q.select.desc && q.select.limit == Some(5) && q.select.offset == 2);
         assert!(matches!(parse("DELETE FROM root.db.d.s WHERE time < 5").unwrap(), Statement::Delete { .. }));
         assert!(matches!(parse("show cluster details").unwrap(), Statement::ShowCluster(true)));
     }

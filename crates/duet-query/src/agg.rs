@@ -1,0 +1,461 @@
+//! IoTDB's built-in aggregate functions, computed per time window over typed columns or from
+//! pre-aggregated statistics.
+//!
+//! # Feeding an aggregation
+//!
+//! All ten functions (COUNT, SUM, AVG, MIN_VALUE, MAX_VALUE, EXTREME, FIRST_VALUE, LAST_VALUE,
+//! MIN_TIME, MAX_TIME) are finished from one [`Partial`] state: count, sum, min, max, first and last
+//! of a run of points — the statistics a TsFile page or chunk header carries. A [`WindowAgg`] keeps
+//! one `Partial` per window of a [`Windows`] set and accepts either
+//!
+//! - raw points, [`WindowAgg::feed_points`]: ascending, de-duplicated timestamps with a typed column
+//!   ([`ColumnValues`]), in any number of batches. Each window's slice is summarised by one loop over
+//!   the primitive slice (`&[f64]`, `&[i32]`, ...), building a [`Value`] only once per window; or
+//! - a pre-aggregated state, [`WindowAgg::feed_partial`], with the `[min_time, max_time]` range it
+//!   summarises. It is merged only when every window it touches contains that whole range;
+//!   otherwise nothing changes and it returns false, and the caller decodes those points and feeds
+//!   them instead (a chunk that straddles a window boundary).
+//!
+//! A caller may use a statistic only when all of its points are visible to the query: no newer
+//! points overlap it (out-of-order writes, overwrites, another replica's versions), no deletion
+//! intersects it, TTL does not cut it, and the query has no value filter. [`Partial::merge`] is
+//! associative and commutative, so states can come in any order: GROUP BY LEVEL merges the states
+//! of several series, and a parallel scan can merge per-chunk states.
+//!
+//! Memory is one `Partial` per window per group being aggregated; the points themselves are
+//! streamed through and can be dropped batch by batch.
+
+use std::cmp::Ordering;
+use std::ops::Range;
+
+use duet_common::mutation::ColumnValues;
+use duet_common::status::{Status, StatusCode};
+use duet_common::types::{DataType, Value};
+
+/// A built-in aggregate function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AggFunc {
+    /// COUNT: number of non-null points (INT64; 0 when there are none).
+    Count,
+    /// SUM (DOUBLE).
+    Sum,
+    /// AVG (DOUBLE).
+    Avg,
+    /// MIN_VALUE (the series' type).
+    MinValue,
+    /// MAX_VALUE (the series' type).
+    MaxValue,
+    /// EXTREME: the value with the largest absolute value, the positive one on a tie.
+    Extreme,
+    /// FIRST_VALUE: the value with the smallest timestamp.
+    FirstValue,
+    /// LAST_VALUE: the value with the greatest timestamp.
+    LastValue,
+    /// MIN_TIME (INT64).
+    MinTime,
+    /// MAX_TIME (INT64).
+    MaxTime,
+}
+
+/// Which parts of a [`Partial`] a set of functions needs (count, first and last are always kept:
+/// they cost nothing per point).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Need {
+    /// The sum (SUM, AVG).
+    pub sum: bool,
+    /// Minimum and maximum (MIN_VALUE, MAX_VALUE, EXTREME).
+    pub min_max: bool,
+}
+
+impl Need {
+    /// Both needs.
+    pub fn union(self, o: Need) -> Need {
+        Need { sum: self.sum || o.sum, min_max: self.min_max || o.min_max }
+    }
+}
+
+fn semantic(msg: impl Into<String>) -> Status {
+    Status::new(StatusCode::SemanticError, msg)
+}
+
+impl AggFunc {
+    /// The function for a name, case-insensitively.
+    pub fn parse(name: &str) -> Option<AggFunc> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "count" => AggFunc::Count,
+            "sum" => AggFunc::Sum,
+            "avg" => AggFunc::Avg,
+            "min_value" => AggFunc::MinValue,
+            "max_value" => AggFunc::MaxValue,
+            "extreme" => AggFunc::Extreme,
+            "first_value" => AggFunc::FirstValue,
+            "last_value" => AggFunc::LastValue,
+            "min_time" => AggFunc::MinTime,
+            "max_time" => AggFunc::MaxTime,
+            _ => return None,
+        })
+    }
+
+    /// The upper-case IoTDB name.
+    pub fn name(self) -> &'static str {
+        match self {
+            AggFunc::Count => "COUNT",
+            AggFunc::Sum => "SUM",
+            AggFunc::Avg => "AVG",
+            AggFunc::MinValue => "MIN_VALUE",
+            AggFunc::MaxValue => "MAX_VALUE",
+            AggFunc::Extreme => "EXTREME",
+            AggFunc::FirstValue => "FIRST_VALUE",
+            AggFunc::LastValue => "LAST_VALUE",
+            AggFunc::MinTime => "MIN_TIME",
+            AggFunc::MaxTime => "MAX_TIME",
+        }
+    }
+
+    /// The result type for an input of type `input`, or IoTDB's complaint about the input type.
+    pub fn result_type(self, input: DataType) -> Result<DataType, Status> {
+        use DataType::*;
+        match self {
+            AggFunc::Count | AggFunc::MinTime | AggFunc::MaxTime => Ok(Int64),
+            AggFunc::Sum | AggFunc::Avg | AggFunc::Extreme => {
+                if input.is_numeric() {
+                    Ok(if self == AggFunc::Extreme { input } else { Double })
+                } else {
+                    Err(semantic(format!(
+                        "Aggregate functions [AVG, SUM, EXTREME] only support numeric data types [INT32, INT64, FLOAT, DOUBLE], not {}",
+                        input.name()
+                    )))
+                }
+            }
+            AggFunc::MinValue | AggFunc::MaxValue => match input {
+                Boolean | Text | Blob => Err(semantic(format!(
+                    "Aggregate functions [MIN_VALUE, MAX_VALUE] support INT32, INT64, FLOAT, DOUBLE, STRING, TIMESTAMP and DATE, not {}",
+                    input.name()
+                ))),
+                t => Ok(t),
+            },
+            AggFunc::FirstValue | AggFunc::LastValue => Ok(input),
+        }
+    }
+
+    /// What the function needs kept per point.
+    pub fn need(self) -> Need {
+        match self {
+            AggFunc::Sum | AggFunc::Avg => Need { sum: true, min_max: false },
+            AggFunc::MinValue | AggFunc::MaxValue | AggFunc::Extreme => Need { sum: false, min_max: true },
+            _ => Need::default(),
+        }
+    }
+
+    /// The function's value for a state: COUNT is 0 for an empty state, everything else null.
+    pub fn finish(self, p: &Partial) -> Option<Value> {
+        if p.count == 0 {
+            return (self == AggFunc::Count).then_some(Value::I64(0));
+        }
+        match self {
+            AggFunc::Count => Some(Value::I64(p.count as i64)),
+            AggFunc::Sum => Some(Value::F64(p.sum)),
+            AggFunc::Avg => Some(Value::F64(p.sum / p.count as f64)),
+            AggFunc::MinValue => p.min.clone(),
+            AggFunc::MaxValue => p.max.clone(),
+            AggFunc::Extreme => {
+                let (lo, hi) = (p.min.as_ref()?, p.max.as_ref()?);
+                let (a, b) = (lo.as_f64()?.abs(), hi.as_f64()?);
+                // The positive value wins a tie of absolute values, as in IoTDB.
+                Some(if b.abs() >= a { hi.clone() } else { lo.clone() })
+            }
+            AggFunc::FirstValue => p.first.as_ref().map(|(_, v)| v.clone()),
+            AggFunc::LastValue => p.last.as_ref().map(|(_, v)| v.clone()),
+            AggFunc::MinTime => p.first.as_ref().map(|(t, _)| Value::I64(*t)),
+            AggFunc::MaxTime => p.last.as_ref().map(|(t, _)| Value::I64(*t)),
+        }
+    }
+}
+
+/// The aggregate state of a run of points of one type: what page and chunk statistics hold.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Partial {
+    /// Number of points.
+    pub count: u64,
+    /// Sum as a double (numeric types; kept only when [`Need::sum`]).
+    pub sum: f64,
+    /// Smallest value (kept only when [`Need::min_max`]).
+    pub min: Option<Value>,
+    /// Greatest value (kept only when [`Need::min_max`]).
+    pub max: Option<Value>,
+    /// The point with the smallest timestamp.
+    pub first: Option<(i64, Value)>,
+    /// The point with the greatest timestamp.
+    pub last: Option<(i64, Value)>,
+}
+
+fn less(a: &Value, b: &Value) -> bool {
+    a.compare(b) == Some(Ordering::Less)
+}
+
+/// Sum, min and max of a primitive slice in one pass (only the parts asked for).
+macro_rules! numeric_stats {
+    ($v:expr, $need:expr, $wrap:path) => {{
+        let v = $v;
+        let mut sum = 0f64;
+        let mut mm = None;
+        if $need.sum {
+            sum = v.iter().map(|x| *x as f64).sum();
+        }
+        if $need.min_max && !v.is_empty() {
+            let (mut lo, mut hi) = (v[0], v[0]);
+            for &x in &v[1..] {
+                if x < lo {
+                    lo = x;
+                }
+                if x > hi {
+                    hi = x;
+                }
+            }
+            mm = Some(($wrap(lo), $wrap(hi)));
+        }
+        (sum, mm)
+    }};
+}
+
+impl Partial {
+    /// Summarises points `range` of an ascending, de-duplicated column.
+    pub fn of_points(times: &[i64], values: &ColumnValues, range: Range<usize>, need: Need) -> Partial {
+        if range.is_empty() {
+            return Partial::default();
+        }
+        let (a, b) = (range.start, range.end);
+        let (sum, mm) = match values {
+            ColumnValues::F64(v) => numeric_stats!(&v[a..b], need, Value::F64),
+            ColumnValues::F32(v) => numeric_stats!(&v[a..b], need, Value::F32),
+            ColumnValues::I64(v) => numeric_stats!(&v[a..b], need, Value::I64),
+            ColumnValues::I32(v) => numeric_stats!(&v[a..b], need, Value::I32),
+            ColumnValues::Bool(_) => (0.0, None),
+            ColumnValues::Bytes(v) => {
+                let mm = if need.min_max {
+                    let s = &v[a..b];
+                    let lo = s.iter().min().unwrap();
+                    let hi = s.iter().max().unwrap();
+                    Some((Value::Bytes(lo.clone()), Value::Bytes(hi.clone())))
+                } else {
+                    None
+                };
+                (0.0, mm)
+            }
+        };
+        let (min, max) = match mm {
+            Some((lo, hi)) => (Some(lo), Some(hi)),
+            None => (None, None),
+        };
+        Partial {
+            count: (b - a) as u64,
+            sum,
+            min,
+            max,
+            first: Some((times[a], values.get(a))),
+            last: Some((times[b - 1], values.get(b - 1))),
+        }
+    }
+
+    /// Adds another state (of the same series or of another series of a group).
+    pub fn merge(&mut self, o: Partial) {
+        if o.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            *self = o;
+            return;
+        }
+        self.count += o.count;
+        self.sum += o.sum;
+        if let Some(m) = o.min {
+            if self.min.as_ref().map_or(true, |cur| less(&m, cur)) {
+                self.min = Some(m);
+            }
+        }
+        if let Some(m) = o.max {
+            if self.max.as_ref().map_or(true, |cur| less(cur, &m)) {
+                self.max = Some(m);
+            }
+        }
+        if let Some(f) = o.first {
+            if self.first.as_ref().map_or(true, |cur| f.0 < cur.0) {
+                self.first = Some(f);
+            }
+        }
+        if let Some(l) = o.last {
+            if self.last.as_ref().map_or(true, |cur| l.0 > cur.0) {
+                self.last = Some(l);
+            }
+        }
+    }
+}
+
+/// A set of time windows: window `w` covers `lo[w]..=hi[w]` and is shown at `shown[w]`. Both `lo`
+/// and `hi` are non-decreasing (windows may overlap when the sliding step is shorter than the
+/// interval, and leave gaps when it is longer).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Windows {
+    /// First timestamp of each window.
+    pub lo: Vec<i64>,
+    /// Last timestamp of each window.
+    pub hi: Vec<i64>,
+    /// The timestamp a result row shows for each window.
+    pub shown: Vec<i64>,
+}
+
+impl Windows {
+    /// One window over `lo..=hi` (an aggregation without GROUP BY time).
+    pub fn single(lo: i64, hi: i64) -> Windows {
+        Windows { lo: vec![lo], hi: vec![hi], shown: vec![lo] }
+    }
+
+    /// Number of windows.
+    pub fn len(&self) -> usize {
+        self.lo.len()
+    }
+
+    /// Whether there are no windows.
+    pub fn is_empty(&self) -> bool {
+        self.lo.is_empty()
+    }
+
+    /// The windows that intersect `lo..=hi`.
+    pub fn overlapping(&self, lo: i64, hi: i64) -> Range<usize> {
+        let a = self.hi.partition_point(|&h| h < lo);
+        let b = self.lo.partition_point(|&l| l <= hi);
+        a..b.max(a)
+    }
+
+    /// Keeps windows `range` only.
+    pub fn keep(&mut self, range: Range<usize>) {
+        self.lo = self.lo[range.clone()].to_vec();
+        self.hi = self.hi[range.clone()].to_vec();
+        self.shown = self.shown[range].to_vec();
+    }
+}
+
+/// Per-window aggregate states of one series or group; see the module documentation.
+#[derive(Debug)]
+pub struct WindowAgg<'w> {
+    windows: &'w Windows,
+    need: Need,
+    states: Vec<Partial>,
+}
+
+impl<'w> WindowAgg<'w> {
+    /// Empty states for every window, keeping what `need` asks for.
+    pub fn new(windows: &'w Windows, need: Need) -> WindowAgg<'w> {
+        WindowAgg { windows, need, states: vec![Partial::default(); windows.len()] }
+    }
+
+    /// Adds raw points: `times` ascending without duplicates, `values` of the same length.
+    pub fn feed_points(&mut self, times: &[i64], values: &ColumnValues) {
+        let Some((&first, &last)) = times.first().zip(times.last()) else { return };
+        let w = self.windows;
+        let mut from = 0;
+        for i in w.overlapping(first, last) {
+            // Window starts only grow, so each search starts where the previous window began.
+            let a = from + times[from..].partition_point(|&t| t < w.lo[i]);
+            let b = a + times[a..].partition_point(|&t| t <= w.hi[i]);
+            from = a;
+            if a < b {
+                self.states[i].merge(Partial::of_points(times, values, a..b, self.need));
+            }
+        }
+    }
+
+    /// Adds a pre-aggregated state of the points in `min_time..=max_time`, if no window boundary
+    /// cuts that range; returns false (changing nothing) when one does.
+    pub fn feed_partial(&mut self, min_time: i64, max_time: i64, p: &Partial) -> bool {
+        let w = self.windows;
+        let range = w.overlapping(min_time, max_time);
+        if range.clone().any(|i| w.lo[i] > min_time || w.hi[i] < max_time) {
+            return false;
+        }
+        for i in range {
+            self.states[i].merge(p.clone());
+        }
+        true
+    }
+
+    /// The state of each window.
+    pub fn finish(self) -> Vec<Partial> {
+        self.states
+    }
+}
+
+/// Splits points into a timestamp column and a typed value column (the form aggregation reads).
+pub fn to_columns(points: Vec<(i64, Value)>, dtype: DataType) -> (Vec<i64>, ColumnValues) {
+    let mut times = Vec::with_capacity(points.len());
+    let mut values = ColumnValues::empty(dtype, points.len());
+    for (t, v) in points {
+        if values.push(v) {
+            times.push(t);
+        }
+    }
+    (times, values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn col(v: &[f64]) -> ColumnValues {
+        ColumnValues::F64(v.to_vec())
+    }
+
+    #[test]
+    fn every_function_from_one_state() {
+        let times = [1, 2, 3, 4];
+        let vals = col(&[2.0, -7.5, 7.5, 1.0]);
+        let need = Need { sum: true, min_max: true };
+        let p = Partial::of_points(&times, &vals, 0..4, need);
+        let f = |a: AggFunc| a.finish(&p);
+        assert_eq!(f(AggFunc::Count), Some(Value::I64(4)));
+        assert_eq!(f(AggFunc::Sum), Some(Value::F64(3.0)));
+        assert_eq!(f(AggFunc::Avg), Some(Value::F64(0.75)));
+        assert_eq!(f(AggFunc::MinValue), Some(Value::F64(-7.5)));
+        assert_eq!(f(AggFunc::MaxValue), Some(Value::F64(7.5)));
+        assert_eq!(f(AggFunc::Extreme), Some(Value::F64(7.5)), "positive wins a tie");
+        assert_eq!(f(AggFunc::FirstValue), Some(Value::F64(2.0)));
+        assert_eq!(f(AggFunc::LastValue), Some(Value::F64(1.0)));
+        assert_eq!(f(AggFunc::MinTime), Some(Value::I64(1)));
+        assert_eq!(f(AggFunc::MaxTime), Some(Value::I64(4)));
+        let empty = Partial::default();
+        assert_eq!(AggFunc::Count.finish(&empty), Some(Value::I64(0)));
+        assert_eq!(AggFunc::Avg.finish(&empty), None);
+        let neg = Partial::of_points(&[1, 2], &ColumnValues::I32(vec![-9, 3]), 0..2, need);
+        assert_eq!(AggFunc::Extreme.finish(&neg), Some(Value::I32(-9)));
+    }
+
+    #[test]
+    fn merging_is_order_independent() {
+        let times: Vec<i64> = (0..10).collect();
+        let vals = col(&[5.0, 1.0, 9.0, 3.0, 3.0, 8.0, 0.5, 2.0, 7.0, 4.0]);
+        let need = Need { sum: true, min_max: true };
+        let whole = Partial::of_points(&times, &vals, 0..10, need);
+        let mut a = Partial::of_points(&times, &vals, 6..10, need);
+        a.merge(Partial::of_points(&times, &vals, 0..3, need));
+        a.merge(Partial::of_points(&times, &vals, 3..6, need));
+        assert_eq!(a, whole);
+    }
+
+    #[test]
+    fn windows_take_points_and_partials() {
+        // [0,10) in windows of 4 sliding by 3: [0,3] [3,6] [6,9] [9,9].
+        let w = Windows { lo: vec![0, 3, 6, 9], hi: vec![3, 6, 9, 9], shown: vec![0, 3, 6, 9] };
+        let times: Vec<i64> = vec![0, 3, 4, 9];
+        let vals = col(&[1.0, 2.0, 3.0, 4.0]);
+        let mut agg = WindowAgg::new(&w, Need::default());
+        agg.feed_points(&times, &vals);
+        let counts: Vec<u64> = agg.states.iter().map(|p| p.count).collect();
+        assert_eq!(counts, vec![2, 2, 1, 1]);
+        // A statistic over 4..=5 lies inside window 1 only; one over 5..=7 straddles 1 and 2.
+        let p = Partial { count: 2, ..Partial::default() };
+        assert!(agg.feed_partial(4, 5, &p));
+        assert!(!agg.feed_partial(5, 7, &p));
+        let counts: Vec<u64> = agg.finish().iter().map(|p| p.count).collect();
+        assert_eq!(counts, vec![2, 4, 1, 1]);
+    }
+}

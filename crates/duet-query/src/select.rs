@@ -1,0 +1,1027 @@
+//! SELECT execution: binding paths and aggregates to series, raw time-aligned rows, windowed
+//! aggregation (GROUP BY time / LEVEL, HAVING), FILL, LAST, ALIGN BY DEVICE and paging.
+//!
+//! Binding expands wildcards the way IoTDB does: every path of an expression expands to the series
+//! it matches, an expression with several wildcard operands expands to the cartesian product of
+//! their matches, and each result column is named by IoTDB's expression string
+//! (`root.db.d1.s1 + root.db.d1.s2`, `count(root.db.d1.s1)`, `count(root.*.d1.s1)` under GROUP BY
+//! LEVEL, and paths relative to the device under ALIGN BY DEVICE).
+//!
+//! Aggregation reads one series at a time (scan, optional value filter, typed column, per-window
+//! [`WindowAgg`]), so its memory is one series' points plus one state per window of the group
+//! being aggregated, whatever the number of series.
+
+use std::collections::{HashMap, HashSet};
+
+use duet_common::path::{Path, PathPattern};
+use duet_common::status::{Status, StatusCode};
+use duet_common::types::{format_float, DataType, Value};
+use duet_storage::engine::State;
+
+use crate::agg::{to_columns, AggFunc, Need, WindowAgg, Windows};
+use crate::ast::*;
+use crate::eval::{binary, duration, literal_value, time_value, TimeContext};
+use crate::exec::{time_bounds, TimeBounds, ALL_TIME};
+use crate::result::ResultSet;
+use crate::window::{self, TimeDuration};
+
+/// At most this many aggregate cells (windows x aggregate columns) per query, so that a huge GROUP
+/// BY range fails with a clear message instead of exhausting memory.
+const MAX_AGG_CELLS: u64 = 50_000_000;
+
+fn semantic(msg: impl Into<String>) -> Status {
+    Status::new(StatusCode::SemanticError, msg)
+}
+
+/// An expression with its paths resolved: raw series to series slots, aggregates to aggregate slots.
+#[derive(Clone, Debug)]
+enum Bound {
+    Time,
+    Series(usize),
+    Agg(usize),
+    Lit(Option<Value>),
+    Bin(BinOp, Box<Bound>, Box<Bound>),
+    Not(Box<Bound>),
+    Neg(Box<Bound>),
+    Between(Box<Bound>, Box<Bound>, Box<Bound>, bool),
+    IsNull(Box<Bound>, bool),
+    In(Box<Bound>, Vec<Option<Value>>, bool),
+}
+
+fn eval(b: &Bound, t: i64, row: &[Option<Value>], aggs: &[Option<Value>]) -> Result<Option<Value>, Status> {
+    Ok(match b {
+        Bound::Time => Some(Value::I64(t)),
+        Bound::Series(i) => row[*i].clone(),
+        Bound::Agg(i) => aggs[*i].clone(),
+        Bound::Lit(v) => v.clone(),
+        Bound::Bin(op, a, c) => binary(*op, eval(a, t, row, aggs)?, eval(c, t, row, aggs)?)?,
+        Bound::Not(a) => match eval(a, t, row, aggs)? {
+            Some(Value::Bool(x)) => Some(Value::Bool(!x)),
+            _ => None,
+        },
+        Bound::Neg(a) => match eval(a, t, row, aggs)? {
+            Some(Value::I32(x)) => Some(Value::I32(x.wrapping_neg())),
+            Some(Value::I64(x)) => Some(Value::I64(x.wrapping_neg())),
+            Some(Value::F32(x)) => Some(Value::F32(-x)),
+            other => other.and_then(|v| v.as_f64()).map(|x| Value::F64(-x)),
+        },
+        Bound::Between(x, lo, hi, not) => {
+            let v = eval(x, t, row, aggs)?;
+            let ge = binary(BinOp::Ge, v.clone(), eval(lo, t, row, aggs)?)?;
+            let r = binary(BinOp::And, ge, binary(BinOp::Le, v, eval(hi, t, row, aggs)?)?)?;
+            if *not {
+                r.map(|x| Value::Bool(x != Value::Bool(true)))
+            } else {
+                r
+            }
+        }
+        Bound::IsNull(a, not) => Some(Value::Bool(eval(a, t, row, aggs)?.is_none() != *not)),
+        Bound::In(a, vals, not) => {
+            let v = eval(a, t, row, aggs)?;
+            v.map(|v| Value::Bool(vals.iter().flatten().any(|x| v.compare(x) == Some(std::cmp::Ordering::Equal)) != *not))
+        }
+    })
+}
+
+fn is_true(v: &Option<Value>) -> bool {
+    matches!(v, Some(Value::Bool(true)))
+}
+
+/// One expanded SELECT column: its bound expression, IoTDB's name for it, and the priority IoTDB
+/// uses to decide parentheses when the name is nested in a larger expression.
+#[derive(Clone, Debug)]
+struct Out {
+    b: Bound,
+    name: String,
+    prio: u16,
+}
+
+const PRIO_CONST: u16 = 1400;
+const PRIO_TIME: u16 = 1300;
+const PRIO_SERIES: u16 = 1200;
+const PRIO_FUNC: u16 = 1100;
+const PRIO_UNARY: u16 = 1000;
+
+fn bin_prio(op: BinOp) -> u16 {
+    match op {
+        BinOp::Mul | BinOp::Div | BinOp::Mod => 900,
+        BinOp::Add | BinOp::Sub => 800,
+        BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => 600,
+        BinOp::And => 300,
+        BinOp::Or => 200,
+    }
+}
+
+fn lit_name(l: &Literal, v: &Option<Value>) -> String {
+    match (l, v) {
+        (Literal::Str(s), _) => format!("\"{s}\""),
+        (Literal::Null, _) => "null".into(),
+        (Literal::Float(f), _) => format_float(*f, false),
+        (_, Some(v)) => v.render(DataType::Text),
+        (_, None) => "null".into(),
+    }
+}
+
+/// What a path may mean where it is bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// A raw SELECT column: paths are series, aggregates are not allowed.
+    Raw,
+    /// An aggregation's SELECT or HAVING: paths only inside aggregate functions.
+    Agg,
+    /// WHERE: paths are series, aggregates are not allowed.
+    Where,
+}
+
+/// A set of series aggregated together: one series, or a GROUP BY LEVEL group.
+#[derive(Debug)]
+struct Group {
+    label: String,
+    members: Vec<(Path, DataType)>,
+    need: Need,
+}
+
+#[derive(Debug)]
+struct AggSlot {
+    func: AggFunc,
+    group: usize,
+    dtype: DataType,
+}
+
+/// Resolves expressions against the schema for one scope (FROM prefixes, or one device).
+struct Binder<'a> {
+    st: &'a State,
+    from: Vec<PathPattern>,
+    tc: TimeContext,
+    /// ALIGN BY DEVICE: paths are measurements of this device and columns are named relative to it.
+    device: Option<Path>,
+    levels: Vec<usize>,
+    series: Vec<(Path, DataType)>,
+    series_index: HashMap<Path, usize>,
+    groups: Vec<Group>,
+    group_index: HashMap<String, usize>,
+    member_of: HashMap<Path, usize>,
+    slots: Vec<AggSlot>,
+    slot_index: HashMap<(AggFunc, usize), usize>,
+}
+
+impl<'a> Binder<'a> {
+    fn new(st: &'a State, from: Vec<PathPattern>, tc: TimeContext, device: Option<Path>, levels: Vec<usize>) -> Binder<'a> {
+        Binder {
+            st,
+            from,
+            tc,
+            device,
+            levels,
+            series: Vec::new(),
+            series_index: HashMap::new(),
+            groups: Vec::new(),
+            group_index: HashMap::new(),
+            member_of: HashMap::new(),
+            slots: Vec::new(),
+            slot_index: HashMap::new(),
+        }
+    }
+
+    fn render(&self, p: &Path) -> String {
+        let full = p.to_string();
+        match &self.device {
+            Some(d) => full.strip_prefix(&format!("{d}.")).map(str::to_string).unwrap_or(full),
+            None => full,
+        }
+    }
+
+    /// The series a path names here, in path order without duplicates.
+    fn matches(&self, nodes: &[String]) -> Result<Vec<(Path, DataType)>, Status> {
+        let patterns: Vec<PathPattern> = match &self.device {
+            Some(d) => {
+                if nodes.len() != 1 || nodes[0] == "root" {
+                    return Err(semantic(format!(
+                        "ALIGN BY DEVICE selects measurements of each device (such as s1 or *), not '{}'",
+                        nodes.join(".")
+                    )));
+                }
+                let node = if nodes[0] == "**" { "*".to_string() } else { nodes[0].clone() };
+                vec![PathPattern::exact(d).join(&[node])]
+            }
+            None if nodes.first().map(|s| s.as_str()) == Some("root") => vec![PathPattern::from_nodes(nodes.to_vec())],
+            None => self.from.iter().map(|f| f.join(nodes)).collect(),
+        };
+        let mut out: Vec<(Path, DataType)> = Vec::new();
+        let mut seen = HashSet::new();
+        for p in &patterns {
+            for s in self.st.schema.series_matching(p) {
+                if seen.insert(s.def.path.clone()) {
+                    out.push((s.def.path.clone(), s.def.dtype));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn series_slot(&mut self, p: Path, t: DataType) -> usize {
+        if let Some(i) = self.series_index.get(&p) {
+            return *i;
+        }
+        self.series.push((p.clone(), t));
+        self.series_index.insert(p, self.series.len() - 1);
+        self.series.len() - 1
+    }
+
+    /// The group a series is aggregated in: itself, or its GROUP BY LEVEL key (nodes at the given
+    /// levels and the measurement kept, the others replaced by `*`).
+    fn group_of(&mut self, p: &Path, t: DataType) -> usize {
+        if let Some(g) = self.member_of.get(p) {
+            return *g;
+        }
+        let label = if self.levels.is_empty() {
+            self.render(p)
+        } else {
+            let n = p.nodes().len();
+            let nodes: Vec<String> = p
+                .nodes()
+                .iter()
+                .enumerate()
+                .map(|(i, s)| if i == 0 || i == n - 1 || self.levels.contains(&i) { s.clone() } else { "*".into() })
+                .collect();
+            PathPattern::from_nodes(nodes).to_string()
+        };
+        let g = match self.group_index.get(&label) {
+            Some(g) => *g,
+            None => {
+                self.groups.push(Group { label: label.clone(), members: Vec::new(), need: Need::default() });
+                self.group_index.insert(label, self.groups.len() - 1);
+                self.groups.len() - 1
+            }
+        };
+        self.groups[g].members.push((p.clone(), t));
+        self.member_of.insert(p.clone(), g);
+        g
+    }
+
+    fn agg_slot(&mut self, func: AggFunc, group: usize) -> usize {
+        if let Some(i) = self.slot_index.get(&(func, group)) {
+            return *i;
+        }
+        self.groups[group].need = self.groups[group].need.union(func.need());
+        // The type is settled in `check_slots` once every member of the group is known.
+        self.slots.push(AggSlot { func, group, dtype: DataType::Int64 });
+        self.slot_index.insert((func, group), self.slots.len() - 1);
+        self.slots.len() - 1
+    }
+
+    /// Checks every aggregate's input types and settles its result type.
+    fn check_slots(&mut self) -> Result<(), Status> {
+        for s in self.slots.iter_mut() {
+            let g = &self.groups[s.group];
+            let mut ty = None;
+            for (p, t) in &g.members {
+                let r = s.func.result_type(*t).map_err(|e| semantic(format!("{} (series {p})", e.message)))?;
+                match ty {
+                    None => ty = Some(r),
+                    Some(prev) if prev != r => {
+                        return Err(semantic(format!(
+                            "{}({}) aggregates series of different types ({} and {}); select them separately",
+                            s.func.name().to_ascii_lowercase(),
+                            g.label,
+                            prev.name(),
+                            r.name()
+                        )))
+                    }
+                    Some(_) => {}
+                }
+            }
+            s.dtype = ty.unwrap_or(DataType::Int64);
+        }
+        Ok(())
+    }
+
+    /// Whether an expression is a constant point in time or duration (`now() - 1d`), which is
+    /// folded to an integer so that time arithmetic stays exact.
+    fn is_time_const(e: &Expr) -> bool {
+        fn walk(e: &Expr, timeish: &mut bool) -> bool {
+            match e {
+                Expr::Lit(Literal::DateTime(_) | Literal::Duration(_)) => {
+                    *timeish = true;
+                    true
+                }
+                Expr::Lit(Literal::Int(_)) => true,
+                Expr::Call(f, a) if f.eq_ignore_ascii_case("now") && a.is_empty() => {
+                    *timeish = true;
+                    true
+                }
+                Expr::Binary(BinOp::Add | BinOp::Sub, a, b) => walk(a, timeish) && walk(b, timeish),
+                Expr::Neg(a) => walk(a, timeish),
+                _ => false,
+            }
+        }
+        let mut timeish = false;
+        walk(e, &mut timeish) && timeish
+    }
+
+    /// Expands an expression into the columns it stands for.
+    fn expand(&mut self, e: &Expr, mode: Mode) -> Result<Vec<Out>, Status> {
+        Ok(match e {
+            Expr::Time => vec![Out { b: Bound::Time, name: "Time".into(), prio: PRIO_TIME }],
+            Expr::Path(nodes) => {
+                if mode == Mode::Agg {
+                    return Err(semantic(format!(
+                        "Raw data and aggregation hybrid query is not supported: '{}' is not inside an aggregate function",
+                        nodes.join(".")
+                    )));
+                }
+                let mut out = Vec::new();
+                for (p, t) in self.matches(nodes)? {
+                    let name = self.render(&p);
+                    out.push(Out { b: Bound::Series(self.series_slot(p, t)), name, prio: PRIO_SERIES });
+                }
+                out
+            }
+            Expr::Lit(l) => {
+                let v = literal_value(l, &self.tc)?;
+                vec![Out { name: lit_name(l, &v), b: Bound::Lit(v), prio: PRIO_CONST }]
+            }
+            Expr::Binary(..) | Expr::Neg(_) if Binder::is_time_const(e) => {
+                let v = time_value(e, &self.tc)?;
+                vec![Out { b: Bound::Lit(Some(Value::I64(v))), name: v.to_string(), prio: PRIO_CONST }]
+            }
+            Expr::Binary(op, a, c) => {
+                let (la, lc) = (self.expand(a, mode)?, self.expand(c, mode)?);
+                if matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod) {
+                    for o in la.iter().chain(&lc) {
+                        self.check_numeric(o, op.symbol())?;
+                    }
+                }
+                let prio = bin_prio(*op);
+                let wrap = |o: &Out| if o.prio < prio { format!("({})", o.name) } else { o.name.clone() };
+                let mut out = Vec::with_capacity(la.len() * lc.len());
+                for x in &la {
+                    for y in &lc {
+                        out.push(Out {
+                            b: Bound::Bin(*op, Box::new(x.b.clone()), Box::new(y.b.clone())),
+                            name: format!("{} {} {}", wrap(x), op.symbol(), wrap(y)),
+                            prio,
+                        });
+                    }
+                }
+                out
+            }
+            Expr::Not(a) | Expr::Neg(a) => {
+                let neg = matches!(e, Expr::Neg(_));
+                let sym = if neg { "-" } else { "!" };
+                let inner = self.expand(a, mode)?;
+                if neg {
+                    for o in &inner {
+                        self.check_numeric(o, "-")?;
+                    }
+                }
+                inner
+                    .into_iter()
+                    .map(|x| {
+                        let bare = (x.prio == PRIO_SERIES || x.prio == PRIO_FUNC || x.prio == PRIO_CONST) && !x.name.starts_with('-');
+                        let name = if bare { format!("{sym}{}", x.name) } else { format!("{sym}({})", x.name) };
+                        let b = if neg { Bound::Neg(Box::new(x.b)) } else { Bound::Not(Box::new(x.b)) };
+                        Out { b, name, prio: PRIO_UNARY }
+                    })
+                    .collect()
+            }
+            Expr::Between { expr, lo, hi, not } => {
+                let (lx, ll, lh) = (self.expand(expr, mode)?, self.expand(lo, mode)?, self.expand(hi, mode)?);
+                let mut out = Vec::new();
+                for x in &lx {
+                    for l in &ll {
+                        for h in &lh {
+                            out.push(Out {
+                                b: Bound::Between(Box::new(x.b.clone()), Box::new(l.b.clone()), Box::new(h.b.clone()), *not),
+                                name: format!("{} {}BETWEEN {} AND {}", x.name, if *not { "NOT " } else { "" }, l.name, h.name),
+                                prio: 450,
+                            });
+                        }
+                    }
+                }
+                out
+            }
+            Expr::IsNull(a, not) => self
+                .expand(a, mode)?
+                .into_iter()
+                .map(|x| Out {
+                    name: format!("{} IS {}NULL", x.name, if *not { "NOT " } else { "" }),
+                    b: Bound::IsNull(Box::new(x.b), *not),
+                    prio: 475,
+                })
+                .collect(),
+            Expr::In(a, lits, not) => {
+                let vals = lits.iter().map(|l| literal_value(l, &self.tc)).collect::<Result<Vec<_>, _>>()?;
+                let names: Vec<String> = lits.iter().zip(&vals).map(|(l, v)| lit_name(l, v)).collect();
+                self.expand(a, mode)?
+                    .into_iter()
+                    .map(|x| Out {
+                        name: format!("{} {}IN ({})", x.name, if *not { "NOT " } else { "" }, names.join(", ")),
+                        b: Bound::In(Box::new(x.b), vals.clone(), *not),
+                        prio: 400,
+                    })
+                    .collect()
+            }
+            Expr::Call(f, args) if f.eq_ignore_ascii_case("now") && args.is_empty() => {
+                vec![Out { b: Bound::Lit(Some(Value::I64(self.tc.now))), name: self.tc.now.to_string(), prio: PRIO_CONST }]
+            }
+            Expr::Call(f, args) => {
+                let Some(func) = AggFunc::parse(f) else {
+                    return Err(semantic(format!(
+                        "unknown function {f}(); DuetDB supports COUNT, SUM, AVG, MIN_VALUE, MAX_VALUE, EXTREME, FIRST_VALUE, LAST_VALUE, MIN_TIME, MAX_TIME and now()"
+                    )));
+                };
+                if mode != Mode::Agg {
+                    return Err(semantic(format!(
+                        "{f}() is an aggregate function; it cannot be mixed with raw columns{}",
+                        if mode == Mode::Where { " or used in WHERE (use HAVING)" } else { "" }
+                    )));
+                }
+                let [Expr::Path(nodes)] = args.as_slice() else {
+                    return Err(semantic(format!("{f}() takes exactly one series path (expressions inside aggregates are not supported)")));
+                };
+                let mut out: Vec<Out> = Vec::new();
+                let mut seen = HashSet::new();
+                for (p, t) in self.matches(nodes)? {
+                    let g = self.group_of(&p, t);
+                    let slot = self.agg_slot(func, g);
+                    if seen.insert(slot) {
+                        out.push(Out { b: Bound::Agg(slot), name: format!("{f}({})", self.groups[g].label), prio: PRIO_FUNC });
+                    }
+                }
+                out
+            }
+        })
+    }
+
+    /// Binds a condition (WHERE or HAVING); a wildcard condition holds when it holds for every
+    /// series it expands to, as in IoTDB.
+    fn condition(&mut self, e: &Expr, mode: Mode) -> Result<Bound, Status> {
+        let mut outs = self.expand(e, mode)?.into_iter();
+        let Some(first) = outs.next() else { return Ok(Bound::Lit(None)) };
+        Ok(outs.fold(first.b, |acc, o| Bound::Bin(BinOp::And, Box::new(acc), Box::new(o.b))))
+    }
+
+    /// Refuses arithmetic on a column that is not a number (IoTDB checks this before running).
+    fn check_numeric(&self, o: &Out, op: &str) -> Result<(), Status> {
+        let t = self.type_of(&o.b);
+        if t.is_numeric() || t == DataType::Timestamp || matches!(o.b, Bound::Lit(None)) {
+            return Ok(());
+        }
+        Err(semantic(format!("operator {op} needs numbers, but {} is {}", o.name, t.name())))
+    }
+
+    fn type_of(&self, b: &Bound) -> DataType {
+        match b {
+            Bound::Bin(op, _, _) if matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod) => DataType::Double,
+            Bound::Bin(..) | Bound::Not(_) | Bound::Between(..) | Bound::IsNull(..) | Bound::In(..) => DataType::Boolean,
+            Bound::Neg(a) => match self.type_of(a) {
+                t @ (DataType::Int32 | DataType::Int64 | DataType::Float) => t,
+                _ => DataType::Double,
+            },
+            Bound::Series(i) => self.series[*i].1,
+            Bound::Agg(i) => self.slots[*i].dtype,
+            Bound::Time => DataType::Int64,
+            Bound::Lit(Some(Value::Bool(_))) => DataType::Boolean,
+            Bound::Lit(Some(Value::Bytes(_))) => DataType::Text,
+            Bound::Lit(Some(Value::I64(_))) => DataType::Int64,
+            Bound::Lit(_) => DataType::Double,
+        }
+    }
+}
+
+fn has_aggregate(e: &Expr) -> bool {
+    match e {
+        Expr::Call(f, args) => AggFunc::parse(f).is_some() || args.iter().any(has_aggregate),
+        Expr::Binary(_, a, b) => has_aggregate(a) || has_aggregate(b),
+        Expr::Not(a) | Expr::Neg(a) | Expr::IsNull(a, _) | Expr::In(a, _, _) => has_aggregate(a),
+        Expr::Between { expr, lo, hi, .. } => has_aggregate(expr) || has_aggregate(lo) || has_aggregate(hi),
+        Expr::Time | Expr::Path(_) | Expr::Lit(_) => false,
+    }
+}
+
+/// Runs a SELECT of any kind.
+pub fn run(st: &State, tc: TimeContext, q: &Query) -> Result<ResultSet, Status> {
+    let s = &q.select;
+    let aggregate = s.items.iter().any(|i| has_aggregate(&i.expr));
+    if q.last {
+        if q.group_by.is_some() || q.having.is_some() || q.fill.is_some() || s.align_by_device {
+            return Err(semantic("a LAST query takes no GROUP BY, HAVING, FILL or ALIGN BY DEVICE"));
+        }
+        if aggregate {
+            return Err(semantic("a LAST query selects series, not aggregate functions"));
+        }
+        return run_last(st, tc, q);
+    }
+    if q.order_by_timeseries.is_some() {
+        return Err(semantic("ORDER BY TIMESERIES applies to LAST queries only"));
+    }
+    if !aggregate {
+        if q.group_by.is_some() {
+            return Err(semantic("GROUP BY needs aggregate functions in SELECT (e.g. count(s1))"));
+        }
+        if q.having.is_some() {
+            return Err(semantic("HAVING needs aggregate functions in SELECT"));
+        }
+    }
+    // Rows beyond OFFSET + LIMIT are never shown; HAVING and linear FILL need to see them all.
+    let cap = s.limit.map(|l| l.saturating_add(s.offset)).filter(|_| q.having.is_none() && q.fill != Some(Fill::Linear));
+    let mut rs = if s.align_by_device {
+        by_device(st, tc, q, aggregate, cap)?
+    } else {
+        let levels = q.group_by.as_ref().map(|g| g.levels.clone()).unwrap_or_default();
+        let b = Binder::new(st, s.from.clone(), tc, None, levels);
+        run_scope(b, q, aggregate, cap, true)?
+    };
+    rs.page(s.offset, s.limit);
+    Ok(rs)
+}
+
+/// Applies SLIMIT/SOFFSET to expanded columns.
+fn column_page<T>(v: Vec<T>, s: &Select) -> Vec<T> {
+    v.into_iter().skip(s.soffset).take(s.slimit.unwrap_or(usize::MAX)).collect()
+}
+
+/// Runs a query in one scope (all FROM prefixes, or one device): rows in output order after
+/// HAVING and FILL, before OFFSET/LIMIT. `cap` says how many rows the caller can use at most.
+fn run_scope(mut b: Binder, q: &Query, aggregate: bool, cap: Option<usize>, slimit: bool) -> Result<ResultSet, Status> {
+    let s = &q.select;
+    let mode = if aggregate { Mode::Agg } else { Mode::Raw };
+    let mut outputs: Vec<Out> = Vec::new();
+    for item in &s.items {
+        let mut outs = b.expand(&item.expr, mode)?;
+        if let Some(alias) = &item.alias {
+            if outs.len() > 1 {
+                return Err(semantic(format!("alias {alias} would name {} columns", outs.len())));
+            }
+            for o in outs.iter_mut() {
+                o.name = alias.clone();
+            }
+        }
+        outputs.extend(outs);
+    }
+    if slimit {
+        outputs = column_page(outputs, s);
+    }
+    let having = match &q.having {
+        Some(h) => Some(b.condition(h, Mode::Agg)?),
+        None => None,
+    };
+    b.check_slots()?;
+    // Series bound so far are outputs (raw) or nothing (aggregation); WHERE adds its own.
+    let filter = match &s.filter {
+        Some(f) => Some(b.condition(f, Mode::Where)?),
+        None => None,
+    };
+    let bounds = match &s.filter {
+        Some(f) => time_bounds(f, &b.tc)?,
+        None => ALL_TIME,
+    };
+    let mut rs = if aggregate {
+        aggregate_rows(&b, q, &outputs, having.as_ref(), filter.as_ref(), bounds, cap)?
+    } else {
+        raw_rows(&b, s, &outputs, filter.as_ref(), bounds, cap)?
+    };
+    if let Some(f) = &q.fill {
+        fill(&mut rs, f, &b.tc)?;
+    }
+    Ok(rs)
+}
+
+/// Time-aligned raw rows: the union of the timestamps of the series in the output columns,
+/// filtered by WHERE.
+fn raw_rows(b: &Binder, s: &Select, outputs: &[Out], filter: Option<&Bound>, bounds: TimeBounds, cap: Option<usize>) -> Result<ResultSet, Status> {
+    let series = &b.series;
+    let data: Vec<Vec<(i64, Value)>> = series.iter().map(|(p, _)| b.st.scan(p, bounds.lo, bounds.hi, b.tc.now)).collect();
+    // Rows exist where a series of an output column has a point.
+    let mut driving: Vec<bool> = vec![false; series.len()];
+    fn mark(b: &Bound, d: &mut [bool]) {
+        match b {
+            Bound::Series(i) => d[*i] = true,
+            Bound::Bin(_, a, c) => {
+                mark(a, d);
+                mark(c, d)
+            }
+            Bound::Not(a) | Bound::Neg(a) | Bound::IsNull(a, _) | Bound::In(a, _, _) => mark(a, d),
+            Bound::Between(a, x, c, _) => {
+                mark(a, d);
+                mark(x, d);
+                mark(c, d)
+            }
+            Bound::Time | Bound::Lit(_) | Bound::Agg(_) => {}
+        }
+    }
+    for o in outputs {
+        mark(&o.b, &mut driving);
+    }
+    let mut times: Vec<i64> = data.iter().enumerate().filter(|(i, _)| driving[*i]).flat_map(|(_, d)| d.iter().map(|p| p.0)).collect();
+    times.sort_unstable();
+    times.dedup();
+    if s.desc {
+        times.reverse();
+    }
+    let mut rs = ResultSet {
+        columns: outputs.iter().map(|o| o.name.clone()).collect(),
+        types: outputs.iter().map(|o| b.type_of(&o.b)).collect(),
+        ignore_time: false,
+        times: Vec::new(),
+        cols: vec![Vec::new(); outputs.len()],
+    };
+    let cap = cap.unwrap_or(usize::MAX);
+    let mut cursors: Vec<usize> = data.iter().map(|d| if s.desc { d.len() } else { 0 }).collect();
+    let mut row: Vec<Option<Value>> = vec![None; series.len()];
+    for t in times {
+        if rs.times.len() >= cap {
+            break;
+        }
+        for (i, d) in data.iter().enumerate() {
+            let c = &mut cursors[i];
+            row[i] = None;
+            if s.desc {
+                while *c > 0 && d[*c - 1].0 > t {
+                    *c -= 1;
+                }
+                if *c > 0 && d[*c - 1].0 == t {
+                    row[i] = Some(d[*c - 1].1.clone());
+                }
+            } else {
+                while *c < d.len() && d[*c].0 < t {
+                    *c += 1;
+                }
+                if *c < d.len() && d[*c].0 == t {
+                    row[i] = Some(d[*c].1.clone());
+                }
+            }
+        }
+        if let Some(f) = filter {
+            if !is_true(&eval(f, t, &row, &[])?) {
+                continue;
+            }
+        }
+        let vals: Vec<Option<Value>> = outputs.iter().map(|o| eval(&o.b, t, &row, &[])).collect::<Result<_, _>>()?;
+        if vals.iter().all(|v| v.is_none()) {
+            continue;
+        }
+        rs.times.push(t);
+        for (c, v) in vals.into_iter().enumerate() {
+            rs.cols[c].push(v);
+        }
+    }
+    Ok(rs)
+}
+
+/// The windows of the query: GROUP BY time, or one window over the WHERE time range.
+fn windows_of(b: &Binder, q: &Query, bounds: TimeBounds, cap: Option<usize>) -> Result<Windows, Status> {
+    let tc = &b.tc;
+    let Some(tg) = q.group_by.as_ref().and_then(|g| g.time.as_ref()) else {
+        return Ok(Windows::single(bounds.lo, bounds.hi));
+    };
+    let interval = TimeDuration::parse(&tg.interval, tc.precision)?;
+    let step = match &tg.step {
+        Some(s) => TimeDuration::parse(s, tc.precision)?,
+        None => interval,
+    };
+    window::check(interval, step)?;
+    let (start, end) = match &tg.range {
+        Some((s, e)) => {
+            let (s, e) = (time_value(s, tc)?, time_value(e, tc)?);
+            if e <= s {
+                return Err(semantic(format!("the GROUP BY time range is empty: the start {s} is not before the end {e}")));
+            }
+            (s, e)
+        }
+        None => {
+            // Without a range, IoTDB spans the data that the query selects.
+            let (mut lo, mut hi) = (i64::MAX, i64::MIN);
+            for g in &b.groups {
+                for (p, _) in &g.members {
+                    let pts = b.st.scan(p, bounds.lo, bounds.hi, tc.now);
+                    if let (Some(f), Some(l)) = (pts.first(), pts.last()) {
+                        lo = lo.min(f.0);
+                        hi = hi.max(l.0);
+                    }
+                }
+            }
+            if lo > hi {
+                return Ok(Windows::default());
+            }
+            if tg.left_open {
+                (lo.saturating_sub(1), hi)
+            } else {
+                (lo, hi.saturating_add(1))
+            }
+        }
+    };
+    let n = window::count(start, end, step, tc.precision, tc.zone_offset).ok_or_else(|| semantic("GROUP BY has too many windows"))?;
+    let (first, len) = match cap {
+        Some(c) if (c as u64) < n => (if q.select.desc { n - c as u64 } else { 0 }, c as u64),
+        _ => (0, n),
+    };
+    let cells = len.saturating_mul(b.slots.len().max(1) as u64);
+    if cells > MAX_AGG_CELLS {
+        return Err(semantic(format!(
+            "GROUP BY would compute {len} windows x {} aggregates; narrow the time range, widen the interval or add LIMIT",
+            b.slots.len()
+        )));
+    }
+    window::build(start, end, tg.left_open, interval, step, tc.precision, tc.zone_offset, first, len as usize)
+}
+
+/// Keeps the points at which a value filter holds (`fdata[i]` are the points of series slot `i`).
+fn filter_points(points: Vec<(i64, Value)>, filter: &Bound, fdata: &[Vec<(i64, Value)>]) -> Result<Vec<(i64, Value)>, Status> {
+    let mut cursors = vec![0usize; fdata.len()];
+    let mut row: Vec<Option<Value>> = vec![None; fdata.len()];
+    let mut out = Vec::with_capacity(points.len());
+    for (t, v) in points {
+        for (i, d) in fdata.iter().enumerate() {
+            let c = &mut cursors[i];
+            while *c < d.len() && d[*c].0 < t {
+                *c += 1;
+            }
+            row[i] = if *c < d.len() && d[*c].0 == t { Some(d[*c].1.clone()) } else { None };
+        }
+        if is_true(&eval(filter, t, &row, &[])?) {
+            out.push((t, v));
+        }
+    }
+    Ok(out)
+}
+
+/// Aggregation rows: one per window (one in all without GROUP BY time).
+fn aggregate_rows(
+    b: &Binder,
+    q: &Query,
+    outputs: &[Out],
+    having: Option<&Bound>,
+    filter: Option<&Bound>,
+    bounds: TimeBounds,
+    cap: Option<usize>,
+) -> Result<ResultSet, Status> {
+    let tc = &b.tc;
+    let windows = windows_of(b, q, bounds, cap)?;
+    let grouped_by_time = q.group_by.as_ref().is_some_and(|g| g.time.is_some());
+    let mut agg_cols: Vec<Vec<Option<Value>>> = vec![Vec::new(); b.slots.len()];
+    if !windows.is_empty() {
+        let lo = bounds.lo.max(windows.lo[0]);
+        let hi = bounds.hi.min(*windows.hi.last().unwrap());
+        // A WHERE that is exactly a time range is already the scan range; anything else is
+        // evaluated point by point against the series it names.
+        let value_filter = filter.filter(|_| !bounds.exact);
+        let fdata: Vec<Vec<(i64, Value)>> = match value_filter {
+            Some(_) => b.series.iter().map(|(p, _)| b.st.scan(p, lo, hi, tc.now)).collect(),
+            None => Vec::new(),
+        };
+        for (gi, g) in b.groups.iter().enumerate() {
+            let mut agg = WindowAgg::new(&windows, g.need);
+            if lo <= hi {
+                for (p, t) in &g.members {
+                    let mut pts = b.st.scan(p, lo, hi, tc.now);
+                    if let Some(f) = value_filter {
+                        pts = filter_points(pts, f, &fdata)?;
+                    }
+                    let (times, vals) = to_columns(pts, *t);
+                    agg.feed_points(&times, &vals);
+                }
+            }
+            let states = agg.finish();
+            for (si, slot) in b.slots.iter().enumerate() {
+                if slot.group == gi {
+                    agg_cols[si] = states.iter().map(|p| slot.func.finish(p)).collect();
+                }
+            }
+        }
+    }
+    let mut rs = ResultSet {
+        columns: outputs.iter().map(|o| o.name.clone()).collect(),
+        types: outputs.iter().map(|o| b.type_of(&o.b)).collect(),
+        ignore_time: !grouped_by_time,
+        times: Vec::new(),
+        cols: vec![Vec::new(); outputs.len()],
+    };
+    if outputs.is_empty() {
+        return Ok(rs);
+    }
+    let order: Box<dyn Iterator<Item = usize>> = if q.select.desc { Box::new((0..windows.len()).rev()) } else { Box::new(0..windows.len()) };
+    let mut aggs: Vec<Option<Value>> = vec![None; b.slots.len()];
+    for w in order {
+        for (si, col) in agg_cols.iter().enumerate() {
+            aggs[si] = col[w].clone();
+        }
+        let t = windows.shown[w];
+        if let Some(h) = having {
+            if !is_true(&eval(h, t, &[], &aggs)?) {
+                continue;
+            }
+        }
+        rs.times.push(if grouped_by_time { t } else { 0 });
+        for (c, o) in outputs.iter().enumerate() {
+            let v = match &o.b {
+                Bound::Agg(i) => aggs[*i].clone(),
+                other => eval(other, t, &[], &aggs)?,
+            };
+            rs.cols[c].push(v);
+        }
+    }
+    Ok(rs)
+}
+
+/// ALIGN BY DEVICE: the query runs per device (paths relative to it) and the results are stacked
+/// with a Device column; columns are the union of the devices' columns in order of appearance.
+fn by_device(st: &State, tc: TimeContext, q: &Query, aggregate: bool, cap: Option<usize>) -> Result<ResultSet, Status> {
+    let s = &q.select;
+    if q.group_by.as_ref().is_some_and(|g| !g.levels.is_empty()) {
+        return Err(semantic("GROUP BY LEVEL cannot be combined with ALIGN BY DEVICE"));
+    }
+    let mut devices: Vec<Path> = s.from.iter().flat_map(|f| st.schema.devices_matching(f).into_iter().map(|(p, _)| p.clone())).collect();
+    devices.sort();
+    devices.dedup();
+    let mut parts: Vec<(Path, ResultSet)> = Vec::new();
+    let mut columns: Vec<(String, DataType)> = Vec::new();
+    // SLIMIT is applied to the union of the devices' columns, after their rows are computed: rows
+    // may then vanish, so no device may stop early.
+    let cap = cap.filter(|_| s.slimit.is_none() && s.soffset == 0);
+    for d in devices {
+        let b = Binder::new(st, vec![PathPattern::exact(&d)], tc, Some(d.clone()), Vec::new());
+        let rs = run_scope(b, q, aggregate, cap, false)?;
+        if rs.columns.is_empty() {
+            continue;
+        }
+        for (name, t) in rs.columns.iter().zip(&rs.types) {
+            match columns.iter().find(|(n, _)| n == name) {
+                Some((_, prev)) if prev != t => {
+                    return Err(semantic(format!(
+                        "ALIGN BY DEVICE: column {name} is {} on {d} but {} on another device; the same measurement must have one type",
+                        t.name(),
+                        prev.name()
+                    )))
+                }
+                Some(_) => {}
+                None => columns.push((name.clone(), *t)),
+            }
+        }
+        parts.push((d, rs));
+    }
+    let columns = column_page(columns, s);
+    let mut out = ResultSet {
+        columns: std::iter::once("Device".to_string()).chain(columns.iter().map(|(n, _)| n.clone())).collect(),
+        types: std::iter::once(DataType::Text).chain(columns.iter().map(|(_, t)| *t)).collect(),
+        ignore_time: aggregate && !q.group_by.as_ref().is_some_and(|g| g.time.is_some()),
+        times: Vec::new(),
+        cols: vec![Vec::new(); columns.len() + 1],
+    };
+    for (d, rs) in parts {
+        let index: Vec<Option<usize>> = columns.iter().map(|(n, _)| rs.columns.iter().position(|c| c == n)).collect();
+        if index.iter().all(Option::is_none) {
+            // None of this device's columns survived SLIMIT: IoTDB would not query it at all.
+            continue;
+        }
+        let name = Value::Bytes(d.to_string().into_bytes());
+        for r in 0..rs.len() {
+            if !aggregate && index.iter().all(|i| i.map_or(true, |i| rs.cols[i][r].is_none())) {
+                continue;
+            }
+            out.times.push(rs.times[r]);
+            out.cols[0].push(Some(name.clone()));
+            for (c, i) in index.iter().enumerate() {
+                out.cols[c + 1].push(i.and_then(|i| rs.cols[i][r].clone()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The newest point of each series with time in `lo..=hi`: IoTDB's LAST result (Time, Timeseries,
+/// Value, DataType), rows in the order of `series`.
+pub fn last_rows(st: &State, series: &[(Path, DataType)], lo: i64, hi: i64, now: i64) -> ResultSet {
+    let mut rs = ResultSet {
+        columns: vec!["Timeseries".into(), "Value".into(), "DataType".into()],
+        types: vec![DataType::Text; 3],
+        ignore_time: false,
+        times: vec![],
+        cols: vec![vec![]; 3],
+    };
+    for (p, t) in series {
+        if let Some((time, v)) = st.scan(p, lo, hi, now).pop() {
+            rs.times.push(time);
+            rs.cols[0].push(Some(Value::Bytes(p.to_string().into_bytes())));
+            rs.cols[1].push(Some(Value::Bytes(v.render(*t).into_bytes())));
+            rs.cols[2].push(Some(Value::Bytes(t.name().as_bytes().to_vec())));
+        }
+    }
+    rs
+}
+
+fn run_last(st: &State, tc: TimeContext, q: &Query) -> Result<ResultSet, Status> {
+    let s = &q.select;
+    let mut b = Binder::new(st, s.from.clone(), tc, None, Vec::new());
+    for item in &s.items {
+        if item.alias.is_some() {
+            return Err(semantic("a LAST query cannot rename its columns"));
+        }
+        for o in b.expand(&item.expr, Mode::Raw)? {
+            if !matches!(o.b, Bound::Series(_)) {
+                return Err(semantic(format!("a LAST query selects series, not '{}'", o.name)));
+            }
+        }
+    }
+    let bounds = match &s.filter {
+        Some(f) => {
+            let tb = time_bounds(f, &tc)?;
+            if !tb.exact {
+                return Err(semantic("a LAST query supports only a time filter in WHERE (e.g. time >= 2024-01-01T00:00:00)"));
+            }
+            tb
+        }
+        None => ALL_TIME,
+    };
+    let mut series = b.series.clone();
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    if q.order_by_timeseries == Some(true) {
+        series.reverse();
+    }
+    let mut rs = last_rows(st, &series, bounds.lo, bounds.hi, tc.now);
+    rs.page(s.offset, s.limit);
+    Ok(rs)
+}
+
+/// Replaces nulls as FILL asks, column by column in output order.
+fn fill(rs: &mut ResultSet, f: &Fill, tc: &TimeContext) -> Result<(), Status> {
+    let n = rs.len();
+    match f {
+        Fill::Previous(limit) => {
+            let limit = match limit {
+                Some(d) => Some(duration(d, tc.precision)?),
+                None => None,
+            };
+            for col in rs.cols.iter_mut() {
+                let mut prev: Option<(i64, Value)> = None;
+                for r in 0..n {
+                    match &col[r] {
+                        Some(v) => prev = Some((rs.times[r], v.clone())),
+                        None => {
+                            if let Some((pt, v)) = &prev {
+                                if limit.map_or(true, |l| (rs.times[r] - pt).abs() <= l) {
+                                    col[r] = Some(v.clone());
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Fill::Linear => {
+            for (c, col) in rs.cols.iter_mut().enumerate() {
+                if !rs.types[c].is_numeric() {
+                    continue;
+                }
+                let known: Vec<usize> = (0..n).filter(|r| col[*r].is_some()).collect();
+                for pair in known.windows(2) {
+                    let (i, k) = (pair[0], pair[1]);
+                    let (ti, tk) = (rs.times[i] as f64, rs.times[k] as f64);
+                    let (vi, vk) = (col[i].as_ref().and_then(Value::as_f64), col[k].as_ref().and_then(Value::as_f64));
+                    let (Some(vi), Some(vk)) = (vi, vk) else { continue };
+                    for j in i + 1..k {
+                        let x = vi + (vk - vi) * ((rs.times[j] as f64 - ti) / (tk - ti));
+                        col[j] = Some(match rs.types[c] {
+                            DataType::Int32 => Value::I32(x as i32),
+                            DataType::Int64 => Value::I64(x as i64),
+                            DataType::Float => Value::F32(x as f32),
+                            _ => Value::F64(x),
+                        });
+                    }
+                }
+            }
+        }
+        Fill::Value(lit) => {
+            for (c, col) in rs.cols.iter_mut().enumerate() {
+                let Some(v) = fill_constant(lit, rs.types[c]) else { continue };
+                for cell in col.iter_mut() {
+                    if cell.is_none() {
+                        *cell = Some(v.clone());
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The constant FILL puts in a column of type `t`, if it fits (IoTDB leaves other columns alone).
+fn fill_constant(l: &Literal, t: DataType) -> Option<Value> {
+    use DataType::*;
+    let text = |s: std::string::String| Some(Value::Bytes(s.into_bytes()));
+    match (l, t) {
+        (Literal::Int(v), Int32) => i32::try_from(*v).ok().map(Value::I32),
+        (Literal::Int(v), Int64 | Timestamp) => Some(Value::I64(*v)),
+        (Literal::Int(v), Float) => Some(Value::F32(*v as f32)),
+        (Literal::Int(v), Double) => Some(Value::F64(*v as f64)),
+        (Literal::Int(v), Text | String) => text(v.to_string()),
+        (Literal::Float(v), Float) => Some(Value::F32(*v as f32)),
+        (Literal::Float(v), Double) => Some(Value::F64(*v)),
+        (Literal::Float(v), Text | String) => text(format_float(*v, false)),
+        (Literal::Bool(b), Boolean) => Some(Value::Bool(*b)),
+        (Literal::Bool(b), Text | String) => text(b.to_string()),
+        (Literal::Str(s) | Literal::DateTime(s), Text | String) => text(s.clone()),
+        _ => None,
+    }
+}

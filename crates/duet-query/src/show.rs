@@ -1,0 +1,238 @@
+//! The SHOW / COUNT family over the schema tree: time series (with tag and attribute conditions),
+//! devices, child paths and nodes, and counts grouped by level.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use duet_common::path::{Path, PathPattern};
+use duet_common::types::{DataType, Value};
+use duet_schema::tree::SeriesInfo;
+use duet_storage::engine::State;
+use duet_storage::Engine;
+
+use crate::ast::SchemaFilter;
+use crate::result::ResultSet;
+
+fn all() -> PathPattern {
+    PathPattern::parse("root.**").expect("a valid pattern")
+}
+
+fn json_map(kv: &[(String, String)]) -> Option<String> {
+    if kv.is_empty() {
+        return None;
+    }
+    let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    Some(format!("{{{}}}", kv.iter().map(|(k, v)| format!("\"{}\":\"{}\"", esc(k), esc(v))).collect::<Vec<_>>().join(",")))
+}
+
+/// Whether a series satisfies a SHOW/COUNT TIMESERIES condition.
+pub fn matches(f: &SchemaFilter, s: &SeriesInfo) -> bool {
+    let d = &s.def;
+    let get = |kv: &[(String, String)], k: &str| kv.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
+    match f {
+        SchemaFilter::TagEquals(k, v) => get(&d.tags, k).as_deref() == Some(v.as_str()),
+        SchemaFilter::TagContains(k, v) => get(&d.tags, k).is_some_and(|x| x.contains(v.as_str())),
+        SchemaFilter::AttributeEquals(k, v) => get(&d.attributes, k).as_deref() == Some(v.as_str()),
+        SchemaFilter::PathContains(t) => d.path.to_string().contains(t.as_str()),
+        SchemaFilter::DataType(t) => d.dtype == *t,
+        SchemaFilter::And(a, b) => matches(a, s) && matches(b, s),
+        SchemaFilter::Or(a, b) => matches(a, s) || matches(b, s),
+    }
+}
+
+fn series<'a>(st: &'a State, pattern: Option<&PathPattern>, filter: Option<&SchemaFilter>) -> Vec<&'a SeriesInfo> {
+    let pat = pattern.cloned().unwrap_or_else(all);
+    st.schema.series_matching(&pat).into_iter().filter(|s| filter.map_or(true, |f| matches(f, s))).collect()
+}
+
+/// SHOW TIMESERIES.
+pub fn show_timeseries(st: &State, pattern: Option<&PathPattern>, filter: Option<&SchemaFilter>, limit: Option<usize>, offset: usize) -> ResultSet {
+    let mut rs = ResultSet::text(&[
+        "Timeseries", "Alias", "Database", "DataType", "Encoding", "Compression", "Tags", "Attributes", "Deadband", "DeadbandParameters", "ViewType",
+    ]);
+    for s in series(st, pattern, filter).into_iter().skip(offset).take(limit.unwrap_or(usize::MAX)) {
+        let d = &s.def;
+        rs.push_text_row(vec![
+            Some(d.path.to_string()),
+            d.alias.clone(),
+            Some(s.database.to_string()),
+            Some(d.dtype.name().into()),
+            Some(d.encoding.name().into()),
+            Some(d.compressor.name().into()),
+            json_map(&d.tags),
+            json_map(&d.attributes),
+            None,
+            None,
+            Some("BASE".into()),
+        ]);
+    }
+    rs
+}
+
+/// SHOW DEVICES [WITH DATABASE].
+pub fn show_devices(st: &State, pattern: Option<&PathPattern>, with_database: bool, limit: Option<usize>, offset: usize) -> ResultSet {
+    let pat = pattern.cloned().unwrap_or_else(all);
+    let mut cols = vec!["Device"];
+    if with_database {
+        cols.push("Database");
+    }
+    cols.extend(["IsAligned", "Template", "TTL(ms)"]);
+    let mut rs = ResultSet::text(&cols);
+    for (p, d) in st.schema.devices_matching(&pat).into_iter().skip(offset).take(limit.unwrap_or(usize::MAX)) {
+        let db = st.schema.database_of(p);
+        let ttl = db.and_then(|db| st.schema.database(db)).and_then(|d| d.ttl);
+        let mut row = vec![Some(p.to_string())];
+        if with_database {
+            row.push(db.map(|d| d.to_string()));
+        }
+        row.extend([Some(d.aligned.to_string()), None, Some(ttl.map_or("INF".into(), |t| t.to_string()))]);
+        rs.push_text_row(row);
+    }
+    rs
+}
+
+/// A one-cell INT64 result.
+pub fn count_result(name: &str, n: usize) -> ResultSet {
+    ResultSet { columns: vec![name.into()], types: vec![DataType::Int64], ignore_time: true, times: vec![0], cols: vec![vec![Some(Value::I64(n as i64))]] }
+}
+
+/// The first `level + 1` nodes of a path, or None when it is shorter.
+fn prefix(p: &Path, level: usize) -> Option<Path> {
+    (level >= 1 && p.nodes().len() > level).then(|| Path::from_nodes(p.nodes()[..=level].to_vec()).expect("a prefix of a path is a path"))
+}
+
+/// COUNT TIMESERIES [GROUP BY LEVEL = n].
+pub fn count_timeseries(st: &State, pattern: Option<&PathPattern>, filter: Option<&SchemaFilter>, level: Option<usize>) -> ResultSet {
+    let found = series(st, pattern, filter);
+    let Some(level) = level else { return count_result("count(timeseries)", found.len()) };
+    let mut groups: BTreeMap<Path, usize> = BTreeMap::new();
+    for s in found {
+        if let Some(p) = prefix(&s.def.path, level) {
+            *groups.entry(p).or_default() += 1;
+        }
+    }
+    let mut rs = ResultSet {
+        columns: vec!["Column".into(), "count(timeseries)".into()],
+        types: vec![DataType::Text, DataType::Int64],
+        ignore_time: true,
+        times: vec![],
+        cols: vec![vec![], vec![]],
+    };
+    for (p, n) in groups {
+        rs.times.push(0);
+        rs.cols[0].push(Some(Value::Bytes(p.to_string().into_bytes())));
+        rs.cols[1].push(Some(Value::I64(n as i64)));
+    }
+    rs
+}
+
+/// What a node of the schema tree is, in IoTDB's words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum NodeKind {
+    /// Above a database.
+    SgInternal,
+    /// A database.
+    Database,
+    /// Between a database and a device.
+    Internal,
+    /// Has measurements.
+    Device,
+    /// A series.
+    Timeseries,
+}
+
+impl NodeKind {
+    fn name(self) -> &'static str {
+        match self {
+            NodeKind::SgInternal => "SG INTERNAL",
+            NodeKind::Database => "DATABASE",
+            NodeKind::Internal => "INTERNAL",
+            NodeKind::Device => "DEVICE",
+            NodeKind::Timeseries => "TIMESERIES",
+        }
+    }
+}
+
+/// Every node below root with its kind.
+fn nodes(st: &State) -> BTreeMap<Path, NodeKind> {
+    let mut out: BTreeMap<Path, NodeKind> = BTreeMap::new();
+    let dbs: BTreeSet<Path> = st.schema.databases().map(|(p, _)| p.clone()).collect();
+    let add_ancestors = |p: &Path, out: &mut BTreeMap<Path, NodeKind>| {
+        for n in 2..p.nodes().len() {
+            let a = Path::from_nodes(p.nodes()[..n].to_vec()).expect("a prefix of a path is a path");
+            let kind = if dbs.contains(&a) {
+                NodeKind::Database
+            } else if dbs.iter().any(|d| d.starts_with(&a)) {
+                NodeKind::SgInternal
+            } else {
+                NodeKind::Internal
+            };
+            let e = out.entry(a).or_insert(kind);
+            *e = (*e).max(kind);
+        }
+    };
+    for db in &dbs {
+        add_ancestors(db, &mut out);
+        out.insert(db.clone(), NodeKind::Database);
+    }
+    for s in st.schema.all_series() {
+        add_ancestors(&s.def.path, &mut out);
+        out.insert(s.def.path.clone(), NodeKind::Timeseries);
+    }
+    for (d, _) in st.schema.devices_matching(&all()) {
+        if let Some(k) = out.get_mut(d) {
+            if *k != NodeKind::Database && *k != NodeKind::Timeseries {
+                *k = NodeKind::Device;
+            }
+        }
+    }
+    out
+}
+
+/// The children of the nodes matching `pattern` (root's when None), in path order.
+fn children(st: &State, pattern: Option<&PathPattern>) -> Vec<(Path, NodeKind)> {
+    let is_root = pattern.map_or(true, |p| p.nodes() == ["root"]);
+    nodes(st)
+        .into_iter()
+        .filter(|(p, _)| match p.parent() {
+            None => is_root,
+            Some(parent) => !is_root && pattern.is_some_and(|pat| pat.matches(&parent)),
+        })
+        .collect()
+}
+
+/// SHOW CHILD PATHS.
+pub fn show_child_paths(st: &State, pattern: Option<&PathPattern>) -> ResultSet {
+    let mut rs = ResultSet::text(&["ChildPaths", "NodeTypes"]);
+    for (p, k) in children(st, pattern) {
+        rs.push_text_row(vec![Some(p.to_string()), Some(k.name().into())]);
+    }
+    rs
+}
+
+/// SHOW CHILD NODES.
+pub fn show_child_nodes(st: &State, pattern: Option<&PathPattern>) -> ResultSet {
+    let mut rs = ResultSet::text(&["ChildNodes"]);
+    let names: BTreeSet<String> = children(st, pattern).into_iter().map(|(p, _)| p.last().to_string()).collect();
+    for n in names {
+        rs.push_text_row(vec![Some(n)]);
+    }
+    rs
+}
+
+/// COUNT NODES pattern LEVEL = n: distinct nodes at level n above or at the matching nodes.
+pub fn count_nodes(st: &State, pattern: &PathPattern, level: usize) -> ResultSet {
+    let found: BTreeSet<Path> = nodes(st).into_keys().filter(|p| pattern.matches(p)).filter_map(|p| prefix(&p, level)).collect();
+    count_result("count(nodes)", found.len())
+}
+
+/// SHOW TTL rows.
+pub fn show_ttl(e: &Engine, pattern: Option<&PathPattern>) -> ResultSet {
+    let st = e.state();
+    let mut rs = ResultSet::text(&["Device", "TTL(ms)"]);
+    for (db, info) in st.schema.databases() {
+        if pattern.map_or(true, |p| p.matches(db)) {
+            rs.push_text_row(vec![Some(format!("{db}.**")), Some(info.ttl.map_or("INF".into(), |t| t.to_string()))]);
+        }
+    }
+    rs
+}
