@@ -25,4 +25,4 @@ port=$((20000 + RANDOM % 20000))
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$home"' EXIT
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
-"$repo/target/release/duet-bench" ingest --port "$port" --clients "$clients" --data-dir "$home/data" --pid "$pid"
+"$repo/target/release/duet-bench" ingest --port "$port" --clients "$clients" --data-dir "$home/data" --pid "$pid" --settle-secs 120

@@ -63,6 +63,10 @@ enum Cmd {
         /// Server pid: report its peak RSS (VmHWM).
         #[arg(long)]
         pid: Option<u32>,
+        /// After FLUSH, wait (up to this many seconds) for background compaction to settle and
+        /// report bytes per point again.
+        #[arg(long, default_value_t = 0)]
+        settle_secs: u64,
     },
     /// Replication lag from A to B at a fixed write rate.
     Lag {
@@ -139,7 +143,7 @@ fn peak_rss_kb(pid: u32) -> Option<u64> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn ingest(host: String, port: u16, clients: usize, devices: usize, sensors: usize, timestamps: usize, rows: usize, per_req: usize, scale: usize, prefix: String, data_dir: Option<PathBuf>, pid: Option<u32>) {
+fn ingest(host: String, port: u16, clients: usize, devices: usize, sensors: usize, timestamps: usize, rows: usize, per_req: usize, scale: usize, prefix: String, data_dir: Option<PathBuf>, pid: Option<u32>, settle_secs: u64) {
     // Build every request body first, so the timed part is the server's work and the wire.
     eprintln!("generating {} points...", devices * sensors * timestamps * scale);
     let names: Vec<String> = (0..sensors).map(|s| format!("s{s}")).collect();
@@ -218,6 +222,20 @@ fn ingest(host: String, port: u16, clients: usize, devices: usize, sensors: usiz
         s.execute("flush").expect("flush");
         let bytes = du(&dir);
         println!("duetdb disk: flush_s={:.3} disk_bytes={bytes} bytes_per_point={:.3} (dir {})", t.elapsed().as_secs_f64(), bytes as f64 / total_points, dir.display());
+        if settle_secs > 0 {
+            // Compaction is done when the size stops changing for a few seconds.
+            let deadline = Instant::now() + Duration::from_secs(settle_secs);
+            let (mut last, mut stable_since) = (du(&dir), Instant::now());
+            while Instant::now() < deadline && stable_since.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(500));
+                let now = du(&dir);
+                if now != last {
+                    last = now;
+                    stable_since = Instant::now();
+                }
+            }
+            println!("duetdb disk after compaction: disk_bytes={last} bytes_per_point={:.3} waited_s={:.1}", last as f64 / total_points, t.elapsed().as_secs_f64());
+        }
     }
     if let Some(pid) = pid {
         if let Some(kb) = peak_rss_kb(pid) {
@@ -340,8 +358,8 @@ fn lag(a: String, b: String, rate: u64, batch: usize, seconds: u64) {
 
 fn main() {
     match Cli::parse().cmd {
-        Cmd::Ingest { host, port, clients, devices, sensors, timestamps, rows, tablets_per_request, scale, prefix, data_dir, pid } => {
-            ingest(host, port, clients.max(1), devices, sensors, timestamps, rows, tablets_per_request.max(1), scale.max(1), prefix, data_dir, pid)
+        Cmd::Ingest { host, port, clients, devices, sensors, timestamps, rows, tablets_per_request, scale, prefix, data_dir, pid, settle_secs } => {
+            ingest(host, port, clients.max(1), devices, sensors, timestamps, rows, tablets_per_request.max(1), scale.max(1), prefix, data_dir, pid, settle_secs)
         }
         Cmd::Lag { a, b, rate, batch, seconds } => lag(a, b, rate.max(1), batch.max(1), seconds),
     }

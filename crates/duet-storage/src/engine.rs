@@ -241,7 +241,8 @@ impl State {
             buf.normalize();
             let per = match &c.values {
                 duet_common::mutation::ColumnValues::Bytes(v) => 48 + v.iter().map(|x| x.len()).sum::<usize>() / v.len().max(1),
-                _ => 32,
+                // time + value + version, plus the slack of growing vectors
+                _ => 48,
             };
             self.mem.add_bytes(added * per);
         }
@@ -269,8 +270,12 @@ pub struct Engine {
     /// Serialises validation, sequence assignment and application so that they happen in WAL order.
     commit: Mutex<()>,
     state: RwLock<State>,
-    /// The current checkpoint; holding this lock serialises flushes and compactions.
+    /// The current checkpoint; held only while a new one is installed.
     checkpoint: Mutex<Checkpoint>,
+    /// One flush at a time.
+    flush_lock: Mutex<()>,
+    /// One compaction at a time.
+    compact_lock: Mutex<()>,
     /// Wakes the background flusher.
     wake: (Mutex<bool>, Condvar),
     /// Wakes writers held back while a flush catches up.
@@ -278,7 +283,7 @@ pub struct Engine {
     /// WAL positions that pipes still need (name -> last confirmed sequence).
     holds: Mutex<BTreeMap<String, u64>>,
     closed: AtomicBool,
-    background: Mutex<Option<std::thread::JoinHandle<()>>>,
+    background: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 fn io_err(what: &str, e: std::io::Error) -> Status {
@@ -340,19 +345,22 @@ impl Engine {
             commit: Mutex::new(()),
             state: RwLock::new(state),
             checkpoint: Mutex::new(ckp),
+            flush_lock: Mutex::new(()),
+            compact_lock: Mutex::new(()),
             wake: (Mutex::new(false), Condvar::new()),
             stall: (Mutex::new(()), Condvar::new()),
             holds: Mutex::new(BTreeMap::new()),
             closed: AtomicBool::new(false),
-            background: Mutex::new(None),
+            background: Mutex::new(Vec::new()),
             cfg,
         })
     }
 
-    /// Starts the background flusher/compactor.
+    /// Starts the background flusher and compactor (separate threads, so a long compaction never
+    /// delays a flush and writers are not held back by it).
     pub fn start_background(self: &Arc<Self>) {
         let weak = Arc::downgrade(self);
-        let h = std::thread::Builder::new()
+        let flusher = std::thread::Builder::new()
             .name("flush".into())
             .spawn(move || loop {
                 let Some(e) = weak.upgrade() else { return };
@@ -369,14 +377,25 @@ impl Engine {
                         tracing::error!("background flush failed (will retry): {}", err.message);
                     }
                 }
+            })
+            .expect("spawn flush thread");
+        let weak = Arc::downgrade(self);
+        let compactor = std::thread::Builder::new()
+            .name("compact".into())
+            .spawn(move || loop {
+                std::thread::sleep(Duration::from_millis(200));
+                let Some(e) = weak.upgrade() else { return };
+                if e.closed.load(Ordering::Acquire) {
+                    return;
+                }
                 if e.state().files.len() >= e.cfg.compaction_file_count.max(2) {
                     if let Err(err) = e.compact() {
                         tracing::error!("compaction failed (will retry): {}", err.message);
                     }
                 }
             })
-            .expect("spawn flush thread");
-        *self.background.lock().unwrap() = Some(h);
+            .expect("spawn compaction thread");
+        self.background.lock().unwrap().extend([flusher, compactor]);
     }
 
     /// This instance's id.
@@ -405,14 +424,16 @@ impl Engine {
         loop {
             {
                 let st = self.state();
-                let full = st.mem.approx_bytes() >= self.cfg.memtable_bytes;
-                if !full {
+                let bytes = st.mem.approx_bytes();
+                if bytes < self.cfg.memtable_bytes {
                     return;
                 }
                 if st.frozen.is_empty() {
                     drop(st);
                     self.request_flush();
-                    return;
+                    if bytes < 2 * self.cfg.memtable_bytes {
+                        return;
+                    }
                 }
             }
             let g = self.stall.0.lock().unwrap();
@@ -742,7 +763,7 @@ impl Engine {
     }
 
     fn flush_memtable(&self) -> Result<(), Status> {
-        let mut ckp = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
+        let _one = self.flush_lock.lock().unwrap_or_else(|p| p.into_inner());
         let (frozen, mut next) = {
             let _g = self.commit.lock().unwrap_or_else(|p| p.into_inner());
             let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
@@ -752,10 +773,17 @@ impl Engine {
             }
             let frozen = Arc::new(std::mem::take(&mut st.mem));
             st.frozen.push(frozen.clone());
+            let next_file = {
+                // Reserve the file id now; the file list itself is taken at install time, because a
+                // compaction may replace files meanwhile.
+                let mut c = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
+                c.next_file += 1;
+                c.next_file - 1
+            };
             let next = Checkpoint {
                 flushed_seq: self.wal.last_seq(),
-                files: ckp.files.clone(),
-                next_file: ckp.next_file,
+                files: Vec::new(),
+                next_file,
                 schema: st.schema.snapshot(),
                 applied: st.applied.iter().map(|(k, v)| (*k, *v)).collect(),
                 tombstones: st.tombstones.clone(),
@@ -779,12 +807,15 @@ impl Engine {
         crash_point("flush:file-written");
         std::fs::File::open(&self.cfg.data_dir).and_then(|d| d.sync_all()).map_err(|e| io_err("cannot sync the data directory", e))?;
         let reader = FileReader::open(&path)?;
+        let mut ckp = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
+        next.files = ckp.files.clone();
         next.files.push(id);
-        next.next_file = id + 1;
+        next.next_file = ckp.next_file.max(id + 1);
         next.store(&self.cfg.data_dir)?;
         crash_point("flush:checkpoint-installed");
         let flushed_seq = next.flushed_seq;
         *ckp = next;
+        drop(ckp);
         {
             let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
             st.files.push(Arc::new(DataFile { id, reader }));
@@ -799,7 +830,7 @@ impl Engine {
     /// Merges every data file into one: newest version per point, deletions and TTL applied,
     /// dropped series gone. Installed by a new checkpoint; the old files are deleted after.
     pub fn compact(&self) -> Result<(), Status> {
-        let mut ckp = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
+        let _one = self.compact_lock.lock().unwrap_or_else(|p| p.into_inner());
         let (files, tombs, keep): (Vec<Arc<DataFile>>, Vec<Tombstone>, HashMap<Path, (duet_common::types::DataType, Option<i64>)>) = {
             let st = self.state();
             let keep = st
@@ -817,7 +848,11 @@ impl Engine {
         let mut all: Vec<Path> = files.iter().flat_map(|f| f.reader.series().iter().map(|m| m.path.clone())).collect();
         all.sort();
         all.dedup();
-        let id = ckp.next_file;
+        let id = {
+            let mut c = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
+            c.next_file += 1;
+            c.next_file - 1
+        };
         let path = file_path(&self.cfg.data_dir, id);
         let mut w = FileWriter::create(&path)?;
         let (mut points_in, mut points_out) = (0usize, 0usize);
@@ -865,13 +900,14 @@ impl Engine {
         crash_point("compact:file-written");
         let reader = FileReader::open(&path)?;
         let merged: HashSet<u64> = files.iter().map(|f| f.id).collect();
+        let mut ckp = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
         let mut next = ckp.clone();
         next.files.retain(|f| !merged.contains(f));
         next.files.insert(0, id);
-        next.next_file = id + 1;
         next.store(&self.cfg.data_dir)?;
         crash_point("compact:checkpoint-installed");
         *ckp = next;
+        drop(ckp);
         {
             let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
             st.files.retain(|f| !merged.contains(&f.id));
@@ -893,7 +929,8 @@ impl Engine {
     pub fn close(&self) -> Result<(), Status> {
         self.closed.store(true, Ordering::Release);
         self.request_flush();
-        if let Some(h) = self.background.lock().unwrap().take() {
+        let threads: Vec<_> = self.background.lock().unwrap().drain(..).collect();
+        for h in threads {
             let _ = h.join();
         }
         self.flush_memtable()?;
