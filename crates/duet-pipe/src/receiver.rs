@@ -75,6 +75,43 @@ impl Receiver {
                     Err(e) => refuse(e.code, e.message),
                 }
             }
+            Some(transfer::DIGEST) => {
+                if peer.is_none() {
+                    return refuse(StatusCode::PipeHandshakeError, "handshake first");
+                }
+                let kv = match decode_kv(&body) {
+                    Ok(kv) => kv,
+                    Err(e) => return refuse(StatusCode::PipeError, format!("malformed digest request: {e}")),
+                };
+                let bucket = get(&kv, "bucket").and_then(|b| b.parse::<i64>().ok()).unwrap_or(3_600_000);
+                let mut patterns = Vec::new();
+                for p in get(&kv, "patterns").unwrap_or("root.**").lines() {
+                    match duet_common::path::PathPattern::parse(p) {
+                        Ok(p) => patterns.push(p),
+                        Err(e) => return refuse(StatusCode::PipeError, format!("bad pattern in digest request: {}", e.message)),
+                    }
+                }
+                let d = self.engine.digest(&|p| patterns.iter().any(|pat| pat.matches(p)), bucket);
+                PipeTransferResp { status: Some(status(StatusCode::Success, "")), body: Some(transfer::encode_digest(&d)) }
+            }
+            Some(transfer::FETCH) => {
+                if peer.is_none() {
+                    return refuse(StatusCode::PipeHandshakeError, "handshake first");
+                }
+                let ranges = match transfer::decode_ranges(&body) {
+                    Ok(r) => r,
+                    Err(e) => return refuse(StatusCode::PipeError, format!("malformed fetch request: {e}")),
+                };
+                let mut enc = Vec::new();
+                for (p, a, b) in ranges {
+                    for m in self.engine.fetch_range(&p, a, b) {
+                        let mut buf = Vec::new();
+                        m.encode(&mut buf);
+                        enc.push(buf);
+                    }
+                }
+                PipeTransferResp { status: Some(status(StatusCode::Success, "")), body: Some(transfer::encode_batch(&enc, crate::params::Compression::Lz4)) }
+            }
             t => refuse(StatusCode::PipeError, format!("unknown pipe transfer type {t:?}")),
         }
     }

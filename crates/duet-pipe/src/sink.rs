@@ -86,6 +86,31 @@ impl SinkConn {
     }
 }
 
+impl SinkConn {
+    fn call(&mut self, kind: i16, body: Vec<u8>) -> Result<Vec<u8>, String> {
+        let resp = self
+            .client
+            .pipe_transfer(PipeTransferReq::new(transfer::VERSION, kind, body))
+            .map_err(|e| format!("request to {}:{} failed: {e}", self.endpoint.0, self.endpoint.1))?;
+        let st = resp.status.unwrap_or_default();
+        if st.code != Some(200) {
+            return Err(format!("{}:{} refused ({}): {}", self.endpoint.0, self.endpoint.1, st.code.unwrap_or(0), st.message.unwrap_or_default()));
+        }
+        Ok(resp.body.unwrap_or_default())
+    }
+
+    /// The receiver's digests of the series matching `patterns`.
+    pub fn digest(&mut self, bucket: i64, patterns: &[String]) -> Result<Vec<transfer::DigestEntry>, String> {
+        let body = encode_kv(&[("bucket", bucket.to_string()), ("patterns", patterns.join("\n"))]);
+        transfer::decode_digest(&self.call(transfer::DIGEST, body)?)
+    }
+
+    /// The receiver's stored points (and deletions) of the given ranges.
+    pub fn fetch(&mut self, ranges: &[(duet_common::path::Path, i64, i64)]) -> Result<Vec<duet_common::mutation::Mutation>, String> {
+        transfer::decode_batch(&self.call(transfer::FETCH, transfer::encode_ranges(ranges))?)
+    }
+}
+
 /// A token bucket for `rate-limit-bytes-per-second`.
 pub struct RateLimiter {
     rate: Option<u64>,

@@ -16,6 +16,10 @@ pub const VERSION: i8 = 1;
 pub const HANDSHAKE: i16 = 1;
 /// Mutation batch request type.
 pub const MUTATIONS: i16 = 2;
+/// Digest request type (consistency check).
+pub const DIGEST: i16 = 3;
+/// Fetch request type (repair: the receiver returns stored points of given ranges).
+pub const FETCH: i16 = 4;
 /// Largest uncompressed batch a receiver accepts.
 pub const MAX_BATCH_BYTES: usize = 256 << 20;
 
@@ -100,6 +104,58 @@ pub fn decode_batch(body: &[u8]) -> Result<Vec<Mutation>, String> {
     }
     if r.remaining() != 0 {
         return Err("trailing bytes after the batch".into());
+    }
+    Ok(out)
+}
+
+/// One digest entry: series, bucket start, points, hash.
+pub type DigestEntry = (duet_common::path::Path, i64, u64, u64);
+
+/// Encodes digest entries.
+pub fn encode_digest(d: &[DigestEntry]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.put_var(d.len() as u64);
+    for (p, b, n, h) in d {
+        out.put_str(&p.to_string());
+        out.put_u64(*b as u64);
+        out.put_u64(*n);
+        out.put_u64(*h);
+    }
+    out
+}
+
+/// Decodes digest entries.
+pub fn decode_digest(buf: &[u8]) -> Result<Vec<DigestEntry>, String> {
+    let mut r = Reader::new(buf);
+    let n = r.count().map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let p = duet_common::path::Path::parse(&r.string().map_err(|e| e.to_string())?).map_err(|e| e.message)?;
+        out.push((p, r.u64().map_err(|e| e.to_string())? as i64, r.u64().map_err(|e| e.to_string())?, r.u64().map_err(|e| e.to_string())?));
+    }
+    Ok(out)
+}
+
+/// Encodes series ranges to fetch.
+pub fn encode_ranges(r: &[(duet_common::path::Path, i64, i64)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.put_var(r.len() as u64);
+    for (p, a, b) in r {
+        out.put_str(&p.to_string());
+        out.put_u64(*a as u64);
+        out.put_u64(*b as u64);
+    }
+    out
+}
+
+/// Decodes series ranges to fetch.
+pub fn decode_ranges(buf: &[u8]) -> Result<Vec<(duet_common::path::Path, i64, i64)>, String> {
+    let mut r = Reader::new(buf);
+    let n = r.count().map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let p = duet_common::path::Path::parse(&r.string().map_err(|e| e.to_string())?).map_err(|e| e.message)?;
+        out.push((p, r.u64().map_err(|e| e.to_string())? as i64, r.u64().map_err(|e| e.to_string())? as i64));
     }
     Ok(out)
 }

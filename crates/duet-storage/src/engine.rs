@@ -580,12 +580,22 @@ impl Engine {
     /// first (with the remote write's version, so they are not shipped back); columns whose type
     /// lost a schema conflict are dropped and counted. Returns once everything is durable.
     pub fn apply_remote(&self, muts: Vec<Mutation>) -> Result<RemoteApplied, Status> {
+        self.apply_replicated(muts, false)
+    }
+
+    /// Applies mutations fetched back from a replica by a repair. Unlike [`Engine::apply_remote`]
+    /// this accepts writes that originated here (a repair may restore them); versions decide.
+    pub fn apply_repair(&self, muts: Vec<Mutation>) -> Result<RemoteApplied, Status> {
+        self.apply_replicated(muts, true)
+    }
+
+    fn apply_replicated(&self, muts: Vec<Mutation>, own_too: bool) -> Result<RemoteApplied, Status> {
         self.throttle();
         let guard = self.commit.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = RemoteApplied::default();
         let mut last = None;
         for mut m in muts {
-            if m.version.origin == self.cfg.instance {
+            if m.version.origin == self.cfg.instance && !(own_too && m.origin_seq == 0) {
                 out.skipped += 1;
                 continue;
             }
@@ -726,6 +736,73 @@ impl Engine {
             emit(Mutation { version: t.version, origin_seq: 0, op: Op::Delete { patterns: t.patterns, start: t.start, end: t.end } })?;
         }
         Ok(at)
+    }
+
+    /// Digests of the stored data per series and time bucket, for comparing replicas cheaply:
+    /// `(series, bucket start, points, hash of every point's time, value and version)`.
+    pub fn digest(&self, covers: &dyn Fn(&Path) -> bool, bucket: i64) -> Vec<(Path, i64, u64, u64)> {
+        let bucket = bucket.max(1);
+        let series: Vec<Path> = self.state().schema.all_series().filter(|s| covers(&s.def.path)).map(|s| s.def.path.clone()).collect();
+        let now = self.now();
+        let mut out = Vec::new();
+        for p in series {
+            let pts = self.state().scan_versions(&p, i64::MIN, i64::MAX, now);
+            let mut cur: Option<(i64, u64, u64)> = None;
+            for (t, v, ver) in pts {
+                let b = t.div_euclid(bucket) * bucket;
+                if cur.is_some_and(|c| c.0 != b) {
+                    let (cb, n, h) = cur.take().unwrap();
+                    out.push((p.clone(), cb, n, h));
+                }
+                let c = cur.get_or_insert((b, 0, 0xcbf29ce484222325));
+                c.1 += 1;
+                c.2 = fnv(c.2, &t.to_le_bytes());
+                c.2 = fnv(c.2, &value_bytes(&v));
+                c.2 = fnv(c.2, &ver.hlc.to_le_bytes());
+                c.2 = fnv(c.2, &ver.origin.0.to_le_bytes());
+            }
+            if let Some((cb, n, h)) = cur {
+                out.push((p.clone(), cb, n, h));
+            }
+        }
+        out
+    }
+
+    /// The stored points of `series` in `[start, end]` as mutations grouped by version, plus the
+    /// deletions that overlap the range (for repairing a replica).
+    pub fn fetch_range(&self, series: &Path, start: i64, end: i64) -> Vec<Mutation> {
+        let st = self.state();
+        let Some(info) = st.schema.series(series) else { return Vec::new() };
+        let (dtype, aligned) = (info.def.dtype, info.def.aligned);
+        let pts = st.scan_versions(series, start, end, self.now());
+        let tombs: Vec<Tombstone> = st.tombstones.iter().filter(|d| d.start <= end && d.end >= start && d.patterns.iter().any(|p| p.matches(series))).cloned().collect();
+        drop(st);
+        let mut groups: BTreeMap<Version, (Vec<i64>, duet_common::mutation::ColumnValues)> = BTreeMap::new();
+        for (t, v, ver) in pts {
+            let g = groups.entry(ver).or_insert_with(|| (Vec::new(), duet_common::mutation::ColumnValues::empty(dtype, 0)));
+            g.0.push(t);
+            g.1.push(v);
+        }
+        let device = series.parent().expect("series path has a device");
+        let mut out: Vec<Mutation> = groups
+            .into_iter()
+            .map(|(ver, (times, values))| Mutation {
+                version: ver,
+                origin_seq: 0,
+                op: Op::Insert(vec![InsertBatch {
+                    device: device.clone(),
+                    aligned,
+                    times,
+                    columns: vec![duet_common::mutation::Column { name: series.last().to_string(), dtype, values, nulls: None }],
+                }]),
+            })
+            .collect();
+        out.extend(tombs.into_iter().filter(|t| !(t.start == i64::MIN && t.end == i64::MAX)).map(|t| Mutation {
+            version: t.version,
+            origin_seq: 0,
+            op: Op::Delete { patterns: t.patterns, start: t.start, end: t.end },
+        }));
+        out
     }
 
     /// Records that a pipe still needs the WAL after `confirmed` (None: it no longer does).
@@ -941,6 +1018,25 @@ impl Engine {
     /// Current time in the engine's precision (for TTL).
     pub fn now(&self) -> i64 {
         self.cfg.precision.now()
+    }
+}
+
+fn fnv(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h ^= *b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+fn value_bytes(v: &Value) -> Vec<u8> {
+    match v {
+        Value::Bool(b) => vec![*b as u8],
+        Value::I32(x) => x.to_le_bytes().to_vec(),
+        Value::I64(x) => x.to_le_bytes().to_vec(),
+        Value::F32(x) => x.to_bits().to_le_bytes().to_vec(),
+        Value::F64(x) => x.to_bits().to_le_bytes().to_vec(),
+        Value::Bytes(b) => b.clone(),
     }
 }
 
