@@ -59,6 +59,13 @@ impl Receiver {
                     Ok(m) => m,
                     Err(e) => return refuse(StatusCode::PipeError, format!("batch from pipe {} rejected, nothing applied: {e}", p.pipe)),
                 };
+                let points: u64 = muts
+                    .iter()
+                    .map(|m| match &m.op {
+                        duet_common::mutation::Op::Insert(b) => b.iter().map(|b| b.point_count() as u64).sum(),
+                        _ => 0,
+                    })
+                    .sum();
                 match self.engine.apply_remote(muts) {
                     Ok(r) => {
                         let wm = self.engine.watermark(p.origin);
@@ -69,6 +76,7 @@ impl Receiver {
                                 ("applied", r.applied.to_string()),
                                 ("skipped", r.skipped.to_string()),
                                 ("conflicts", r.conflicts.to_string()),
+                                ("points", points.to_string()),
                             ])),
                         }
                     }

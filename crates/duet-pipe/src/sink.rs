@@ -67,6 +67,8 @@ pub struct BatchReply {
     pub skipped: u64,
     /// Conflicts it resolved.
     pub conflicts: u64,
+    /// Points in the batch.
+    pub points: u64,
 }
 
 impl SinkConn {
@@ -82,7 +84,7 @@ impl SinkConn {
         }
         let kv = decode_kv(&resp.body.unwrap_or_default()).unwrap_or_default();
         let n = |k: &str| get(&kv, k).and_then(|v| v.parse().ok()).unwrap_or(0);
-        Ok(BatchReply { watermark: n("watermark"), applied: n("applied"), skipped: n("skipped"), conflicts: n("conflicts") })
+        Ok(BatchReply { watermark: n("watermark"), applied: n("applied"), skipped: n("skipped"), conflicts: n("conflicts"), points: n("points") })
     }
 }
 

@@ -14,6 +14,24 @@ fn may_cover_below(patterns: &[PathPattern], p: &Path) -> bool {
     patterns.iter().any(|pat| pat.may_match_below(p) || pat.covers(p))
 }
 
+/// Whether the source ships every local mutation unchanged (no path, time or inclusion filter):
+/// then a WAL record can be forwarded as bytes, with only its origin sequence patched in.
+pub fn ships_local_verbatim(p: &SourceParams) -> bool {
+    (p.double_living || !p.forwarding)
+        && p.patterns.len() == 1
+        && p.patterns[0].nodes() == ["root", "**"]
+        && p.start_time == i64::MIN
+        && p.end_time == i64::MAX
+        && crate::params::CATEGORIES.iter().all(|c| p.inclusion.has(c))
+}
+
+/// Byte offsets of the fields a verbatim forward reads or patches (see `Mutation::encode`).
+pub const HLC_AT: std::ops::Range<usize> = 0..8;
+/// Offset of the origin instance id.
+pub const ORIGIN_AT: std::ops::Range<usize> = 8..16;
+/// Offset of the origin sequence number.
+pub const ORIGIN_SEQ_AT: std::ops::Range<usize> = 16..24;
+
 /// Turns the WAL record `seq` into what the pipe ships, or None when the source does not select it.
 ///
 /// Local writes get `origin_seq = seq`, the position the receiver records as its watermark for this
@@ -165,6 +183,22 @@ mod tests {
         let fwd = params(&[]);
         let m = Mutation { origin_seq: 4, ..insert(2, "root.db.d", vec![1]) };
         assert_eq!(select(&fwd, InstanceId(1), 10, m).unwrap().origin_seq, 4, "forwarded writes keep their origin position");
+    }
+
+    #[test]
+    fn verbatim_forwarding_matches_select() {
+        let p = params(&[("source.mode.double-living", "true")]);
+        assert!(ships_local_verbatim(&p));
+        assert!(!ships_local_verbatim(&params(&[("path", "root.db.**")])));
+        assert!(!ships_local_verbatim(&params(&[("inclusion", "data.insert")])));
+        let m = insert(1, "root.db.d", vec![1, 2]);
+        let mut raw = Vec::new();
+        m.encode(&mut raw);
+        assert_eq!(u64::from_le_bytes(raw[ORIGIN_AT].try_into().unwrap()), 1);
+        raw[ORIGIN_SEQ_AT].copy_from_slice(&77u64.to_le_bytes());
+        let mut want = Vec::new();
+        select(&p, InstanceId(1), 77, m).unwrap().encode(&mut want);
+        assert_eq!(raw, want);
     }
 
     #[test]

@@ -88,3 +88,34 @@ fn crash_at_every_step_of_flush_and_compaction_loses_nothing() {
         assert_eq!(dump(&s).0.len(), 950, "{step}");
     }
 }
+
+#[test]
+fn ttl_hides_expired_data_at_once_and_compaction_reclaims_it() {
+    let mut s = TestServer::start(&["inner_compaction_candidate_file_num=100"]);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let old: Vec<String> = (0..500).map(|i| format!("({}, {i})", now - 3_600_000 - i)).collect();
+    let fresh: Vec<String> = (0..10).map(|i| format!("({}, {i})", now + i)).collect();
+    sql(&s, &format!("insert into root.ttl.d(time, v) values {}", old.join(",")));
+    sql(&s, "flush");
+    sql(&s, &format!("insert into root.ttl.d(time, v) values {}", fresh.join(",")));
+    sql(&s, "flush");
+    assert_eq!(sql(&s, "select v from root.ttl.d").times.len(), 510);
+    sql(&s, "set ttl to root.ttl 600000");
+    assert_eq!(sql(&s, "select v from root.ttl.d").times.len(), 10, "expired data is invisible at once");
+    let size = |s: &TestServer| -> u64 {
+        std::fs::read_dir(s.path("data/datanode/data")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".duet")).map(|e| e.metadata().unwrap().len()).sum()
+    };
+    let before = size(&s);
+    assert!(s.stop());
+    s.settings = vec!["inner_compaction_candidate_file_num=2".into()];
+    s.restart();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::fs::read_dir(s.path("data/datanode/data")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".duet")).count() > 1 {
+        assert!(std::time::Instant::now() < deadline, "compaction did not run");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(size(&s) < before, "compaction reclaimed expired data ({} -> {})", before, size(&s));
+    assert_eq!(sql(&s, "select v from root.ttl.d").times.len(), 10);
+    sql(&s, "unset ttl to root.ttl");
+    assert_eq!(sql(&s, "select v from root.ttl.d").times.len(), 10, "reclaimed data does not come back");
+}
