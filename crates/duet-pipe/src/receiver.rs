@@ -8,7 +8,7 @@ use duet_common::version::InstanceId;
 use duet_protocol::rpc::{PipeTransferReq, PipeTransferResp, Status};
 use duet_storage::Engine;
 
-use crate::transfer::{self, decode_batch, decode_kv, encode_kv, get};
+use crate::transfer::{self, decode_kv, encode_kv, get};
 
 /// A sender that passed the handshake on this connection.
 #[derive(Clone, Debug)]
@@ -55,18 +55,18 @@ impl Receiver {
                 let Some(p) = peer.as_ref() else {
                     return refuse(StatusCode::PipeHandshakeError, "handshake first: this connection has not identified its pipe");
                 };
-                let muts = match decode_batch(&body) {
+                let muts = match transfer::decode_batch_encoded(&body) {
                     Ok(m) => m,
                     Err(e) => return refuse(StatusCode::PipeError, format!("batch from pipe {} rejected, nothing applied: {e}", p.pipe)),
                 };
                 let points: u64 = muts
                     .iter()
-                    .map(|m| match &m.op {
+                    .map(|(m, _)| match &m.op {
                         duet_common::mutation::Op::Insert(b) => b.iter().map(|b| b.point_count() as u64).sum(),
                         _ => 0,
                     })
                     .sum();
-                match self.engine.apply_remote(muts) {
+                match self.engine.apply_remote_encoded(muts) {
                     Ok(r) => {
                         let wm = self.engine.watermark(p.origin);
                         PipeTransferResp {

@@ -73,6 +73,11 @@ pub fn encode_batch(mutations: &[Vec<u8>], c: Compression) -> Vec<u8> {
 
 /// Decodes and checks a batch; every mutation must decode, or the batch is refused whole.
 pub fn decode_batch(body: &[u8]) -> Result<Vec<Mutation>, String> {
+    Ok(decode_batch_encoded(body)?.into_iter().map(|(m, _)| m).collect())
+}
+
+/// Like [`decode_batch`], keeping each mutation's encoding next to it.
+pub fn decode_batch_encoded(body: &[u8]) -> Result<Vec<(Mutation, Vec<u8>)>, String> {
     if body.len() < 9 {
         return Err("batch header truncated".into());
     }
@@ -100,7 +105,7 @@ pub fn decode_batch(body: &[u8]) -> Result<Vec<Mutation>, String> {
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let b = r.bytes().map_err(|e| format!("mutation {i}: {e}"))?;
-        out.push(Mutation::decode(b).map_err(|e| format!("mutation {i}: {e}"))?);
+        out.push((Mutation::decode(b).map_err(|e| format!("mutation {i}: {e}"))?, b.to_vec()));
     }
     if r.remaining() != 0 {
         return Err("trailing bytes after the batch".into());

@@ -230,14 +230,7 @@ impl State {
                 Vec::new()
             };
             let buf = self.mem.series_mut(&path, c.dtype);
-            let before = buf.len();
-            for (i, t) in b.times.iter().enumerate() {
-                if c.is_null(i) || (check_tombs && skip[i]) {
-                    continue;
-                }
-                buf.push(*t, c.values.get(i), version);
-            }
-            let added = buf.len() - before;
+            let added = buf.extend(&b.times, c, version, check_tombs.then_some(skip.as_slice()));
             buf.normalize();
             let per = match &c.values {
                 duet_common::mutation::ColumnValues::Bytes(v) => 48 + v.iter().map(|x| x.len()).sum::<usize>() / v.len().max(1),
@@ -580,21 +573,27 @@ impl Engine {
     /// first (with the remote write's version, so they are not shipped back); columns whose type
     /// lost a schema conflict are dropped and counted. Returns once everything is durable.
     pub fn apply_remote(&self, muts: Vec<Mutation>) -> Result<RemoteApplied, Status> {
-        self.apply_replicated(muts, false)
+        self.apply_replicated(muts.into_iter().map(|m| (m, None)).collect(), false)
+    }
+
+    /// Like [`Engine::apply_remote`], with each mutation's received encoding, which is logged as is
+    /// when the mutation needs no change (saves re-encoding every replicated batch).
+    pub fn apply_remote_encoded(&self, muts: Vec<(Mutation, Vec<u8>)>) -> Result<RemoteApplied, Status> {
+        self.apply_replicated(muts.into_iter().map(|(m, raw)| (m, Some(raw))).collect(), false)
     }
 
     /// Applies mutations fetched back from a replica by a repair. Unlike [`Engine::apply_remote`]
     /// this accepts writes that originated here (a repair may restore them); versions decide.
     pub fn apply_repair(&self, muts: Vec<Mutation>) -> Result<RemoteApplied, Status> {
-        self.apply_replicated(muts, true)
+        self.apply_replicated(muts.into_iter().map(|m| (m, None)).collect(), true)
     }
 
-    fn apply_replicated(&self, muts: Vec<Mutation>, own_too: bool) -> Result<RemoteApplied, Status> {
+    fn apply_replicated(&self, muts: Vec<(Mutation, Option<Vec<u8>>)>, own_too: bool) -> Result<RemoteApplied, Status> {
         self.throttle();
         let guard = self.commit.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = RemoteApplied::default();
         let mut last = None;
-        for mut m in muts {
+        for (mut m, mut raw) in muts {
             if m.version.origin == self.cfg.instance && !(own_too && m.origin_seq == 0) {
                 out.skipped += 1;
                 continue;
@@ -616,7 +615,10 @@ impl Engine {
                                 Some(info) => info.def.dtype == c.dtype,
                                 None => true,
                             });
-                            out.conflicts += before - b.columns.len();
+                            if before != b.columns.len() {
+                                out.conflicts += before - b.columns.len();
+                                raw = None;
+                            }
                             for c in &b.columns {
                                 let path = b.device.child(&c.name);
                                 if st.schema.series(&path).is_none() {
@@ -653,8 +655,11 @@ impl Engine {
                 self.wal.append(&buf);
                 self.state.write().unwrap_or_else(|p| p.into_inner()).apply(&pm);
             }
-            let mut buf = Vec::new();
-            m.encode(&mut buf);
+            let buf = raw.unwrap_or_else(|| {
+                let mut buf = Vec::new();
+                m.encode(&mut buf);
+                buf
+            });
             let seq = self.wal.append(&buf);
             self.state.write().unwrap_or_else(|p| p.into_inner()).apply(&m);
             last = Some(seq);

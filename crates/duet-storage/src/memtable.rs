@@ -48,6 +48,43 @@ impl SeriesBuf {
         }
     }
 
+    /// Appends the non-null, non-skipped rows of a column (all with version `v`). Returns how many
+    /// points were added. Matching the column type once, not per value, keeps ingest cheap.
+    pub fn extend(&mut self, times: &[i64], col: &duet_common::mutation::Column, v: Version, skip: Option<&[bool]>) -> usize {
+        let keep = |i: usize| !col.is_null(i) && !skip.is_some_and(|s| s[i]);
+        let before = self.times.len();
+        macro_rules! copy {
+            ($dst:expr, $src:expr) => {{
+                for (i, t) in times.iter().enumerate() {
+                    if keep(i) {
+                        $dst.push($src[i].clone());
+                        self.times.push(*t);
+                    }
+                }
+            }};
+        }
+        match (&mut self.values, &col.values) {
+            (ColumnValues::F64(d), ColumnValues::F64(s)) => copy!(d, s),
+            (ColumnValues::F32(d), ColumnValues::F32(s)) => copy!(d, s),
+            (ColumnValues::I64(d), ColumnValues::I64(s)) => copy!(d, s),
+            (ColumnValues::I32(d), ColumnValues::I32(s)) => copy!(d, s),
+            (ColumnValues::Bool(d), ColumnValues::Bool(s)) => copy!(d, s),
+            (ColumnValues::Bytes(d), ColumnValues::Bytes(s)) => copy!(d, s),
+            _ => return 0,
+        }
+        let added = self.times.len() - before;
+        self.versions.extend(std::iter::repeat_n(v, added));
+        // Still sorted if the new run is strictly increasing and starts after the old end.
+        if self.sorted && added > 0 {
+            let new = &self.times[before..];
+            let starts_after = before == 0 || self.times[before - 1] < new[0];
+            if !starts_after || new.windows(2).any(|w| w[0] >= w[1]) {
+                self.sorted = false;
+            }
+        }
+        added
+    }
+
     /// Sorts by time and keeps, for each timestamp, the point with the greatest version.
     pub fn normalize(&mut self) {
         if self.sorted {
@@ -208,6 +245,20 @@ mod tests {
         a.normalize();
         let got: Vec<(i64, Value)> = a.range(i64::MIN, i64::MAX).map(|(t, x, _)| (t, x)).collect();
         assert_eq!(got, vec![(3, Value::I64(2)), (5, Value::I64(4))]);
+    }
+
+    #[test]
+    fn extend_skips_nulls_and_notices_disorder() {
+        use duet_common::mutation::Column;
+        let col = Column { name: "s".into(), dtype: DataType::Int64, values: ColumnValues::I64(vec![1, 2, 3, 4]), nulls: Some(vec![false, true, false, false]) };
+        let mut a = SeriesBuf::new(DataType::Int64);
+        assert_eq!(a.extend(&[10, 20, 30, 40], &col, v(1, 1), Some(&[false, false, false, true])), 2);
+        assert!(a.sorted);
+        assert_eq!(a.extend(&[5, 20, 31, 41], &col, v(2, 1), None), 3);
+        assert!(!a.sorted);
+        a.normalize();
+        let got: Vec<(i64, Value)> = a.range(i64::MIN, i64::MAX).map(|(t, x, _)| (t, x)).collect();
+        assert_eq!(got, vec![(5, Value::I64(1)), (10, Value::I64(1)), (30, Value::I64(3)), (31, Value::I64(3)), (41, Value::I64(4))]);
     }
 
     #[test]
