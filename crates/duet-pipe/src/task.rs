@@ -204,8 +204,12 @@ fn discard(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>) -> Result
     let wal = ctx.engine.wal();
     let mut cur = WalCursor::at(stats.lock().unwrap().confirmed + 1);
     while !stop.load(Ordering::Acquire) {
+        if cur.next_seq < wal.first_seq() {
+            cur = WalCursor::at(wal.first_seq());
+        }
         let n = wal.read(&mut cur, 1 << 20, &mut |_, _| {}).map_err(|e| e.to_string())?;
         stats.lock().unwrap().confirmed = cur.next_seq - 1;
+        ctx.engine.hold_wal(&ctx.name, Some(cur.next_seq - 1));
         if n == 0 {
             wal.wait_beyond(cur.next_seq - 1, Duration::from_millis(200));
         }
