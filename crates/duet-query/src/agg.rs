@@ -386,14 +386,29 @@ impl<'w> WindowAgg<'w> {
 }
 
 /// Splits points into a timestamp column and a typed value column (the form aggregation reads).
+/// Points whose value does not fit `dtype` are dropped.
 pub fn to_columns(points: Vec<(i64, Value)>, dtype: DataType) -> (Vec<i64>, ColumnValues) {
     let mut times = Vec::with_capacity(points.len());
-    let mut values = ColumnValues::empty(dtype, points.len());
-    for (t, v) in points {
-        if values.push(v) {
-            times.push(t);
-        }
+    macro_rules! typed {
+        ($variant:ident) => {{
+            let mut v = Vec::with_capacity(points.len());
+            for (t, x) in points {
+                if let Value::$variant(x) = x {
+                    times.push(t);
+                    v.push(x);
+                }
+            }
+            ColumnValues::$variant(v)
+        }};
     }
+    let values = match ColumnValues::empty(dtype, 0) {
+        ColumnValues::F64(_) => typed!(F64),
+        ColumnValues::F32(_) => typed!(F32),
+        ColumnValues::I64(_) => typed!(I64),
+        ColumnValues::I32(_) => typed!(I32),
+        ColumnValues::Bool(_) => typed!(Bool),
+        ColumnValues::Bytes(_) => typed!(Bytes),
+    };
     (times, values)
 }
 

@@ -17,6 +17,8 @@
 //! - [`window`]: GROUP BY time windows, with calendar months in the session's time zone.
 //! - [`show`]: SHOW / COUNT over the schema tree (time series with tag conditions, devices, child
 //!   paths and nodes, counts by level).
+//! - `engine_tests` (tests only): statements against a real engine with a session time zone, and
+//!   the ignored query benchmark over the standard workload.
 
 pub mod agg;
 pub mod ast;
@@ -28,6 +30,9 @@ pub mod result;
 pub mod select;
 pub mod show;
 pub mod window;
+
+#[cfg(test)]
+mod engine_tests;
 
 pub use exec::{execute, Context, Output, PipeControl, ServerInfo};
 pub use parser::parse;

@@ -747,6 +747,56 @@ fn filter_points(points: Vec<(i64, Value)>, filter: &Bound, fdata: &[Vec<(i64, V
     Ok(out)
 }
 
+/// Groups are aggregated on up to this many threads (the read view is shared; each thread holds one
+/// series' points at a time).
+const MAX_THREADS: usize = 8;
+
+/// Enough groups to be worth a thread each.
+const GROUPS_PER_THREAD: usize = 16;
+
+fn worker_threads(groups: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.min(MAX_THREADS).min(groups / GROUPS_PER_THREAD).max(1)
+}
+
+/// What aggregating a group needs: the binder, the windows, the scan range and the value filter.
+struct GroupJob<'a> {
+    b: &'a Binder<'a>,
+    windows: &'a Windows,
+    lo: i64,
+    hi: i64,
+    filter: Option<&'a Bound>,
+    fdata: &'a [Vec<(i64, Value)>],
+}
+
+impl GroupJob<'_> {
+    /// Aggregates `groups` and returns the finished column of each of their slots.
+    fn run(&self, groups: &[usize], slots_of: &[Vec<usize>]) -> Result<Vec<(usize, Vec<Option<Value>>)>, Status> {
+        let b = self.b;
+        let mut out = Vec::new();
+        for &gi in groups {
+            let g = &b.groups[gi];
+            let mut agg = WindowAgg::new(self.windows, g.need);
+            if self.lo <= self.hi {
+                for (p, t) in &g.members {
+                    let mut pts = b.st.scan(p, self.lo, self.hi, b.tc.now);
+                    if let Some(f) = self.filter {
+                        pts = filter_points(pts, f, self.fdata)?;
+                    }
+                    let (times, vals) = to_columns(pts, *t);
+                    agg.feed_points(&times, &vals);
+                }
+            }
+            let states = agg.finish();
+            for &si in &slots_of[gi] {
+                let func = b.slots[si].func;
+                out.push((si, states.iter().map(|p| func.finish(p)).collect()));
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// Aggregation rows: one per window (one in all without GROUP BY time).
 fn aggregate_rows(
     b: &Binder,
@@ -771,23 +821,25 @@ fn aggregate_rows(
             Some(_) => b.series.iter().map(|(p, _)| b.st.scan(p, lo, hi, tc.now)).collect(),
             None => Vec::new(),
         };
-        for (gi, g) in b.groups.iter().enumerate() {
-            let mut agg = WindowAgg::new(&windows, g.need);
-            if lo <= hi {
-                for (p, t) in &g.members {
-                    let mut pts = b.st.scan(p, lo, hi, tc.now);
-                    if let Some(f) = value_filter {
-                        pts = filter_points(pts, f, &fdata)?;
-                    }
-                    let (times, vals) = to_columns(pts, *t);
-                    agg.feed_points(&times, &vals);
-                }
-            }
-            let states = agg.finish();
-            for (si, slot) in b.slots.iter().enumerate() {
-                if slot.group == gi {
-                    agg_cols[si] = states.iter().map(|p| slot.func.finish(p)).collect();
-                }
+        let job = GroupJob { b, windows: &windows, lo, hi, filter: value_filter, fdata: &fdata };
+        let mut slots_of: Vec<Vec<usize>> = vec![Vec::new(); b.groups.len()];
+        for (si, slot) in b.slots.iter().enumerate() {
+            slots_of[slot.group].push(si);
+        }
+        let groups: Vec<usize> = (0..b.groups.len()).collect();
+        let threads = worker_threads(b.groups.len());
+        let results: Vec<Result<Vec<(usize, Vec<Option<Value>>)>, Status>> = if threads <= 1 {
+            vec![job.run(&groups, &slots_of)]
+        } else {
+            let chunk = groups.len().div_ceil(threads);
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = groups.chunks(chunk).map(|part| scope.spawn(|| job.run(part, &slots_of))).collect();
+                handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Status::new(StatusCode::InternalServerError, "an aggregation thread panicked")))).collect()
+            })
+        };
+        for r in results {
+            for (si, col) in r? {
+                agg_cols[si] = col;
             }
         }
     }
@@ -900,8 +952,20 @@ pub fn last_rows(st: &State, series: &[(Path, DataType)], lo: i64, hi: i64, now:
         times: vec![],
         cols: vec![vec![]; 3],
     };
-    for (p, t) in series {
-        if let Some((time, v)) = st.scan(p, lo, hi, now).pop() {
+    // Storage has no "newest point" read, so each series is scanned; spread them over threads.
+    let newest = |part: &[(Path, DataType)]| -> Vec<Option<(i64, Value)>> { part.iter().map(|(p, _)| st.scan(p, lo, hi, now).pop()).collect() };
+    let threads = worker_threads(series.len());
+    let found: Vec<Option<(i64, Value)>> = if threads <= 1 {
+        newest(series)
+    } else {
+        let chunk = series.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = series.chunks(chunk).map(|part| scope.spawn(move || newest(part))).collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        })
+    };
+    for ((p, t), point) in series.iter().zip(found) {
+        if let Some((time, v)) = point {
             rs.times.push(time);
             rs.cols[0].push(Some(Value::Bytes(p.to_string().into_bytes())));
             rs.cols[1].push(Some(Value::Bytes(v.render(*t).into_bytes())));

@@ -1,0 +1,180 @@
+//! Statements run against a real engine: what needs a session setting the golden files cannot
+//! change (the time zone), and the query benchmark over the standard workload (`#[ignore]`d;
+//! run it with `cargo test -p duet-query --release engine_tests::bench -- --ignored --nocapture`).
+
+use std::time::{Duration, Instant};
+
+use duet_common::mutation::{Column, ColumnValues, InsertBatch, Op, SeriesDef};
+use duet_common::path::Path;
+use duet_common::time::Precision;
+use duet_common::types::{DataType, Value};
+use duet_common::version::InstanceId;
+use duet_storage::{Engine, EngineConfig, SyncMode};
+
+use crate::{execute, parse, Context, Output, ResultSet, ServerInfo};
+
+struct NoServer;
+
+impl ServerInfo for NoServer {
+    fn version(&self) -> String {
+        "test".into()
+    }
+    fn build_info(&self) -> String {
+        "test".into()
+    }
+    fn cluster(&self, _details: bool) -> ResultSet {
+        ResultSet::default()
+    }
+}
+
+/// An engine with the server's default sizes (`conf/iotdb-system.properties`), so that the
+/// benchmark reads flushed files as well as memtables.
+fn engine(dir: &std::path::Path) -> Engine {
+    Engine::open(EngineConfig {
+        wal_dir: dir.join("wal"),
+        data_dir: dir.join("data"),
+        memtable_bytes: 256 << 20,
+        compaction_file_count: 4,
+        wal_retention_bytes: 8 << 30,
+        wal_mode: SyncMode::Async(Duration::from_secs(3600)),
+        wal_segment_bytes: 64 << 20,
+        instance: InstanceId(1),
+        precision: Precision::Ms,
+        auto_create_schema: true,
+        default_database_level: 1,
+    })
+    .unwrap()
+}
+
+fn run(e: &Engine, zone_offset: i32, sql: &str) -> Result<Option<ResultSet>, duet_common::status::Status> {
+    let ctx = Context { engine: e, zone_offset, server: &NoServer, pipes: None };
+    match execute(&ctx, parse(sql)?)? {
+        Output::Done => Ok(None),
+        Output::Rows(rs) => Ok(Some(rs)),
+    }
+}
+
+fn rows(e: &Engine, zone_offset: i32, sql: &str) -> Vec<(i64, Vec<Option<Value>>)> {
+    let rs = run(e, zone_offset, sql).unwrap_or_else(|s| panic!("{sql}: {}", s.message)).expect("a result set");
+    (0..rs.len()).map(|r| (rs.times[r], rs.cols.iter().map(|c| c[r].clone()).collect())).collect()
+}
+
+const H8: i32 = 8 * 3600;
+
+#[test]
+fn the_session_zone_reads_literals_and_counts_months() {
+    let d = tempfile::tempdir().unwrap();
+    let e = engine(d.path());
+    // 2024-01-31T20:00:00Z is already February 1st in a +08:00 session.
+    run(&e, 0, "insert into root.tz.d(timestamp, v) values (2024-01-31T20:00:00Z, 1), (2024-02-10T00:00:00Z, 2), (2024-03-01T00:00:00Z, 3)").unwrap();
+    let utc = rows(&e, 0, "select count(v) from root.tz.d group by ([2024-01-01, 2024-04-01), 1mo)");
+    let east = rows(&e, H8, "select count(v) from root.tz.d group by ([2024-01-01, 2024-04-01), 1mo)");
+    let counts = |r: &[(i64, Vec<Option<Value>>)]| r.iter().map(|(_, v)| v[0].clone()).collect::<Vec<_>>();
+    assert_eq!(counts(&utc), vec![Some(Value::I64(1)), Some(Value::I64(1)), Some(Value::I64(1))]);
+    assert_eq!(counts(&east), vec![Some(Value::I64(0)), Some(Value::I64(2)), Some(Value::I64(1))]);
+    // Window starts are local midnights: 2024-02-01T00:00+08:00 is 2024-01-31T16:00Z.
+    assert_eq!(east[1].0, 1_706_716_800_000);
+    // A literal without a zone is read in the session's zone; one with a zone means that instant.
+    let q = "select v from root.tz.d where time >= 2024-02-01T00:00:00 and time < 2024-02-01T06:00:00+08:00";
+    assert_eq!(rows(&e, H8, q).len(), 1);
+    assert_eq!(rows(&e, 0, q).len(), 0);
+    // now() arithmetic stays exact in integer time.
+    let r = rows(&e, 0, "select count(v) from root.tz.d where time > now() - 36500d");
+    assert_eq!(r[0].1[0], Some(Value::I64(3)));
+}
+
+#[test]
+fn last_and_aggregates_see_overwrites_and_deletions() {
+    let d = tempfile::tempdir().unwrap();
+    let e = engine(d.path());
+    run(&e, 0, "insert into root.o.d(timestamp, v) values (3, 3), (1, 1), (2, 2)").unwrap();
+    run(&e, 0, "insert into root.o.d(timestamp, v) values (3, 30)").unwrap();
+    run(&e, 0, "delete from root.o.d.v where time <= 1").unwrap();
+    let r = rows(&e, 0, "select count(v), sum(v), first_value(v), last_value(v) from root.o.d");
+    assert_eq!(r[0].1, vec![Some(Value::I64(2)), Some(Value::F64(32.0)), Some(Value::F64(2.0)), Some(Value::F64(30.0))]);
+    let r = rows(&e, 0, "select last v from root.o.d");
+    assert_eq!((r[0].0, r[0].1[1].clone()), (3, Some(Value::Bytes(b"30.0".to_vec()))));
+}
+
+/// The standard workload: 100 devices x 10 DOUBLE sensors x 10,000 timestamps 1 s apart, each
+/// a random walk with steps uniform in [-0.5, 0.5] rounded to 2 decimals.
+fn load_standard_workload(e: &Engine) {
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut rnd = move || {
+        // xorshift64*: reproducible without a dependency.
+        seed ^= seed >> 12;
+        seed ^= seed << 25;
+        seed ^= seed >> 27;
+        (seed.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut defs = Vec::new();
+    for dev in 0..100 {
+        for s in 0..10 {
+            defs.push(SeriesDef::simple(Path::parse(&format!("root.bench.d{dev}.s{s}")).unwrap(), DataType::Double, false));
+        }
+    }
+    e.write(Op::CreateDatabase(Path::parse("root.bench").unwrap())).unwrap();
+    e.write(Op::CreateSeries(defs)).unwrap();
+    let times: Vec<i64> = (0..10_000).map(|i| i * 1000).collect();
+    for dev in 0..100 {
+        let mut columns = Vec::new();
+        for s in 0..10 {
+            let mut v = 0.0f64;
+            let vals: Vec<f64> = times
+                .iter()
+                .map(|_| {
+                    v += ((rnd() - 0.5) * 100.0).round() / 100.0;
+                    (v * 100.0).round() / 100.0
+                })
+                .collect();
+            columns.push(Column { name: format!("s{s}"), dtype: DataType::Double, values: ColumnValues::F64(vals), nulls: None });
+        }
+        let batch = InsertBatch { device: Path::parse(&format!("root.bench.d{dev}")).unwrap(), aligned: false, times: times.clone(), columns };
+        e.write(Op::Insert(vec![batch])).unwrap();
+    }
+}
+
+fn median_ms(e: &Engine, sql: &str, runs: usize) -> (f64, usize) {
+    let mut t = Vec::new();
+    let mut n = 0;
+    for _ in 0..runs {
+        let start = Instant::now();
+        n = run(e, 0, sql).unwrap().map_or(0, |r| r.len() * r.columns.len().max(1));
+        t.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    t.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (t[t.len() / 2], n)
+}
+
+#[test]
+#[ignore = "benchmark: run explicitly with --release -- --ignored --nocapture"]
+fn bench() {
+    let d = tempfile::tempdir().unwrap();
+    // The flusher thread relieves writers once memtables pass their threshold, as in the server.
+    let e = std::sync::Arc::new(engine(d.path()));
+    e.start_background();
+    let start = Instant::now();
+    load_standard_workload(&e);
+    println!("loaded 10,000,000 points in {:.2} s ({} data files)", start.elapsed().as_secs_f64(), e.state().file_count());
+    bench_queries(&e);
+    run(&e, 0, "flush").unwrap();
+    println!("after FLUSH ({} data files):", e.state().file_count());
+    bench_queries(&e);
+}
+
+fn bench_queries(e: &Engine) {
+    for sql in [
+        "select avg(*) from root.bench.** group by ([0, 10000s), 10m)",
+        "select count(*), max_value(*) from root.bench.**",
+        "select avg(s0) from root.bench.d0 group by ([0, 10000s), 10m)",
+        "select avg(*) from root.bench.** where time >= 3600s and time < 7200s group by ([3600s, 7200s), 1m)",
+        "select avg(s0) from root.bench.** group by ([0, 10000s), 10m), level = 1",
+        "select last * from root.bench.**",
+        "select * from root.bench.d0",
+        "select s0 + s1 from root.bench.d0 where s2 > 0",
+    ] {
+        let (ms, cells) = median_ms(e, sql, 7);
+        println!("{ms:9.2} ms median of 7  ({cells} cells)  {sql}");
+    }
+}
+
