@@ -189,11 +189,29 @@ pub struct Partial {
     pub last: Option<(i64, Value)>,
 }
 
-fn less(a: &Value, b: &Value) -> bool {
-    a.compare(b) == Some(Ordering::Less)
+fn value_is_nan(v: &Value) -> bool {
+    v.as_f64().is_some_and(f64::is_nan)
 }
 
-/// Sum, min and max of a primitive slice in one pass (only the parts asked for).
+/// Whether `new` should replace `cur` as the minimum (`want` Less) or maximum (`want` Greater):
+/// NaN loses to any number, so it is kept only when nothing else is there.
+fn beats(new: &Value, cur: &Value, want: Ordering) -> bool {
+    match (value_is_nan(new), value_is_nan(cur)) {
+        (false, true) => true,
+        (true, _) => false,
+        (false, false) => new.compare(cur) == Some(want),
+    }
+}
+
+/// Whether a value is NaN (never true for integers).
+#[allow(clippy::eq_op)]
+fn is_nan<T: PartialOrd>(x: T) -> bool {
+    x != x
+}
+
+/// Sum, min and max of a primitive slice in one pass (only the parts asked for). Min and max skip
+/// NaN unless every value is NaN, as the data files' statistics do, so that points and statistics
+/// give the same answer.
 macro_rules! numeric_stats {
     ($v:expr, $need:expr, $wrap:path) => {{
         let v = $v;
@@ -205,10 +223,10 @@ macro_rules! numeric_stats {
         if $need.min_max && !v.is_empty() {
             let (mut lo, mut hi) = (v[0], v[0]);
             for &x in &v[1..] {
-                if x < lo {
+                if x < lo || is_nan(lo) {
                     lo = x;
                 }
-                if x > hi {
+                if x > hi || is_nan(hi) {
                     hi = x;
                 }
             }
@@ -269,22 +287,22 @@ impl Partial {
         self.count += o.count;
         self.sum += o.sum;
         if let Some(m) = o.min {
-            if self.min.as_ref().map_or(true, |cur| less(&m, cur)) {
+            if self.min.as_ref().is_none_or(|cur| beats(&m, cur, Ordering::Less)) {
                 self.min = Some(m);
             }
         }
         if let Some(m) = o.max {
-            if self.max.as_ref().map_or(true, |cur| less(cur, &m)) {
+            if self.max.as_ref().is_none_or(|cur| beats(&m, cur, Ordering::Greater)) {
                 self.max = Some(m);
             }
         }
         if let Some(f) = o.first {
-            if self.first.as_ref().map_or(true, |cur| f.0 < cur.0) {
+            if self.first.as_ref().is_none_or(|cur| f.0 < cur.0) {
                 self.first = Some(f);
             }
         }
         if let Some(l) = o.last {
-            if self.last.as_ref().map_or(true, |cur| l.0 > cur.0) {
+            if self.last.as_ref().is_none_or(|cur| l.0 > cur.0) {
                 self.last = Some(l);
             }
         }
@@ -442,6 +460,11 @@ mod tests {
         assert_eq!(AggFunc::Avg.finish(&empty), None);
         let neg = Partial::of_points(&[1, 2], &ColumnValues::I32(vec![-9, 3]), 0..2, need);
         assert_eq!(AggFunc::Extreme.finish(&neg), Some(Value::I32(-9)));
+        let nan = Partial::of_points(&[1, 2, 3], &ColumnValues::F64(vec![f64::NAN, 2.0, -1.0]), 0..3, need);
+        assert_eq!((nan.min.clone(), nan.max.clone()), (Some(Value::F64(-1.0)), Some(Value::F64(2.0))));
+        let mut merged = Partial::of_points(&[1], &ColumnValues::F64(vec![f64::NAN]), 0..1, need);
+        merged.merge(Partial::of_points(&[2], &ColumnValues::F64(vec![5.0]), 0..1, need));
+        assert_eq!((merged.min, merged.max), (Some(Value::F64(5.0)), Some(Value::F64(5.0))));
     }
 
     #[test]

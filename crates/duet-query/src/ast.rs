@@ -118,7 +118,7 @@ pub struct SelectItem {
     pub expr: Expr,
     /// `AS alias`.
     pub alias: Option<String>,
-    /// The text the user wrote, used as the column name of computed columns.
+    /// The text as written (columns are named by IoTDB's expression strings, not by this).
     pub text: String,
 }
 

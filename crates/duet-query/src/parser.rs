@@ -1346,6 +1346,66 @@ mod tests {
         assert!(!is_incomplete(""));
     }
 
+    fn query(sql: &str) -> Query {
+        match parse(sql) {
+            Ok(Statement::Query(q)) => *q,
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_group_by_fill_having_and_last() {
+        let q = query("select count(s) from root.d group by ([0, 10), 2ms, 1ms) having count(s) > 1 fill(previous, 1m) order by time desc");
+        let tg = q.group_by.as_ref().unwrap().time.clone().unwrap();
+        assert!(!tg.left_open && tg.interval == "2ms" && tg.step.as_deref() == Some("1ms"));
+        assert_eq!(tg.range, Some((Expr::Lit(Literal::Int(0)), Expr::Lit(Literal::Int(10)))));
+        assert!(q.having.is_some() && q.select.desc);
+        assert_eq!(q.fill, Some(Fill::Previous(Some("1m".into()))));
+        let q = query("select count(s) from root.d group by ((2024-01-01T00:00:00+08:00, now() - 1d], 1mo), level = 1, 2");
+        let g = q.group_by.unwrap();
+        assert!(g.time.as_ref().unwrap().left_open);
+        assert_eq!(g.levels, vec![1, 2]);
+        let q = query("select avg(s) from root.** group by level = 3 fill(linear)");
+        assert!(q.group_by.as_ref().unwrap().time.is_none() && q.fill == Some(Fill::Linear));
+        assert!(query("select count(s) from root.d group by (10m)").group_by.unwrap().time.unwrap().range.is_none());
+        assert_eq!(query("select s from root.d fill(-1.5)").fill, Some(Fill::Value(Literal::Float(-1.5))));
+        // LAST is a keyword only where a last-point query can start.
+        let q = query("select last s1, s2 from root.d where time >= 5 order by timeseries desc");
+        assert!(q.last && q.select.items.len() == 2 && q.order_by_timeseries == Some(true));
+        assert!(!query("select last from root.d").last);
+        assert!(!query("select last_value(s) from root.d").last);
+        // Function names are kept as written.
+        assert!(matches!(&query("select COUNT(s) from root.d").select.items[0].expr, Expr::Call(f, _) if f == "COUNT"));
+    }
+
+    #[test]
+    fn group_by_mistakes_name_the_position() {
+        let e = parse("select count(s) from root.d group by ([0, 10], 2ms)").unwrap_err();
+        assert!(e.message.starts_with("line 1:44 a GROUP BY time range must be"), "{}", e.message);
+        let e = parse("select count(s) from root.d\ngroup by ([0, 10), 2parsecs)").unwrap_err();
+        assert!(e.message.starts_with("line 2:19 mismatched input '2parsecs' expecting a duration"), "{}", e.message);
+        let e = parse("select count(s) from root.d group by level 1").unwrap_err();
+        assert!(e.message.starts_with("line 1:43 mismatched input '1' expecting '='"), "{}", e.message);
+        let e = parse("select s from root.d fill(sideways)").unwrap_err();
+        assert!(e.message.starts_with("line 1:26"), "{}", e.message);
+        assert!(is_incomplete("select count(s) from root.d group by ([0, 10),"));
+    }
+
+    #[test]
+    fn parses_the_show_family() {
+        let Statement::ShowTimeseries { filter: Some(f), limit: Some(1), .. } = parse("show timeseries root.** where tags(unit) = 'c' and (loc contains n or datatype = int32) limit 1").unwrap() else {
+            panic!()
+        };
+        assert!(matches!(f, SchemaFilter::And(a, b) if *a == SchemaFilter::TagEquals("unit".into(), "c".into()) && matches!(*b, SchemaFilter::Or(..))));
+        assert!(matches!(parse("count timeseries root.** group by level = 2").unwrap(), Statement::CountTimeseries { level: Some(2), .. }));
+        assert!(matches!(parse("show devices root.** with database").unwrap(), Statement::ShowDevices { with_database: true, .. }));
+        assert!(matches!(parse("show child paths root.ln").unwrap(), Statement::ShowChildPaths(Some(_))));
+        assert!(matches!(parse("show child nodes").unwrap(), Statement::ShowChildNodes(None)));
+        assert!(matches!(parse("count nodes root.** level = 2").unwrap(), Statement::CountNodes { level: 2, .. }));
+        let e = parse("show timeseries where attributes(a) contains 'x'").unwrap_err();
+        assert!(e.message.starts_with("line 1:36"), "{}", e.message);
+    }
+
     #[test]
     fn splits_scripts() {
         assert_eq!(split_statements("a; b ';' c;\n-- x;\n d"), vec!["a", "b ';' c", "d"]);

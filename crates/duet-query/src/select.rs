@@ -473,7 +473,7 @@ impl<'a> Binder<'a> {
 
     fn type_of(&self, b: &Bound) -> DataType {
         match b {
-            Bound::Bin(op, _, _) if matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod) => DataType::Double,
+            Bound::Bin(BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod, _, _) => DataType::Double,
             Bound::Bin(..) | Bound::Not(_) | Bound::Between(..) | Bound::IsNull(..) | Bound::In(..) => DataType::Boolean,
             Bound::Neg(a) => match self.type_of(a) {
                 t @ (DataType::Int32 | DataType::Int64 | DataType::Float) => t,
@@ -759,6 +759,9 @@ fn worker_threads(groups: usize) -> usize {
     cores.min(MAX_THREADS).min(groups / GROUPS_PER_THREAD).max(1)
 }
 
+/// Finished aggregate columns, by aggregate slot.
+type SlotColumns = Vec<(usize, Vec<Option<Value>>)>;
+
 /// What aggregating a group needs: the binder, the windows, the scan range and the value filter.
 struct GroupJob<'a> {
     b: &'a Binder<'a>,
@@ -771,7 +774,7 @@ struct GroupJob<'a> {
 
 impl GroupJob<'_> {
     /// Aggregates `groups` and returns the finished column of each of their slots.
-    fn run(&self, groups: &[usize], slots_of: &[Vec<usize>]) -> Result<Vec<(usize, Vec<Option<Value>>)>, Status> {
+    fn run(&self, groups: &[usize], slots_of: &[Vec<usize>]) -> Result<SlotColumns, Status> {
         let b = self.b;
         let mut out = Vec::new();
         for &gi in groups {
@@ -828,7 +831,7 @@ fn aggregate_rows(
         }
         let groups: Vec<usize> = (0..b.groups.len()).collect();
         let threads = worker_threads(b.groups.len());
-        let results: Vec<Result<Vec<(usize, Vec<Option<Value>>)>, Status>> = if threads <= 1 {
+        let results: Vec<Result<SlotColumns, Status>> = if threads <= 1 {
             vec![job.run(&groups, &slots_of)]
         } else {
             let chunk = groups.len().div_ceil(threads);
@@ -917,7 +920,7 @@ fn by_device(st: &State, tc: TimeContext, q: &Query, aggregate: bool, cap: Optio
     let mut out = ResultSet {
         columns: std::iter::once("Device".to_string()).chain(columns.iter().map(|(n, _)| n.clone())).collect(),
         types: std::iter::once(DataType::Text).chain(columns.iter().map(|(_, t)| *t)).collect(),
-        ignore_time: aggregate && !q.group_by.as_ref().is_some_and(|g| g.time.is_some()),
+        ignore_time: aggregate && q.group_by.as_ref().is_none_or(|g| g.time.is_none()),
         times: Vec::new(),
         cols: vec![Vec::new(); columns.len() + 1],
     };
@@ -929,7 +932,7 @@ fn by_device(st: &State, tc: TimeContext, q: &Query, aggregate: bool, cap: Optio
         }
         let name = Value::Bytes(d.to_string().into_bytes());
         for r in 0..rs.len() {
-            if !aggregate && index.iter().all(|i| i.map_or(true, |i| rs.cols[i][r].is_none())) {
+            if !aggregate && index.iter().all(|i| i.is_none_or(|i| rs.cols[i][r].is_none())) {
                 continue;
             }
             out.times.push(rs.times[r]);
@@ -1019,13 +1022,13 @@ fn fill(rs: &mut ResultSet, f: &Fill, tc: &TimeContext) -> Result<(), Status> {
             };
             for col in rs.cols.iter_mut() {
                 let mut prev: Option<(i64, Value)> = None;
-                for r in 0..n {
-                    match &col[r] {
-                        Some(v) => prev = Some((rs.times[r], v.clone())),
+                for (cell, &t) in col.iter_mut().zip(&rs.times) {
+                    match cell {
+                        Some(v) => prev = Some((t, v.clone())),
                         None => {
                             if let Some((pt, v)) = &prev {
-                                if limit.map_or(true, |l| (rs.times[r] - pt).abs() <= l) {
-                                    col[r] = Some(v.clone());
+                                if limit.is_none_or(|l| (t - pt).abs() <= l) {
+                                    *cell = Some(v.clone());
                                 }
                             }
                         }
@@ -1044,9 +1047,9 @@ fn fill(rs: &mut ResultSet, f: &Fill, tc: &TimeContext) -> Result<(), Status> {
                     let (ti, tk) = (rs.times[i] as f64, rs.times[k] as f64);
                     let (vi, vk) = (col[i].as_ref().and_then(Value::as_f64), col[k].as_ref().and_then(Value::as_f64));
                     let (Some(vi), Some(vk)) = (vi, vk) else { continue };
-                    for j in i + 1..k {
-                        let x = vi + (vk - vi) * ((rs.times[j] as f64 - ti) / (tk - ti));
-                        col[j] = Some(match rs.types[c] {
+                    for (cell, &tj) in col[i + 1..k].iter_mut().zip(&rs.times[i + 1..k]) {
+                        let x = vi + (vk - vi) * ((tj as f64 - ti) / (tk - ti));
+                        *cell = Some(match rs.types[c] {
                             DataType::Int32 => Value::I32(x as i32),
                             DataType::Int64 => Value::I64(x as i64),
                             DataType::Float => Value::F32(x as f32),

@@ -41,7 +41,7 @@ pub fn matches(f: &SchemaFilter, s: &SeriesInfo) -> bool {
 
 fn series<'a>(st: &'a State, pattern: Option<&PathPattern>, filter: Option<&SchemaFilter>) -> Vec<&'a SeriesInfo> {
     let pat = pattern.cloned().unwrap_or_else(all);
-    st.schema.series_matching(&pat).into_iter().filter(|s| filter.map_or(true, |f| matches(f, s))).collect()
+    st.schema.series_matching(&pat).into_iter().filter(|s| filter.is_none_or(|f| matches(f, s))).collect()
 }
 
 /// SHOW TIMESERIES.
@@ -190,7 +190,7 @@ fn nodes(st: &State) -> BTreeMap<Path, NodeKind> {
 
 /// The children of the nodes matching `pattern` (root's when None), in path order.
 fn children(st: &State, pattern: Option<&PathPattern>) -> Vec<(Path, NodeKind)> {
-    let is_root = pattern.map_or(true, |p| p.nodes() == ["root"]);
+    let is_root = pattern.is_none_or(|p| p.nodes() == ["root"]);
     nodes(st)
         .into_iter()
         .filter(|(p, _)| match p.parent() {
@@ -230,7 +230,7 @@ pub fn show_ttl(e: &Engine, pattern: Option<&PathPattern>) -> ResultSet {
     let st = e.state();
     let mut rs = ResultSet::text(&["Device", "TTL(ms)"]);
     for (db, info) in st.schema.databases() {
-        if pattern.map_or(true, |p| p.matches(db)) {
+        if pattern.is_none_or(|p| p.matches(db)) {
             rs.push_text_row(vec![Some(format!("{db}.**")), Some(info.ttl.map_or("INF".into(), |t| t.to_string()))]);
         }
     }

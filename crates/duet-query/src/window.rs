@@ -100,7 +100,7 @@ pub fn count(start: i64, end: i64, step: TimeDuration, p: Precision, zone_offset
     let per_month_min = 28 * 86_400 * p.per_second() as i128;
     let approx = ((end as i128 - start as i128) / (per_month_min * step.months as i128 + step.units as i128)).max(0) as i64;
     let mut k = approx.max(0);
-    while k > 0 && step.add_to(start, k, p, zone_offset).map_or(true, |s| s >= end) {
+    while k > 0 && step.add_to(start, k, p, zone_offset).is_none_or(|s| s >= end) {
         k -= 1;
     }
     while step.add_to(start, k, p, zone_offset).is_some_and(|s| s < end) {
