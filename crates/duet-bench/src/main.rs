@@ -223,10 +223,11 @@ fn ingest(host: String, port: u16, clients: usize, devices: usize, sensors: usiz
         let bytes = du(&dir);
         println!("duetdb disk: flush_s={:.3} disk_bytes={bytes} bytes_per_point={:.3} (dir {})", t.elapsed().as_secs_f64(), bytes as f64 / total_points, dir.display());
         if settle_secs > 0 {
-            // Compaction is done when the size stops changing for a few seconds.
+            // MERGE compacts every data file into one (what background compaction converges to).
+            s.execute("merge").expect("merge");
             let deadline = Instant::now() + Duration::from_secs(settle_secs);
             let (mut last, mut stable_since) = (du(&dir), Instant::now());
-            while Instant::now() < deadline && stable_since.elapsed() < Duration::from_secs(5) {
+            while Instant::now() < deadline && stable_since.elapsed() < Duration::from_secs(2) {
                 std::thread::sleep(Duration::from_millis(500));
                 let now = du(&dir);
                 if now != last {

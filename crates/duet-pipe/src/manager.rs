@@ -119,7 +119,7 @@ impl PipeManager {
     /// directions, so versions decide on each side, then compares again.
     ///
     /// Rows: Series, BucketStart, BucketEnd, LocalPoints, PeerPoints, Status. No rows: identical.
-    pub fn check(&self, name: &str, repair: bool) -> Result<ResultSet, Status> {
+    pub fn check_peer(&self, name: &str, repair: bool) -> Result<ResultSet, Status> {
         let params = {
             let pipes = self.pipes.lock().unwrap();
             pipes.get(name).ok_or_else(|| err(StatusCode::PipeError, format!("Pipe {name} does not exist")))?.params.clone()
@@ -204,6 +204,10 @@ fn kv_merge(old: &[(String, String)], new: Vec<(String, String)>, replace: bool)
 }
 
 impl PipeControl for PipeManager {
+    fn check(&self, name: &str, repair: bool) -> Result<ResultSet, Status> {
+        self.check_peer(name, repair)
+    }
+
     fn create(&self, spec: PipeSpec) -> Result<(), Status> {
         if !valid_name(&spec.name) {
             return Err(err(StatusCode::IllegalParameter, format!("'{}' is not a valid pipe name (letters, digits, '_' and '-')", spec.name)));

@@ -366,6 +366,15 @@ pub enum Statement {
     },
     /// SHOW PIPES / SHOW PIPE name.
     ShowPipes(Option<String>),
+    /// CHECK PIPE name (compare with the peer) / REPAIR PIPE name (and fix what differs).
+    CheckPipe {
+        /// Pipe name.
+        name: String,
+        /// REPAIR rather than CHECK.
+        repair: bool,
+    },
+    /// MERGE: compact the data files now (IoTDB's statement for compaction).
+    Merge,
 }
 
 /// A CREATE PIPE statement: parameters exactly as written (prefixes stripped later).

@@ -35,6 +35,8 @@ pub trait PipeControl {
     fn drop_pipe(&self, name: &str, if_exists: bool) -> Result<(), Status>;
     /// SHOW PIPES / SHOW PIPE name.
     fn show(&self, name: Option<&str>) -> Result<ResultSet, Status>;
+    /// CHECK PIPE / REPAIR PIPE: compare with (and repair) the pipe's peer.
+    fn check(&self, name: &str, repair: bool) -> Result<ResultSet, Status>;
 }
 
 /// Everything a statement runs with.
@@ -130,6 +132,11 @@ pub fn execute(ctx: &Context, stmt: Statement) -> Result<Output, Status> {
             e.flush()?;
             Ok(Output::Done)
         }
+        Statement::Merge => {
+            e.flush()?;
+            e.compact()?;
+            Ok(Output::Done)
+        }
         Statement::ShowVersion => {
             let mut rs = ResultSet::text(&["Version", "BuildInfo"]);
             rs.push_text_row(vec![Some(ctx.server.version()), Some(ctx.server.build_info())]);
@@ -177,7 +184,8 @@ pub fn execute(ctx: &Context, stmt: Statement) -> Result<Output, Status> {
         | Statement::StartPipe(_)
         | Statement::StopPipe(_)
         | Statement::DropPipe { .. }
-        | Statement::ShowPipes(_) => {
+        | Statement::ShowPipes(_)
+        | Statement::CheckPipe { .. } => {
             let p = ctx.pipes.ok_or_else(|| Status::new(StatusCode::UnsupportedOperation, "pipes are not available in this context"))?;
             match stmt {
                 Statement::CreatePipe(spec) => done(p.create(spec)),
@@ -186,6 +194,7 @@ pub fn execute(ctx: &Context, stmt: Statement) -> Result<Output, Status> {
                 Statement::StopPipe(n) => done(p.stop(&n)),
                 Statement::DropPipe { name, if_exists } => done(p.drop_pipe(&name, if_exists)),
                 Statement::ShowPipes(n) => p.show(n.as_deref()).map(Output::Rows),
+                Statement::CheckPipe { name, repair } => p.check(&name, repair).map(Output::Rows),
                 _ => unreachable!(),
             }
         }

@@ -170,6 +170,17 @@ impl<'a> Parser<'a> {
             "COUNT" => self.count(),
             "DELETE" => self.delete(),
             "DROP" => self.drop(),
+            "CHECK" | "REPAIR" => {
+                let repair = first.eq_ignore_ascii_case("REPAIR");
+                self.bump();
+                self.expect_kw("PIPE")?;
+                Ok(Statement::CheckPipe { name: self.name()?, repair })
+            }
+            "MERGE" | "COMPACT" => {
+                self.bump();
+                self.eat_kw("FULL");
+                Ok(Statement::Merge)
+            }
             "FLUSH" => {
                 self.bump();
                 while !matches!(self.peek(), Tok::Eof | Tok::Sym(";")) {
@@ -1331,6 +1342,9 @@ mod tests {
         assert!(parse("create pipe p with source('a'='b')").is_err());
         assert_eq!(parse("drop pipe if exists p").unwrap(), Statement::DropPipe { name: "p".into(), if_exists: true });
         assert_eq!(parse("show pipes").unwrap(), Statement::ShowPipes(None));
+        assert_eq!(parse("check pipe AB").unwrap(), Statement::CheckPipe { name: "AB".into(), repair: false });
+        assert_eq!(parse("REPAIR PIPE AB").unwrap(), Statement::CheckPipe { name: "AB".into(), repair: true });
+        assert_eq!(parse("merge").unwrap(), Statement::Merge);
         assert_eq!(parse("SHOW PIPE ab").unwrap(), Statement::ShowPipes(Some("ab".into())));
         assert_eq!(parse("stop pipe AB").unwrap(), Statement::StopPipe("AB".into()));
         assert!(matches!(parse("alter pipe p modify sink('sink.port'='6668')").unwrap(), Statement::AlterPipe { sink: Some((false, _)), .. }));
