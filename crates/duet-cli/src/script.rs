@@ -31,37 +31,9 @@ fn scan(text: &str) -> (i32, Option<char>) {
     (depth, quote)
 }
 
-/// Splits text into statements at `;` outside quotes.
+/// Splits text into statements at `;` outside quotes and comments (the parser's own rule).
 pub fn split(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quote = None;
-    for c in text.chars() {
-        match quote {
-            Some(q) => {
-                cur.push(c);
-                if c == q {
-                    quote = None;
-                }
-            }
-            None if c == ';' => {
-                if !cur.trim().is_empty() {
-                    out.push(cur.trim().to_string());
-                }
-                cur.clear();
-            }
-            None => {
-                if matches!(c, '\'' | '"' | '`') {
-                    quote = Some(c);
-                }
-                cur.push(c);
-            }
-        }
-    }
-    if !cur.trim().is_empty() {
-        out.push(cur.trim().to_string());
-    }
-    out
+    duet_query::parser::split_statements(text)
 }
 
 #[cfg(test)]
