@@ -281,12 +281,14 @@ fn lag(a: String, b: String, rate: u64, batch: usize, seconds: u64) {
     let last_written = Arc::new(AtomicI64::new(-1));
     let mut wa = Session::open(&ah, ap, "root", "root", "+00:00").expect("connect A");
     wa.execute(&format!("create timeseries {series}.v INT64")).ok();
+    let series = format!("{series}");
     // Reader: polls B for the newest point and stamps every time it has not seen before.
     let (acked2, done2) = (acked.clone(), done.clone());
     let series2 = series.clone();
     let reader = std::thread::spawn(move || {
         let mut rb = Session::open(&bh, bp, "root", "root", "+00:00").expect("connect B");
-        let mut seen: BTreeMap<i64, Instant> = BTreeMap::new();
+        // Each time a newer point shows up on B: (newest time, when it was seen).
+        let mut seen: Vec<(i64, Instant)> = Vec::new();
         let mut max_seen = -1i64;
         while !done2.load(Ordering::Acquire) {
             let (c, sid) = rb.raw();
@@ -297,10 +299,7 @@ fn lag(a: String, b: String, rate: u64, batch: usize, seconds: u64) {
                         if let Ok(block) = duet_protocol::tsblock::decode(&blk, &[DataType::Text, DataType::Text, DataType::Text]) {
                             if let Some(t) = block.times.first() {
                                 if *t > max_seen {
-                                    let now = Instant::now();
-                                    for x in (max_seen + 1)..=*t {
-                                        seen.insert(x, now);
-                                    }
+                                    seen.push((*t, Instant::now()));
                                     max_seen = *t;
                                 }
                             }
@@ -319,15 +318,29 @@ fn lag(a: String, b: String, rate: u64, batch: usize, seconds: u64) {
     let mut i = 0i64;
     while start.elapsed() < Duration::from_secs(seconds) {
         let times: Vec<i64> = (0..batch as i64).map(|k| i * batch as i64 + k).collect();
-        let vals: Vec<String> = times.iter().map(|t| format!("({t}, {t})")).collect();
-        wa.execute(&format!("insert into {series}(time, v) values {}", vals.join(","))).expect("write A");
+        // One insertTablet per write, as ingest clients do; the write's lag is its last point's.
+        let tablet = InsertBatch {
+            device: Path::parse(&series).unwrap(),
+            aligned: false,
+            times: times.clone(),
+            columns: vec![Column { name: "v".into(), dtype: DataType::Int64, values: ColumnValues::I64(times.clone()), nulls: None }],
+        };
+        let (vals, ts, types) = encode_tablet(&tablet);
+        let (c, sid) = wa.raw();
+        let req = duet_protocol::rpc::InsertTabletReq {
+            session_id: Some(sid),
+            prefix_path: Some(series.clone()),
+            measurements: Some(vec!["v".into()]),
+            values: Some(vals),
+            timestamps: Some(ts),
+            types: Some(types),
+            size: Some(times.len() as i32),
+            is_aligned: Some(false),
+            ..Default::default()
+        };
+        check(Some(c.insert_tablet(req).expect("write A"))).expect("write A");
         let now = Instant::now();
-        {
-            let mut a = acked.lock().unwrap();
-            for t in &times {
-                a.insert(*t, now);
-            }
-        }
+        acked.lock().unwrap().insert(*times.last().unwrap(), now);
         last_written.store(*times.last().unwrap(), Ordering::Release);
         i += 1;
         next += interval;
@@ -340,16 +353,21 @@ fn lag(a: String, b: String, rate: u64, batch: usize, seconds: u64) {
     done.store(true, Ordering::Release);
     let seen = reader.join().unwrap();
     let acked = acked.lock().unwrap();
+    // A write is readable on B from the first observation of a time at or past its last point.
     let mut lags: Vec<f64> = acked
         .iter()
-        .filter_map(|(t, at)| seen.get(t).map(|s| s.saturating_duration_since(*at).as_secs_f64() * 1000.0))
+        .filter_map(|(t, at)| {
+            let k = seen.partition_point(|(s, _)| s < t);
+            seen.get(k).map(|(_, when)| when.saturating_duration_since(*at).as_secs_f64() * 1000.0)
+        })
         .collect();
     let missing = acked.len() - lags.len();
     lags.sort_by(|a, b| a.partial_cmp(b).unwrap());
     println!(
-        "duetdb replication lag: writes={} points={} rate_per_s={rate} p50_ms={:.2} p99_ms={:.2} max_ms={:.2} not_seen={missing}",
+        "duetdb replication lag: writes={} points={} write_rate_per_s={rate} point_rate_per_s={} p50_ms={:.2} p99_ms={:.2} max_ms={:.2} not_seen={missing}",
         i,
-        acked.len(),
+        i as usize * batch,
+        rate as usize * batch,
         percentile(&lags, 0.5),
         percentile(&lags, 0.99),
         lags.last().copied().unwrap_or(f64::NAN)
