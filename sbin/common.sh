@@ -17,18 +17,23 @@ conf_get() {
   echo "${v:-$2}"
 }
 
-# ensure_built BIN: builds the release binaries when BIN is missing.
+# ensure_built BIN: builds the release binaries when they are missing or older than the sources
+# (cargo does nothing when they are current). With DUETDB_BIN_DIR set, uses what is there.
 ensure_built() {
-  if [ ! -x "$DUETDB_BIN_DIR/$1" ]; then
-    if [ "$DUETDB_BIN_DIR" != "$DUETDB_REPO/target/release" ]; then
+  if [ "$DUETDB_BIN_DIR" != "$DUETDB_REPO/target/release" ]; then
+    if [ ! -x "$DUETDB_BIN_DIR/$1" ]; then
       echo "$DUETDB_BIN_DIR/$1 does not exist (DUETDB_BIN_DIR)" >&2
       exit 1
     fi
-    if ! command -v cargo >/dev/null 2>&1; then
-      echo "cargo is needed to build DuetDB (https://rustup.rs)" >&2
-      exit 1
+    return
+  fi
+  if command -v cargo >/dev/null 2>&1 && [ -f "$DUETDB_REPO/Cargo.toml" ]; then
+    if [ ! -x "$DUETDB_BIN_DIR/$1" ]; then
+      echo "Building DuetDB (release; the first build takes a few minutes)..." >&2
     fi
-    echo "Building DuetDB (release; the first build takes a few minutes)..." >&2
-    (cd "$DUETDB_REPO" && cargo build --release --locked -p duet-server -p duet-cli) >&2 || { echo "build failed" >&2; exit 1; }
+    (cd "$DUETDB_REPO" && cargo build --release --locked -q -p duet-server -p duet-cli) >&2 || { echo "build failed" >&2; exit 1; }
+  elif [ ! -x "$DUETDB_BIN_DIR/$1" ]; then
+    echo "cargo is needed to build DuetDB (https://rustup.rs)" >&2
+    exit 1
   fi
 }
