@@ -782,11 +782,22 @@ impl GroupJob<'_> {
             let mut agg = WindowAgg::new(self.windows, g.need);
             if self.lo <= self.hi {
                 for (p, t) in &g.members {
-                    let mut pts = b.st.scan(p, self.lo, self.hi, b.tc.now);
-                    if let Some(f) = self.filter {
-                        pts = filter_points(pts, f, self.fdata)?;
-                    }
-                    let (times, vals) = to_columns(pts, *t);
+                    // Without a value filter the typed read goes straight into the aggregates:
+                    // no per-point `Value` is built.
+                    let typed = match self.filter {
+                        None => b.st.scan_columns(p, self.lo, self.hi, b.tc.now),
+                        Some(_) => None,
+                    };
+                    let (times, vals) = match typed {
+                        Some(cols) => cols,
+                        None => {
+                            let mut pts = b.st.scan(p, self.lo, self.hi, b.tc.now);
+                            if let Some(f) = self.filter {
+                                pts = filter_points(pts, f, self.fdata)?;
+                            }
+                            to_columns(pts, *t)
+                        }
+                    };
                     agg.feed_points(&times, &vals);
                 }
             }
