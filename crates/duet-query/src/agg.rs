@@ -31,6 +31,7 @@ use std::ops::Range;
 use duet_common::mutation::ColumnValues;
 use duet_common::status::{Status, StatusCode};
 use duet_common::types::{DataType, Value};
+use duet_storage::engine::Stats;
 
 /// A built-in aggregate function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -273,6 +274,30 @@ impl Partial {
             first: Some((times[a], values.get(a))),
             last: Some((times[b - 1], values.get(b - 1))),
         }
+    }
+
+    /// The state a data file's page statistics stand for, or None when they lack what `need`
+    /// asks for (TEXT/STRING/BLOB pages keep no minimum or maximum).
+    pub fn of_stats(s: &Stats, need: Need) -> Option<Partial> {
+        let numeric = matches!(s.first, Value::I32(_) | Value::I64(_) | Value::F32(_) | Value::F64(_));
+        if need.min_max && !numeric && !matches!(s.first, Value::Bool(_)) {
+            return None;
+        }
+        // Kept exactly as `of_points` keeps them, so that a window's state does not depend on
+        // whether its points came decoded or summarised.
+        let (sum, min, max) = if numeric {
+            (if need.sum { s.sum? } else { 0.0 }, if need.min_max { Some(s.min.clone()?) } else { None }, if need.min_max { Some(s.max.clone()?) } else { None })
+        } else {
+            (0.0, None, None)
+        };
+        Some(Partial {
+            count: s.count,
+            sum,
+            min,
+            max,
+            first: Some((s.start_time, s.first.clone())),
+            last: Some((s.end_time, s.last.clone())),
+        })
     }
 
     /// Adds another state (of the same series or of another series of a group).

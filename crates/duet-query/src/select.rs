@@ -16,9 +16,9 @@ use std::collections::{HashMap, HashSet};
 use duet_common::path::{Path, PathPattern};
 use duet_common::status::{Status, StatusCode};
 use duet_common::types::{format_float, DataType, Value};
-use duet_storage::engine::State;
+use duet_storage::engine::{ScanPart, State};
 
-use crate::agg::{to_columns, AggFunc, Need, WindowAgg, Windows};
+use crate::agg::{to_columns, AggFunc, Need, Partial, WindowAgg, Windows};
 use crate::ast::*;
 use crate::eval::{binary, duration, literal_value, time_value, TimeContext};
 use crate::exec::{time_bounds, TimeBounds, ALL_TIME};
@@ -782,22 +782,27 @@ impl GroupJob<'_> {
             let mut agg = WindowAgg::new(self.windows, g.need);
             if self.lo <= self.hi {
                 for (p, t) in &g.members {
-                    // Without a value filter the typed read goes straight into the aggregates:
-                    // no per-point `Value` is built.
-                    let typed = match self.filter {
-                        None => b.st.scan_columns(p, self.lo, self.hi, b.tc.now),
-                        Some(_) => None,
-                    };
-                    let (times, vals) = match typed {
-                        Some(cols) => cols,
-                        None => {
-                            let mut pts = b.st.scan(p, self.lo, self.hi, b.tc.now);
-                            if let Some(f) = self.filter {
-                                pts = filter_points(pts, f, self.fdata)?;
+                    // Without a value filter typed parts go straight into the aggregates (no
+                    // per-point `Value`), and a page that only one window holds is merged from its
+                    // statistics without being decoded.
+                    if self.filter.is_none() {
+                        let need = g.need;
+                        let fed = b.st.scan_parts(p, self.lo, self.hi, b.tc.now, &mut |part| match part {
+                            ScanPart::Stats(s) => Partial::of_stats(s, need).is_some_and(|pa| agg.feed_partial(s.start_time, s.end_time, &pa)),
+                            ScanPart::Points(times, vals) => {
+                                agg.feed_points(times, vals);
+                                true
                             }
-                            to_columns(pts, *t)
+                        });
+                        if fed {
+                            continue;
                         }
-                    };
+                    }
+                    let mut pts = b.st.scan(p, self.lo, self.hi, b.tc.now);
+                    if let Some(f) = self.filter {
+                        pts = filter_points(pts, f, self.fdata)?;
+                    }
+                    let (times, vals) = to_columns(pts, *t);
                     agg.feed_points(&times, &vals);
                 }
             }

@@ -15,6 +15,8 @@ use duet_common::version::{Hlc, InstanceId, Version};
 use duet_schema::Schema;
 
 use duet_format::{FileReader, FileWriter, Points};
+/// Page statistics, as [`State::scan_parts`] hands them out.
+pub use duet_format::Stats;
 
 use crate::checkpoint::Checkpoint;
 use crate::memtable::Memtable;
@@ -87,6 +89,15 @@ pub struct DataFile {
     pub id: u64,
     /// Its reader (footer index loaded).
     pub reader: FileReader,
+}
+
+/// One part of a series read by [`State::scan_parts`].
+#[derive(Debug)]
+pub enum ScanPart<'a> {
+    /// The statistics of a file page whose points are all visible and inside the scan range.
+    Stats(&'a Stats),
+    /// Points in time order without duplicate timestamps.
+    Points(&'a [i64], &'a ColumnValues),
 }
 
 /// The engine's in-memory state, read under a shared lock.
@@ -268,6 +279,85 @@ impl State {
             ColumnValues::Bytes(o) => gather!(Bytes, o),
         }
         Some((times, values))
+    }
+
+    /// The points of [`State::scan_columns`] as a series of parts in time order that never
+    /// overlap, where a file page may come as its statistics instead of its points. A page is
+    /// offered as [`ScanPart::Stats`] only when its statistics describe exactly the points the scan
+    /// would return there: its file is the only source of the series in the range (no memtable or
+    /// other file has points in it), the page lies inside the range (TTL included), and no
+    /// tombstone newer than its oldest point overlaps it. The visitor returns whether it used the
+    /// statistics; when it does not, the page is decoded and comes as [`ScanPart::Points`] (the
+    /// visitor's answer to points is ignored). Returns false, visiting nothing, when the schema
+    /// lacks the series.
+    pub fn scan_parts(&self, series: &Path, start: i64, end: i64, now: i64, visit: &mut dyn FnMut(ScanPart<'_>) -> bool) -> bool {
+        let Some(info) = self.schema.series(series) else { return false };
+        let dtype = info.def.dtype;
+        let lo = self.ttl_start(series, start, now);
+        if lo > end {
+            return true;
+        }
+        let in_range = |m: &duet_format::SeriesMeta| m.stats.as_ref().is_some_and(|s| s.overlaps(lo, end));
+        let mut holders = self.files.iter().filter(|f| f.reader.series_meta(series).is_some_and(in_range));
+        let only = match (holders.next(), holders.next()) {
+            (Some(f), None) => Some(f),
+            _ => None,
+        };
+        let in_memory = self.frozen.iter().map(|m| m.as_ref()).chain(std::iter::once(&self.mem)).any(|m| {
+            m.get(series).is_some_and(|buf| {
+                let t = buf.columns().0;
+                t.partition_point(|&x| x < lo) < t.partition_point(|&x| x <= end)
+            })
+        });
+        let file = match only {
+            Some(f) if !in_memory && f.reader.series_meta(series).is_some_and(|m| m.dtype == dtype) => f,
+            _ => {
+                // Several sources (or none) need the merge; statistics cannot stand for them.
+                if let Some((t, v)) = self.scan_columns(series, start, end, now) {
+                    if !t.is_empty() {
+                        visit(ScanPart::Points(&t, &v));
+                    }
+                }
+                return true;
+            }
+        };
+        let pages = match file.reader.series_pages(series) {
+            Ok(p) => p.unwrap_or_default(),
+            Err(e) => {
+                tracing::error!("skipping unreadable data of {series} in file {}: {e}", file.id);
+                return true;
+            }
+        };
+        let tombs: Vec<&Tombstone> = self.tombstones.iter().filter(|d| d.start <= end && d.end >= lo && d.patterns.iter().any(|p| p.matches(series))).collect();
+        for page in pages.iter().filter(|p| p.stats.overlaps(lo, end)) {
+            let s = &page.stats;
+            let hiding: Vec<&Tombstone> = tombs.iter().copied().filter(|d| d.start <= s.end_time && d.end >= s.start_time && d.version > s.min_version).collect();
+            if hiding.is_empty() && s.start_time >= lo && s.end_time <= end && visit(ScanPart::Stats(s)) {
+                continue;
+            }
+            let mut p = match file.reader.read_page(page) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!("skipping unreadable data of {series} in file {}: {e}", file.id);
+                    continue;
+                }
+            };
+            p.retain_time(lo, end);
+            if !hiding.is_empty() {
+                let keep: Vec<usize> = (0..p.len()).filter(|&i| !hiding.iter().any(|d| d.version > p.versions[i] && p.times[i] >= d.start && p.times[i] <= d.end)).collect();
+                if keep.len() < p.len() {
+                    p = Points {
+                        times: keep.iter().map(|&i| p.times[i]).collect(),
+                        values: gather_rows(&p.values, &keep),
+                        versions: keep.iter().map(|&i| p.versions[i]).collect(),
+                    };
+                }
+            }
+            if !p.is_empty() {
+                visit(ScanPart::Points(&p.times, &p.values));
+            }
+        }
+        true
     }
 
     /// The first time TTL still shows for `series`, given the query's own start.
@@ -1152,6 +1242,18 @@ fn value_bytes(v: &Value) -> Vec<u8> {
     }
 }
 
+/// Rows `rows` of a column, in that order.
+fn gather_rows(v: &ColumnValues, rows: &[usize]) -> ColumnValues {
+    match v {
+        ColumnValues::Bool(x) => ColumnValues::Bool(rows.iter().map(|&i| x[i]).collect()),
+        ColumnValues::I32(x) => ColumnValues::I32(rows.iter().map(|&i| x[i]).collect()),
+        ColumnValues::I64(x) => ColumnValues::I64(rows.iter().map(|&i| x[i]).collect()),
+        ColumnValues::F32(x) => ColumnValues::F32(rows.iter().map(|&i| x[i]).collect()),
+        ColumnValues::F64(x) => ColumnValues::F64(rows.iter().map(|&i| x[i]).collect()),
+        ColumnValues::Bytes(x) => ColumnValues::Bytes(rows.iter().map(|&i| x[i].clone()).collect()),
+    }
+}
+
 /// Crash injection for recovery tests: when `DUETDB_CRASH_AT` names this step, the process aborts
 /// right here, like a power cut between two steps of a flush or compaction.
 fn crash_point(step: &str) {
@@ -1349,6 +1451,33 @@ mod tests {
         assert!(read(&e, "root.db.d2.s").is_empty(), "nothing of a refused request is applied");
     }
 
+    /// What `scan_parts` yields: the points of parts when statistics are refused, then the count
+    /// and sum when they are taken.
+    fn parts(st: &State, p: &Path, start: i64, end: i64, now: i64) -> (Vec<(i64, Value)>, u64, f64) {
+        let mut points = Vec::new();
+        assert!(st.scan_parts(p, start, end, now, &mut |part| {
+            if let ScanPart::Points(t, v) = part {
+                points.extend(t.iter().enumerate().map(|(i, t)| (*t, v.get(i))));
+            }
+            false
+        }));
+        let (mut n, mut sum) = (0u64, 0f64);
+        st.scan_parts(p, start, end, now, &mut |part| {
+            match part {
+                ScanPart::Stats(s) => {
+                    n += s.count;
+                    sum += s.sum.unwrap();
+                }
+                ScanPart::Points(t, v) => {
+                    n += t.len() as u64;
+                    sum += (0..t.len()).filter_map(|i| v.get(i).as_f64()).sum::<f64>();
+                }
+            }
+            true
+        });
+        (points, n, sum)
+    }
+
     #[test]
     fn typed_scan_matches_the_value_scan() {
         let d = tempfile::tempdir().unwrap();
@@ -1384,6 +1513,7 @@ mod tests {
             let (times, values) = st.scan_columns(&p, start, end, now).unwrap();
             let typed: Vec<(i64, Value)> = times.iter().enumerate().map(|(i, t)| (*t, values.get(i))).collect();
             assert_eq!(typed, st.scan(&p, start, end, now), "{series} [{start}, {end}] now={now}");
+            assert_eq!(parts(&st, &p, start, end, now), (typed.clone(), typed.len() as u64, typed.iter().filter_map(|(_, v)| v.as_f64()).sum::<f64>()));
             typed.len()
         };
         let mut seen = 0;
@@ -1396,12 +1526,21 @@ mod tests {
             }
         }
         assert!(seen > 300, "the comparison saw real data ({seen} points)");
+        let mut offered = 0;
+        st.scan_parts(&Path::parse("root.db.b.s").unwrap(), 0, 99, 0, &mut |part| {
+            offered += matches!(part, ScanPart::Stats(s) if s.count == 100) as usize;
+            true
+        });
+        assert_eq!(offered, 1, "a sole, whole, undeleted page is offered as statistics");
         drop(st);
         del(&e, "b", 20, 29);
         let st = e.state();
         let p = Path::parse("root.db.b.s").unwrap();
-        let (times, _) = st.scan_columns(&p, i64::MIN, i64::MAX, 0).unwrap();
+        let (times, values) = st.scan_columns(&p, i64::MIN, i64::MAX, 0).unwrap();
         assert_eq!(times.len(), 90, "a tombstone over a single source is applied");
+        let (points, n, _) = parts(&st, &p, i64::MIN, i64::MAX, 0);
+        assert_eq!((points.len(), n), (90, 90), "a page under a newer tombstone is decoded and filtered");
+        assert_eq!(points, times.iter().enumerate().map(|(i, t)| (*t, values.get(i))).collect::<Vec<_>>());
         assert!(st.scan_columns(&Path::parse("root.db.nope.s").unwrap(), 0, 10, 0).is_none());
     }
 }
