@@ -114,10 +114,14 @@ fn page_statistics_answer_like_decoded_points() {
         assert_eq!(plain, rows(&e, 0, &format!("{select}{where_}")), "{tail}");
         assert_eq!(plain[0].1[0], Some(Value::I64(if tail.contains("50)") { 50 } else { 100 })));
     }
+    let last = |e: &Engine| rows(e, 0, "select last i from root.p.d").into_iter().map(|(t, v)| (t, v[1].clone())).collect::<Vec<_>>();
+    assert_eq!(last(&e), vec![(99, Some(Value::Bytes(format!("{}.0", 99 * 37 % 101 - 50).into_bytes())))]);
     // A newer deletion over the page makes it decoded and filtered.
     run(&e, 0, "delete from root.p.d.i where time < 10").unwrap();
+    run(&e, 0, "delete from root.p.d.i where time > 98").unwrap();
     let r = rows(&e, 0, "select count(i), min_time(i), count(f) from root.p.d");
-    assert_eq!(r[0].1, vec![Some(Value::I64(90)), Some(Value::I64(10)), Some(Value::I64(100))]);
+    assert_eq!(r[0].1, vec![Some(Value::I64(89)), Some(Value::I64(10)), Some(Value::I64(100))]);
+    assert_eq!(last(&e), vec![(98, Some(Value::Bytes(format!("{}.0", 98 * 37 % 101 - 50).into_bytes())))]);
 }
 
 /// The standard workload: 100 devices x 10 DOUBLE sensors x 10,000 timestamps 1 s apart, each

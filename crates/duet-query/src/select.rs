@@ -972,7 +972,7 @@ pub fn last_rows(st: &State, series: &[(Path, DataType)], lo: i64, hi: i64, now:
         cols: vec![vec![]; 3],
     };
     // Storage has no "newest point" read, so each series is scanned; spread them over threads.
-    let newest = |part: &[(Path, DataType)]| -> Vec<Option<(i64, Value)>> { part.iter().map(|(p, _)| st.scan(p, lo, hi, now).pop()).collect() };
+    let newest = |part: &[(Path, DataType)]| -> Vec<Option<(i64, Value)>> { part.iter().map(|(p, _)| newest_point(st, p, lo, hi, now)).collect() };
     let threads = worker_threads(series.len());
     let found: Vec<Option<(i64, Value)>> = if threads <= 1 {
         newest(series)
@@ -992,6 +992,35 @@ pub fn last_rows(st: &State, series: &[(Path, DataType)], lo: i64, hi: i64, now:
         }
     }
     rs
+}
+
+/// The newest point of a series in `lo..=hi`. Typed parts avoid a `Value` per point, and a file
+/// page that statistics may stand for gives its last point without being decoded.
+fn newest_point(st: &State, p: &Path, lo: i64, hi: i64, now: i64) -> Option<(i64, Value)> {
+    let mut best: Option<(i64, Value)> = None;
+    let known = st.scan_parts(p, lo, hi, now, &mut |part| {
+        let (t, v) = match part {
+            ScanPart::Stats(s) => (s.end_time, &s.last),
+            ScanPart::Points(times, vals) => match times.last() {
+                Some(&t) => {
+                    if best.as_ref().is_none_or(|b| t > b.0) {
+                        best = Some((t, vals.get(times.len() - 1)));
+                    }
+                    return true;
+                }
+                None => return true,
+            },
+        };
+        if best.as_ref().is_none_or(|b| t > b.0) {
+            best = Some((t, v.clone()));
+        }
+        true
+    });
+    if known {
+        best
+    } else {
+        st.scan(p, lo, hi, now).pop()
+    }
 }
 
 fn run_last(st: &State, tc: TimeContext, q: &Query) -> Result<ResultSet, Status> {
