@@ -7,9 +7,10 @@
 //! (`root.db.d1.s1 + root.db.d1.s2`, `count(root.db.d1.s1)`, `count(root.*.d1.s1)` under GROUP BY
 //! LEVEL, and paths relative to the device under ALIGN BY DEVICE).
 //!
-//! Aggregation reads one series at a time (scan, optional value filter, typed column, per-window
-//! [`WindowAgg`]), so its memory is one series' points plus one state per window of the group
-//! being aggregated, whatever the number of series.
+//! Aggregation reads one series at a time (typed parts from `State::scan_parts`, or a scan and a
+//! typed column when a value filter needs each point, then a per-window [`WindowAgg`]), so its
+//! memory is one series' points plus one state per window of the group being aggregated, whatever
+//! the number of series. A file page that one window holds whole is merged from its statistics.
 
 use std::collections::{HashMap, HashSet};
 
@@ -971,7 +972,8 @@ pub fn last_rows(st: &State, series: &[(Path, DataType)], lo: i64, hi: i64, now:
         times: vec![],
         cols: vec![vec![]; 3],
     };
-    // Storage has no "newest point" read, so each series is scanned; spread them over threads.
+    // Storage has no "newest point" read, so each series is read (from page statistics where it
+    // can be); spread them over threads.
     let newest = |part: &[(Path, DataType)]| -> Vec<Option<(i64, Value)>> { part.iter().map(|(p, _)| newest_point(st, p, lo, hi, now)).collect() };
     let threads = worker_threads(series.len());
     let found: Vec<Option<(i64, Value)>> = if threads <= 1 {
@@ -999,20 +1001,11 @@ pub fn last_rows(st: &State, series: &[(Path, DataType)], lo: i64, hi: i64, now:
 fn newest_point(st: &State, p: &Path, lo: i64, hi: i64, now: i64) -> Option<(i64, Value)> {
     let mut best: Option<(i64, Value)> = None;
     let known = st.scan_parts(p, lo, hi, now, &mut |part| {
-        let (t, v) = match part {
-            ScanPart::Stats(s) => (s.end_time, &s.last),
-            ScanPart::Points(times, vals) => match times.last() {
-                Some(&t) => {
-                    if best.as_ref().is_none_or(|b| t > b.0) {
-                        best = Some((t, vals.get(times.len() - 1)));
-                    }
-                    return true;
-                }
-                None => return true,
-            },
-        };
-        if best.as_ref().is_none_or(|b| t > b.0) {
-            best = Some((t, v.clone()));
+        let newer = |t: i64| best.as_ref().is_none_or(|b| t > b.0);
+        match part {
+            ScanPart::Stats(s) if newer(s.end_time) => best = Some((s.end_time, s.last.clone())),
+            ScanPart::Points(times, vals) if times.last().is_some_and(|&t| newer(t)) => best = Some((times[times.len() - 1], vals.get(times.len() - 1))),
+            _ => {}
         }
         true
     });
