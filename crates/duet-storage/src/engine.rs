@@ -298,19 +298,28 @@ impl State {
             return true;
         }
         let in_range = |m: &duet_format::SeriesMeta| m.stats.as_ref().is_some_and(|s| s.overlaps(lo, end));
-        let mut holders = self.files.iter().filter(|f| f.reader.series_meta(series).is_some_and(in_range));
-        let only = match (holders.next(), holders.next()) {
-            (Some(f), None) => Some(f),
-            _ => None,
-        };
-        let in_memory = self.frozen.iter().map(|m| m.as_ref()).chain(std::iter::once(&self.mem)).any(|m| {
-            m.get(series).is_some_and(|buf| {
+        let held: Vec<&Arc<DataFile>> = self.files.iter().filter(|f| f.reader.series_meta(series).is_some_and(in_range)).collect();
+        let bufs: Vec<&crate::memtable::SeriesBuf> = self
+            .frozen
+            .iter()
+            .map(|m| m.as_ref())
+            .chain(std::iter::once(&self.mem))
+            .filter_map(|m| m.get(series))
+            .filter(|buf| {
                 let t = buf.columns().0;
                 t.partition_point(|&x| x < lo) < t.partition_point(|&x| x <= end)
             })
-        });
-        let file = match only {
-            Some(f) if !in_memory && f.reader.series_meta(series).is_some_and(|m| m.dtype == dtype) => f,
+            .collect();
+        let tombs: Vec<&Tombstone> = self.tombstones.iter().filter(|d| d.start <= end && d.end >= lo && d.patterns.iter().any(|p| p.matches(series))).collect();
+        let file = match (held.as_slice(), bufs.as_slice()) {
+            ([f], []) if f.reader.series_meta(series).is_some_and(|m| m.dtype == dtype) => *f,
+            ([], [buf]) if tombs.is_empty() && buf.dtype == dtype && buf.columns().0.first() >= Some(&lo) && buf.columns().0.last() <= Some(&end) => {
+                // A memtable wholly inside the range is lent as it is: copying every point of
+                // every series costs more than aggregating them.
+                let (t, v, _) = buf.columns();
+                visit(ScanPart::Points(t, v));
+                return true;
+            }
             _ => {
                 // Several sources (or none) need the merge; statistics cannot stand for them.
                 if let Some((t, v)) = self.scan_columns(series, start, end, now) {
@@ -328,7 +337,6 @@ impl State {
                 return true;
             }
         };
-        let tombs: Vec<&Tombstone> = self.tombstones.iter().filter(|d| d.start <= end && d.end >= lo && d.patterns.iter().any(|p| p.matches(series))).collect();
         for page in pages.iter().filter(|p| p.stats.overlaps(lo, end)) {
             let s = &page.stats;
             let hiding: Vec<&Tombstone> = tombs.iter().copied().filter(|d| d.start <= s.end_time && d.end >= s.start_time && d.version > s.min_version).collect();
