@@ -999,21 +999,7 @@ pub fn last_rows(st: &State, series: &[(Path, DataType)], lo: i64, hi: i64, now:
 /// The newest point of a series in `lo..=hi`. Typed parts avoid a `Value` per point, and a file
 /// page that statistics may stand for gives its last point without being decoded.
 fn newest_point(st: &State, p: &Path, lo: i64, hi: i64, now: i64) -> Option<(i64, Value)> {
-    let mut best: Option<(i64, Value)> = None;
-    let known = st.scan_parts(p, lo, hi, now, &mut |part| {
-        let newer = |t: i64| best.as_ref().is_none_or(|b| t > b.0);
-        match part {
-            ScanPart::Stats(s) if newer(s.end_time) => best = Some((s.end_time, s.last.clone())),
-            ScanPart::Points(times, vals) if times.last().is_some_and(|&t| newer(t)) => best = Some((times[times.len() - 1], vals.get(times.len() - 1))),
-            _ => {}
-        }
-        true
-    });
-    if known {
-        best
-    } else {
-        st.scan(p, lo, hi, now).pop()
-    }
+    st.newest(p, lo, hi, now)
 }
 
 fn run_last(st: &State, tc: TimeContext, q: &Query) -> Result<ResultSet, Status> {

@@ -125,6 +125,57 @@ impl State {
         self.scan_versions(series, start, end, now).into_iter().map(|(t, v, _)| (t, v)).collect()
     }
 
+    /// The newest visible point of a series in `[start, end]`, reading only the last page of each
+    /// file and binary-searching memtables (LAST must not scan whole series).
+    pub fn newest(&self, series: &Path, start: i64, end: i64, now: i64) -> Option<(i64, Value)> {
+        let lo = match self.schema.database_of(series).and_then(|db| self.schema.database(db)).and_then(|d| d.ttl) {
+            Some(ttl) => start.max(now.saturating_sub(ttl)),
+            None => start,
+        };
+        if lo > end {
+            return None;
+        }
+        let mut best: Option<(i64, Version, Value)> = None;
+        let mut consider = |t: i64, ver: Version, v: Value| {
+            if best.as_ref().is_none_or(|b| (t, ver) > (b.0, b.1)) {
+                best = Some((t, ver, v));
+            }
+        };
+        for m in self.frozen.iter().map(|m| m.as_ref()).chain(std::iter::once(&self.mem)) {
+            if let Some((t, v, ver)) = m.get(series).and_then(|b| b.last_in(lo, end)) {
+                consider(t, ver, v);
+            }
+        }
+        for f in &self.files {
+            let Ok(Some(pages)) = f.reader.series_pages(series) else { continue };
+            // Pages of a series are in time order within a file: the last one reaching into the
+            // range holds its newest point.
+            for page in pages.iter().rev().filter(|p| p.stats.start_time <= end && p.stats.end_time >= lo) {
+                match f.reader.read_page(page) {
+                    Ok(pts) => {
+                        let hi = pts.times.partition_point(|&t| t <= end);
+                        if hi > 0 && pts.times[hi - 1] >= lo {
+                            let (t, v, ver) = pts.get(hi - 1);
+                            consider(t, ver, v);
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!("skipping unreadable data of {series} in file {}: {e}", f.id);
+                        break;
+                    }
+                }
+            }
+        }
+        let (t, ver, v) = best?;
+        let hidden = self.tombstones.iter().any(|d| d.version > ver && t >= d.start && t <= d.end && d.patterns.iter().any(|p| p.matches(series)));
+        if hidden {
+            // The newest point is deleted: the answer lies further back; rare enough to scan for.
+            return self.scan(series, start, end, now).pop();
+        }
+        Some((t, v))
+    }
+
     /// Like [`State::scan`], keeping each point's version (for resynchronisation and compaction).
     pub fn scan_versions(&self, series: &Path, start: i64, end: i64, now: i64) -> Vec<(i64, Value, Version)> {
         let start = match self.schema.database_of(series).and_then(|db| self.schema.database(db)).and_then(|d| d.ttl) {
@@ -1521,6 +1572,7 @@ mod tests {
             let (times, values) = st.scan_columns(&p, start, end, now).unwrap();
             let typed: Vec<(i64, Value)> = times.iter().enumerate().map(|(i, t)| (*t, values.get(i))).collect();
             assert_eq!(typed, st.scan(&p, start, end, now), "{series} [{start}, {end}] now={now}");
+            assert_eq!(st.newest(&p, start, end, now), typed.last().cloned(), "newest of {series} [{start}, {end}] now={now}");
             assert_eq!(parts(&st, &p, start, end, now), (typed.clone(), typed.len() as u64, typed.iter().filter_map(|(_, v)| v.as_f64()).sum::<f64>()));
             typed.len()
         };

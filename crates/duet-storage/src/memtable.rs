@@ -144,6 +144,15 @@ impl SeriesBuf {
         (&self.times, &self.values, &self.versions)
     }
 
+    /// The newest point with time in `[start, end]` (binary search; call `normalize` first).
+    pub fn last_in(&self, start: i64, end: i64) -> Option<(i64, Value, Version)> {
+        let hi = self.times.partition_point(|&t| t <= end);
+        if hi == 0 || self.times[hi - 1] < start {
+            return None;
+        }
+        Some((self.times[hi - 1], self.values.get(hi - 1), self.versions[hi - 1]))
+    }
+
     /// Approximate heap bytes held.
     pub fn bytes(&self) -> usize {
         let per = match &self.values {
