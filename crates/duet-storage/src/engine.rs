@@ -125,8 +125,10 @@ impl State {
         self.scan_versions(series, start, end, now).into_iter().map(|(t, v, _)| (t, v)).collect()
     }
 
-    /// The newest visible point of a series in `[start, end]`, reading only the last page of each
-    /// file and binary-searching memtables (LAST must not scan whole series).
+    /// The newest visible point of a series in `[start, end]`: binary search in memtables, and
+    /// for files the statistics of the last page reaching into the range (decoding it only when
+    /// the page runs past the range). Anything ambiguous (the same newest time in two sources, or a
+    /// tombstone that may hide it) falls back to a full scan, so the answer always equals `scan`'s.
     pub fn newest(&self, series: &Path, start: i64, end: i64, now: i64) -> Option<(i64, Value)> {
         let lo = match self.schema.database_of(series).and_then(|db| self.schema.database(db)).and_then(|d| d.ttl) {
             Some(ttl) => start.max(now.saturating_sub(ttl)),
@@ -135,15 +137,11 @@ impl State {
         if lo > end {
             return None;
         }
-        let mut best: Option<(i64, Version, Value)> = None;
-        let mut consider = |t: i64, ver: Version, v: Value| {
-            if best.as_ref().is_none_or(|b| (t, ver) > (b.0, b.1)) {
-                best = Some((t, ver, v));
-            }
-        };
+        // (time, value, oldest version the point may have)
+        let mut cands: Vec<(i64, Value, Version)> = Vec::new();
         for m in self.frozen.iter().map(|m| m.as_ref()).chain(std::iter::once(&self.mem)) {
             if let Some((t, v, ver)) = m.get(series).and_then(|b| b.last_in(lo, end)) {
-                consider(t, ver, v);
+                cands.push((t, v, ver));
             }
         }
         for f in &self.files {
@@ -151,12 +149,16 @@ impl State {
             // Pages of a series are in time order within a file: the last one reaching into the
             // range holds its newest point.
             for page in pages.iter().rev().filter(|p| p.stats.start_time <= end && p.stats.end_time >= lo) {
+                if page.stats.end_time <= end {
+                    cands.push((page.stats.end_time, page.stats.last.clone(), page.stats.min_version));
+                    break;
+                }
                 match f.reader.read_page(page) {
                     Ok(pts) => {
                         let hi = pts.times.partition_point(|&t| t <= end);
                         if hi > 0 && pts.times[hi - 1] >= lo {
                             let (t, v, ver) = pts.get(hi - 1);
-                            consider(t, ver, v);
+                            cands.push((t, v, ver));
                             break;
                         }
                     }
@@ -167,10 +169,12 @@ impl State {
                 }
             }
         }
-        let (t, ver, v) = best?;
-        let hidden = self.tombstones.iter().any(|d| d.version > ver && t >= d.start && t <= d.end && d.patterns.iter().any(|p| p.matches(series)));
-        if hidden {
-            // The newest point is deleted: the answer lies further back; rare enough to scan for.
+        let newest_t = cands.iter().map(|c| c.0).max()?;
+        let mut at_newest = cands.into_iter().filter(|c| c.0 == newest_t);
+        let (t, v, ver) = at_newest.next().expect("a candidate at the newest time");
+        let ambiguous = at_newest.next().is_some()
+            || self.tombstones.iter().any(|d| d.version > ver && t >= d.start && t <= d.end && d.patterns.iter().any(|p| p.matches(series)));
+        if ambiguous {
             return self.scan(series, start, end, now).pop();
         }
         Some((t, v))
