@@ -56,7 +56,8 @@ impl Checkpoint {
         for f in &self.files {
             out.put_u64(*f);
         }
-        out.put_bytes(&self.schema);
+        // Schema snapshots repeat path prefixes: compressed they are a fraction of the size.
+        out.put_bytes(&lz4_flex::compress_prepend_size(&self.schema));
         out.put_var(self.applied.len() as u64);
         for (o, s) in &self.applied {
             out.put_u64(o.0);
@@ -95,7 +96,7 @@ impl Checkpoint {
         for _ in 0..r.count().map_err(e)? {
             c.files.push(r.u64().map_err(e)?);
         }
-        c.schema = r.bytes().map_err(e)?.to_vec();
+        c.schema = lz4_flex::decompress_size_prepended(r.bytes().map_err(e)?).map_err(|x| corrupt(path, &format!("schema snapshot: {x}")))?;
         for _ in 0..r.count().map_err(e)? {
             c.applied.push((InstanceId(r.u64().map_err(e)?), r.u64().map_err(e)?));
         }
