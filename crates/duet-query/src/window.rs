@@ -56,14 +56,6 @@ impl TimeDuration {
     }
 }
 
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        _ => 28,
-    }
-}
 
 fn add_months(t: i64, months: i64, p: Precision, zone_offset: i32) -> Option<i64> {
     let per = p.per_second();
@@ -73,7 +65,7 @@ fn add_months(t: i64, months: i64, p: Precision, zone_offset: i32) -> Option<i64
     let sod = local.rem_euclid(86_400);
     let total = y.checked_mul(12)?.checked_add(m as i64 - 1)?.checked_add(months)?;
     let (ny, nm) = (total.div_euclid(12), (total.rem_euclid(12) + 1) as u32);
-    let nd = d.min(days_in_month(ny, nm));
+    let nd = d.min(duet_common::time::days_in_month(ny, nm));
     let secs = days_from_civil(ny, nm, nd).checked_mul(86_400)?.checked_add(sod - zone_offset as i64)?;
     secs.checked_mul(per)?.checked_add(frac)
 }

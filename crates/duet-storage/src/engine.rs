@@ -219,22 +219,7 @@ impl State {
             // One source is already sorted and de-duplicated.
             return pts.into_iter().map(|(t, ver, v)| (t, v, ver)).collect();
         }
-        let mut keyed: Vec<(i64, Version, Value)> = pts;
-        keyed.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-        let mut out = Vec::with_capacity(keyed.len());
-        let mut i = 0;
-        while i < keyed.len() {
-            let mut j = i;
-            while j + 1 < keyed.len() && keyed[j + 1].0 == keyed[i].0 {
-                j += 1;
-            }
-            let (t, ver, _) = (keyed[j].0, keyed[j].1, ());
-            if !tombs.iter().any(|d| d.version > ver && t >= d.start && t <= d.end) {
-                out.push((t, keyed[j].2.clone(), ver));
-            }
-            i = j + 1;
-        }
-        out
+        newest_per_time(pts, &tombs)
     }
 
     /// The points [`State::scan`] returns, as a timestamp column and a typed value column of the
@@ -979,19 +964,8 @@ impl Engine {
         let now = self.now();
         for (def, _) in &defs {
             let pts = self.state().scan_versions(&def.path, i64::MIN, i64::MAX, now);
-            let mut groups: BTreeMap<Version, (Vec<i64>, duet_common::mutation::ColumnValues)> = BTreeMap::new();
-            for (t, val, ver) in pts {
-                if !keep(&ver) {
-                    continue;
-                }
-                let g = groups.entry(ver).or_insert_with(|| (Vec::new(), duet_common::mutation::ColumnValues::empty(def.dtype, 0)));
-                g.0.push(t);
-                g.1.push(val);
-            }
-            let device = def.path.parent().expect("series path has a device");
-            for (ver, (times, values)) in groups {
-                let column = duet_common::mutation::Column { name: def.path.last().to_string(), dtype: def.dtype, values, nulls: None };
-                emit(Mutation { version: ver, origin_seq: 0, op: Op::Insert(vec![InsertBatch { device: device.clone(), aligned: def.aligned, times, columns: vec![column] }]) })?;
+            for m in inserts_by_version(def, pts.into_iter().filter(|p| keep(&p.2))) {
+                emit(m)?;
             }
         }
         for t in tombs.into_iter().filter(|t| keep(&t.version)) {
@@ -1038,30 +1012,11 @@ impl Engine {
     pub fn fetch_range(&self, series: &Path, start: i64, end: i64) -> Vec<Mutation> {
         let st = self.state();
         let Some(info) = st.schema.series(series) else { return Vec::new() };
-        let (dtype, aligned) = (info.def.dtype, info.def.aligned);
+        let def = info.def.clone();
         let pts = st.scan_versions(series, start, end, self.now());
         let tombs: Vec<Tombstone> = st.tombstones.iter().filter(|d| d.start <= end && d.end >= start && d.patterns.iter().any(|p| p.matches(series))).cloned().collect();
         drop(st);
-        let mut groups: BTreeMap<Version, (Vec<i64>, duet_common::mutation::ColumnValues)> = BTreeMap::new();
-        for (t, v, ver) in pts {
-            let g = groups.entry(ver).or_insert_with(|| (Vec::new(), duet_common::mutation::ColumnValues::empty(dtype, 0)));
-            g.0.push(t);
-            g.1.push(v);
-        }
-        let device = series.parent().expect("series path has a device");
-        let mut out: Vec<Mutation> = groups
-            .into_iter()
-            .map(|(ver, (times, values))| Mutation {
-                version: ver,
-                origin_seq: 0,
-                op: Op::Insert(vec![InsertBatch {
-                    device: device.clone(),
-                    aligned,
-                    times,
-                    columns: vec![duet_common::mutation::Column { name: series.last().to_string(), dtype, values, nulls: None }],
-                }]),
-            })
-            .collect();
+        let mut out = inserts_by_version(&def, pts);
         out.extend(tombs.into_iter().filter(|t| !(t.start == i64::MIN && t.end == i64::MAX)).map(|t| Mutation {
             version: t.version,
             origin_seq: 0,
@@ -1215,23 +1170,14 @@ impl Engine {
                     }
                 }
             }
-            pts.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-            let mut times = Vec::with_capacity(pts.len());
-            let mut values = duet_common::mutation::ColumnValues::empty(dtype, pts.len());
-            let mut versions = Vec::with_capacity(pts.len());
-            let mut i = 0;
-            while i < pts.len() {
-                let mut j = i;
-                while j + 1 < pts.len() && pts[j + 1].0 == pts[i].0 {
-                    j += 1;
-                }
-                let (t, ver) = (pts[j].0, pts[j].1);
-                if !relevant.iter().any(|d| d.version > ver && t >= d.start && t <= d.end) {
-                    times.push(t);
-                    values.push(pts[j].2.clone());
-                    versions.push(ver);
-                }
-                i = j + 1;
+            let merged = newest_per_time(pts, &relevant);
+            let mut times = Vec::with_capacity(merged.len());
+            let mut values = duet_common::mutation::ColumnValues::empty(dtype, merged.len());
+            let mut versions = Vec::with_capacity(merged.len());
+            for (t, v, ver) in merged {
+                times.push(t);
+                values.push(v);
+                versions.push(ver);
             }
             if !times.is_empty() {
                 points_out += times.len();
@@ -1315,6 +1261,46 @@ fn gather_rows(v: &ColumnValues, rows: &[usize]) -> ColumnValues {
         ColumnValues::F64(x) => ColumnValues::F64(rows.iter().map(|&i| x[i]).collect()),
         ColumnValues::Bytes(x) => ColumnValues::Bytes(rows.iter().map(|&i| x[i].clone()).collect()),
     }
+}
+
+/// Sorts points from several sources and keeps, per timestamp, the one with the greatest version,
+/// unless a newer tombstone hides it. The one merge rule of reads and compaction.
+fn newest_per_time(mut pts: Vec<(i64, Version, Value)>, tombs: &[&Tombstone]) -> Vec<(i64, Value, Version)> {
+    pts.sort_by_key(|p| (p.0, p.1));
+    let mut out: Vec<(i64, Value, Version)> = Vec::with_capacity(pts.len());
+    for (t, ver, v) in pts {
+        if out.last().is_some_and(|l| l.0 == t) {
+            out.pop();
+        }
+        out.push((t, v, ver));
+    }
+    out.retain(|(t, _, ver)| !tombs.iter().any(|d| d.version > *ver && *t >= d.start && *t <= d.end));
+    out
+}
+
+/// One Insert mutation per distinct version among `pts`, so a replica receives each point with the
+/// version (and origin) of the write that produced it.
+fn inserts_by_version(def: &SeriesDef, pts: impl IntoIterator<Item = (i64, Value, Version)>) -> Vec<Mutation> {
+    let mut groups: BTreeMap<Version, (Vec<i64>, duet_common::mutation::ColumnValues)> = BTreeMap::new();
+    for (t, v, ver) in pts {
+        let g = groups.entry(ver).or_insert_with(|| (Vec::new(), duet_common::mutation::ColumnValues::empty(def.dtype, 0)));
+        g.0.push(t);
+        g.1.push(v);
+    }
+    let device = def.path.parent().expect("series path has a device");
+    groups
+        .into_iter()
+        .map(|(version, (times, values))| Mutation {
+            version,
+            origin_seq: 0,
+            op: Op::Insert(vec![InsertBatch {
+                device: device.clone(),
+                aligned: def.aligned,
+                times,
+                columns: vec![duet_common::mutation::Column { name: def.path.last().to_string(), dtype: def.dtype, values, nulls: None }],
+            }]),
+        })
+        .collect()
 }
 
 /// Crash injection for recovery tests: when `DUETDB_CRASH_AT` names this step, the process aborts
