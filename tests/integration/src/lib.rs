@@ -27,8 +27,20 @@ pub fn bin(name: &str) -> PathBuf {
 }
 
 /// A free TCP port on 127.0.0.1.
+///
+/// Ports come from below the kernel's ephemeral range, handed out once per test process: a port
+/// released while its server restarts must not be given to a server of a test running in parallel
+/// (which `bind(0)` can do).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = 20_000 + (std::process::id() % 600) * 20;
+    loop {
+        let p = 20_000 + (base - 20_000 + NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000;
+        if TcpListener::bind(("127.0.0.1", p as u16)).is_ok() {
+            return p as u16;
+        }
+    }
 }
 
 /// A running `duetdb` process in its own home directory.
@@ -78,6 +90,7 @@ impl TestServer {
     /// Starts the process (again) on the same home and port; Err holds the log if it exits early.
     pub fn spawn(&mut self) -> Result<(), String> {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
+        let log_start = self.log().len();
         let mut cmd = Command::new(bin("duetdb"));
         cmd.arg("--home").arg(&self.home).arg("--rpc-address").arg("127.0.0.1").arg("--rpc-port").arg(self.port.to_string());
         for s in &self.settings {
@@ -92,7 +105,9 @@ impl TestServer {
             if let Some(status) = child.try_wait().unwrap() {
                 return Err(format!("duetdb exited with {status} during start:\n{}", self.log()));
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            // Ready means this process logged that it listens, not just that something answers.
+            let ours = self.log().get(log_start..).is_some_and(|l| l.contains("DuetDB is ready for clients"));
+            if ours && TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 self.child = Some(child);
                 return Ok(());
             }
