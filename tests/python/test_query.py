@@ -23,7 +23,7 @@ from iotdb.utils.IoTDBConstants import TSDataType
 from iotdb.utils.NumpyTablet import NumpyTablet
 from iotdb.utils.Tablet import Tablet
 
-from duet_helpers import fval, query, read_dataset
+from duet_helpers import count_client_calls, fval, py_value, query, read_dataset, uncount_client_calls
 
 T = TSDataType
 
@@ -313,6 +313,85 @@ def test_semantic_errors_keep_the_session(session, db):
             query(session, sql)
         assert "701" in str(e.value), str(e.value)
     assert query(session, f"SELECT count(t) FROM {db}.d").rows == [[0]]
+
+
+# ------------------------------------------------------------------------------------------------
+# Raw results streamed in pages
+# ------------------------------------------------------------------------------------------------
+
+PAGED_ROWS = 50_000
+PAGE = 1000
+
+
+def _load_paged(s, dev, lo, hi):
+    """Rows lo..hi of v (INT64) = t / 10 and w (DOUBLE) = t / 4 at t = 0, 10, 20, ..."""
+    ts = np.arange(lo, hi, dtype=np.int64) * 10
+    s.insert_tablet(NumpyTablet(dev, ["v", "w"], [T.INT64, T.DOUBLE], [ts // 10, ts.astype(np.float64) / 4.0], ts))
+
+
+def test_raw_results_stream_in_pages(server, db_name):
+    """50,000 raw rows through fetchResultsV2 with fetch_size=1000 (the first 30,000 in a data file,
+    the rest in the memtable): every row once and in order, ascending and descending, with
+    LIMIT/OFFSET across page boundaries, and with writes between fetches (a point behind the
+    position is not shown, one ahead of it is shown once, a rewritten row is not sent again)."""
+    s = server.session(fetch_size=PAGE)
+    try:
+        s.set_storage_group(db_name)
+        devs = {name: f"{db_name}.{name}" for name in ("d", "up", "down")}
+        for dev in devs.values():
+            _load_paged(s, dev, 0, 30_000)
+        s.execute_non_query_statement("FLUSH")
+        for dev in devs.values():
+            _load_paged(s, dev, 30_000, PAGED_ROWS)
+        dev = devs["d"]
+        want = [[k * 10, k, k * 10 / 4.0] for k in range(PAGED_ROWS)]
+
+        counter = count_client_calls(s)
+        try:
+            res = query(s, f"SELECT v, w FROM {dev}")
+        finally:
+            uncount_client_calls(s, counter)
+        assert res.columns == ["Time", f"{dev}.v", f"{dev}.w"]
+        assert res.rows == want
+        assert counter.calls.get("fetchResultsV2", 0) >= PAGED_ROWS // PAGE - 1, counter.calls
+        desc = want[::-1]
+        assert query(s, f"SELECT v, w FROM {dev} ORDER BY TIME DESC").rows == desc
+        for sql, expect in [
+            (f"SELECT v, w FROM {dev} LIMIT 2500 OFFSET 1500", want[1500:4000]),
+            (f"SELECT v, w FROM {dev} LIMIT 3001 OFFSET 28999", want[28999:32000]),
+            (f"SELECT v, w FROM {dev} ORDER BY TIME DESC LIMIT 2500 OFFSET 1500", desc[1500:4000]),
+            (f"SELECT v, w FROM {dev} ORDER BY TIME DESC LIMIT 3001 OFFSET 18999", desc[18999:22000]),
+            (f"SELECT v, w FROM {dev} WHERE v % 3 = 0 LIMIT 2000 OFFSET 1000", [r for r in want if r[1] % 3 == 0][1000:3000]),
+            (f"SELECT v, w FROM {dev} OFFSET 49500", want[49500:]),
+        ]:
+            assert query(s, sql).rows == expect, sql
+
+        for name, descending in (("up", False), ("down", True)):
+            dev = devs[name]
+            ds = s.execute_query_statement(f"SELECT v FROM {dev}" + (" ORDER BY TIME DESC" if descending else ""))
+            times, values, ahead, behind = [], [], [], []
+            try:
+                while ds.has_next():
+                    rec = ds.next()
+                    t = int(rec.get_timestamp())
+                    times.append(t)
+                    values.append(py_value(rec.get_fields()[0]))
+                    if len(times) % PAGE == 0:
+                        # The client fetches the next page on its next has_next().
+                        b, a = (t + 5, t - 5) if descending else (t - 5, t + 5)
+                        s.execute_non_query_statement(f"INSERT INTO {dev}(timestamp, v) VALUES ({b}, -1), ({a}, -2), ({t}, -3)")
+                        behind.append(b)
+                        if 0 < a < PAGED_ROWS * 10:
+                            ahead.append(a)
+            finally:
+                ds.close_operation_handle()
+            assert len(set(times)) == len(times), f"{name}: no row is sent twice"
+            assert times == sorted(times, reverse=descending), f"{name}: rows come in order"
+            assert set(times) == set(range(0, PAGED_ROWS * 10, 10)) | set(ahead), f"{name}: every row once, plus the points written ahead"
+            assert not set(behind) & set(times)
+            assert -1 not in values and -3 not in values and values.count(-2) == len(ahead)
+    finally:
+        s.close()
 
 
 # ------------------------------------------------------------------------------------------------

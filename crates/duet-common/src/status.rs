@@ -38,6 +38,8 @@ pub enum StatusCode {
     SqlParseError = 700,
     /// A semantic error in an otherwise well-formed statement.
     SemanticError = 701,
+    /// A query would hold more memory than it may (IoTDB's QUERY_EXECUTION_MEMORY_NOT_ENOUGH).
+    QueryExecutionMemoryNotEnough = 719,
     /// The user/password pair is wrong.
     WrongLoginPassword = 801,
     /// The session is not logged in.

@@ -9,6 +9,7 @@ use duet_common::version::InstanceId;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 /// An open columnar file. Safe to share between threads: reads are positioned and hold no cursor.
 #[derive(Debug)]
@@ -18,6 +19,9 @@ pub struct FileReader {
     len: u64,
     series: Vec<SeriesMeta>,
     origins: Vec<InstanceId>,
+    /// Page lists of each series (by index in `series`), read from the chunk indexes on first use:
+    /// aggregations ask for them on every query, and the file never changes.
+    pages: Vec<OnceLock<Arc<[PageMeta]>>>,
 }
 
 impl FileReader {
@@ -26,7 +30,7 @@ impl FileReader {
         let path = path.into();
         let file = File::open(&path).map_err(|source| Error::Io { file: path.clone(), op: "open", source })?;
         let len = file.metadata().map_err(|source| Error::Io { file: path.clone(), op: "stat", source })?.len();
-        let mut r = FileReader { file, path, len, series: Vec::new(), origins: Vec::new() };
+        let mut r = FileReader { file, path, len, series: Vec::new(), origins: Vec::new(), pages: Vec::new() };
         if len < HEADER_LEN + TRAILER_LEN {
             return Err(r.corrupt(len, format!("file of {len} bytes is too short to be complete")));
         }
@@ -53,6 +57,7 @@ impl FileReader {
         let footer = r.read_at(foff, flen)?;
         let payload = unseal(&footer).map_err(|m| r.corrupt(foff, format!("footer: {m}")))?;
         let (series, origins) = decode_footer(payload, foff).map_err(|e| e.at(&r.path, foff))?;
+        r.pages = series.iter().map(|_| OnceLock::new()).collect();
         r.series = series;
         r.origins = origins;
         Ok(r)
@@ -113,11 +118,26 @@ impl FileReader {
     /// Every page of one series with statistics, in time order; None when the file lacks the series.
     pub fn series_pages(&self, path: &Path) -> Result<Option<Vec<PageMeta>>> {
         let Some(s) = self.series_meta(path) else { return Ok(None) };
+        self.meta_pages(s).map(|p| Some(p.to_vec()))
+    }
+
+    /// Every page of a series of this file (its [`SeriesMeta`], from [`Self::series_meta`]) with
+    /// statistics, in time order; read once, then kept.
+    pub fn meta_pages(&self, s: &SeriesMeta) -> Result<Arc<[PageMeta]>> {
+        // A reference from `series_meta` points into `self.series`: its index is pointer arithmetic.
+        let at = (s as *const SeriesMeta as usize).wrapping_sub(self.series.as_ptr() as usize) / std::mem::size_of::<SeriesMeta>();
+        let i = match self.series.get(at) {
+            Some(x) if std::ptr::eq(x, s) => at,
+            _ => self.series.binary_search_by(|x| x.path.cmp(&s.path)).map_err(|_| Error::Invalid(format!("{} is not a series of {}", s.path, self.path.display())))?,
+        };
+        if let Some(p) = self.pages[i].get() {
+            return Ok(p.clone());
+        }
         let mut pages = Vec::new();
         for c in &s.chunks {
             pages.extend(self.chunk_pages(s, c)?);
         }
-        Ok(Some(pages))
+        Ok(self.pages[i].get_or_init(|| pages.into()).clone())
     }
 
     /// Reads, checks and decodes one page.

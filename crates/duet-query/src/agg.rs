@@ -32,6 +32,7 @@ use duet_common::mutation::ColumnValues;
 use duet_common::status::{Status, StatusCode};
 use duet_common::types::{DataType, Value};
 use duet_storage::engine::Stats;
+use duet_storage::summary::Summary;
 
 /// A built-in aggregate function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -219,7 +220,18 @@ macro_rules! numeric_stats {
         let mut sum = 0f64;
         let mut mm = None;
         if $need.sum {
-            sum = v.iter().map(|x| *x as f64).sum();
+            // Four running sums: a single one waits on each addition's latency (no
+            // reassociation of floating-point adds), four keep the adder busy.
+            let mut acc = [0f64; 4];
+            let chunks = v.chunks_exact(4);
+            let rest: f64 = chunks.remainder().iter().map(|x| *x as f64).sum();
+            for c in chunks {
+                acc[0] += c[0] as f64;
+                acc[1] += c[1] as f64;
+                acc[2] += c[2] as f64;
+                acc[3] += c[3] as f64;
+            }
+            sum = (acc[0] + acc[1]) + (acc[2] + acc[3]) + rest;
         }
         if $need.min_max && !v.is_empty() {
             let (mut lo, mut hi) = (v[0], v[0]);
@@ -235,6 +247,23 @@ macro_rules! numeric_stats {
         }
         (sum, mm)
     }};
+}
+
+/// Smallest and greatest value of rows `range` of a numeric column (NaN skipped unless every value
+/// is NaN, as [`numeric_stats!`] does).
+fn column_min_max(c: &ColumnValues, range: Range<usize>) -> (Value, Value) {
+    let need = Need { sum: false, min_max: true };
+    let (_, mm) = match c {
+        ColumnValues::F64(v) => numeric_stats!(&v[range], need, Value::F64),
+        ColumnValues::F32(v) => numeric_stats!(&v[range], need, Value::F32),
+        ColumnValues::I64(v) => numeric_stats!(&v[range], need, Value::I64),
+        ColumnValues::I32(v) => numeric_stats!(&v[range], need, Value::I32),
+        other => {
+            let v = other.get(range.start);
+            (0.0, Some((v.clone(), v)))
+        }
+    };
+    mm.expect("non-empty range")
 }
 
 impl Partial {
@@ -418,6 +447,61 @@ impl<'w> WindowAgg<'w> {
         }
         for i in range {
             self.states[i].merge(p.clone());
+        }
+        true
+    }
+
+    /// Adds the statistics of buckets `range` of a page summary, all of them or (when a window
+    /// boundary cuts a bucket, or the functions need what the summary lacks) none, returning
+    /// whether they were taken. Each window sums its slice of the summary's columns.
+    pub fn feed_summary(&mut self, sm: &Summary, range: Range<usize>) -> bool {
+        if range.is_empty() {
+            return true;
+        }
+        let numeric = sm.min.is_some();
+        if self.need.min_max && !numeric && !matches!(sm.first, ColumnValues::Bool(_)) {
+            return false;
+        }
+        let (start, end) = (&sm.start[..range.end], &sm.end[..range.end]);
+        let w = self.windows;
+        let wins = w.overlapping(start[range.start], end[range.end - 1]);
+        // Both window bounds only grow, so the bucket bounds of each window are found by walking
+        // forward from the previous window's: one pass over buckets and windows. Checked first
+        // for every window, so that nothing is merged when one bucket is cut.
+        let bounds = |i: usize, a: &mut usize, b: &mut usize| {
+            while *a < range.end && end[*a] < w.lo[i] {
+                *a += 1;
+            }
+            *b = (*b).max(*a);
+            while *b < range.end && start[*b] <= w.hi[i] {
+                *b += 1;
+            }
+        };
+        let (mut a, mut b) = (range.start, range.start);
+        for i in wins.clone() {
+            bounds(i, &mut a, &mut b);
+            if a < b && (start[a] < w.lo[i] || end[b - 1] > w.hi[i]) {
+                return false;
+            }
+        }
+        let (mut a, mut b) = (range.start, range.start);
+        for i in wins {
+            bounds(i, &mut a, &mut b);
+            if a >= b {
+                continue;
+            }
+            let (min, max) = match (&sm.min, &sm.max) {
+                (Some(lo), Some(hi)) if self.need.min_max => (Some(column_min_max(lo, a..b).0), Some(column_min_max(hi, a..b).1)),
+                _ => (None, None),
+            };
+            self.states[i].merge(Partial {
+                count: sm.count[a..b].iter().sum(),
+                sum: if self.need.sum && numeric { sm.sum[a..b].iter().sum() } else { 0.0 },
+                min,
+                max,
+                first: Some((sm.start[a], sm.first.get(a))),
+                last: Some((sm.end[b - 1], sm.last.get(b - 1))),
+            });
         }
         true
     }

@@ -8,7 +8,9 @@ use duet_storage::Engine;
 
 use crate::ast::*;
 use crate::eval::{coerce_literal, infer_literal_type, time_value, TimeContext};
-use crate::result::ResultSet;
+use crate::cursor::RawCursor;
+use crate::result::{memory_exceeded, ResultSet};
+use crate::select::Started;
 use crate::show;
 
 /// What the server tells the executor about itself (for SHOW CLUSTER and SHOW VERSION).
@@ -49,6 +51,8 @@ pub struct Context<'a> {
     pub server: &'a dyn ServerInfo,
     /// Pipe management, when the server has it.
     pub pipes: Option<&'a dyn PipeControl>,
+    /// Most bytes a statement may hold in memory for its result (`query_memory_limit_in_byte`).
+    pub max_result_bytes: usize,
 }
 
 /// The outcome of a statement.
@@ -58,6 +62,19 @@ pub enum Output {
     Done,
     /// A result set.
     Rows(ResultSet),
+    /// Raw query rows, to be read page by page (see [`RawCursor`]).
+    Cursor(Box<RawCursor>),
+}
+
+impl Output {
+    /// The whole result (a cursor read to its end), None for statements without one.
+    pub fn into_result(self, engine: &Engine, max_bytes: usize) -> Result<Option<ResultSet>, Status> {
+        match self {
+            Output::Done => Ok(None),
+            Output::Rows(rs) => Ok(Some(rs)),
+            Output::Cursor(mut c) => c.drain(engine, max_bytes).map(Some),
+        }
+    }
 }
 
 fn semantic(msg: impl Into<String>) -> Status {
@@ -70,8 +87,23 @@ impl Context<'_> {
     }
 }
 
-/// Executes one statement.
+/// Executes one statement. A raw SELECT returns a cursor (no rows read yet); any other result is
+/// refused when it would hold more than `ctx.max_result_bytes`.
 pub fn execute(ctx: &Context, stmt: Statement) -> Result<Output, Status> {
+    match run(ctx, stmt)? {
+        Output::Rows(rs) if rs.approx_bytes() > ctx.max_result_bytes => Err(memory_exceeded("the result of this statement", rs.approx_bytes(), ctx.max_result_bytes)),
+        out => Ok(out),
+    }
+}
+
+fn start_query(ctx: &Context, q: &Query) -> Result<Output, Status> {
+    Ok(match crate::select::start(&ctx.engine.state(), ctx.time_ctx(), q, ctx.max_result_bytes)? {
+        Started::Rows(rs) => Output::Rows(rs),
+        Started::Cursor(c) => Output::Cursor(Box::new(c)),
+    })
+}
+
+fn run(ctx: &Context, stmt: Statement) -> Result<Output, Status> {
     let e = ctx.engine;
     match stmt {
         Statement::CreateDatabase(p) => done(e.write(Op::CreateDatabase(p))),
@@ -177,8 +209,8 @@ pub fn execute(ctx: &Context, stmt: Statement) -> Result<Output, Status> {
         Statement::CountNodes { pattern, level } => Ok(Output::Rows(show::count_nodes(&e.state(), &pattern, level))),
         Statement::ShowChildPaths(p) => Ok(Output::Rows(show::show_child_paths(&e.state(), p.as_ref()))),
         Statement::ShowChildNodes(p) => Ok(Output::Rows(show::show_child_nodes(&e.state(), p.as_ref()))),
-        Statement::Query(q) => crate::select::run(&e.state(), ctx.time_ctx(), &q).map(Output::Rows),
-        Statement::Select(s) => crate::select::run(&e.state(), ctx.time_ctx(), &Query::plain(*s)).map(Output::Rows),
+        Statement::Query(q) => start_query(ctx, &q),
+        Statement::Select(s) => start_query(ctx, &Query::plain(*s)),
         Statement::CreatePipe(_)
         | Statement::AlterPipe { .. }
         | Statement::StartPipe(_)

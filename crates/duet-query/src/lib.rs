@@ -7,7 +7,10 @@
 //! - [`lexer`]: tokens with byte offsets, so every error can name its line and column.
 //! - [`ast`]: the statements and expressions the parser produces.
 //! - [`parser`]: the parser, plus script splitting for the CLI.
-//! - [`result`]: [`result::ResultSet`], the columnar result every statement returns.
+//! - [`result`]: [`result::ResultSet`], the columnar result of a statement, and the memory limit
+//!   of a query (`query_memory_limit_in_byte`).
+//! - [`cursor`]: [`cursor::RawCursor`], a raw query read page by page from the time position it
+//!   reached (what `fetchResultsV2` pages through), and the consistency that gives.
 //! - [`eval`]: expression evaluation and time arithmetic (literals, durations, `now()`).
 //! - [`exec`]: statement dispatch: schema statements, INSERT, DELETE, time bounds of a WHERE.
 //! - [`select`]: SELECT: binding and naming, raw rows, aggregation, GROUP BY, HAVING, FILL, LAST,
@@ -22,6 +25,7 @@
 
 pub mod agg;
 pub mod ast;
+pub mod cursor;
 pub mod eval;
 pub mod exec;
 pub mod lexer;
@@ -36,4 +40,5 @@ mod engine_tests;
 
 pub use exec::{execute, Context, Output, PipeControl, ServerInfo};
 pub use parser::parse;
+pub use cursor::RawCursor;
 pub use result::ResultSet;

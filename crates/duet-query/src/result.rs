@@ -1,6 +1,27 @@
 //! The columnar result of a statement.
 
+use duet_common::status::{Status, StatusCode};
 use duet_common::types::{DataType, Value};
+
+/// The configuration key that bounds the memory of one query (see [`memory_exceeded`]).
+pub const MEMORY_LIMIT_KEY: &str = "query_memory_limit_in_byte";
+
+/// Bytes one cell of a result takes in memory, besides the heap bytes of a text value.
+pub const CELL_BYTES: usize = std::mem::size_of::<Option<Value>>();
+
+/// The error of a query that would hold more than `limit` bytes: IoTDB's
+/// QUERY_EXECUTION_MEMORY_NOT_ENOUGH (719), naming the limit and its configuration key.
+pub fn memory_exceeded(what: &str, needed: usize, limit: usize) -> Status {
+    Status::new(
+        StatusCode::QueryExecutionMemoryNotEnough,
+        format!(
+            "{what} would hold about {} MiB in memory, more than the {} MiB one query may hold ({MEMORY_LIMIT_KEY}={limit}); \
+             narrow the time range or the series, widen the GROUP BY interval, add LIMIT, or raise {MEMORY_LIMIT_KEY}",
+            needed.div_ceil(1 << 20),
+            limit / (1 << 20)
+        ),
+    )
+}
 
 /// Columns of a result, with a time column unless `ignore_time`.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -45,6 +66,15 @@ impl ResultSet {
     /// Whether there are no rows.
     pub fn is_empty(&self) -> bool {
         self.times.is_empty()
+    }
+
+    /// Approximate bytes the result holds in memory (times, cells and text values).
+    pub fn approx_bytes(&self) -> usize {
+        let text: usize = self.cols.iter().flatten().map(|v| match v {
+            Some(Value::Bytes(b)) => b.len(),
+            _ => 0,
+        }).sum();
+        self.times.len() * (8 + CELL_BYTES * self.cols.len()) + text
     }
 
     /// Keeps rows `offset..offset+limit`.

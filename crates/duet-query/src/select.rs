@@ -23,7 +23,8 @@ use crate::agg::{to_columns, AggFunc, Need, Partial, WindowAgg, Windows};
 use crate::ast::*;
 use crate::eval::{binary, duration, literal_value, time_value, TimeContext};
 use crate::exec::{time_bounds, TimeBounds, ALL_TIME};
-use crate::result::ResultSet;
+use crate::cursor::{RawCursor, RowFill, Scope};
+use crate::result::{memory_exceeded, ResultSet, CELL_BYTES};
 use crate::window::{self, TimeDuration};
 
 /// At most this many aggregate cells (windows x aggregate columns) per query, so that a huge GROUP
@@ -36,7 +37,7 @@ fn semantic(msg: impl Into<String>) -> Status {
 
 /// An expression with its paths resolved: raw series to series slots, aggregates to aggregate slots.
 #[derive(Clone, Debug)]
-enum Bound {
+pub(crate) enum Bound {
     Time,
     Series(usize),
     Agg(usize),
@@ -49,7 +50,8 @@ enum Bound {
     In(Box<Bound>, Vec<Option<Value>>, bool),
 }
 
-fn eval(b: &Bound, t: i64, row: &[Option<Value>], aggs: &[Option<Value>]) -> Result<Option<Value>, Status> {
+/// The value of a bound expression at time `t`, given the row's series values and aggregate values.
+pub(crate) fn eval(b: &Bound, t: i64, row: &[Option<Value>], aggs: &[Option<Value>]) -> Result<Option<Value>, Status> {
     Ok(match b {
         Bound::Time => Some(Value::I64(t)),
         Bound::Series(i) => row[*i].clone(),
@@ -84,7 +86,8 @@ fn eval(b: &Bound, t: i64, row: &[Option<Value>], aggs: &[Option<Value>]) -> Res
     })
 }
 
-fn is_true(v: &Option<Value>) -> bool {
+/// Whether a condition's value holds (SQL three-valued logic: null does not).
+pub(crate) fn is_true(v: &Option<Value>) -> bool {
     matches!(v, Some(Value::Bool(true)))
 }
 
@@ -164,6 +167,8 @@ struct Binder<'a> {
     member_of: HashMap<Path, usize>,
     slots: Vec<AggSlot>,
     slot_index: HashMap<(AggFunc, usize), usize>,
+    /// Most bytes a materialised result may hold (`query_memory_limit_in_byte`).
+    max_bytes: usize,
 }
 
 impl<'a> Binder<'a> {
@@ -181,6 +186,7 @@ impl<'a> Binder<'a> {
             member_of: HashMap::new(),
             slots: Vec::new(),
             slot_index: HashMap::new(),
+            max_bytes: usize::MAX,
         }
     }
 
@@ -501,8 +507,8 @@ fn has_aggregate(e: &Expr) -> bool {
     }
 }
 
-/// Runs a SELECT of any kind.
-pub fn run(st: &State, tc: TimeContext, q: &Query) -> Result<ResultSet, Status> {
+/// Checks the clauses a SELECT combines; returns whether it aggregates.
+fn check_clauses(q: &Query) -> Result<bool, Status> {
     let s = &q.select;
     let aggregate = s.items.iter().any(|i| has_aggregate(&i.expr));
     if q.last {
@@ -512,7 +518,7 @@ pub fn run(st: &State, tc: TimeContext, q: &Query) -> Result<ResultSet, Status> 
         if aggregate {
             return Err(semantic("a LAST query selects series, not aggregate functions"));
         }
-        return run_last(st, tc, q);
+        return Ok(false);
     }
     if q.order_by_timeseries.is_some() {
         return Err(semantic("ORDER BY TIMESERIES applies to LAST queries only"));
@@ -525,17 +531,156 @@ pub fn run(st: &State, tc: TimeContext, q: &Query) -> Result<ResultSet, Status> 
             return Err(semantic("HAVING needs aggregate functions in SELECT"));
         }
     }
+    Ok(aggregate)
+}
+
+/// How a SELECT is answered.
+pub enum Started {
+    /// A materialised result (aggregations, LAST, raw rows with linear FILL).
+    Rows(ResultSet),
+    /// Raw rows, read page by page as the client fetches them.
+    Cursor(RawCursor),
+}
+
+/// Starts a SELECT of any kind: raw queries become a [`RawCursor`] that holds no rows (linear
+/// FILL, which needs every row, excepted); everything else is computed here, holding at most
+/// `max_bytes` (`query_memory_limit_in_byte`).
+pub fn start(st: &State, tc: TimeContext, q: &Query, max_bytes: usize) -> Result<Started, Status> {
+    let aggregate = check_clauses(q)?;
+    if !q.last && !aggregate && q.fill != Some(Fill::Linear) {
+        return raw_cursor(st, tc, q).map(Started::Cursor);
+    }
+    run(st, tc, q, max_bytes).map(Started::Rows)
+}
+
+/// Runs a SELECT of any kind to a whole result, holding at most `max_bytes` of it in memory.
+pub fn run(st: &State, tc: TimeContext, q: &Query, max_bytes: usize) -> Result<ResultSet, Status> {
+    let s = &q.select;
+    let aggregate = check_clauses(q)?;
+    if q.last {
+        return run_last(st, tc, q);
+    }
     // Rows beyond OFFSET + LIMIT are never shown; HAVING and linear FILL need to see them all.
     let cap = s.limit.map(|l| l.saturating_add(s.offset)).filter(|_| q.having.is_none() && q.fill != Some(Fill::Linear));
     let mut rs = if s.align_by_device {
-        by_device(st, tc, q, aggregate, cap)?
+        by_device(st, tc, q, aggregate, cap, max_bytes)?
     } else {
         let levels = q.group_by.as_ref().map(|g| g.levels.clone()).unwrap_or_default();
-        let b = Binder::new(st, s.from.clone(), tc, None, levels);
+        let mut b = Binder::new(st, s.from.clone(), tc, None, levels);
+        b.max_bytes = max_bytes;
         run_scope(b, q, aggregate, cap, true)?
     };
     rs.page(s.offset, s.limit);
     Ok(rs)
+}
+
+/// Binds a raw query for paging: one scope over the FROM prefixes, or under ALIGN BY DEVICE one
+/// per device (columns are the union of the devices' columns, SLIMIT applied to the union, and a
+/// device none of whose columns survive is left out, as [`by_device`] does).
+fn raw_cursor(st: &State, tc: TimeContext, q: &Query) -> Result<RawCursor, Status> {
+    let s = &q.select;
+    let fill = match &q.fill {
+        None => None,
+        Some(Fill::Previous(limit)) => Some(RowFill::Previous(match limit {
+            Some(d) => Some(duration(d, tc.precision)?),
+            None => None,
+        })),
+        Some(Fill::Value(lit)) => Some(RowFill::Value(lit.clone())),
+        Some(Fill::Linear) => return Err(semantic("linear FILL needs every row; it is not read page by page")),
+    };
+    let scope = |b: &Binder, outputs: &[Out], filter: Option<Bound>, bounds: TimeBounds, device: Option<&Path>, index: Vec<Option<usize>>| Scope {
+        device: device.map(|d| Value::Bytes(d.to_string().into_bytes())),
+        series: b.series.clone(),
+        driving: driving_series(b.series.len(), outputs),
+        outputs: outputs.iter().map(|o| o.b.clone()).collect(),
+        output_types: outputs.iter().map(|o| b.type_of(&o.b)).collect(),
+        index,
+        filter,
+        lo: bounds.lo,
+        hi: bounds.hi,
+    };
+    if !s.align_by_device {
+        let mut b = Binder::new(st, s.from.clone(), tc, None, Vec::new());
+        let (outputs, _, filter, bounds) = bind_scope(&mut b, q, false, true)?;
+        let columns = outputs.iter().map(|o| o.name.clone()).collect();
+        let types = outputs.iter().map(|o| b.type_of(&o.b)).collect();
+        let sc = scope(&b, &outputs, filter, bounds, None, (0..outputs.len()).map(Some).collect());
+        return Ok(RawCursor::new(columns, types, vec![sc], s, fill));
+    }
+    let mut devices: Vec<Path> = s.from.iter().flat_map(|f| st.schema.devices_matching(f).into_iter().map(|(p, _)| p.clone())).collect();
+    devices.sort();
+    devices.dedup();
+    /// One device's scope, bound.
+    struct DeviceScope<'a> {
+        device: Path,
+        b: Binder<'a>,
+        outputs: Vec<Out>,
+        filter: Option<Bound>,
+        bounds: TimeBounds,
+    }
+    let mut bound: Vec<DeviceScope> = Vec::new();
+    let mut columns: Vec<(String, DataType)> = Vec::new();
+    for d in devices {
+        let mut b = Binder::new(st, vec![PathPattern::exact(&d)], tc, Some(d.clone()), Vec::new());
+        let (outputs, _, filter, bounds) = bind_scope(&mut b, q, false, false)?;
+        if outputs.is_empty() {
+            continue;
+        }
+        for o in &outputs {
+            let t = b.type_of(&o.b);
+            match columns.iter().find(|(n, _)| *n == o.name) {
+                Some((_, prev)) if *prev != t => {
+                    return Err(semantic(format!(
+                        "ALIGN BY DEVICE: column {} is {} on {d} but {} on another device; the same measurement must have one type",
+                        o.name,
+                        t.name(),
+                        prev.name()
+                    )))
+                }
+                Some(_) => {}
+                None => columns.push((o.name.clone(), t)),
+            }
+        }
+        bound.push(DeviceScope { device: d, b, outputs, filter, bounds });
+    }
+    let columns = column_page(columns, s);
+    let mut scopes = Vec::new();
+    for DeviceScope { device: d, b, outputs, filter, bounds } in bound {
+        let index: Vec<Option<usize>> = columns.iter().map(|(n, _)| outputs.iter().position(|o| o.name == *n)).collect();
+        if index.iter().all(Option::is_none) {
+            // None of this device's columns survived SLIMIT: IoTDB would not query it at all.
+            continue;
+        }
+        scopes.push(scope(&b, &outputs, filter, bounds, Some(&d), index));
+    }
+    let names = std::iter::once("Device".to_string()).chain(columns.iter().map(|(n, _)| n.clone())).collect();
+    let types = std::iter::once(DataType::Text).chain(columns.iter().map(|(_, t)| *t)).collect();
+    Ok(RawCursor::new(names, types, scopes, s, fill))
+}
+
+/// Which series slots drive rows: a row exists where a series of an output column has a point.
+fn driving_series(n: usize, outputs: &[Out]) -> Vec<bool> {
+    fn mark(b: &Bound, d: &mut [bool]) {
+        match b {
+            Bound::Series(i) => d[*i] = true,
+            Bound::Bin(_, a, c) => {
+                mark(a, d);
+                mark(c, d)
+            }
+            Bound::Not(a) | Bound::Neg(a) | Bound::IsNull(a, _) | Bound::In(a, _, _) => mark(a, d),
+            Bound::Between(a, x, c, _) => {
+                mark(a, d);
+                mark(x, d);
+                mark(c, d)
+            }
+            Bound::Time | Bound::Lit(_) | Bound::Agg(_) => {}
+        }
+    }
+    let mut driving = vec![false; n];
+    for o in outputs {
+        mark(&o.b, &mut driving);
+    }
+    driving
 }
 
 /// Applies SLIMIT/SOFFSET to expanded columns.
@@ -546,6 +691,23 @@ fn column_page<T>(v: Vec<T>, s: &Select) -> Vec<T> {
 /// Runs a query in one scope (all FROM prefixes, or one device): rows in output order after
 /// HAVING and FILL, before OFFSET/LIMIT. `cap` says how many rows the caller can use at most.
 fn run_scope(mut b: Binder, q: &Query, aggregate: bool, cap: Option<usize>, slimit: bool) -> Result<ResultSet, Status> {
+    let s = &q.select;
+    let (outputs, having, filter, bounds) = bind_scope(&mut b, q, aggregate, slimit)?;
+    let mut rs = if aggregate {
+        aggregate_rows(&b, q, &outputs, having.as_ref(), filter.as_ref(), bounds, cap)?
+    } else {
+        raw_rows(&b, s, &outputs, filter.as_ref(), bounds, cap)?
+    };
+    if let Some(f) = &q.fill {
+        fill(&mut rs, f, &b.tc)?;
+    }
+    Ok(rs)
+}
+
+/// Binds a query in one scope: the output columns (SLIMIT applied when `slimit`), HAVING, WHERE
+/// and the time bounds WHERE implies.
+#[allow(clippy::type_complexity)]
+fn bind_scope(b: &mut Binder, q: &Query, aggregate: bool, slimit: bool) -> Result<(Vec<Out>, Option<Bound>, Option<Bound>, TimeBounds), Status> {
     let s = &q.select;
     let mode = if aggregate { Mode::Agg } else { Mode::Raw };
     let mut outputs: Vec<Out> = Vec::new();
@@ -578,43 +740,26 @@ fn run_scope(mut b: Binder, q: &Query, aggregate: bool, cap: Option<usize>, slim
         Some(f) => time_bounds(f, &b.tc)?,
         None => ALL_TIME,
     };
-    let mut rs = if aggregate {
-        aggregate_rows(&b, q, &outputs, having.as_ref(), filter.as_ref(), bounds, cap)?
-    } else {
-        raw_rows(&b, s, &outputs, filter.as_ref(), bounds, cap)?
-    };
-    if let Some(f) = &q.fill {
-        fill(&mut rs, f, &b.tc)?;
-    }
-    Ok(rs)
+    Ok((outputs, having, filter, bounds))
 }
 
 /// Time-aligned raw rows: the union of the timestamps of the series in the output columns,
 /// filtered by WHERE.
 fn raw_rows(b: &Binder, s: &Select, outputs: &[Out], filter: Option<&Bound>, bounds: TimeBounds, cap: Option<usize>) -> Result<ResultSet, Status> {
     let series = &b.series;
-    let data: Vec<Vec<(i64, Value)>> = series.iter().map(|(p, _)| b.st.scan(p, bounds.lo, bounds.hi, b.tc.now)).collect();
-    // Rows exist where a series of an output column has a point.
-    let mut driving: Vec<bool> = vec![false; series.len()];
-    fn mark(b: &Bound, d: &mut [bool]) {
-        match b {
-            Bound::Series(i) => d[*i] = true,
-            Bound::Bin(_, a, c) => {
-                mark(a, d);
-                mark(c, d)
-            }
-            Bound::Not(a) | Bound::Neg(a) | Bound::IsNull(a, _) | Bound::In(a, _, _) => mark(a, d),
-            Bound::Between(a, x, c, _) => {
-                mark(a, d);
-                mark(x, d);
-                mark(c, d)
-            }
-            Bound::Time | Bound::Lit(_) | Bound::Agg(_) => {}
+    // Every point is held at once here (only linear FILL comes this way; other raw queries page
+    // through a cursor), so the points count against the query's memory limit as they are read.
+    let mut data: Vec<Vec<(i64, Value)>> = Vec::with_capacity(series.len());
+    let mut held = 0usize;
+    for (p, _) in series {
+        let pts = b.st.scan(p, bounds.lo, bounds.hi, b.tc.now);
+        held = held.saturating_add(pts.len() * std::mem::size_of::<(i64, Value)>());
+        if held > b.max_bytes {
+            return Err(memory_exceeded("reading the points of this query (linear FILL needs all of them at once)", held, b.max_bytes));
         }
+        data.push(pts);
     }
-    for o in outputs {
-        mark(&o.b, &mut driving);
-    }
+    let driving = driving_series(series.len(), outputs);
     let mut times: Vec<i64> = data.iter().enumerate().filter(|(i, _)| driving[*i]).flat_map(|(_, d)| d.iter().map(|p| p.0)).collect();
     times.sort_unstable();
     times.dedup();
@@ -692,14 +837,16 @@ fn windows_of(b: &Binder, q: &Query, bounds: TimeBounds, cap: Option<usize>) -> 
             (s, e)
         }
         None => {
-            // Without a range, IoTDB spans the data that the query selects.
+            // Without a range, IoTDB spans the data that the query selects: each series' first
+            // and last point, read from the ends of the series only.
             let (mut lo, mut hi) = (i64::MAX, i64::MIN);
             for g in &b.groups {
                 for (p, _) in &g.members {
-                    let pts = b.st.scan(p, bounds.lo, bounds.hi, tc.now);
-                    if let (Some(f), Some(l)) = (pts.first(), pts.last()) {
-                        lo = lo.min(f.0);
-                        hi = hi.max(l.0);
+                    let first = b.st.scan_columns_limited(p, bounds.lo, bounds.hi, tc.now, 1, false).and_then(|(t, _)| t.first().copied());
+                    let last = b.st.scan_columns_limited(p, bounds.lo, bounds.hi, tc.now, 1, true).and_then(|(t, _)| t.first().copied());
+                    if let (Some(f), Some(l)) = (first, last) {
+                        lo = lo.min(f);
+                        hi = hi.max(l);
                     }
                 }
             }
@@ -724,6 +871,13 @@ fn windows_of(b: &Binder, q: &Query, bounds: TimeBounds, cap: Option<usize>) -> 
             "GROUP BY would compute {len} windows x {} aggregates; narrow the time range, widen the interval or add LIMIT",
             b.slots.len()
         )));
+    }
+    // Per window: the finished aggregate columns, the state each aggregate keeps while its group
+    // is read, and the result row.
+    let per_window = 8 + b.slots.len().max(1) * (2 * CELL_BYTES + std::mem::size_of::<Partial>());
+    let bytes = (len as usize).saturating_mul(per_window);
+    if bytes > b.max_bytes {
+        return Err(memory_exceeded(&format!("GROUP BY over {len} windows x {} aggregates", b.slots.len()), bytes, b.max_bytes));
     }
     window::build(start, end, tg.left_open, interval, step, tc.precision, tc.zone_offset, first, len as usize)
 }
@@ -790,6 +944,7 @@ impl GroupJob<'_> {
                         let need = g.need;
                         let fed = b.st.scan_parts(p, self.lo, self.hi, b.tc.now, &mut |part| match part {
                             ScanPart::Stats(s) => Partial::of_stats(s, need).is_some_and(|pa| agg.feed_partial(s.start_time, s.end_time, &pa)),
+                            ScanPart::Buckets(sm, r) => agg.feed_summary(sm, r),
                             ScanPart::Points(times, vals) => {
                                 agg.feed_points(times, vals);
                                 true
@@ -899,7 +1054,7 @@ fn aggregate_rows(
 
 /// ALIGN BY DEVICE: the query runs per device (paths relative to it) and the results are stacked
 /// with a Device column; columns are the union of the devices' columns in order of appearance.
-fn by_device(st: &State, tc: TimeContext, q: &Query, aggregate: bool, cap: Option<usize>) -> Result<ResultSet, Status> {
+fn by_device(st: &State, tc: TimeContext, q: &Query, aggregate: bool, cap: Option<usize>, max_bytes: usize) -> Result<ResultSet, Status> {
     let s = &q.select;
     if q.group_by.as_ref().is_some_and(|g| !g.levels.is_empty()) {
         return Err(semantic("GROUP BY LEVEL cannot be combined with ALIGN BY DEVICE"));
@@ -912,11 +1067,18 @@ fn by_device(st: &State, tc: TimeContext, q: &Query, aggregate: bool, cap: Optio
     // SLIMIT is applied to the union of the devices' columns, after their rows are computed: rows
     // may then vanish, so no device may stop early.
     let cap = cap.filter(|_| s.slimit.is_none() && s.soffset == 0);
+    // The devices' results are held together until they are stacked: they share the budget.
+    let mut held = 0usize;
     for d in devices {
-        let b = Binder::new(st, vec![PathPattern::exact(&d)], tc, Some(d.clone()), Vec::new());
+        let mut b = Binder::new(st, vec![PathPattern::exact(&d)], tc, Some(d.clone()), Vec::new());
+        b.max_bytes = max_bytes.saturating_sub(held);
         let rs = run_scope(b, q, aggregate, cap, false)?;
         if rs.columns.is_empty() {
             continue;
+        }
+        held = held.saturating_add(rs.approx_bytes());
+        if held > max_bytes {
+            return Err(memory_exceeded("the ALIGN BY DEVICE result of this query", held, max_bytes));
         }
         for (name, t) in rs.columns.iter().zip(&rs.types) {
             match columns.iter().find(|(n, _)| n == name) {
@@ -1098,7 +1260,7 @@ fn fill(rs: &mut ResultSet, f: &Fill, tc: &TimeContext) -> Result<(), Status> {
 }
 
 /// The constant FILL puts in a column of type `t`, if it fits (IoTDB leaves other columns alone).
-fn fill_constant(l: &Literal, t: DataType) -> Option<Value> {
+pub(crate) fn fill_constant(l: &Literal, t: DataType) -> Option<Value> {
     use DataType::*;
     let text = |s: std::string::String| Some(Value::Bytes(s.into_bytes()));
     match (l, t) {

@@ -34,6 +34,8 @@ const KNOWN_KEYS: &[&str] = &[
     "memtable_size_threshold",
     "inner_compaction_candidate_file_num",
     "pipe_wal_retention_bytes",
+    "query_summary_cache_size_in_byte",
+    "query_memory_limit_in_byte",
     "dn_metric_reporter_list",
     "dn_metric_prometheus_reporter_port",
 ];
@@ -83,6 +85,11 @@ pub struct Config {
     pub compaction_files: usize,
     /// `pipe_wal_retention_bytes`: WAL kept for lagging pipes before they must resynchronise.
     pub wal_retention_bytes: u64,
+    /// `query_summary_cache_size_in_byte`: budget of the page bucket-summary cache.
+    pub summary_cache_bytes: usize,
+    /// `query_memory_limit_in_byte`: most bytes one query may hold for its result (see
+    /// `duet_query::result::memory_exceeded`); raw queries stream in pages within it.
+    pub query_memory_bytes: usize,
     /// Port of the Prometheus endpoint when `dn_metric_reporter_list` contains PROMETHEUS.
     pub metrics_port: Option<u16>,
 }
@@ -176,6 +183,8 @@ impl Config {
             memtable_bytes: num(&m, "memtable_size_threshold")?,
             compaction_files: num(&m, "inner_compaction_candidate_file_num")?,
             wal_retention_bytes: num(&m, "pipe_wal_retention_bytes")?,
+            summary_cache_bytes: num(&m, "query_summary_cache_size_in_byte")?,
+            query_memory_bytes: num(&m, "query_memory_limit_in_byte")?,
             metrics_port: if get(&m, "dn_metric_reporter_list").to_ascii_uppercase().contains("PROMETHEUS") {
                 Some(num(&m, "dn_metric_prometheus_reporter_port")?)
             } else {
@@ -184,6 +193,9 @@ impl Config {
         };
         if cfg.cluster_name.is_empty() {
             return Err("cluster_name must not be empty".into());
+        }
+        if cfg.query_memory_bytes < 1 << 20 {
+            return Err(format!("query_memory_limit_in_byte={} is too small: give at least 1048576 (1 MiB)", cfg.query_memory_bytes));
         }
         if cfg.default_database_level < 1 {
             return Err("default_storage_group_level must be at least 1".into());

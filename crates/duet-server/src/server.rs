@@ -46,6 +46,7 @@ impl Server {
             memtable_bytes: cfg.memtable_bytes,
             compaction_file_count: cfg.compaction_files,
             wal_retention_bytes: cfg.wal_retention_bytes,
+            summary_cache_bytes: cfg.summary_cache_bytes,
         })
         .map_err(|e| e.message)?;
         let addr = (cfg.rpc_address.as_str(), cfg.rpc_port)

@@ -14,7 +14,7 @@ use duet_common::types::{infer_type, Compressor, DataType, Encoding, Value};
 use duet_protocol::rpc::*;
 use duet_protocol::{tablet, tsblock};
 use duet_query::ast::{Expr, Literal, Select, SelectItem, Statement};
-use duet_query::{Output, ResultSet};
+use duet_query::{Output, RawCursor, ResultSet};
 use duet_storage::Engine;
 
 use crate::info::Info;
@@ -38,9 +38,12 @@ pub struct Shared {
     pub next_session: AtomicI64,
 }
 
-struct Query {
-    rs: ResultSet,
-    next: usize,
+/// An open query of a session, until the client has read it or closes it.
+enum Query {
+    /// A result computed whole (bounded by `query_memory_limit_in_byte`) and the next row to send.
+    Rows { rs: ResultSet, next: usize },
+    /// A raw query: the cursor reads each page when it is fetched, holding no rows in between.
+    Cursor(Box<RawCursor>),
 }
 
 struct Session {
@@ -137,41 +140,76 @@ impl Connection {
 
     fn run(&self, stmt: Statement) -> Result<Output, DStatus> {
         let zone_offset = self.session.borrow().as_ref().map_or(0, |s| s.zone_offset);
-        let ctx = duet_query::Context { engine: self.engine(), zone_offset, server: &self.shared.info, pipes: Some(&*self.shared.pipes) };
+        let ctx = duet_query::Context {
+            engine: self.engine(),
+            zone_offset,
+            server: &self.shared.info,
+            pipes: Some(&*self.shared.pipes),
+            max_result_bytes: self.shared.info.config.query_memory_bytes,
+        };
         duet_query::execute(&ctx, stmt)
     }
 
-    /// Turns an outcome into an ExecuteStatementResp, keeping the rest of a result set for fetchResultsV2.
+    /// The next page of a raw query, read under a read lock held for this call only (writers
+    /// wait at most one page), within the query memory limit and the client's reply size.
+    fn next_page(&self, c: &mut RawCursor, fetch: usize) -> Result<(ResultSet, bool), DStatus> {
+        let now = self.engine().now();
+        let bytes = self.shared.info.config.query_memory_bytes.min(MAX_REPLY_BYTES);
+        let st = self.engine().state();
+        c.fetch(&st, now, fetch, bytes)
+    }
+
+    /// Turns an outcome into an ExecuteStatementResp with the first `fetch_size` rows, keeping
+    /// what the rest needs for fetchResultsV2: a computed result, or a raw query's cursor.
     fn respond(&self, r: Result<Output, DStatus>, fetch_size: Option<i32>) -> ExecuteStatementResp {
         let mut resp = ExecuteStatementResp { query_id: Some(-1), ..Default::default() };
-        match r {
-            Err(e) => resp.status = Some(from_d(e)),
-            Ok(Output::Done) => resp.status = Some(ok()),
-            Ok(Output::Rows(rs)) => {
-                let fetch = fetch_size.filter(|f| *f > 0).unwrap_or(5000) as usize;
-                let n = rs.len().min(fetch);
-                resp.status = Some(ok());
-                resp.columns = Some(rs.columns.clone());
-                resp.data_type_list = Some(rs.types.iter().map(|t| t.name().to_string()).collect());
-                resp.ignore_time_stamp = Some(rs.ignore_time);
-                resp.column_name_index_map = Some(rs.columns.iter().enumerate().map(|(i, c)| (c.clone(), i as i32)).collect());
-                resp.query_result = Some(encode_blocks(&rs, 0, n));
-                resp.more_data = Some(n < rs.len());
-                resp.column_index2_ts_block_column_index_list = Some((0..rs.columns.len() as i32).collect());
-                resp.table_model = Some(false);
-                let mut sess = self.session.borrow_mut();
-                let s = sess.as_mut().expect("logged in");
-                let qid = s.next_query;
-                s.next_query += 1;
-                resp.query_id = Some(qid);
-                if n < rs.len() {
-                    if s.queries.len() >= MAX_OPEN_QUERIES {
-                        let oldest = *s.queries.keys().next().unwrap();
-                        s.queries.remove(&oldest);
-                    }
-                    s.queries.insert(qid, Query { rs, next: n });
-                }
+        let fetch = fetch_size.filter(|f| *f > 0).unwrap_or(5000) as usize;
+        let (columns, types, ignore_time, blocks, rest) = match r {
+            Err(e) => {
+                resp.status = Some(from_d(e));
+                return resp;
             }
+            Ok(Output::Done) => {
+                resp.status = Some(ok());
+                return resp;
+            }
+            Ok(Output::Rows(rs)) => {
+                let n = rs.len().min(fetch);
+                let blocks = encode_blocks(&rs, 0, n);
+                let (columns, types, ignore_time) = (rs.columns.clone(), rs.types.clone(), rs.ignore_time);
+                (columns, types, ignore_time, blocks, (n < rs.len()).then_some(Query::Rows { rs, next: n }))
+            }
+            Ok(Output::Cursor(mut c)) => match self.next_page(&mut c, fetch) {
+                Err(e) => {
+                    resp.status = Some(from_d(e));
+                    return resp;
+                }
+                Ok((page, more)) => {
+                    let blocks = encode_blocks(&page, 0, page.len());
+                    (page.columns, page.types, false, blocks, more.then_some(Query::Cursor(c)))
+                }
+            },
+        };
+        resp.status = Some(ok());
+        resp.data_type_list = Some(types.iter().map(|t| t.name().to_string()).collect());
+        resp.ignore_time_stamp = Some(ignore_time);
+        resp.column_name_index_map = Some(columns.iter().enumerate().map(|(i, c)| (c.clone(), i as i32)).collect());
+        resp.column_index2_ts_block_column_index_list = Some((0..columns.len() as i32).collect());
+        resp.columns = Some(columns);
+        resp.query_result = Some(blocks);
+        resp.more_data = Some(rest.is_some());
+        resp.table_model = Some(false);
+        let mut sess = self.session.borrow_mut();
+        let s = sess.as_mut().expect("logged in");
+        let qid = s.next_query;
+        s.next_query += 1;
+        resp.query_id = Some(qid);
+        if let Some(q) = rest {
+            if s.queries.len() >= MAX_OPEN_QUERIES {
+                let oldest = *s.queries.keys().next().unwrap();
+                s.queries.remove(&oldest);
+            }
+            s.queries.insert(qid, q);
         }
         resp
     }
@@ -341,7 +379,12 @@ impl ClientServiceSyncHandler for Connection {
         let r = (|| {
             self.logged_in()?;
             let patterns = req.paths.clone().unwrap_or_default().iter().map(|p| PathPattern::parse(p)).collect::<Result<Vec<_>, _>>()?;
-            Ok(Output::Rows(duet_query::exec::last_values(self.engine(), &patterns, req.time.unwrap_or(i64::MIN))))
+            let rs = duet_query::exec::last_values(self.engine(), &patterns, req.time.unwrap_or(i64::MIN));
+            let limit = self.shared.info.config.query_memory_bytes;
+            if rs.approx_bytes() > limit {
+                return Err(duet_query::result::memory_exceeded("the result of this LAST query", rs.approx_bytes(), limit));
+            }
+            Ok(Output::Rows(rs))
         })();
         Ok(self.respond(r, req.fetch_size))
     }
@@ -356,12 +399,22 @@ impl ClientServiceSyncHandler for Connection {
         let Some(qid) = qid else {
             return Ok(FetchResultsResp { status: Some(ok()), has_result_set: Some(false), is_align: Some(true), query_result: Some(vec![]), more_data: Some(false) });
         };
-        let q = s.queries.get_mut(&qid).unwrap();
         let fetch = req.fetch_size.filter(|f| *f > 0).unwrap_or(5000) as usize;
-        let end = (q.next + fetch).min(q.rs.len());
-        let blocks = encode_blocks(&q.rs, q.next, end);
-        q.next = end;
-        let more = end < q.rs.len();
+        let (blocks, more) = match s.queries.get_mut(&qid).unwrap() {
+            Query::Rows { rs, next } => {
+                let end = (*next + fetch).min(rs.len());
+                let blocks = encode_blocks(rs, *next, end);
+                *next = end;
+                (blocks, end < rs.len())
+            }
+            Query::Cursor(c) => match self.next_page(c, fetch) {
+                Ok((page, more)) => (encode_blocks(&page, 0, page.len()), more),
+                Err(e) => {
+                    s.queries.remove(&qid);
+                    return Ok(FetchResultsResp { status: Some(from_d(e)), has_result_set: Some(false), is_align: Some(true), query_result: Some(vec![]), more_data: Some(false) });
+                }
+            },
+        };
         if !more {
             s.queries.remove(&qid);
         }

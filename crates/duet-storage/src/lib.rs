@@ -10,6 +10,8 @@
 //!   origin instance) of the write that produced it; newest version wins per timestamp.
 //! - [`checkpoint`]: the atomically replaced record of live data files, flushed WAL position,
 //!   schema snapshot, watermarks and tombstones.
+//! - [`summary`]: statistics per aligned time bucket of file pages, cached within a byte budget so
+//!   that time-window aggregations merge them instead of decoding pages.
 //! - [`engine`]: the [`Engine`]: validates and versions writes, logs them, applies them, answers
 //!   scans over memtables and files, flushes memtables to files (with backpressure), compacts files,
 //!   and recovers from checkpoint + log at start-up.
@@ -17,6 +19,7 @@
 pub mod checkpoint;
 pub mod engine;
 pub mod memtable;
+pub mod summary;
 pub mod wal;
 
 pub use engine::{Engine, EngineConfig, RemoteApplied, WriteAck};
