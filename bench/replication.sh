@@ -1,14 +1,28 @@
 #!/usr/bin/env bash
-# Replication benchmark with both pipes of a dual-active pair running on this machine:
-#  1. ingest throughput of the standard workload without pipes, then with pipes (overhead);
-#  2. replication lag p50/p99 (write acknowledged on A -> readable on B) at a fixed rate;
-#  3. catch-up: B stopped while A ingests the standard workload, then started: time to drain.
+# Replication benchmark (issue 5) with both pipes of a dual-active pair running on this machine:
+#  1. ingest throughput of the standard workload (10 M points, 4 clients) on a single instance, then
+#     on A with both pipes running: the ingest overhead of the pipes;
+#  2. the maximum ingest rate: the highest offered rate that A, with both pipes running, sustains
+#     while B keeps up. Offered by `duet-bench lag` (4 clients, insertTablet of 1000 rows x 10
+#     sensors) for LAG_PROBE_S seconds per candidate; "keeps up" = every write arrived on B, A achieved
+#     >= 95% of the offered rate and the p99 lag of the run's last quarter stayed <= 250 ms (a lag
+#     that grows over the run means a backlog that grows). Candidates start at the rate at which
+#     step 1 got everything to B (points / (ingest + drain time)) and step down by 20% until one is
+#     sustained (or up by 25% until one is not), then the gap between the highest sustained and the
+#     lowest failing rate is halved once (geometric mean);
+#  3. replication lag p50/p99 (write acknowledged on A -> readable on B) at half of that rate, with
+#     the same tablets; and at a light load (single points, LAG_RATE_PER_S writes/s);
+#  4. catch-up: B stopped while A ingests the standard workload, then started: the rate at which
+#     the 10 M points are shipped and applied, against step 1's single-instance rate.
 #   bench/replication.sh [LAG_RATE_PER_S]
+#   env: DUET_BIN (binaries to test, default target/release after building), SINK_EXTRA (extra sink
+#        parameters, e.g. ",'sink.batch.size-bytes'='8388608'"), LAG_PROBE_S (default 6), LAG_S (10)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 rate="${1:-500}"
-(cd "$repo" && cargo build --release -q -p duet-server -p duet-bench -p duet-cli)
-bin="$repo/target/release"
+probe_s="${LAG_PROBE_S:-6}"; lag_s="${LAG_S:-10}"
+if [ -z "${DUET_BIN:-}" ]; then (cd "$repo" && cargo build --release -q -p duet-server -p duet-bench -p duet-cli); fi
+bin="${DUET_BIN:-$repo/target/release}"
 tmp=$(mktemp -d /tmp/duetrepl.XXXX)
 pa=$((20000 + RANDOM % 10000)); pb=$((pa + 1)); pc=$((pa + 2))
 pids=()
@@ -22,23 +36,74 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 cli() { "$bin/duet-cli" -p "$1" -e "$2" >/dev/null; }
 remaining() { "$bin/duet-cli" -p "$1" -e "show pipe $2" | awk -F'|' 'NR==4 {gsub(/ /,"",$9); print $9}'; }
+field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p"; } # field NAME < line
+calc() { python3 -c "print($1)"; }
+drain() { while [ "$(remaining "$pa" AB)" != "0" ]; do sleep 0.05; done; }
+lag() { "$bin/duet-bench" lag --a "127.0.0.1:$pa" --b "127.0.0.1:$pb" "$@"; }
+tablets=(--batch 1000 --sensors 10 --clients 4)
 
 start "$tmp/solo" "$pc"
-echo "-- without pipes"; "$bin/duet-bench" ingest --port "$pc" --prefix root.solo
+echo "-- 1. ingest without pipes (single instance)"
+solo_line=$("$bin/duet-bench" ingest --port "$pc" --prefix root.solo 2>/dev/null); echo "$solo_line"
+solo=$(field points_per_s <<<"$solo_line")
+kill "$(cat "$tmp/solo.pid")"
 
 start "$tmp/a" "$pa"; start "$tmp/b" "$pb"
-extra="${SINK_EXTRA:-}"   # e.g. SINK_EXTRA=",'sink.batch.size-bytes'='8388608'"
+extra="${SINK_EXTRA:-}"
 cli "$pa" "create pipe AB with source('source.mode.double-living'='true') with sink('sink.ip'='127.0.0.1','sink.port'='$pb'$extra)"
 cli "$pb" "create pipe BA with source('source.mode.double-living'='true') with sink('sink.ip'='127.0.0.1','sink.port'='$pa'$extra)"
-echo "-- with both pipes running"; "$bin/duet-bench" ingest --port "$pa" --prefix root.paired
-t0=$(date +%s.%N); while [ "$(remaining "$pa" AB)" != "0" ]; do sleep 0.05; done; t1=$(date +%s.%N)
-echo "drained to B $(python3 -c "print(f'{$t1-$t0:.2f}')") s after the ingest returned"
-echo "-- replication lag at $rate writes/s"; "$bin/duet-bench" lag --a "127.0.0.1:$pa" --b "127.0.0.1:$pb" --rate "$rate" --seconds 10
+echo "-- 1. ingest on A with both pipes running"
+paired_line=$("$bin/duet-bench" ingest --port "$pa" --prefix root.paired 2>/dev/null); echo "$paired_line"
+paired=$(field points_per_s <<<"$paired_line"); secs=$(field seconds <<<"$paired_line")
+t0=$(date +%s.%N); drain; t1=$(date +%s.%N)
+drained=$(calc "$t1-$t0"); e2e=$(calc "round(10000000/($secs+$drained))")
+echo "drained to B $(calc "f'{$drained:.2f}'") s after the ingest returned: everything on B at points_per_s=$e2e"
 
-echo "-- catch-up"
-kill -9 "$(cat "$tmp/b.pid")"
-"$bin/duet-bench" ingest --port "$pa" --prefix root.catchup >/dev/null
+echo "-- 2. maximum ingest rate: A with both pipes sustains it and B keeps up ($probe_s s per candidate)"
+cand=$e2e; best=""; failed=""
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+  line=$(lag --point-rate "$cand" "${tablets[@]}" --seconds "$probe_s"); echo "$line"
+  drain; sleep 1
+  if [ "$(field backlog <<<"$line")" = bounded ]; then
+    best=$cand; [ -n "$failed" ] && break
+    cand=$(calc "round($cand*1.25)")   # the upper bound held (a busy machine during step 1): go up
+  else
+    failed=$cand; [ -n "$best" ] && break
+    cand=$(calc "round($cand*0.8)")
+  fi
+done
+if [ -n "$best" ] && [ -n "$failed" ]; then
+  mid=$(calc "round(($best*$failed)**0.5)")
+  line=$(lag --point-rate "$mid" "${tablets[@]}" --seconds "$probe_s"); echo "$line"
+  drain; sleep 1
+  if [ "$(field backlog <<<"$line")" = bounded ]; then best=$mid; fi
+fi
+[ -n "$best" ] || { echo "no candidate rate was sustained" >&2; exit 1; }
+half=$(calc "round($best/2)")
+echo "maximum ingest rate (A with both pipes, B keeping up): points_per_s=$best; half: $half"
+
+echo "-- 3. replication lag at half the maximum ingest rate ($half points/s, tablets of 10000 points)"
+half_line=$(lag --point-rate "$half" "${tablets[@]}" --seconds "$lag_s"); echo "$half_line"
+drain; sleep 1
+echo "-- 3. replication lag at a light load ($rate single-point writes/s)"
+lag --rate "$rate" --seconds "$lag_s"
+
+echo "-- 4. catch-up"
+kill -9 "$(cat "$tmp/b.pid")"; wait "$(cat "$tmp/b.pid")" 2>/dev/null || true
+"$bin/duet-bench" ingest --port "$pa" --prefix root.catchup >/dev/null 2>&1
 before=$(remaining "$pa" AB)
 r0=$(date +%s.%N); start "$tmp/b" "$pb"; t0=$(date +%s.%N)
 while [ "$(remaining "$pa" AB)" != "0" ]; do sleep 0.02; done; t1=$(date +%s.%N)
+catchup=$(calc "round(10000000/($t1-$t0))")
 python3 -c "r=$t0-$r0; s=$t1-$t0; print(f'catch-up: B recovered its own state in {r:.2f} s, then backlog_events=$before points=10000000 shipped and applied in {s:.2f} s: points_per_s={10000000/s:.0f} (with B recovery counted: {10000000/(s+r):.0f})')"
+
+echo "-- summary (targets of issue 5)"
+python3 - "$solo" "$paired" "$best" "$half" "$(field p50_ms <<<"$half_line")" "$(field p99_ms <<<"$half_line")" "$catchup" <<'PY'
+import sys
+solo, paired, best, half, p50, p99, catchup = map(float, sys.argv[1:])
+ov = (1 - paired / solo) * 100
+cu = catchup / solo * 100
+print(f"ingest overhead with pipes: {ov:.1f}% (target <= 15%)  [{solo:.0f} -> {paired:.0f} points/s]")
+print(f"replication lag at half the maximum ingest rate ({half:.0f} of {best:.0f} points/s): p50 {p50:.2f} ms, p99 {p99:.2f} ms (target p99 <= 10 ms)")
+print(f"catch-up: {catchup:.0f} points/s = {cu:.0f}% of the single-instance ingest rate (target >= 50%)")
+PY

@@ -4,10 +4,10 @@
 //!   random-walk values with uniform steps in [-0.5, 0.5] rounded to 2 decimals, deterministic)
 //!   written with insertTablets from N concurrent clients; reports points/s, and optionally bytes
 //!   per point on disk and the server's peak RSS.
-//! - `lag`: writes single points to A at a fixed rate and measures when each becomes readable on B
-//!   (replication lag p50/p99/max).
+//! - `lag`: writes tablets (one point each by default) to A at a fixed offered rate from N clients and
+//!   measures when each becomes readable on B (replication lag p50/p99/max), and whether B keeps up
+//!   with that rate (the lag of the run's last quarter stays bounded).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -68,7 +68,13 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         settle_secs: u64,
     },
-    /// Replication lag from A to B at a fixed write rate.
+    /// Replication lag from A to B at a fixed offered write rate, and whether B keeps up with it.
+    ///
+    /// Each write is one insertTablet of `batch` rows x `sensors` INT64 columns to the client's own
+    /// device; its lag is from A's acknowledgement to the first time a LAST query on B (polled
+    /// every 0.2 ms) shows its last row. `backlog=bounded` when every write arrived, the offered
+    /// rate was achieved (>= 95%) and the p99 lag of the last quarter of the run stayed <= 250 ms;
+    /// otherwise `growing` (B, or A with the pipes, does not sustain the rate).
     Lag {
         /// A as host:port.
         #[arg(long)]
@@ -76,14 +82,23 @@ enum Cmd {
         /// B as host:port.
         #[arg(long)]
         b: String,
-        /// Writes per second on A.
+        /// Writes per second on A (all clients together).
         #[arg(long, default_value_t = 200)]
         rate: u64,
-        /// Points per write.
+        /// Offered points per second; overrides --rate (writes/s = this / (batch x sensors)).
+        #[arg(long)]
+        point_rate: Option<f64>,
+        /// Rows per write.
         #[arg(long, default_value_t = 1)]
         batch: usize,
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
+        /// Columns per write (points per write = batch x sensors).
+        #[arg(long, default_value_t = 1)]
+        sensors: usize,
+        /// Concurrent writers, each writing its own device.
+        #[arg(long, default_value_t = 1)]
+        clients: usize,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
     },
 }
 
@@ -272,107 +287,173 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-fn lag(a: String, b: String, rate: u64, batch: usize, seconds: u64) {
-    let (ah, ap) = hostport(&a);
-    let (bh, bp) = hostport(&b);
-    let series = format!("root.lagbench.r{}", std::process::id());
-    let acked: Arc<Mutex<BTreeMap<i64, Instant>>> = Arc::new(Mutex::new(BTreeMap::new()));
+/// What `lag` offers A and how it judges B.
+struct LagOpts {
+    a: String,
+    b: String,
+    /// Writes per second on A, all clients together.
+    rate: f64,
+    /// Rows per write (one insertTablet).
+    batch: usize,
+    /// Columns per write: a write carries `batch * sensors` points.
+    sensors: usize,
+    /// Concurrent writers, each with its own device.
+    clients: usize,
+    seconds: f64,
+}
+
+/// Lag above which, in the last quarter of a run, B is counted as not keeping up.
+const BOUNDED_LAG_MS: f64 = 250.0;
+
+fn lag(o: LagOpts) {
+    let (ah, ap) = hostport(&o.a);
+    let (bh, bp) = hostport(&o.b);
+    let run = format!("root.lagbench.r{}", std::process::id());
+    let devices: Vec<String> = (0..o.clients).map(|k| format!("{run}.c{k}")).collect();
+    let names: Vec<String> = (0..o.sensors).map(|s| format!("s{s}")).collect();
+    {
+        let mut s = Session::open(&ah, ap, "root", "root", "+00:00").expect("connect A");
+        for d in &devices {
+            for n in &names {
+                s.execute(&format!("create timeseries {d}.{n} INT64")).ok();
+            }
+        }
+    }
     let done = Arc::new(AtomicBool::new(false));
-    let last_written = Arc::new(AtomicI64::new(-1));
-    let mut wa = Session::open(&ah, ap, "root", "root", "+00:00").expect("connect A");
-    wa.execute(&format!("create timeseries {series}.v INT64")).ok();
-    let series = format!("{series}");
-    // Reader: polls B for the newest point and stamps every time it has not seen before.
-    let (acked2, done2) = (acked.clone(), done.clone());
-    let series2 = series.clone();
+    // Highest time written per device (the reader's tail wait ends once B shows it).
+    let last_written: Arc<Vec<AtomicI64>> = Arc::new((0..o.clients).map(|_| AtomicI64::new(-1)).collect());
+    // Reader: polls B for the newest point of every device and stamps each newer time it sees.
+    let seen_max: Arc<Vec<AtomicI64>> = Arc::new((0..o.clients).map(|_| AtomicI64::new(-1)).collect());
+    let (done2, devices2, seen_max2) = (done.clone(), devices.clone(), seen_max.clone());
     let reader = std::thread::spawn(move || {
         let mut rb = Session::open(&bh, bp, "root", "root", "+00:00").expect("connect B");
-        // Each time a newer point shows up on B: (newest time, when it was seen).
-        let mut seen: Vec<(i64, Instant)> = Vec::new();
-        let mut max_seen = -1i64;
+        let paths: Vec<String> = devices2.iter().map(|d| format!("{d}.s0")).collect();
+        let mut seen: Vec<Vec<(i64, Instant)>> = vec![Vec::new(); paths.len()];
+        let mut max_seen = vec![-1i64; paths.len()];
         while !done2.load(Ordering::Acquire) {
             let (c, sid) = rb.raw();
-            let r = c.execute_last_data_query_v2(LastDataQueryReq::new(sid, vec![format!("{series2}.v")], 100, i64::MIN, 0i64, None, None, None, None));
+            let r = c.execute_last_data_query_v2(LastDataQueryReq::new(sid, paths.clone(), 100, i64::MIN, 0i64, None, None, None, None));
+            let now = Instant::now();
             if let Ok(resp) = r {
-                if let Some(blocks) = resp.query_result {
-                    for blk in blocks {
-                        if let Ok(block) = duet_protocol::tsblock::decode(&blk, &[DataType::Text, DataType::Text, DataType::Text]) {
-                            if let Some(t) = block.times.first() {
-                                if *t > max_seen {
-                                    seen.push((*t, Instant::now()));
-                                    max_seen = *t;
-                                }
-                            }
+                for blk in resp.query_result.unwrap_or_default() {
+                    let Ok(block) = duet_protocol::tsblock::decode(&blk, &[DataType::Text, DataType::Text, DataType::Text]) else { continue };
+                    for (row, t) in block.times.iter().enumerate() {
+                        let Some(Some(Value::Bytes(name))) = block.columns.first().and_then(|c| c.get(row)) else { continue };
+                        let Some(k) = paths.iter().position(|p| p.as_bytes() == name.as_slice()) else { continue };
+                        if *t > max_seen[k] {
+                            seen[k].push((*t, now));
+                            max_seen[k] = *t;
+                            seen_max2[k].store(*t, Ordering::Release);
                         }
                     }
                 }
             }
             std::thread::sleep(Duration::from_micros(200));
         }
-        let _ = acked2;
         seen
     });
-    let interval = Duration::from_secs_f64(1.0 / rate as f64);
-    let start = Instant::now();
-    let mut next = start;
-    let mut i = 0i64;
-    while start.elapsed() < Duration::from_secs(seconds) {
-        let times: Vec<i64> = (0..batch as i64).map(|k| i * batch as i64 + k).collect();
-        // One insertTablet per write, as ingest clients do; the write's lag is its last point's.
-        let tablet = InsertBatch {
-            device: Path::parse(&series).unwrap(),
-            aligned: false,
-            times: times.clone(),
-            columns: vec![Column { name: "v".into(), dtype: DataType::Int64, values: ColumnValues::I64(times.clone()), nulls: None }],
-        };
-        let (vals, ts, types) = encode_tablet(&tablet);
-        let (c, sid) = wa.raw();
-        let req = duet_protocol::rpc::InsertTabletReq {
-            session_id: Some(sid),
-            prefix_path: Some(series.clone()),
-            measurements: Some(vec!["v".into()]),
-            values: Some(vals),
-            timestamps: Some(ts),
-            types: Some(types),
-            size: Some(times.len() as i32),
-            is_aligned: Some(false),
-            ..Default::default()
-        };
-        check(Some(c.insert_tablet(req).expect("write A"))).expect("write A");
-        let now = Instant::now();
-        acked.lock().unwrap().insert(*times.last().unwrap(), now);
-        last_written.store(*times.last().unwrap(), Ordering::Release);
-        i += 1;
-        next += interval;
-        if let Some(d) = next.checked_duration_since(Instant::now()) {
-            std::thread::sleep(d);
-        }
-    }
-    // Let the tail arrive.
-    std::thread::sleep(Duration::from_millis(500));
-    done.store(true, Ordering::Release);
-    let seen = reader.join().unwrap();
-    let acked = acked.lock().unwrap();
-    // A write is readable on B from the first observation of a time at or past its last point.
-    let mut lags: Vec<f64> = acked
-        .iter()
-        .filter_map(|(t, at)| {
-            let k = seen.partition_point(|(s, _)| s < t);
-            seen.get(k).map(|(_, when)| when.saturating_duration_since(*at).as_secs_f64() * 1000.0)
+    // Writers: open-loop pacing, each client at rate/clients, staggered; a writer that cannot keep
+    // its schedule writes back to back (the achieved rate is reported).
+    let interval = Duration::from_secs_f64(o.clients as f64 / o.rate);
+    let start = Instant::now() + Duration::from_millis(50);
+    let run_for = Duration::from_secs_f64(o.seconds);
+    let writers: Vec<_> = (0..o.clients)
+        .map(|k| {
+            let (ah, dev, names, last_written) = (ah.clone(), devices[k].clone(), names.clone(), last_written.clone());
+            let (batch, clients) = (o.batch, o.clients);
+            std::thread::spawn(move || {
+                let mut wa = Session::open(&ah, ap, "root", "root", "+00:00").expect("connect A");
+                let mut acked: Vec<(i64, Instant)> = Vec::new();
+                let mut next = start + interval.mul_f64(k as f64 / clients as f64);
+                let mut i = 0i64;
+                loop {
+                    if let Some(d) = next.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(d);
+                    }
+                    if next.duration_since(start) >= run_for {
+                        break;
+                    }
+                    let times: Vec<i64> = (0..batch as i64).map(|r| i * batch as i64 + r).collect();
+                    let tablet = InsertBatch {
+                        device: Path::parse(&dev).unwrap(),
+                        aligned: false,
+                        times: times.clone(),
+                        columns: names.iter().map(|n| Column { name: n.clone(), dtype: DataType::Int64, values: ColumnValues::I64(times.clone()), nulls: None }).collect(),
+                    };
+                    let (vals, ts, types) = encode_tablet(&tablet);
+                    let (c, sid) = wa.raw();
+                    let req = duet_protocol::rpc::InsertTabletReq {
+                        session_id: Some(sid),
+                        prefix_path: Some(dev.clone()),
+                        measurements: Some(names.clone()),
+                        values: Some(vals),
+                        timestamps: Some(ts),
+                        types: Some(types),
+                        size: Some(times.len() as i32),
+                        is_aligned: Some(false),
+                        ..Default::default()
+                    };
+                    check(Some(c.insert_tablet(req).expect("write A"))).expect("write A");
+                    let last = *times.last().unwrap();
+                    acked.push((last, Instant::now()));
+                    last_written[k].store(last, Ordering::Release);
+                    i += 1;
+                    next += interval;
+                }
+                acked
+            })
         })
         .collect();
-    let missing = acked.len() - lags.len();
-    lags.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let acked: Vec<Vec<(i64, Instant)>> = writers.into_iter().map(|h| h.join().unwrap()).collect();
+    let wrote_for = Instant::now().saturating_duration_since(start).as_secs_f64().max(1e-9);
+    // Let the tail arrive: wait until B shows every device's last write (at most 60 s more).
+    let tail_until = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < tail_until && (0..o.clients).any(|k| seen_max[k].load(Ordering::Acquire) < last_written[k].load(Ordering::Acquire)) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    done.store(true, Ordering::Release);
+    let seen = reader.join().unwrap();
+    // A write is readable on B from the first observation of a time at or past its last point.
+    let mut by_ack: Vec<(Instant, f64)> = Vec::new();
+    let mut missing = 0usize;
+    for (k, writes) in acked.iter().enumerate() {
+        for (t, at) in writes {
+            let i = seen[k].partition_point(|(s, _)| s < t);
+            match seen[k].get(i) {
+                Some((_, when)) => by_ack.push((*at, when.saturating_duration_since(*at).as_secs_f64() * 1000.0)),
+                None => missing += 1,
+            }
+        }
+    }
+    by_ack.sort_by(|x, y| x.0.cmp(&y.0));
+    let writes: usize = acked.iter().map(|a| a.len()).sum();
+    let points = writes * o.batch * o.sensors;
+    let per_write = (o.batch * o.sensors) as f64;
+    let offered = o.rate * per_write;
+    let achieved = points as f64 / wrote_for;
+    let sorted = |v: &[(Instant, f64)]| {
+        let mut l: Vec<f64> = v.iter().map(|x| x.1).collect();
+        l.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        l
+    };
+    let all = sorted(&by_ack);
+    let q = by_ack.len() / 4;
+    let first_q = sorted(&by_ack[..q]);
+    let last_q = sorted(&by_ack[by_ack.len() - q..]);
+    let bounded = missing == 0 && achieved >= 0.95 * offered && (last_q.is_empty() || percentile(&last_q, 0.99) <= BOUNDED_LAG_MS);
     println!(
-        "duetdb replication lag: writes={} points={} write_rate_per_s={rate} point_rate_per_s={} p50_ms={:.2} p99_ms={:.2} max_ms={:.2} not_seen={missing}",
-        i,
-        i as usize * batch,
-        rate as usize * batch,
-        percentile(&lags, 0.5),
-        percentile(&lags, 0.99),
-        lags.last().copied().unwrap_or(f64::NAN)
+        "duetdb replication lag: clients={} writes={writes} points_per_write={} points={points} offered_points_per_s={offered:.0} achieved_points_per_s={achieved:.0} p50_ms={:.2} p99_ms={:.2} max_ms={:.2} first_quarter_p50_ms={:.2} last_quarter_p50_ms={:.2} last_quarter_p99_ms={:.2} not_seen={missing} backlog={}",
+        o.clients,
+        o.batch * o.sensors,
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+        all.last().copied().unwrap_or(f64::NAN),
+        percentile(&first_q, 0.5),
+        percentile(&last_q, 0.5),
+        percentile(&last_q, 0.99),
+        if bounded { "bounded" } else { "growing" },
     );
-    let _ = Value::I64(0);
 }
 
 fn main() {
@@ -380,6 +461,10 @@ fn main() {
         Cmd::Ingest { host, port, clients, devices, sensors, timestamps, rows, tablets_per_request, scale, prefix, data_dir, pid, settle_secs } => {
             ingest(host, port, clients.max(1), devices, sensors, timestamps, rows, tablets_per_request.max(1), scale.max(1), prefix, data_dir, pid, settle_secs)
         }
-        Cmd::Lag { a, b, rate, batch, seconds } => lag(a, b, rate.max(1), batch.max(1), seconds),
+        Cmd::Lag { a, b, rate, point_rate, batch, sensors, clients, seconds } => {
+            let (batch, sensors) = (batch.max(1), sensors.max(1));
+            let rate = point_rate.map(|p| p / (batch * sensors) as f64).unwrap_or(rate as f64).max(0.1);
+            lag(LagOpts { a, b, rate, batch, sensors, clients: clients.max(1), seconds: seconds.max(0.1) })
+        }
     }
 }

@@ -55,7 +55,7 @@ impl Receiver {
                 let Some(p) = peer.as_ref() else {
                     return refuse(StatusCode::PipeHandshakeError, "handshake first: this connection has not identified its pipe");
                 };
-                let muts = match transfer::decode_batch_encoded(&body) {
+                let (raw, muts) = match transfer::decode_batch_ranges(&body) {
                     Ok(m) => m,
                     Err(e) => return refuse(StatusCode::PipeError, format!("batch from pipe {} rejected, nothing applied: {e}", p.pipe)),
                 };
@@ -66,7 +66,7 @@ impl Receiver {
                         _ => 0,
                     })
                     .sum();
-                match self.engine.apply_remote_encoded(muts) {
+                match self.engine.apply_remote_encoded(muts.into_iter().map(|(m, at)| (m, &raw[at])).collect()) {
                     Ok(r) => {
                         let wm = self.engine.watermark(p.origin);
                         PipeTransferResp {

@@ -244,83 +244,162 @@ fn stream(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>, backoff: &
         from = confirmed + 1;
     }
     ctx.engine.hold_wal(&ctx.name, Some(confirmed));
-    let mut cur = WalCursor::at(from);
+    // A reader thread tails the WAL, selects and encodes the next batch while this thread waits
+    // for the receiver to apply the current one (the sender's work is off the critical path).
+    // Batches are handed over in order; `confirmed` still only moves when the receiver replied.
+    let cur = WalCursor::at(from);
+    let quit = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Prepared, String>>(PREFETCH_BATCHES);
+        let quit = &quit;
+        scope.spawn(move || prepare_batches(ctx, cur, last, stop, quit, tx));
+        let r = ship_batches(ctx, &mut conn, stop, stats, rx, confirmed, peer);
+        quit.store(true, Ordering::Release);
+        r
+    })
+}
+
+/// Batches prepared ahead of the one being shipped.
+const PREFETCH_BATCHES: usize = 2;
+
+/// One batch, read and encoded, ready to ship.
+struct Prepared {
+    /// The encoded MUTATIONS body, or None when the source selected nothing in the records read.
+    body: Option<Vec<u8>>,
+    /// WAL position the batch covers up to.
+    upto: u64,
+    events: u64,
+    /// Points, when the mutations were decoded (verbatim forwards leave it to the receiver).
+    points: u64,
+    newest_hlc: u64,
+    /// WAL records read.
+    read: usize,
+}
+
+fn prepare_batches(ctx: &TaskContext, mut cur: WalCursor, last: u64, stop: &AtomicBool, quit: &AtomicBool, tx: std::sync::mpsc::SyncSender<Result<Prepared, String>>) {
+    let p = &ctx.params;
+    let wal = ctx.engine.wal();
+    let verbatim = source::ships_local_verbatim(&p.source);
+    let mut batch = crate::transfer::BatchBuilder::new();
+    let mut reported = cur.next_seq - 1;
+    while !stop.load(Ordering::Acquire) && !quit.load(Ordering::Acquire) {
+        if cur.next_seq > last {
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
+        batch.clear();
+        let (mut points, mut newest_hlc) = (0u64, 0u64);
+        let read = wal.read(&mut cur, p.sink.batch_bytes, &mut |seq, payload| {
+            if seq > last {
+                return;
+            }
+            if verbatim && payload.len() >= 24 {
+                // Forward the logged bytes; decoding and re-encoding would double the sender's work.
+                if u64::from_le_bytes(payload[source::ORIGIN_AT].try_into().unwrap()) == ctx.me.0 {
+                    batch.push(payload)[source::ORIGIN_SEQ_AT].copy_from_slice(&seq.to_le_bytes());
+                    newest_hlc = newest_hlc.max(u64::from_le_bytes(payload[source::HLC_AT].try_into().unwrap()));
+                }
+                return;
+            }
+            match Mutation::decode(payload) {
+                Ok(m) => {
+                    if let Some(m) = source::select(&p.source, ctx.me, seq, m) {
+                        points += points_of(&m);
+                        newest_hlc = newest_hlc.max(m.version.hlc);
+                        let mut enc = Vec::new();
+                        m.encode(&mut enc);
+                        batch.push(&enc);
+                    }
+                }
+                Err(e) => tracing::error!(pipe = %ctx.name, seq, "skipping undecodable WAL record: {e}"),
+            }
+        });
+        let read = match read {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = tx.send(Err(format!("cannot read the WAL (the pipe will resynchronise if it was released): {e}")));
+                return;
+            }
+        };
+        let upto = cur.next_seq - 1;
+        let prepared = if batch.is_empty() {
+            if read == 0 {
+                wal.wait_beyond(upto, Duration::from_millis(100));
+            }
+            if upto == reported {
+                continue;
+            }
+            Prepared { body: None, upto, events: 0, points: 0, newest_hlc: 0, read }
+        } else {
+            Prepared { body: Some(batch.finish(p.sink.compression)), upto, events: batch.count() as u64, points, newest_hlc, read }
+        };
+        reported = upto;
+        if tx.send(Ok(prepared)).is_err() {
+            return;
+        }
+    }
+}
+
+fn ship_batches(
+    ctx: &TaskContext,
+    conn: &mut sink::SinkConn,
+    stop: &AtomicBool,
+    stats: &Mutex<Stats>,
+    rx: std::sync::mpsc::Receiver<Result<Prepared, String>>,
+    mut confirmed: u64,
+    peer: u64,
+) -> Result<(), String> {
+    let p = &ctx.params;
     let mut limiter = RateLimiter::new(p.sink.rate_limit);
     let mut last_save = Instant::now();
     let mut saved_confirmed = confirmed;
     let save = |c: u64| ctx.store.save_progress(&ctx.name, c, peer).map_err(|e| e.message);
+    // A resynchronisation may have moved it.
+    stats.lock().unwrap().confirmed = confirmed;
     loop {
         if stop.load(Ordering::Acquire) {
             save(confirmed)?;
             return Ok(());
         }
-        if cur.next_seq > last {
-            sleep_unless_stopped(stop, Duration::from_millis(200));
-            continue;
-        }
-        let mut batch: Vec<Vec<u8>> = Vec::new();
-        let (mut points, mut newest_hlc) = (0u64, 0u64);
-        let verbatim = source::ships_local_verbatim(&p.source);
-        let read = wal
-            .read(&mut cur, p.sink.batch_bytes, &mut |seq, payload| {
-                if seq > last {
-                    return;
+        let b = match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(b) => Some(b?),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                if stop.load(Ordering::Acquire) {
+                    continue;
                 }
-                if verbatim && payload.len() >= 24 {
-                    // Forward the logged bytes; decoding and re-encoding would double the sender's work.
-                    if u64::from_le_bytes(payload[source::ORIGIN_AT].try_into().unwrap()) == ctx.me.0 {
-                        let mut enc = payload.to_vec();
-                        enc[source::ORIGIN_SEQ_AT].copy_from_slice(&seq.to_le_bytes());
-                        newest_hlc = newest_hlc.max(u64::from_le_bytes(payload[source::HLC_AT].try_into().unwrap()));
-                        batch.push(enc);
-                    }
-                    return;
-                }
-                match Mutation::decode(payload) {
-                    Ok(m) => {
-                        if let Some(m) = source::select(&p.source, ctx.me, seq, m) {
-                            points += points_of(&m);
-                            newest_hlc = newest_hlc.max(m.version.hlc);
-                            let mut enc = Vec::new();
-                            m.encode(&mut enc);
-                            batch.push(enc);
-                        }
-                    }
-                    Err(e) => tracing::error!(pipe = %ctx.name, seq, "skipping undecodable WAL record: {e}"),
-                }
-            })
-            .map_err(|e| format!("cannot read the WAL (the pipe will resynchronise if it was released): {e}"))?;
-        let upto = cur.next_seq - 1;
-        if batch.is_empty() {
-            confirmed = confirmed.max(upto);
-            stats.lock().unwrap().confirmed = confirmed;
-            if read == 0 {
-                wal.wait_beyond(upto, Duration::from_millis(100));
+                return Err("the WAL reader of the pipe stopped".into());
             }
-        } else {
-            let events = batch.len() as u64;
-            let body = encode_batch(&batch, p.sink.compression);
-            let bytes = body.len() as u64;
-            let wait = limiter.delay_for(body.len());
-            if !wait.is_zero() {
-                sleep_unless_stopped(stop, wait);
+        };
+        match b {
+            None => {}
+            Some(Prepared { body: None, upto, .. }) => {
+                confirmed = confirmed.max(upto);
+                stats.lock().unwrap().confirmed = confirmed;
             }
-            let started = Instant::now();
-            let reply = conn.send(body)?;
-            confirmed = upto;
-            let mut s = stats.lock().unwrap();
-            s.confirmed = confirmed;
-            s.shipped_events += events;
-            // Verbatim batches were not decoded here; the receiver counts their points.
-            s.shipped_points += if points == 0 { reply.points } else { points };
-            s.shipped_bytes += bytes;
-            s.conflicts += reply.conflicts;
-            s.skipped += reply.skipped;
-            s.lag_ms = now_ms().saturating_sub(newest_hlc >> HLC_LOGICAL_BITS);
-            let secs = started.elapsed().as_secs_f64().max(1e-6);
-            let inst = read as f64 / secs;
-            s.rate = if s.rate == 0.0 { inst } else { 0.8 * s.rate + 0.2 * inst };
-            s.exception = None;
+            Some(Prepared { body: Some(body), upto, events, points, newest_hlc, read }) => {
+                let bytes = body.len() as u64;
+                let wait = limiter.delay_for(body.len());
+                if !wait.is_zero() {
+                    sleep_unless_stopped(stop, wait);
+                }
+                let started = Instant::now();
+                let reply = conn.send(body)?;
+                confirmed = upto;
+                let mut s = stats.lock().unwrap();
+                s.confirmed = confirmed;
+                s.shipped_events += events;
+                // Verbatim batches were not decoded here; the receiver counts their points.
+                s.shipped_points += if points == 0 { reply.points } else { points };
+                s.shipped_bytes += bytes;
+                s.conflicts += reply.conflicts;
+                s.skipped += reply.skipped;
+                s.lag_ms = now_ms().saturating_sub(newest_hlc >> HLC_LOGICAL_BITS);
+                let secs = started.elapsed().as_secs_f64().max(1e-6);
+                let inst = read as f64 / secs;
+                s.rate = if s.rate == 0.0 { inst } else { 0.8 * s.rate + 0.2 * inst };
+                s.exception = None;
+            }
         }
         ctx.engine.hold_wal(&ctx.name, Some(confirmed));
         if confirmed != saved_confirmed && last_save.elapsed() >= Duration::from_secs(1) {

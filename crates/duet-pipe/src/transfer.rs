@@ -5,6 +5,9 @@
 //! - MUTATIONS (type 2): a batch of WAL mutations, optionally compressed, with a CRC32C of the
 //!   uncompressed payload; the reply carries the new watermark.
 
+use std::borrow::Cow;
+use std::ops::Range;
+
 use duet_common::codec::{Put, Reader};
 use duet_common::mutation::Mutation;
 
@@ -50,34 +53,102 @@ pub fn get<'a>(kv: &'a [(String, String)], k: &str) -> Option<&'a str> {
     kv.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str())
 }
 
+/// Builds a MUTATIONS body from encoded mutations appended in place: each mutation is copied once,
+/// straight from where it was read, and may be patched there (a verbatim WAL forward sets its
+/// origin sequence).
+#[derive(Default)]
+pub struct BatchBuilder {
+    items: Vec<u8>,
+    count: usize,
+}
+
+impl BatchBuilder {
+    /// An empty batch.
+    pub fn new() -> BatchBuilder {
+        BatchBuilder::default()
+    }
+
+    /// Appends one encoded mutation and returns it, in the batch, for patching.
+    pub fn push(&mut self, m: &[u8]) -> &mut [u8] {
+        self.items.put_var(m.len() as u64);
+        let at = self.items.len();
+        self.items.extend_from_slice(m);
+        self.count += 1;
+        &mut self.items[at..]
+    }
+
+    /// Mutations in the batch.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Bytes of mutations so far (what `batch.size-bytes` limits).
+    pub fn bytes(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Forgets the mutations, keeping the buffer.
+    pub fn clear(&mut self) {
+        self.items.clear();
+        self.count = 0;
+    }
+
+    /// The body: `[tag u8][raw length u32][crc32c(raw) u32][payload]`, where raw is the count
+    /// followed by the length-prefixed mutations and payload is raw, compressed as told.
+    pub fn finish(&self, c: Compression) -> Vec<u8> {
+        let mut head = Vec::with_capacity(10);
+        head.put_var(self.count as u64);
+        let raw_len = head.len() + self.items.len();
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&head), &self.items);
+        let mut out = Vec::with_capacity(9 + raw_len);
+        let payload = match c {
+            Compression::None => None,
+            Compression::Lz4 | Compression::Zstd => {
+                let mut raw = Vec::with_capacity(raw_len);
+                raw.extend_from_slice(&head);
+                raw.extend_from_slice(&self.items);
+                match c {
+                    Compression::Lz4 => Some((1u8, lz4_flex::compress(&raw))),
+                    _ => zstd::bulk::compress(&raw, 3).ok().map(|z| (2u8, z)),
+                }
+            }
+        };
+        out.push(payload.as_ref().map_or(0, |p| p.0));
+        out.put_u32(raw_len as u32);
+        out.put_u32(crc);
+        match payload {
+            Some((_, p)) => out.extend_from_slice(&p),
+            None => {
+                out.extend_from_slice(&head);
+                out.extend_from_slice(&self.items);
+            }
+        }
+        out
+    }
+}
+
 /// Encodes a batch of already-encoded mutations.
 pub fn encode_batch(mutations: &[Vec<u8>], c: Compression) -> Vec<u8> {
-    let mut raw = Vec::with_capacity(mutations.iter().map(|m| m.len() + 5).sum::<usize>() + 5);
-    raw.put_var(mutations.len() as u64);
+    let mut b = BatchBuilder::new();
     for m in mutations {
-        raw.put_bytes(m);
+        b.push(m);
     }
-    let crc = crc32c::crc32c(&raw);
-    let (tag, payload) = match c {
-        Compression::None => (0u8, raw.clone()),
-        Compression::Lz4 => (1u8, lz4_flex::compress(&raw)),
-        Compression::Zstd => (2u8, zstd::bulk::compress(&raw, 3).unwrap_or_else(|_| raw.clone())),
-    };
-    let mut out = Vec::with_capacity(payload.len() + 13);
-    out.push(tag);
-    out.put_u32(raw.len() as u32);
-    out.put_u32(crc);
-    out.extend_from_slice(&payload);
-    out
+    b.finish(c)
 }
 
 /// Decodes and checks a batch; every mutation must decode, or the batch is refused whole.
 pub fn decode_batch(body: &[u8]) -> Result<Vec<Mutation>, String> {
-    Ok(decode_batch_encoded(body)?.into_iter().map(|(m, _)| m).collect())
+    Ok(decode_batch_ranges(body)?.1.into_iter().map(|(m, _)| m).collect())
 }
 
-/// Like [`decode_batch`], keeping each mutation's encoding next to it.
-pub fn decode_batch_encoded(body: &[u8]) -> Result<Vec<(Mutation, Vec<u8>)>, String> {
+/// Like [`decode_batch`], keeping where each mutation's encoding is in the (decompressed) batch,
+/// so that it can be logged as received without a copy per mutation.
+pub fn decode_batch_ranges(body: &[u8]) -> Result<(Cow<'_, [u8]>, Vec<(Mutation, Range<usize>)>), String> {
     if body.len() < 9 {
         return Err("batch header truncated".into());
     }
@@ -88,10 +159,10 @@ pub fn decode_batch_encoded(body: &[u8]) -> Result<Vec<(Mutation, Vec<u8>)>, Str
         return Err(format!("batch of {raw_len} bytes exceeds the limit of {MAX_BATCH_BYTES}"));
     }
     let payload = &body[9..];
-    let raw = match tag {
-        0 => payload.to_vec(),
-        1 => lz4_flex::decompress(payload, raw_len).map_err(|e| format!("lz4: {e}"))?,
-        2 => zstd::bulk::decompress(payload, raw_len).map_err(|e| format!("zstd: {e}"))?,
+    let raw: Cow<'_, [u8]> = match tag {
+        0 => Cow::Borrowed(payload),
+        1 => Cow::Owned(lz4_flex::decompress(payload, raw_len).map_err(|e| format!("lz4: {e}"))?),
+        2 => Cow::Owned(zstd::bulk::decompress(payload, raw_len).map_err(|e| format!("zstd: {e}"))?),
         t => return Err(format!("unknown compression {t}")),
     };
     if raw.len() != raw_len {
@@ -105,12 +176,14 @@ pub fn decode_batch_encoded(body: &[u8]) -> Result<Vec<(Mutation, Vec<u8>)>, Str
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let b = r.bytes().map_err(|e| format!("mutation {i}: {e}"))?;
-        out.push((Mutation::decode(b).map_err(|e| format!("mutation {i}: {e}"))?, b.to_vec()));
+        // `b` borrows from `raw`: its offset is where it sits there.
+        let at = b.as_ptr() as usize - raw.as_ptr() as usize;
+        out.push((Mutation::decode(b).map_err(|e| format!("mutation {i}: {e}"))?, at..at + b.len()));
     }
     if r.remaining() != 0 {
         return Err("trailing bytes after the batch".into());
     }
-    Ok(out)
+    Ok((raw, out))
 }
 
 /// One digest entry: series, bucket start, points, hash.

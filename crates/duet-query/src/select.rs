@@ -923,6 +923,8 @@ struct GroupJob<'a> {
     windows: &'a Windows,
     lo: i64,
     hi: i64,
+    /// Bucket width for page summaries (see `duet_storage::summary`).
+    grain: Option<i64>,
     filter: Option<&'a Bound>,
     fdata: &'a [Vec<(i64, Value)>],
 }
@@ -942,7 +944,7 @@ impl GroupJob<'_> {
                     // statistics without being decoded.
                     if self.filter.is_none() {
                         let need = g.need;
-                        let fed = b.st.scan_parts(p, self.lo, self.hi, b.tc.now, &mut |part| match part {
+                        let fed = b.st.scan_parts(p, self.lo, self.hi, b.tc.now, self.grain, &mut |part| match part {
                             ScanPart::Stats(s) => Partial::of_stats(s, need).is_some_and(|pa| agg.feed_partial(s.start_time, s.end_time, &pa)),
                             ScanPart::Buckets(sm, r) => agg.feed_summary(sm, r),
                             ScanPart::Points(times, vals) => {
@@ -996,7 +998,15 @@ fn aggregate_rows(
             Some(_) => b.series.iter().map(|(p, _)| b.st.scan(p, lo, hi, tc.now)).collect(),
             None => Vec::new(),
         };
-        let job = GroupJob { b, windows: &windows, lo, hi, filter: value_filter, fdata: &fdata };
+        // The round width every window edge (and the scan range's) falls on: pages cut by windows
+        // are summarised in buckets of that width.
+        let grain = {
+            let (mut los, mut his) = (windows.lo.clone(), windows.hi.clone());
+            los.push(lo);
+            his.push(hi);
+            b.st.summaries.grain(&los, &his)
+        };
+        let job = GroupJob { b, windows: &windows, lo, hi, grain, filter: value_filter, fdata: &fdata };
         let mut slots_of: Vec<Vec<usize>> = vec![Vec::new(); b.groups.len()];
         for (si, slot) in b.slots.iter().enumerate() {
             slots_of[slot.group].push(si);

@@ -338,9 +338,10 @@ impl State {
     /// other file has points in it), the page lies inside the range (TTL included), and no
     /// tombstone newer than its oldest point overlaps it. The visitor returns whether it used the
     /// statistics; when it does not, the page is decoded and comes as [`ScanPart::Points`] (the
-    /// visitor's answer to points is ignored). Returns false, visiting nothing, when the schema
-    /// lacks the series.
-    pub fn scan_parts(&self, series: &Path, start: i64, end: i64, now: i64, visit: &mut dyn FnMut(ScanPart<'_>) -> bool) -> bool {
+    /// visitor's answer to points is ignored). A page cut by the visitor's windows may come as the
+    /// statistics of its time buckets of width `grain` ([`ScanPart::Buckets`]; see [`crate::summary`]).
+    /// Returns false, visiting nothing, when the schema lacks the series.
+    pub fn scan_parts(&self, series: &Path, start: i64, end: i64, now: i64, grain: Option<i64>, visit: &mut dyn FnMut(ScanPart<'_>) -> bool) -> bool {
         let Some(info) = self.schema.series(series) else { return false };
         let dtype = info.def.dtype;
         let lo = self.ttl_start(series, start, now);
@@ -396,8 +397,8 @@ impl State {
                 continue;
             }
             // The page's time buckets, when the visitor's windows do not cut them.
-            let width = self.summaries.width_for(s);
-            let cached = width.and_then(|_| self.summaries.get(file.id, page.offset));
+            let width = self.summaries.width_for(s, grain);
+            let cached = width.and_then(|w| self.summaries.get(file.id, page.offset, w));
             let usable = |b: &Summary| -> Option<Range<usize>> {
                 // Usually the whole page is in range: no search.
                 let a = if b.start[0] >= lo { 0 } else { b.end.partition_point(|&x| x < lo) };
@@ -858,7 +859,7 @@ impl Engine {
 
     /// Like [`Engine::apply_remote`], with each mutation's received encoding, which is logged as is
     /// when the mutation needs no change (saves re-encoding every replicated batch).
-    pub fn apply_remote_encoded(&self, muts: Vec<(Mutation, Vec<u8>)>) -> Result<RemoteApplied, Status> {
+    pub fn apply_remote_encoded(&self, muts: Vec<(Mutation, &[u8])>) -> Result<RemoteApplied, Status> {
         self.apply_replicated(muts.into_iter().map(|(m, raw)| (m, Some(raw))).collect(), false)
     }
 
@@ -868,7 +869,7 @@ impl Engine {
         self.apply_replicated(muts.into_iter().map(|m| (m, None)).collect(), true)
     }
 
-    fn apply_replicated(&self, muts: Vec<(Mutation, Option<Vec<u8>>)>, own_too: bool) -> Result<RemoteApplied, Status> {
+    fn apply_replicated(&self, muts: Vec<(Mutation, Option<&[u8]>)>, own_too: bool) -> Result<RemoteApplied, Status> {
         self.throttle();
         let guard = self.commit.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = RemoteApplied::default();
@@ -935,12 +936,14 @@ impl Engine {
                 self.wal.append(&buf);
                 self.state.write().unwrap_or_else(|p| p.into_inner()).apply(&pm);
             }
-            let buf = raw.unwrap_or_else(|| {
-                let mut buf = Vec::new();
-                m.encode(&mut buf);
-                buf
-            });
-            let seq = self.wal.append(&buf);
+            let seq = match raw {
+                Some(raw) => self.wal.append(raw),
+                None => {
+                    let mut buf = Vec::new();
+                    m.encode(&mut buf);
+                    self.wal.append(&buf)
+                }
+            };
             self.state.write().unwrap_or_else(|p| p.into_inner()).apply(&m);
             last = Some(seq);
             out.applied += 1;
@@ -1822,14 +1825,14 @@ mod tests {
     /// and sum when they are taken.
     fn parts(st: &State, p: &Path, start: i64, end: i64, now: i64) -> (Vec<(i64, Value)>, u64, f64) {
         let mut points = Vec::new();
-        assert!(st.scan_parts(p, start, end, now, &mut |part| {
+        assert!(st.scan_parts(p, start, end, now, Some(10), &mut |part| {
             if let ScanPart::Points(t, v) = part {
                 points.extend(t.iter().enumerate().map(|(i, t)| (*t, v.get(i))));
             }
             false
         }));
         let (mut n, mut sum) = (0u64, 0f64);
-        st.scan_parts(p, start, end, now, &mut |part| {
+        st.scan_parts(p, start, end, now, Some(10), &mut |part| {
             match part {
                 ScanPart::Stats(s) => {
                     n += s.count;
@@ -1899,7 +1902,7 @@ mod tests {
         }
         assert!(seen > 300, "the comparison saw real data ({seen} points)");
         let mut offered = 0;
-        st.scan_parts(&Path::parse("root.db.b.s").unwrap(), 0, 99, 0, &mut |part| {
+        st.scan_parts(&Path::parse("root.db.b.s").unwrap(), 0, 99, 0, None, &mut |part| {
             offered += matches!(part, ScanPart::Stats(s) if s.count == 100) as usize;
             true
         });

@@ -1,16 +1,17 @@
-//! Bucket summaries of file pages: statistics per aligned time bucket (one minute for points a
-//! second apart), kept in a bounded in-memory cache.
+//! Bucket summaries of file pages: statistics per aligned time bucket, kept in a bounded
+//! in-memory cache.
 //!
 //! # Why
 //!
 //! A page holds up to 65,536 points, so a time-window aggregation (`GROUP BY ([s, e), 10m)`) finds
 //! most pages cut by window edges and could only decode them: 10 M points decoded for every query
-//! over the standard workload. The first aggregation that decodes a page also cuts it into buckets
-//! aligned to a round width (1 ms .. 1 day, chosen so that a bucket holds at least
-//! [`MIN_POINTS_PER_BUCKET`] points) and keeps their [`Stats`]; later aggregations whose windows
-//! do not cut a bucket merge those statistics instead of decoding. Round widths line up with the
-//! windows users ask for (whole seconds, minutes, hours, in any time zone whose offset is whole
-//! minutes); windows that do cut a bucket decode the page as before.
+//! over the standard workload. The query works out its *grain* ([`SummaryCache::grain`]): the
+//! widest round width (1 ms, 10 ms, 100 ms, 1 s, 10 s, 1 min, 10 min, 1 h, 1 day; each divides the
+//! next) that every window edge is a multiple of. The first aggregation with that grain that
+//! decodes a page also cuts it into buckets `[k * grain, (k + 1) * grain)` and keeps their
+//! statistics; later aggregations with the same grain (the same windows, or any others aligned to
+//! it) merge those statistics instead of decoding. Windows whose edges are not round at all decode
+//! the page as before.
 //!
 //! Files never change, so an entry is valid for the life of its file; entries of files removed by
 //! compaction are dropped at once ([`SummaryCache::forget_file`]). The cache is bounded in bytes
@@ -25,11 +26,12 @@ use duet_common::version::Version;
 use duet_common::{DataType, Value};
 use duet_format::{Points, Stats};
 
-/// Buckets must hold about this many points on average to be worth summarising.
-pub const MIN_POINTS_PER_BUCKET: i64 = 32;
+/// Buckets must hold at least this many points on average to be worth summarising.
+pub const MIN_POINTS_PER_BUCKET: i64 = 4;
 
-/// Bucket widths in seconds, as a fraction `num / den` of a second: 1 ms, 10 ms, 100 ms, 1 s,
-/// 10 s, 1 min, 10 min, 1 h, 1 day.
+/// Round widths as a fraction `num / den` of a second: 1 ms, 10 ms, 100 ms, 1 s, 10 s, 1 min,
+/// 10 min, 1 h, 1 day. Each divides the next, so a grain that divides every window edge makes
+/// every smaller round width do so too.
 const LADDER: [(i64, i64); 9] = [(1, 1000), (1, 100), (1, 10), (1, 1), (10, 1), (60, 1), (600, 1), (3600, 1), (86_400, 1)];
 
 /// Summaries of file pages, shared by all reads of an engine.
@@ -42,7 +44,8 @@ pub struct SummaryCache {
 
 #[derive(Debug, Default)]
 struct Inner {
-    map: HashMap<(u64, u64), Entry>,
+    /// By (file id, page offset, bucket width).
+    map: HashMap<(u64, u64, i64), Entry>,
     bytes: usize,
     tick: u64,
 }
@@ -66,35 +69,48 @@ impl SummaryCache {
         SummaryCache { cap_bytes, per_second: precision.per_second(), inner: Mutex::new(Inner::default()) }
     }
 
-    /// The bucket width for a page with these statistics, or None when the page is not worth
-    /// summarising (few points, or points too sparse for a day-wide bucket).
-    pub fn width_for(&self, page: &Stats) -> Option<i64> {
-        if self.cap_bytes == 0 || (page.count as i64) < 2 * MIN_POINTS_PER_BUCKET {
-            return None;
-        }
-        let span = (page.end_time as i128 - page.start_time as i128 + 1) as f64;
-        let wanted = span / page.count as f64 * MIN_POINTS_PER_BUCKET as f64;
-        LADDER
-            .iter()
-            .filter(|(num, den)| (self.per_second * num) % den == 0)
-            .map(|(num, den)| self.per_second * num / den)
-            .find(|&w| w as f64 >= wanted)
-            // A bucket as wide as the page summarises nothing the page statistics do not.
-            .filter(|&w| (w as f64) < span)
+    /// The round widths in this instance's precision, narrowest first.
+    fn ladder(&self) -> impl Iterator<Item = i64> + '_ {
+        LADDER.iter().filter(|(num, den)| (self.per_second * num) % den == 0).map(|(num, den)| self.per_second * num / den)
     }
 
-    /// The summary of page `page_offset` of file `file`, if cached.
-    pub fn get(&self, file: u64, page_offset: u64) -> Option<Arc<Summary>> {
+    /// The widest round width that every window edge is a multiple of: windows `lo[i]..=hi[i]`
+    /// made of whole buckets (`lo % w == 0` and `(hi + 1) % w == 0`, or for left-open windows
+    /// `(lo - 1) % w == 0` and `hi % w == 0`). None when the cache is disabled or no width fits.
+    pub fn grain(&self, lo: &[i64], hi: &[i64]) -> Option<i64> {
+        if self.cap_bytes == 0 || lo.is_empty() {
+            return None;
+        }
+        let fits = |w: i64, shift: i64| lo.iter().zip(hi).all(|(&l, &h)| (l as i128 - shift as i128).rem_euclid(w as i128) == 0 && (h as i128 + 1 - shift as i128).rem_euclid(w as i128) == 0);
+        // Widest first: a failing width usually fails at the first window.
+        let widths: Vec<i64> = self.ladder().collect();
+        widths.into_iter().rev().find(|&w| fits(w, 0) || fits(w, 1))
+    }
+
+    /// The bucket width to summarise a page with for a query of this grain, or None when it is not
+    /// worth it (the page lies within one bucket, or buckets would hold few points).
+    pub fn width_for(&self, page: &Stats, grain: Option<i64>) -> Option<i64> {
+        let w = grain.filter(|&g| g > 0)?;
+        let span = page.end_time as i128 - page.start_time as i128 + 1;
+        if (w as i128) >= span || (page.count as i128) * (w as i128) < MIN_POINTS_PER_BUCKET as i128 * span {
+            return None;
+        }
+        Some(w)
+    }
+
+    /// The summary of page `page_offset` of file `file` cut at `width`, if cached.
+    pub fn get(&self, file: u64, page_offset: u64, width: i64) -> Option<Arc<Summary>> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         inner.tick += 1;
         let tick = inner.tick;
-        let e = inner.map.get_mut(&(file, page_offset))?;
+        let e = inner.map.get_mut(&(file, page_offset, width))?;
         e.used = tick;
         Some(e.buckets.clone())
     }
 
     /// Caches the summary of a page, evicting the least recently used ones past the budget.
     pub fn insert(&self, file: u64, page_offset: u64, buckets: Summary) -> Arc<Summary> {
+        let width = buckets.width;
         let bytes = buckets.bytes();
         let buckets = Arc::new(buckets);
         if bytes > self.cap_bytes / 4 {
@@ -103,13 +119,13 @@ impl SummaryCache {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         inner.tick += 1;
         let used = inner.tick;
-        if let Some(old) = inner.map.insert((file, page_offset), Entry { buckets: buckets.clone(), bytes, used }) {
+        if let Some(old) = inner.map.insert((file, page_offset, width), Entry { buckets: buckets.clone(), bytes, used }) {
             inner.bytes -= old.bytes;
         }
         inner.bytes += bytes;
         if inner.bytes > self.cap_bytes {
             // Evict down to 3/4 of the budget so that eviction (a sort) is rare.
-            let mut by_age: Vec<((u64, u64), u64)> = inner.map.iter().map(|(k, e)| (*k, e.used)).collect();
+            let mut by_age: Vec<((u64, u64, i64), u64)> = inner.map.iter().map(|(k, e)| (*k, e.used)).collect();
             by_age.sort_unstable_by_key(|(_, used)| *used);
             for (k, _) in by_age {
                 if inner.bytes <= self.cap_bytes / 4 * 3 {
@@ -127,7 +143,7 @@ impl SummaryCache {
     pub fn forget_file(&self, file: u64) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut freed = 0;
-        inner.map.retain(|(f, _), e| {
+        inner.map.retain(|(f, _, _), e| {
             let keep = *f != file;
             if !keep {
                 freed += e.bytes;
@@ -253,19 +269,28 @@ mod tests {
     }
 
     #[test]
-    fn widths_follow_density_and_precision() {
+    fn grains_follow_window_edges_and_precision() {
         let c = SummaryCache::new(1 << 20, Precision::Ms);
+        let us = SummaryCache::new(1 << 20, Precision::Us);
+        let ten_min: Vec<i64> = (0..17).map(|k| k * 600_000).collect();
+        let hi: Vec<i64> = ten_min.iter().map(|l| l + 599_999).collect();
+        assert_eq!(c.grain(&ten_min, &hi), Some(600_000));
+        // Windows starting 20 s past the minute: 10 s buckets still make them up.
+        let off: Vec<i64> = ten_min.iter().map(|l| l + 1_700_000_000_000).collect();
+        let hi: Vec<i64> = off.iter().map(|l| l + 599_999).collect();
+        assert_eq!(c.grain(&off, &hi), Some(10_000));
+        // Left-open (s, e] windows: (0, 600000] is 1..=600000.
+        assert_eq!(c.grain(&[1], &[600_000]), Some(600_000));
+        assert_eq!(c.grain(&[7], &[1002]), Some(1), "only the precision itself fits");
+        assert_eq!(us.grain(&[7], &[1002]), None, "no round width fits");
+        assert_eq!(us.grain(&[0], &[3_599_999_999]), Some(3_600_000_000));
+        assert_eq!(SummaryCache::new(0, Precision::Ms).grain(&[0], &[59_999]), None, "disabled");
         let p = page((0..10_000).map(|i| i * 1000).collect());
         let s = Stats::of(&p.times, &p.values, &p.versions, 0..p.len()).unwrap();
-        assert_eq!(c.width_for(&s), Some(60_000), "1 s apart: one-minute buckets");
-        let us = SummaryCache::new(1 << 20, Precision::Us);
-        let p = page((0..10_000).map(|i| i * 1_000_000).collect());
-        let s = Stats::of(&p.times, &p.values, &p.versions, 0..p.len()).unwrap();
-        assert_eq!(us.width_for(&s), Some(60_000_000));
-        let few = page((0..40).collect());
-        let s = Stats::of(&few.times, &few.values, &few.versions, 0..few.len()).unwrap();
-        assert_eq!(c.width_for(&s), None, "too few points");
-        assert_eq!(SummaryCache::new(0, Precision::Ms).width_for(&s), None, "disabled");
+        assert_eq!(c.width_for(&s, Some(600_000)), Some(600_000));
+        assert_eq!(c.width_for(&s, Some(1_000)), None, "one point per bucket");
+        assert_eq!(c.width_for(&s, Some(86_400_000)), None, "the page lies in one bucket");
+        assert_eq!(c.width_for(&s, None), None);
     }
 
     #[test]
@@ -287,14 +312,15 @@ mod tests {
         for page_offset in 0..4 {
             c.insert(1, page_offset, one.clone());
         }
-        assert!(c.get(1, 0).is_some());
+        assert!(c.get(1, 0, 100).is_some());
+        assert!(c.get(1, 0, 10).is_none(), "another width is another summary");
         c.insert(2, 0, one.clone());
         let (bytes, pages) = c.usage();
         assert!(bytes <= size * 4 + 1 && pages < 5);
-        assert!(c.get(1, 0).is_some(), "recently used survives");
-        assert!(c.get(1, 1).is_none(), "least recently used went first");
+        assert!(c.get(1, 0, 100).is_some(), "recently used survives");
+        assert!(c.get(1, 1, 100).is_none(), "least recently used went first");
         c.forget_file(2);
-        assert!(c.get(2, 0).is_none());
+        assert!(c.get(2, 0, 100).is_none());
         assert_eq!(c.usage().1, c.inner.lock().unwrap().map.len());
     }
 }

@@ -74,12 +74,13 @@ pub struct WalCursor {
     segment_first: u64,
     offset: u64,
     file: Option<std::io::BufReader<File>>,
+    body: Vec<u8>,
 }
 
 impl WalCursor {
     /// A cursor that starts at `seq`.
     pub fn at(seq: u64) -> WalCursor {
-        WalCursor { next_seq: seq.max(1), segment_first: 0, offset: 0, file: None }
+        WalCursor { next_seq: seq.max(1), segment_first: 0, offset: 0, file: None, body: Vec::new() }
     }
 }
 
@@ -243,13 +244,13 @@ impl Wal {
         let mut st = self.state.lock().unwrap();
         let seq = st.next_seq;
         st.next_seq += 1;
-        let mut body = Vec::with_capacity(8 + payload.len());
-        body.extend_from_slice(&seq.to_le_bytes());
-        body.extend_from_slice(payload);
-        let crc = crc32c::crc32c(&body);
+        // The checksum covers seq ++ payload; the payload is copied once, into the buffer.
+        let crc = crc32c::crc32c_append(crc32c::crc32c(&seq.to_le_bytes()), payload);
+        st.buf.reserve(REC_HEADER + payload.len());
         st.buf.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         st.buf.extend_from_slice(&crc.to_le_bytes());
-        st.buf.extend_from_slice(&body);
+        st.buf.extend_from_slice(&seq.to_le_bytes());
+        st.buf.extend_from_slice(payload);
         st.buf_last_seq = seq;
         seq
     }
@@ -418,20 +419,22 @@ impl Wal {
             if len > MAX_RECORD {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, format!("WAL record {seq} claims {len} bytes")));
             }
-            let mut body = vec![0u8; len];
-            r.read_exact(&mut body)?;
-            let mut check = Vec::with_capacity(8 + len);
-            check.extend_from_slice(&head[8..16]);
-            check.extend_from_slice(&body);
-            if crc32c::crc32c(&check) != crc {
+            // One buffer per cursor, reused: tailing must not allocate (and fault in) every record.
+            let body = &mut cur.body;
+            body.resize(len, 0);
+            r.read_exact(body)?;
+            if crc32c::crc32c_append(crc32c::crc32c(&head[8..16]), body) != crc {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, format!("WAL record {seq} fails its checksum")));
             }
             cur.offset += (REC_HEADER + len) as u64;
             if seq >= cur.next_seq {
-                f(seq, &body);
+                f(seq, &cur.body);
                 cur.next_seq = seq + 1;
                 n += 1;
                 bytes += len;
+            }
+            if cur.body.capacity() > 64 << 20 {
+                cur.body = Vec::new();
             }
         }
         Ok(n)
