@@ -250,6 +250,7 @@ fn bench() {
 fn bench_queries(e: &Engine) {
     for sql in [
         "select avg(*) from root.bench.** group by ([0, 10000s), 10m)",
+        "select count(*) from root.bench.**",
         "select count(*), max_value(*) from root.bench.**",
         "select avg(s0) from root.bench.d0 group by ([0, 10000s), 10m)",
         "select avg(*) from root.bench.** where time >= 3600s and time < 7200s group by ([3600s, 7200s), 1m)",
@@ -257,6 +258,7 @@ fn bench_queries(e: &Engine) {
         // No point in range: the fixed cost of visiting 1,000 series.
         "select count(*) from root.bench.** where time > 20000s",
         "select last * from root.bench.**",
+        "select s0 from root.bench.d0",
         "select * from root.bench.d0",
         "select s0 + s1 from root.bench.d0 where s2 > 0",
     ] {
@@ -267,7 +269,8 @@ fn bench_queries(e: &Engine) {
 
 
 /// For profiling one query: `DUET_PROFILE_SQL='...' cargo test -p duet-query --release
-/// engine_tests::profile_query -- --ignored` (under `perf record`), from files after FLUSH.
+/// engine_tests::profile_query -- --ignored` (under `perf record`), from files after FLUSH, or
+/// from the memtable with `DUET_PROFILE_MEMTABLE=1`.
 #[test]
 #[ignore = "profiling aid: run explicitly with DUET_PROFILE_SQL set"]
 fn profile_query() {
@@ -275,7 +278,9 @@ fn profile_query() {
     let d = tempfile::tempdir().unwrap();
     let e = engine(d.path());
     load_standard_workload(&e);
-    run(&e, 0, "flush").unwrap();
+    if std::env::var("DUET_PROFILE_MEMTABLE").is_err() {
+        run(&e, 0, "flush").unwrap();
+    }
     // CPU time as well as wall time: on a shared machine the CPU time per query is the steadier.
     let cpu_ticks = || -> u64 {
         let stat = std::fs::read_to_string("/proc/self/stat").unwrap();

@@ -998,13 +998,14 @@ fn aggregate_rows(
             Some(_) => b.series.iter().map(|(p, _)| b.st.scan(p, lo, hi, tc.now)).collect(),
             None => Vec::new(),
         };
-        // The round width every window edge (and the scan range's) falls on: pages cut by windows
-        // are summarised in buckets of that width.
+        // The round width the window edges fall on: pages cut by windows are summarised in
+        // buckets of that width. The end of the last window is left out: it is usually the end
+        // of the range asked for (`[0, 10000s)`), past the data; were it cutting a bucket that
+        // holds points, the check on the buckets' own times sends that page to be decoded.
         let grain = {
-            let (mut los, mut his) = (windows.lo.clone(), windows.hi.clone());
-            los.push(lo);
-            his.push(hi);
-            b.st.summaries.grain(&los, &his)
+            let mut firsts = windows.lo.clone();
+            firsts.push(lo);
+            b.st.summaries.grain(&firsts, &windows.hi[..windows.len() - 1])
         };
         let job = GroupJob { b, windows: &windows, lo, hi, grain, filter: value_filter, fdata: &fdata };
         let mut slots_of: Vec<Vec<usize>> = vec![Vec::new(); b.groups.len()];

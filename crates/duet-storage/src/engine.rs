@@ -359,7 +359,12 @@ impl State {
             .filter_map(|m| m.get(series))
             .filter(|buf| {
                 let t = buf.columns().0;
-                t.partition_point(|&x| x < lo) < t.partition_point(|&x| x <= end)
+                match (t.first(), t.last()) {
+                    (Some(&a), Some(&z)) if a >= lo && z <= end => true,
+                    (Some(&a), Some(&z)) if a > end || z < lo => false,
+                    // Binary searches miss the cache on nearly every probe: only when needed.
+                    _ => t.partition_point(|&x| x < lo) < t.partition_point(|&x| x <= end),
+                }
             })
             .collect();
         let tombs: Vec<&Tombstone> = self.tombstones.iter().filter(|d| d.start <= end && d.end >= lo && d.patterns.iter().any(|p| p.matches(series))).collect();

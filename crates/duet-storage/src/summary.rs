@@ -27,7 +27,7 @@ use duet_common::{DataType, Value};
 use duet_format::{Points, Stats};
 
 /// Buckets must hold at least this many points on average to be worth summarising.
-pub const MIN_POINTS_PER_BUCKET: i64 = 4;
+pub const MIN_POINTS_PER_BUCKET: i64 = 16;
 
 /// Round widths as a fraction `num / den` of a second: 1 ms, 10 ms, 100 ms, 1 s, 10 s, 1 min,
 /// 10 min, 1 h, 1 day. Each divides the next, so a grain that divides every window edge makes
@@ -74,14 +74,16 @@ impl SummaryCache {
         LADDER.iter().filter(|(num, den)| (self.per_second * num) % den == 0).map(|(num, den)| self.per_second * num / den)
     }
 
-    /// The widest round width that every window edge is a multiple of: windows `lo[i]..=hi[i]`
-    /// made of whole buckets (`lo % w == 0` and `(hi + 1) % w == 0`, or for left-open windows
-    /// `(lo - 1) % w == 0` and `hi % w == 0`). None when the cache is disabled or no width fits.
-    pub fn grain(&self, lo: &[i64], hi: &[i64]) -> Option<i64> {
-        if self.cap_bytes == 0 || lo.is_empty() {
+    /// The widest round width `w` that window edges fall on: every window's first timestamp is a
+    /// multiple of `w` and every last timestamp one less than a multiple (`[s, e)` windows), or
+    /// every first one more than a multiple and every last a multiple (`(s, e]` windows). None
+    /// when the cache is disabled or no width fits.
+    pub fn grain(&self, firsts: &[i64], lasts: &[i64]) -> Option<i64> {
+        if self.cap_bytes == 0 || firsts.is_empty() && lasts.is_empty() {
             return None;
         }
-        let fits = |w: i64, shift: i64| lo.iter().zip(hi).all(|(&l, &h)| (l as i128 - shift as i128).rem_euclid(w as i128) == 0 && (h as i128 + 1 - shift as i128).rem_euclid(w as i128) == 0);
+        let on = |x: i64, shift: i64, w: i64| (x as i128 - shift as i128).rem_euclid(w as i128) == 0;
+        let fits = |w: i64, shift: i64| firsts.iter().all(|&l| on(l, shift, w)) && lasts.iter().all(|&h| on(h + 1, shift, w));
         // Widest first: a failing width usually fails at the first window.
         let widths: Vec<i64> = self.ladder().collect();
         widths.into_iter().rev().find(|&w| fits(w, 0) || fits(w, 1))
@@ -283,12 +285,13 @@ mod tests {
         assert_eq!(c.grain(&[1], &[600_000]), Some(600_000));
         assert_eq!(c.grain(&[7], &[1002]), Some(1), "only the precision itself fits");
         assert_eq!(us.grain(&[7], &[1002]), None, "no round width fits");
+        assert_eq!(c.grain(&[0, 600_000], &[599_999]), Some(600_000), "the last window's end may be left out");
         assert_eq!(us.grain(&[0], &[3_599_999_999]), Some(3_600_000_000));
         assert_eq!(SummaryCache::new(0, Precision::Ms).grain(&[0], &[59_999]), None, "disabled");
         let p = page((0..10_000).map(|i| i * 1000).collect());
         let s = Stats::of(&p.times, &p.values, &p.versions, 0..p.len()).unwrap();
         assert_eq!(c.width_for(&s, Some(600_000)), Some(600_000));
-        assert_eq!(c.width_for(&s, Some(1_000)), None, "one point per bucket");
+        assert_eq!(c.width_for(&s, Some(10_000)), None, "ten points per bucket are not worth it");
         assert_eq!(c.width_for(&s, Some(86_400_000)), None, "the page lies in one bucket");
         assert_eq!(c.width_for(&s, None), None);
     }
