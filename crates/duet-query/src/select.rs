@@ -923,8 +923,8 @@ struct GroupJob<'a> {
     windows: &'a Windows,
     lo: i64,
     hi: i64,
-    /// Bucket width for page summaries (see `duet_storage::summary`).
-    grain: Option<i64>,
+    /// Bucket grid for page summaries (see `duet_storage::summary`).
+    grain: Option<duet_storage::summary::Grain>,
     filter: Option<&'a Bound>,
     fdata: &'a [Vec<(i64, Value)>],
 }
@@ -998,8 +998,8 @@ fn aggregate_rows(
             Some(_) => b.series.iter().map(|(p, _)| b.st.scan(p, lo, hi, tc.now)).collect(),
             None => Vec::new(),
         };
-        // The round width the window edges fall on: pages cut by windows are summarised in
-        // buckets of that width. The end of the last window is left out: it is usually the end
+        // The round grid the window edges fall on: pages cut by windows are summarised in its
+        // buckets. The end of the last window is left out: it is usually the end
         // of the range asked for (`[0, 10000s)`), past the data; were it cutting a bucket that
         // holds points, the check on the buckets' own times sends that page to be decoded.
         let grain = {

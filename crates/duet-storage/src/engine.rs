@@ -21,7 +21,7 @@ pub use duet_format::Stats;
 
 use crate::checkpoint::Checkpoint;
 use crate::memtable::Memtable;
-use crate::summary::{Summary, SummaryCache};
+use crate::summary::{Grain, Summary, SummaryCache};
 use crate::wal::{SyncMode, Wal, WalConfig};
 
 /// Settings of the engine.
@@ -339,9 +339,9 @@ impl State {
     /// tombstone newer than its oldest point overlaps it. The visitor returns whether it used the
     /// statistics; when it does not, the page is decoded and comes as [`ScanPart::Points`] (the
     /// visitor's answer to points is ignored). A page cut by the visitor's windows may come as the
-    /// statistics of its time buckets of width `grain` ([`ScanPart::Buckets`]; see [`crate::summary`]).
+    /// statistics of its time buckets on grid `grain` ([`ScanPart::Buckets`]; see [`crate::summary`]).
     /// Returns false, visiting nothing, when the schema lacks the series.
-    pub fn scan_parts(&self, series: &Path, start: i64, end: i64, now: i64, grain: Option<i64>, visit: &mut dyn FnMut(ScanPart<'_>) -> bool) -> bool {
+    pub fn scan_parts(&self, series: &Path, start: i64, end: i64, now: i64, grain: Option<Grain>, visit: &mut dyn FnMut(ScanPart<'_>) -> bool) -> bool {
         let Some(info) = self.schema.series(series) else { return false };
         let dtype = info.def.dtype;
         let lo = self.ttl_start(series, start, now);
@@ -402,8 +402,8 @@ impl State {
                 continue;
             }
             // The page's time buckets, when the visitor's windows do not cut them.
-            let width = self.summaries.width_for(s, grain);
-            let cached = width.and_then(|w| self.summaries.get(file.id, page.offset, w));
+            let grid = self.summaries.width_for(s, grain);
+            let cached = grid.and_then(|g| self.summaries.get(file.id, page.offset, g));
             let usable = |b: &Summary| -> Option<Range<usize>> {
                 // Usually the whole page is in range: no search.
                 let a = if b.start[0] >= lo { 0 } else { b.end.partition_point(|&x| x < lo) };
@@ -424,8 +424,8 @@ impl State {
                     continue;
                 }
             };
-            if let (Some(w), None) = (width, &cached) {
-                let b = self.summaries.insert(file.id, page.offset, crate::summary::summarise(&p, w));
+            if let (Some(g), None) = (grid, &cached) {
+                let b = self.summaries.insert(file.id, page.offset, crate::summary::summarise(&p, g));
                 if usable(&b).is_some_and(|r| visit(ScanPart::Buckets(&b, r))) {
                     continue;
                 }
@@ -1830,14 +1830,14 @@ mod tests {
     /// and sum when they are taken.
     fn parts(st: &State, p: &Path, start: i64, end: i64, now: i64) -> (Vec<(i64, Value)>, u64, f64) {
         let mut points = Vec::new();
-        assert!(st.scan_parts(p, start, end, now, Some(10), &mut |part| {
+        assert!(st.scan_parts(p, start, end, now, Some(Grain { width: 10, phase: 0 }), &mut |part| {
             if let ScanPart::Points(t, v) = part {
                 points.extend(t.iter().enumerate().map(|(i, t)| (*t, v.get(i))));
             }
             false
         }));
         let (mut n, mut sum) = (0u64, 0f64);
-        st.scan_parts(p, start, end, now, Some(10), &mut |part| {
+        st.scan_parts(p, start, end, now, Some(Grain { width: 10, phase: 0 }), &mut |part| {
             match part {
                 ScanPart::Stats(s) => {
                     n += s.count;
