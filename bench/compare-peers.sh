@@ -26,3 +26,6 @@ pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$home"' EXIT
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 "$repo/target/release/duet-bench" ingest --port "$port" --clients "$clients" --data-dir "$home/data" --pid "$pid" --settle-secs 120
+# Query latency over the same data, as it rests after the ingest (flushed and merged); VictoriaMetrics'
+# figure above (q_avg10m_all_series_s) is its equivalent avg_over_time(...[10m]) query_range.
+"$repo/target/release/duet-bench" query --port "$port"

@@ -7,11 +7,15 @@
 //! - `lag`: writes tablets (one point each by default) to A at a fixed offered rate from N clients and
 //!   measures when each becomes readable on B (replication lag p50/p99/max), and whether B keeps up
 //!   with that rate (the lag of the run's last quarter stays bounded).
+//! - `query` ([`query`]): first-run and median latency of windowed averages, COUNT, LAST and a raw
+//!   read over the standard workload, through the client protocol.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+mod query;
 
 use clap::{Parser, Subcommand};
 use duet_common::mutation::{Column, ColumnValues, InsertBatch};
@@ -67,6 +71,20 @@ enum Cmd {
         /// report bytes per point again.
         #[arg(long, default_value_t = 0)]
         settle_secs: u64,
+    },
+    /// Query latency (first run and median) of the everyday analytics over the standard workload,
+    /// after `ingest` loaded it: windowed averages, COUNT, LAST, a raw read.
+    Query {
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long, default_value_t = 6667)]
+        port: u16,
+        /// Database prefix the workload was ingested under.
+        #[arg(long, default_value = "root.bench")]
+        prefix: String,
+        /// Runs per query.
+        #[arg(long, default_value_t = 21)]
+        runs: usize,
     },
     /// Replication lag from A to B at a fixed offered write rate, and whether B keeps up with it.
     ///
@@ -461,6 +479,7 @@ fn main() {
         Cmd::Ingest { host, port, clients, devices, sensors, timestamps, rows, tablets_per_request, scale, prefix, data_dir, pid, settle_secs } => {
             ingest(host, port, clients.max(1), devices, sensors, timestamps, rows, tablets_per_request.max(1), scale.max(1), prefix, data_dir, pid, settle_secs)
         }
+        Cmd::Query { host, port, prefix, runs } => query::run(&host, port, &prefix, T0, runs),
         Cmd::Lag { a, b, rate, point_rate, batch, sensors, clients, seconds } => {
             let (batch, sensors) = (batch.max(1), sensors.max(1));
             let rate = point_rate.map(|p| p / (batch * sensors) as f64).unwrap_or(rate as f64).max(0.1);
