@@ -122,7 +122,7 @@ proptest! {
             .collect();
         let mut series = series;
         series.sort_by(|a, b| a.path.cmp(&b.path));
-        let path = write_file(dir.path(), "f.dcf", &series, WriterOptions { page_points, chunk_pages });
+        let path = write_file(dir.path(), "f.dcf", &series, WriterOptions { page_points, chunk_pages, sync_every_bytes: 4096 });
         let mut ranges: Vec<(i64, i64)> = ranges.into_iter().map(|(a, w)| (a, a.saturating_add(w))).collect();
         if let Some(s) = series.iter().find(|s| !s.points.is_empty()) {
             let t = s.points.times[s.points.len() / 2];
@@ -145,7 +145,7 @@ fn small_file(dir: &std::path::Path) -> (std::path::PathBuf, Vec<Series>) {
         .collect();
     series.push(make_series(20, DataType::Double, 0, &[]));
     series.sort_by(|a, b| a.path.cmp(&b.path));
-    (write_file(dir, "small.dcf", &series, WriterOptions { page_points: 5, chunk_pages: 2 }), series)
+    (write_file(dir, "small.dcf", &series, WriterOptions { page_points: 5, chunk_pages: 2, sync_every_bytes: 0 }), series)
 }
 
 type Contents = Vec<Vec<(i64, String, Version)>>;

@@ -299,10 +299,12 @@ impl Wal {
             self.readable.1.notify_all();
         }
         if roll {
-            let mut st = self.state.lock().unwrap();
-            // Anything appended meanwhile is still in `buf`; it goes to the new segment.
+            // Created (and synced) before taking the lock appends need; this thread still leads
+            // syncs, so nothing is written to the old segment meanwhile. Anything appended
+            // meanwhile is still in `buf`; it goes to the new segment.
             let first = last + 1;
             let (f, path) = new_segment(&self.cfg.dir, first)?;
+            let mut st = self.state.lock().unwrap();
             st.active = Active { file: f, len: HEADER as u64 };
             st.segments.push((first, path));
         }
@@ -442,14 +444,20 @@ impl Wal {
 
     /// Deletes whole segments whose records all have sequence numbers below `seq`.
     pub fn release_before(&self, seq: u64) -> io::Result<usize> {
-        let mut st = self.state.lock().unwrap();
-        let mut removed = 0;
-        while st.segments.len() > 1 && st.segments[1].0 <= seq {
-            let (_, path) = st.segments.remove(0);
-            fs::remove_file(&path)?;
-            removed += 1;
+        let doomed: Vec<PathBuf> = {
+            let mut st = self.state.lock().unwrap();
+            let mut doomed = Vec::new();
+            while st.segments.len() > 1 && st.segments[1].0 <= seq {
+                doomed.push(st.segments.remove(0).1);
+            }
+            doomed
+        };
+        // Deleted outside the lock: an unlink can take tens of milliseconds (the file system
+        // discards the blocks), and writers append under that lock.
+        for path in &doomed {
+            fs::remove_file(path)?;
         }
-        Ok(removed)
+        Ok(doomed.len())
     }
 
     /// Flushes and fsyncs, and stops the background syncer.
