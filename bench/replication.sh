@@ -14,6 +14,11 @@
 #     the same tablets; and at a light load (single points, LAG_RATE_PER_S writes/s);
 #  4. catch-up: B stopped while A ingests the standard workload, then started: the rate at which
 #     the 10 M points are shipped and applied, against step 1's single-instance rate.
+#  Steps 1 and 4 each start fresh instances (step 4 does not inherit the data and background work of
+#  steps 2-3).
+#  PIN=1 emulates the deployment's two machines on this one: A, the single instance of step 1 and
+#  every benchmark client run on CPU 0, B on CPU 1 (taskset), so that B's work does not take A's
+#  CPU. Without it all processes share every CPU, and "overhead" includes B's apply work.
 #   bench/replication.sh [LAG_RATE_PER_S]
 #   env: DUET_BIN (binaries to test, default target/release after building), SINK_EXTRA (extra sink
 #        parameters, e.g. ",'sink.batch.size-bytes'='8388608'"), LAG_PROBE_S (default 6), LAG_S (10)
@@ -26,8 +31,12 @@ bin="${DUET_BIN:-$repo/target/release}"
 tmp=$(mktemp -d /tmp/duetrepl.XXXX)
 pa=$((20000 + RANDOM % 10000)); pb=$((pa + 1)); pc=$((pa + 2))
 pids=()
+if [ "${PIN:-0}" = 1 ]; then pin_a=(taskset -c 0); pin_b=(taskset -c 1); pin_client=(taskset -c 0); mode="pinned: A and clients on CPU 0, B on CPU 1"
+else pin_a=(); pin_b=(); pin_client=(); mode="shared: every process on every CPU"; fi
+echo "mode: $mode ($(nproc) CPUs)"
 start() { # home port
-  "$bin/duetdb" --home "$1" --rpc-address 127.0.0.1 --rpc-port "$2" >>"$1.log" 2>&1 &
+  local pin=("${pin_a[@]}"); case "$1" in */b|*/b2) pin=("${pin_b[@]}");; esac
+  "${pin[@]}" "$bin/duetdb" --home "$1" --rpc-address 127.0.0.1 --rpc-port "$2" >>"$1.log" 2>&1 &
   pids+=($!); echo $! >"$1.pid"
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$2) 2>/dev/null && return; sleep 0.1; done
   echo "server on $2 did not start" >&2; exit 1
@@ -39,12 +48,13 @@ remaining() { "$bin/duet-cli" -p "$1" -e "show pipe $2" | awk -F'|' 'NR==4 {gsub
 field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p"; } # field NAME < line
 calc() { python3 -c "print($1)"; }
 drain() { while [ "$(remaining "$pa" AB)" != "0" ]; do sleep 0.05; done; }
-lag() { "$bin/duet-bench" lag --a "127.0.0.1:$pa" --b "127.0.0.1:$pb" "$@"; }
+bench() { "${pin_client[@]}" "$bin/duet-bench" "$@"; }
+lag() { bench lag --a "127.0.0.1:$pa" --b "127.0.0.1:$pb" "$@"; }
 tablets=(--batch 1000 --sensors 10 --clients 4)
 
 start "$tmp/solo" "$pc"
 echo "-- 1. ingest without pipes (single instance)"
-solo_line=$("$bin/duet-bench" ingest --port "$pc" --prefix root.solo 2>/dev/null); echo "$solo_line"
+solo_line=$(bench ingest --port "$pc" --prefix root.solo 2>/dev/null); echo "$solo_line"
 solo=$(field points_per_s <<<"$solo_line")
 kill "$(cat "$tmp/solo.pid")"
 
@@ -53,7 +63,7 @@ extra="${SINK_EXTRA:-}"
 cli "$pa" "create pipe AB with source('source.mode.double-living'='true') with sink('sink.ip'='127.0.0.1','sink.port'='$pb'$extra)"
 cli "$pb" "create pipe BA with source('source.mode.double-living'='true') with sink('sink.ip'='127.0.0.1','sink.port'='$pa'$extra)"
 echo "-- 1. ingest on A with both pipes running"
-paired_line=$("$bin/duet-bench" ingest --port "$pa" --prefix root.paired 2>/dev/null); echo "$paired_line"
+paired_line=$(bench ingest --port "$pa" --prefix root.paired 2>/dev/null); echo "$paired_line"
 paired=$(field points_per_s <<<"$paired_line"); secs=$(field seconds <<<"$paired_line")
 t0=$(date +%s.%N); drain; t1=$(date +%s.%N)
 drained=$(calc "$t1-$t0"); e2e=$(calc "round(10000000/($secs+$drained))")
@@ -88,16 +98,23 @@ drain; sleep 1
 echo "-- 3. replication lag at a light load ($rate single-point writes/s)"
 lag --rate "$rate" --seconds "$lag_s"
 
-echo "-- 4. catch-up"
-kill -9 "$(cat "$tmp/b.pid")"; wait "$(cat "$tmp/b.pid")" 2>/dev/null || true
-"$bin/duet-bench" ingest --port "$pa" --prefix root.catchup >/dev/null 2>&1
-before=$(remaining "$pa" AB)
-r0=$(date +%s.%N); start "$tmp/b" "$pb"; t0=$(date +%s.%N)
-while [ "$(remaining "$pa" AB)" != "0" ]; do sleep 0.02; done; t1=$(date +%s.%N)
+echo "-- 4. catch-up (a fresh pair: B stopped while A ingests the standard workload, then started)"
+for p in a b; do kill "$(cat "$tmp/$p.pid")" 2>/dev/null || true; done
+while kill -0 "$(cat "$tmp/a.pid")" 2>/dev/null || kill -0 "$(cat "$tmp/b.pid")" 2>/dev/null; do sleep 0.1; done
+pa2=$((pa + 3)); pb2=$((pa + 4))
+start "$tmp/a2" "$pa2"; start "$tmp/b2" "$pb2"
+cli "$pa2" "create pipe AB with source('source.mode.double-living'='true') with sink('sink.ip'='127.0.0.1','sink.port'='$pb2'$extra)"
+cli "$pb2" "create pipe BA with source('source.mode.double-living'='true') with sink('sink.ip'='127.0.0.1','sink.port'='$pa2'$extra)"
+cli "$pa2" "create database root.catchup"; sleep 1
+kill -9 "$(cat "$tmp/b2.pid")"; wait "$(cat "$tmp/b2.pid")" 2>/dev/null || true
+bench ingest --port "$pa2" --prefix root.catchup 2>/dev/null
+before=$(remaining "$pa2" AB)
+r0=$(date +%s.%N); start "$tmp/b2" "$pb2"; t0=$(date +%s.%N)
+while [ "$(remaining "$pa2" AB)" != "0" ]; do sleep 0.02; done; t1=$(date +%s.%N)
 catchup=$(calc "round(10000000/($t1-$t0))")
 python3 -c "r=$t0-$r0; s=$t1-$t0; print(f'catch-up: B recovered its own state in {r:.2f} s, then backlog_events=$before points=10000000 shipped and applied in {s:.2f} s: points_per_s={10000000/s:.0f} (with B recovery counted: {10000000/(s+r):.0f})')"
 
-echo "-- summary (targets of issue 5)"
+echo "-- summary (targets of issue 5; $mode)"
 python3 - "$solo" "$paired" "$best" "$half" "$(field p50_ms <<<"$half_line")" "$(field p99_ms <<<"$half_line")" "$catchup" <<'PY'
 import sys
 solo, paired, best, half, p50, p99, catchup = map(float, sys.argv[1:])

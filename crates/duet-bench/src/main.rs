@@ -445,6 +445,11 @@ fn lag(o: LagOpts) {
         }
     }
     by_ack.sort_by(|x, y| x.0.cmp(&y.0));
+    // For looking at where in a run the slow writes were: DUET_LAG_DUMP=file gets "seconds,lag_ms".
+    if let Ok(path) = std::env::var("DUET_LAG_DUMP") {
+        let lines: Vec<String> = by_ack.iter().map(|(at, ms)| format!("{:.4},{ms:.3}", at.saturating_duration_since(start).as_secs_f64())).collect();
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap_or_else(|e| eprintln!("cannot write {path}: {e}"));
+    }
     let writes: usize = acked.iter().map(|a| a.len()).sum();
     let points = writes * o.batch * o.sensors;
     let per_write = (o.batch * o.sensors) as f64;
