@@ -85,6 +85,9 @@ enum Cmd {
         /// Runs per query.
         #[arg(long, default_value_t = 21)]
         runs: usize,
+        /// Only the queries whose description contains this.
+        #[arg(long)]
+        only: Option<String>,
     },
     /// Replication lag from A to B at a fixed offered write rate, and whether B keeps up with it.
     ///
@@ -484,7 +487,7 @@ fn main() {
         Cmd::Ingest { host, port, clients, devices, sensors, timestamps, rows, tablets_per_request, scale, prefix, data_dir, pid, settle_secs } => {
             ingest(host, port, clients.max(1), devices, sensors, timestamps, rows, tablets_per_request.max(1), scale.max(1), prefix, data_dir, pid, settle_secs)
         }
-        Cmd::Query { host, port, prefix, runs } => query::run(&host, port, &prefix, T0, runs),
+        Cmd::Query { host, port, prefix, runs, only } => query::run(&host, port, &prefix, T0, runs, only.as_deref()),
         Cmd::Lag { a, b, rate, point_rate, batch, sensors, clients, seconds } => {
             let (batch, sensors) = (batch.max(1), sensors.max(1));
             let rate = point_rate.map(|p| p / (batch * sensors) as f64).unwrap_or(rate as f64).max(0.1);

@@ -26,11 +26,11 @@ fn queries(prefix: &str, t0: i64) -> Vec<(&'static str, String)> {
 }
 
 /// Runs each query `runs` times on one session and prints the first (cold) and median latency.
-pub fn run(host: &str, port: u16, prefix: &str, t0: i64, runs: usize) {
+pub fn run(host: &str, port: u16, prefix: &str, t0: i64, runs: usize, only: Option<&str>) {
     let mut s = Session::open(host, port, "root", "root", "+00:00").unwrap_or_else(|e| panic!("cannot connect to {host}:{port}: {e}"));
     s.fetch_size = 10_000;
     println!("query latency over the client protocol ({runs} runs each; first run, then median):");
-    for (what, sql) in queries(prefix, t0) {
+    for (what, sql) in queries(prefix, t0).into_iter().filter(|(what, _)| only.is_none_or(|o| what.contains(o))) {
         let mut times = Vec::with_capacity(runs);
         let mut shape = (0, 0);
         for _ in 0..runs.max(1) {
