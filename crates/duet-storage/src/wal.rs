@@ -316,12 +316,18 @@ impl Wal {
     pub fn roll(&self) -> io::Result<()> {
         self.sync_all()?;
         let _leader = self.sync_lock.lock().unwrap();
-        let mut st = self.state.lock().unwrap();
-        if st.active.len <= HEADER as u64 || !st.buf.is_empty() {
-            return Ok(());
-        }
-        let first = st.buf_last_seq + 1;
+        let first = {
+            let st = self.state.lock().unwrap();
+            if st.active.len <= HEADER as u64 || !st.buf.is_empty() {
+                return Ok(());
+            }
+            st.buf_last_seq + 1
+        };
+        // Created (and synced) without the lock appends need. Appends meanwhile only fill `buf`
+        // from `first` on, and reach a file at the next sync, which waits for this leader: they
+        // go to the new segment, whose first record is then `first` as its name says.
         let (f, path) = new_segment(&self.cfg.dir, first)?;
+        let mut st = self.state.lock().unwrap();
         st.active = Active { file: f, len: HEADER as u64 };
         st.segments.push((first, path));
         Ok(())
