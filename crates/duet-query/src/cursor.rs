@@ -559,5 +559,11 @@ mod tests {
         // Aggregations within the limit are fine.
         let Output::Rows(rs) = sql(&e, "select count(v) from root.m.d group by ([0, 5000), 1ms)", limit).unwrap() else { panic!("rows") };
         assert_eq!(rs.len(), 5000);
+        // A value filter holds the points it reads: 40,000 of them pass 1 MiB, a tenth does not.
+        refused("select count(v) from root.m.d where v > 5");
+        let Output::Rows(rs) = sql(&e, "select count(v) from root.m.d where v > 5 and time < 4000", limit).unwrap() else { panic!("rows") };
+        assert_eq!(rs.cols[0][0], Some(Value::I64(3994)));
+        // Without a value filter the points stream through the aggregation: no limit applies.
+        sql(&e, "select count(v), avg(v) from root.m.d", limit).unwrap();
     }
 }

@@ -929,6 +929,8 @@ struct GroupJob<'a> {
     grain: Option<duet_storage::summary::Grain>,
     filter: Option<&'a Bound>,
     fdata: &'a [Vec<(i64, Value)>],
+    /// Memory `fdata` holds.
+    fdata_bytes: usize,
 }
 
 impl GroupJob<'_> {
@@ -959,6 +961,10 @@ impl GroupJob<'_> {
                         }
                     }
                     let mut pts = b.st.scan(p, self.lo, self.hi, b.tc.now);
+                    let held = self.fdata_bytes.saturating_add(2 * pts.len() * std::mem::size_of::<(i64, Value)>());
+                    if held > b.max_bytes {
+                        return Err(memory_exceeded(&format!("aggregating {p} under a WHERE value filter"), held, b.max_bytes));
+                    }
                     if let Some(f) = self.filter {
                         pts = filter_points(pts, f, self.fdata)?;
                     }
@@ -996,10 +1002,21 @@ fn aggregate_rows(
         // A WHERE that is exactly a time range is already the scan range; anything else is
         // evaluated point by point against the series it names.
         let value_filter = filter.filter(|_| !bounds.exact);
-        let fdata: Vec<Vec<(i64, Value)>> = match value_filter {
-            Some(_) => b.series.iter().map(|(p, _)| b.st.scan(p, lo, hi, tc.now)).collect(),
-            None => Vec::new(),
-        };
+        // A value filter is evaluated on points held in memory: the series it names for the
+        // whole range, plus one aggregated series at a time per worker. Both count against the
+        // query's memory limit as they are read.
+        let mut fdata: Vec<Vec<(i64, Value)>> = Vec::new();
+        let mut fdata_bytes = 0usize;
+        if value_filter.is_some() {
+            for (p, _) in &b.series {
+                let pts = b.st.scan(p, lo, hi, tc.now);
+                fdata_bytes = fdata_bytes.saturating_add(pts.len() * std::mem::size_of::<(i64, Value)>());
+                if fdata_bytes > b.max_bytes {
+                    return Err(memory_exceeded("reading the series the WHERE value filter names", fdata_bytes, b.max_bytes));
+                }
+                fdata.push(pts);
+            }
+        }
         // The round grid the window edges fall on: pages cut by windows are summarised in its
         // buckets. The end of the last window is left out: it is usually the end
         // of the range asked for (`[0, 10000s)`), past the data; were it cutting a bucket that
@@ -1009,7 +1026,7 @@ fn aggregate_rows(
             firsts.push(lo);
             b.st.summaries.grain(&firsts, &windows.hi[..windows.len() - 1])
         };
-        let job = GroupJob { b, windows: &windows, lo, hi, grain, filter: value_filter, fdata: &fdata };
+        let job = GroupJob { b, windows: &windows, lo, hi, grain, filter: value_filter, fdata: &fdata, fdata_bytes };
         let mut slots_of: Vec<Vec<usize>> = vec![Vec::new(); b.groups.len()];
         for (si, slot) in b.slots.iter().enumerate() {
             slots_of[slot.group].push(si);
