@@ -335,42 +335,13 @@ mod tests {
     use crate::ast::{Query, Statement};
     use crate::eval::TimeContext;
     use crate::select::{run, start, Started};
-    use crate::{execute, parse, Context, Output, ServerInfo};
-    use duet_common::status::StatusCode;
+    use crate::engine_tests::{engine_at_level, NoServer};
+    use crate::{execute, parse, Context, Output};
     use duet_common::time::Precision;
-    use duet_common::version::InstanceId;
-    use duet_storage::{EngineConfig, SyncMode};
-
-    struct NoServer;
-
-    impl ServerInfo for NoServer {
-        fn version(&self) -> String {
-            "test".into()
-        }
-        fn build_info(&self) -> String {
-            "test".into()
-        }
-        fn cluster(&self, _details: bool) -> ResultSet {
-            ResultSet::default()
-        }
-    }
+    use duet_common::status::StatusCode;
 
     fn engine(dir: &std::path::Path) -> Engine {
-        Engine::open(EngineConfig {
-            wal_dir: dir.join("wal"),
-            data_dir: dir.join("data"),
-            memtable_bytes: 256 << 20,
-            compaction_file_count: 4,
-            wal_retention_bytes: 8 << 30,
-            summary_cache_bytes: 1 << 20,
-            wal_mode: SyncMode::Async(std::time::Duration::from_secs(3600)),
-            wal_segment_bytes: 64 << 20,
-            instance: InstanceId(1),
-            precision: Precision::Ms,
-            auto_create_schema: true,
-            default_database_level: 2,
-        })
-        .unwrap()
+        engine_at_level(dir, 2)
     }
 
     fn sql(e: &Engine, text: &str, max_bytes: usize) -> Result<Output, Status> {

@@ -13,7 +13,8 @@ use duet_storage::{Engine, EngineConfig, SyncMode};
 
 use crate::{execute, parse, Context, ResultSet, ServerInfo};
 
-struct NoServer;
+/// Server facts for statements that ask for them (tests run without a server).
+pub(crate) struct NoServer;
 
 impl ServerInfo for NoServer {
     fn version(&self) -> String {
@@ -30,6 +31,11 @@ impl ServerInfo for NoServer {
 /// An engine with the server's default sizes (`conf/iotdb-system.properties`), so that the
 /// benchmark reads flushed files as well as memtables.
 fn engine(dir: &std::path::Path) -> Engine {
+    engine_at_level(dir, 1)
+}
+
+/// The same engine, auto-creating databases at `default_database_level` = `level`.
+pub(crate) fn engine_at_level(dir: &std::path::Path, level: usize) -> Engine {
     Engine::open(EngineConfig {
         wal_dir: dir.join("wal"),
         data_dir: dir.join("data"),
@@ -42,7 +48,7 @@ fn engine(dir: &std::path::Path) -> Engine {
         instance: InstanceId(1),
         precision: Precision::Ms,
         auto_create_schema: true,
-        default_database_level: 1,
+        default_database_level: level,
     })
     .unwrap()
 }

@@ -155,7 +155,7 @@ impl State {
             }
         }
         for f in &self.files {
-            let Ok(Some(pages)) = f.reader.series_pages(series) else { continue };
+            let Some(Ok(pages)) = f.reader.series_meta(series).map(|m| f.reader.meta_pages(m)) else { continue };
             // Pages of a series are in time order within a file: the last one reaching into the
             // range holds its newest point.
             for page in pages.iter().rev().filter(|p| p.stats.start_time <= end && p.stats.end_time >= lo) {
@@ -402,7 +402,7 @@ impl State {
                 continue;
             }
             // The page's time buckets, when the visitor's windows do not cut them.
-            let grid = self.summaries.width_for(s, grain);
+            let grid = self.summaries.grid_for(s, grain);
             let cached = grid.and_then(|g| self.summaries.get(file.id, page.offset, g));
             let usable = |b: &Summary| -> Option<Range<usize>> {
                 // Usually the whole page is in range: no search.

@@ -102,7 +102,7 @@ impl SummaryCache {
 
     /// The grid to summarise a page with for a query of this grain, or None when it is not worth
     /// it (the page lies within one bucket, or buckets would hold few points).
-    pub fn width_for(&self, page: &Stats, grain: Option<Grain>) -> Option<Grain> {
+    pub fn grid_for(&self, page: &Stats, grain: Option<Grain>) -> Option<Grain> {
         let g = grain.filter(|g| g.width > 0)?;
         let span = page.end_time as i128 - page.start_time as i128 + 1;
         let w = g.width as i128;
@@ -311,10 +311,10 @@ mod tests {
         assert_eq!(SummaryCache::new(0, Precision::Ms).grain(&[0], &[59_999]), None, "disabled");
         let p = page((0..10_000).map(|i| i * 1000).collect());
         let s = Stats::of(&p.times, &p.values, &p.versions, 0..p.len()).unwrap();
-        assert_eq!(c.width_for(&s, g(600_000, 5)), g(600_000, 5));
-        assert_eq!(c.width_for(&s, g(10_000, 0)), None, "ten points per bucket are not worth it");
-        assert_eq!(c.width_for(&s, g(86_400_000, 0)), None, "the page lies in one bucket");
-        assert_eq!(c.width_for(&s, None), None);
+        assert_eq!(c.grid_for(&s, g(600_000, 5)), g(600_000, 5));
+        assert_eq!(c.grid_for(&s, g(10_000, 0)), None, "ten points per bucket are not worth it");
+        assert_eq!(c.grid_for(&s, g(86_400_000, 0)), None, "the page lies in one bucket");
+        assert_eq!(c.grid_for(&s, None), None);
     }
 
     #[test]
