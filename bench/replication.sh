@@ -11,7 +11,9 @@
 #     sustained (or up by 25% until one is not), then the gap between the highest sustained and the
 #     lowest failing rate is halved once (geometric mean);
 #  3. replication lag p50/p99 (write acknowledged on A -> readable on B) at half of that rate, with
-#     the same tablets; and at a light load (single points, LAG_RATE_PER_S writes/s);
+#     the same tablets; and at a light load (single points, LAG_RATE_PER_S writes/s). Each is measured
+#     after LAG_WARMUP_S (default 10) s at the same load, so that memtables, flushes and compactions
+#     are in their steady cycle (the run's first memtables grow from fresh memory: page faults);
 #  4. catch-up: B stopped while A ingests the standard workload, then started: the rate at which
 #     the 10 M points are shipped and applied, against step 1's single-instance rate.
 #  Steps 1 and 4 run ROUNDS times (default 3) on fresh instances and report medians: single runs
@@ -22,11 +24,12 @@
 #  CPU. Without it all processes share every CPU, and "overhead" includes B's apply work.
 #   bench/replication.sh [LAG_RATE_PER_S]
 #   env: DUET_BIN (binaries to test, default target/release after building), SINK_EXTRA (extra sink
-#        parameters, e.g. ",'sink.batch.size-bytes'='8388608'"), LAG_PROBE_S (default 6), LAG_S (10)
+#        parameters, e.g. ",'sink.batch.size-bytes'='8388608'"), LAG_PROBE_S (default 6), LAG_S (10),
+#        LAG_WARMUP_S (10)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 rate="${1:-500}"
-probe_s="${LAG_PROBE_S:-6}"; lag_s="${LAG_S:-10}"
+probe_s="${LAG_PROBE_S:-6}"; lag_s="${LAG_S:-10}"; warmup_s="${LAG_WARMUP_S:-10}"
 if [ -z "${DUET_BIN:-}" ]; then (cd "$repo" && cargo build --release -q -p duet-server -p duet-bench -p duet-cli); fi
 bin="${DUET_BIN:-$repo/target/release}"
 tmp=$(mktemp -d /tmp/duetrepl.XXXX)
@@ -108,11 +111,11 @@ fi
 half=$(calc "round($best/2)")
 echo "maximum ingest rate (A with both pipes, B keeping up): points_per_s=$best; half: $half"
 
-echo "-- 3. replication lag at half the maximum ingest rate ($half points/s, tablets of 10000 points)"
-half_line=$(lag --point-rate "$half" "${tablets[@]}" --seconds "$lag_s"); echo "$half_line"
+echo "-- 3. replication lag at half the maximum ingest rate ($half points/s, tablets of 10000 points; $lag_s s measured after $warmup_s s)"
+half_line=$(lag --point-rate "$half" "${tablets[@]}" --warmup "$warmup_s" --seconds "$lag_s"); echo "$half_line"
 drain; sleep 1
-echo "-- 3. replication lag at a light load ($rate single-point writes/s)"
-lag --rate "$rate" --seconds "$lag_s"
+echo "-- 3. replication lag at a light load ($rate single-point writes/s; $lag_s s measured after $warmup_s s)"
+lag --rate "$rate" --warmup "$warmup_s" --seconds "$lag_s"
 
 echo "-- 4. catch-up ($rounds rounds, each on a fresh pair: B stopped while A ingests the standard workload, then started)"
 stop "$tmp/a$rounds" "$tmp/b$rounds"

@@ -118,8 +118,14 @@ enum Cmd {
         /// Concurrent writers, each writing its own device.
         #[arg(long, default_value_t = 1)]
         clients: usize,
+        /// Seconds measured (after the warm-up).
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
+        /// Seconds written at the same rate before measuring: lets memtables, files and
+        /// compaction reach their steady cycle (the first memtables after a start are built from
+        /// fresh memory). Every write must still arrive; only the lag figures leave these out.
+        #[arg(long, default_value_t = 0.0)]
+        warmup: f64,
     },
 }
 
@@ -321,6 +327,8 @@ struct LagOpts {
     /// Concurrent writers, each with its own device.
     clients: usize,
     seconds: f64,
+    /// Seconds written before the measured ones.
+    warmup: f64,
 }
 
 /// Lag above which, in the last quarter of a run, B is counted as not keeping up.
@@ -377,7 +385,8 @@ fn lag(o: LagOpts) {
     // its schedule writes back to back (the achieved rate is reported).
     let interval = Duration::from_secs_f64(o.clients as f64 / o.rate);
     let start = Instant::now() + Duration::from_millis(50);
-    let run_for = Duration::from_secs_f64(o.seconds);
+    let measure_from = start + Duration::from_secs_f64(o.warmup);
+    let run_for = Duration::from_secs_f64(o.warmup + o.seconds);
     let writers: Vec<_> = (0..o.clients)
         .map(|k| {
             let (ah, dev, names, last_written) = (ah.clone(), devices[k].clone(), names.clone(), last_written.clone());
@@ -426,7 +435,7 @@ fn lag(o: LagOpts) {
         })
         .collect();
     let acked: Vec<Vec<(i64, Instant)>> = writers.into_iter().map(|h| h.join().unwrap()).collect();
-    let wrote_for = Instant::now().saturating_duration_since(start).as_secs_f64().max(1e-9);
+    let wrote_for = Instant::now().saturating_duration_since(measure_from).as_secs_f64().max(1e-9);
     // Let the tail arrive: wait until B shows every device's last write (at most 60 s more).
     let tail_until = Instant::now() + Duration::from_secs(60);
     while Instant::now() < tail_until && (0..o.clients).any(|k| seen_max[k].load(Ordering::Acquire) < last_written[k].load(Ordering::Acquire)) {
@@ -438,13 +447,16 @@ fn lag(o: LagOpts) {
     // A write is readable on B from the first observation of a time at or past its last point.
     let mut by_ack: Vec<(Instant, f64)> = Vec::new();
     let mut missing = 0usize;
-    for (k, writes) in acked.iter().enumerate() {
-        for (t, at) in writes {
+    let mut writes = 0usize;
+    for (k, acks) in acked.iter().enumerate() {
+        for (t, at) in acks {
             let i = seen[k].partition_point(|(s, _)| s < t);
             match seen[k].get(i) {
+                Some(_) if *at < measure_from => {}
                 Some((_, when)) => by_ack.push((*at, when.saturating_duration_since(*at).as_secs_f64() * 1000.0)),
                 None => missing += 1,
             }
+            writes += usize::from(*at >= measure_from);
         }
     }
     by_ack.sort_by(|x, y| x.0.cmp(&y.0));
@@ -453,7 +465,6 @@ fn lag(o: LagOpts) {
         let lines: Vec<String> = by_ack.iter().map(|(at, ms)| format!("{:.4},{ms:.3}", at.saturating_duration_since(start).as_secs_f64())).collect();
         std::fs::write(&path, lines.join("\n") + "\n").unwrap_or_else(|e| eprintln!("cannot write {path}: {e}"));
     }
-    let writes: usize = acked.iter().map(|a| a.len()).sum();
     let points = writes * o.batch * o.sensors;
     let per_write = (o.batch * o.sensors) as f64;
     let offered = o.rate * per_write;
@@ -488,10 +499,10 @@ fn main() {
             ingest(host, port, clients.max(1), devices, sensors, timestamps, rows, tablets_per_request.max(1), scale.max(1), prefix, data_dir, pid, settle_secs)
         }
         Cmd::Query { host, port, prefix, runs, only } => query::run(&host, port, &prefix, T0, runs, only.as_deref()),
-        Cmd::Lag { a, b, rate, point_rate, batch, sensors, clients, seconds } => {
+        Cmd::Lag { a, b, rate, point_rate, batch, sensors, clients, seconds, warmup } => {
             let (batch, sensors) = (batch.max(1), sensors.max(1));
             let rate = point_rate.map(|p| p / (batch * sensors) as f64).unwrap_or(rate as f64).max(0.1);
-            lag(LagOpts { a, b, rate, batch, sensors, clients: clients.max(1), seconds: seconds.max(0.1) })
+            lag(LagOpts { a, b, rate, batch, sensors, clients: clients.max(1), seconds: seconds.max(0.1), warmup: warmup.max(0.0) })
         }
     }
 }

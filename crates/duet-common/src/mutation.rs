@@ -38,6 +38,30 @@ impl ColumnValues {
             _ => ColumnValues::Bytes(Vec::with_capacity(cap)),
         }
     }
+    /// Removes every value, keeping the buffer's capacity.
+    pub fn clear(&mut self) {
+        match self {
+            ColumnValues::Bool(v) => v.clear(),
+            ColumnValues::I32(v) => v.clear(),
+            ColumnValues::I64(v) => v.clear(),
+            ColumnValues::F32(v) => v.clear(),
+            ColumnValues::F64(v) => v.clear(),
+            ColumnValues::Bytes(v) => v.clear(),
+        }
+    }
+
+    /// Bytes reserved by the column's own buffer (not counting the heap of TEXT values).
+    pub fn capacity_bytes(&self) -> usize {
+        match self {
+            ColumnValues::Bool(v) => v.capacity(),
+            ColumnValues::I32(v) => v.capacity() * 4,
+            ColumnValues::I64(v) => v.capacity() * 8,
+            ColumnValues::F32(v) => v.capacity() * 4,
+            ColumnValues::F64(v) => v.capacity() * 8,
+            ColumnValues::Bytes(v) => v.capacity() * 24,
+        }
+    }
+
     /// Number of rows.
     pub fn len(&self) -> usize {
         match self {

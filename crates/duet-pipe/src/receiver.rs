@@ -17,6 +17,20 @@ pub struct PeerSession {
     pub origin: InstanceId,
     /// The sender's pipe name, for logs.
     pub pipe: String,
+    /// MUTATIONS requests received on this connection (the sender counts them the same way).
+    batches: u64,
+    /// (batch number, WAL position it is durable at) of the batches not yet known durable.
+    pending: std::collections::VecDeque<(u64, u64)>,
+}
+
+impl PeerSession {
+    /// The highest batch number up to which every batch of this connection is durable here.
+    fn durable_batch(&mut self, durable_seq: u64) -> u64 {
+        while self.pending.front().is_some_and(|&(_, seq)| seq <= durable_seq) {
+            self.pending.pop_front();
+        }
+        self.pending.front().map_or(self.batches, |&(b, _)| b - 1)
+    }
 }
 
 /// Checks user/password pairs.
@@ -52,13 +66,14 @@ impl Receiver {
         match req.type_ {
             Some(transfer::HANDSHAKE) => self.handshake(peer, &body),
             Some(transfer::MUTATIONS) => {
-                let Some(p) = peer.as_ref() else {
+                let Some(p) = peer.as_mut() else {
                     return refuse(StatusCode::PipeHandshakeError, "handshake first: this connection has not identified its pipe");
                 };
                 let (raw, muts) = match transfer::decode_batch_ranges(&body) {
                     Ok(m) => m,
                     Err(e) => return refuse(StatusCode::PipeError, format!("batch from pipe {} rejected, nothing applied: {e}", p.pipe)),
                 };
+                p.batches += 1;
                 let points: u64 = muts
                     .iter()
                     .map(|(m, _)| match &m.op {
@@ -66,8 +81,19 @@ impl Receiver {
                         _ => 0,
                     })
                     .sum();
-                match self.engine.apply_remote_encoded(muts.into_iter().map(|(m, at)| (m, &raw[at])).collect()) {
+                // An empty batch asks for everything received so far to be made durable (the sender
+                // sends one when it has nothing else to ship and batches wait for confirmation).
+                let applied = if muts.is_empty() {
+                    self.engine.wal().sync_all().map(|_| duet_storage::RemoteApplied::default()).map_err(|e| {
+                        DStatus::new(StatusCode::InternalServerError, format!("WAL sync failed; pipe batches stay unconfirmed: {e}"))
+                    })
+                } else {
+                    self.engine.apply_remote_soon(muts.into_iter().map(|(m, at)| (m, &raw[at])).collect())
+                };
+                match applied {
                     Ok(r) => {
+                        p.pending.push_back((p.batches, r.logged_through));
+                        let durable = p.durable_batch(self.engine.wal().readable_seq());
                         let wm = self.engine.watermark(p.origin);
                         PipeTransferResp {
                             status: Some(status(StatusCode::Success, "")),
@@ -77,10 +103,16 @@ impl Receiver {
                                 ("skipped", r.skipped.to_string()),
                                 ("conflicts", r.conflicts.to_string()),
                                 ("points", points.to_string()),
+                                ("batch", p.batches.to_string()),
+                                ("durable_batch", durable.to_string()),
                             ])),
                         }
                     }
-                    Err(e) => refuse(e.code, e.message),
+                    Err(e) => {
+                        // Counted but never durable (the sender reconnects after a refusal anyway).
+                        p.pending.push_back((p.batches, u64::MAX));
+                        refuse(e.code, e.message)
+                    }
                 }
             }
             Some(transfer::DIGEST) => {
@@ -150,7 +182,12 @@ impl Receiver {
         }
         let pipe = get(&kv, "pipe").unwrap_or("?").to_string();
         tracing::info!(%origin, pipe = %pipe, "pipe sender connected");
-        *peer = Some(PeerSession { origin, pipe });
+        *peer = Some(PeerSession { origin, pipe, batches: 0, pending: Default::default() });
+        // The sender resumes after the watermark, so it must only cover what is durable here.
+        if let Err(e) = self.engine.wal().sync_all() {
+            *peer = None;
+            return refuse(StatusCode::InternalServerError, format!("WAL sync failed: {e}"));
+        }
         PipeTransferResp {
             status: Some(status(StatusCode::Success, "")),
             body: Some(encode_kv(&[
@@ -165,4 +202,28 @@ impl Receiver {
 /// Converts an engine status for logs.
 pub fn describe(e: &DStatus) -> String {
     format!("{}: {}", e.code.code(), e.message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_is_durable_once_it_and_every_earlier_one_are_synced() {
+        let mut p = PeerSession { origin: InstanceId(1), pipe: "p".into(), batches: 0, pending: Default::default() };
+        assert_eq!(p.durable_batch(0), 0);
+        // Batch 1 logged through WAL position 10, batch 2 logged nothing (all skipped), batch 3 through 20.
+        for (b, seq) in [(1, 10), (2, 0), (3, 20)] {
+            p.batches = b;
+            p.pending.push_back((b, seq));
+        }
+        assert_eq!(p.durable_batch(9), 0, "batch 1 is not synced yet, so nothing after it counts");
+        assert_eq!(p.durable_batch(15), 2);
+        assert_eq!(p.durable_batch(19), 2);
+        assert_eq!(p.durable_batch(20), 3);
+        // A refused batch is never durable, and holds back the ones after it.
+        p.batches = 5;
+        p.pending.extend([(4, u64::MAX), (5, 21)]);
+        assert_eq!(p.durable_batch(u64::MAX - 1), 3);
+    }
 }

@@ -13,6 +13,8 @@ use crate::transfer::{self, decode_kv, encode_kv, get};
 /// An authenticated connection to the receiver.
 pub struct SinkConn {
     client: RawClient,
+    /// MUTATIONS requests sent on this connection (the receiver numbers them the same way).
+    pub batches: u64,
     /// The endpoint in use.
     pub endpoint: (String, u16),
     /// The receiver's instance id.
@@ -53,7 +55,7 @@ fn handshake(host: &str, port: u16, p: &SinkParams, me: InstanceId, precision: P
     let kv = decode_kv(&resp.body.unwrap_or_default()).map_err(|e| format!("bad handshake reply: {e}"))?;
     let peer = get(&kv, "instance").and_then(InstanceId::parse).ok_or("handshake reply has no instance id")?;
     let watermark = get(&kv, "watermark").and_then(|w| w.parse().ok()).unwrap_or(0);
-    Ok(SinkConn { client, endpoint: (host.to_string(), port), peer, watermark })
+    Ok(SinkConn { client, batches: 0, endpoint: (host.to_string(), port), peer, watermark })
 }
 
 /// What the receiver reported for a batch.
@@ -69,11 +71,16 @@ pub struct BatchReply {
     pub conflicts: u64,
     /// Points in the batch.
     pub points: u64,
+    /// Batches of this connection (counted from 1, empty ones included) all durable on the
+    /// receiver; a receiver that syncs before replying reports every batch so far.
+    pub durable_batch: u64,
 }
 
 impl SinkConn {
-    /// Sends one encoded batch; Ok once the receiver has made it durable.
+    /// Sends one encoded batch; Ok once the receiver has applied it (readable there). It is durable
+    /// there once a reply's `durable_batch` reaches this connection's `batches` at sending.
     pub fn send(&mut self, body: Vec<u8>) -> Result<BatchReply, String> {
+        self.batches += 1;
         let resp = self
             .client
             .pipe_transfer(PipeTransferReq::new(transfer::VERSION, transfer::MUTATIONS, body))
@@ -84,7 +91,13 @@ impl SinkConn {
         }
         let kv = decode_kv(&resp.body.unwrap_or_default()).unwrap_or_default();
         let n = |k: &str| get(&kv, k).and_then(|v| v.parse().ok()).unwrap_or(0);
-        Ok(BatchReply { watermark: n("watermark"), applied: n("applied"), skipped: n("skipped"), conflicts: n("conflicts"), points: n("points") })
+        let durable_batch = get(&kv, "durable_batch").and_then(|v| v.parse().ok()).unwrap_or(self.batches);
+        Ok(BatchReply { watermark: n("watermark"), applied: n("applied"), skipped: n("skipped"), conflicts: n("conflicts"), points: n("points"), durable_batch })
+    }
+
+    /// Asks the receiver to make every batch sent so far durable; returns its reply.
+    pub fn sync(&mut self, compression: crate::params::Compression) -> Result<BatchReply, String> {
+        self.send(transfer::encode_batch(&[], compression))
     }
 }
 

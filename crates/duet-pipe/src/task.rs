@@ -194,6 +194,11 @@ fn resync(ctx: &TaskContext, conn: &mut sink::SinkConn, stop: &AtomicBool, stats
         Ok(())
     })?;
     send(&mut batch, &mut points)?;
+    // The position returned is confirmed (saved, WAL released): everything must be durable there.
+    let sent = conn.batches;
+    if conn.sync(p.sink.compression)?.durable_batch < sent {
+        return Err("the receiver did not make the resynchronised data durable".into());
+    }
     stats.lock().unwrap().exception = None;
     tracing::info!(pipe = %ctx.name, at, "pipe resynchronised");
     Ok(at)
@@ -356,12 +361,34 @@ fn ship_batches(
     let save = |c: u64| ctx.store.save_progress(&ctx.name, c, peer).map_err(|e| e.message);
     // A resynchronisation may have moved it.
     stats.lock().unwrap().confirmed = confirmed;
+    // Batches the receiver applied but has not reported durable yet: (batch number on this
+    // connection, WAL position it covers). `confirmed` (saved progress, WAL held for the pipe) moves
+    // only past durable batches, while the next batch is already on its way: the receiver's fsync
+    // is not on the path of every batch.
+    let mut unsynced: std::collections::VecDeque<(u64, u64)> = std::collections::VecDeque::new();
+    let settle = |unsynced: &mut std::collections::VecDeque<(u64, u64)>, confirmed: &mut u64, durable_batch: u64| {
+        while let Some(&(b, upto)) = unsynced.front() {
+            if b > durable_batch {
+                break;
+            }
+            *confirmed = (*confirmed).max(upto);
+            unsynced.pop_front();
+        }
+    };
     loop {
         if stop.load(Ordering::Acquire) {
+            if !unsynced.is_empty() {
+                if let Ok(r) = conn.sync(p.sink.compression) {
+                    settle(&mut unsynced, &mut confirmed, r.durable_batch);
+                }
+            }
             save(confirmed)?;
             return Ok(());
         }
-        let b = match rx.recv_timeout(Duration::from_millis(100)) {
+        // While batches wait for durability, an idle moment asks the receiver to sync them (it
+        // normally has by then, in the background, and says so in the next batch's reply).
+        let wait = if unsynced.is_empty() { Duration::from_millis(100) } else { Duration::from_millis(5) };
+        let b = match rx.recv_timeout(wait) {
             Ok(b) => Some(b?),
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
@@ -372,9 +399,19 @@ fn ship_batches(
             }
         };
         match b {
-            None => {}
+            None => {
+                if !unsynced.is_empty() {
+                    let r = conn.sync(p.sink.compression)?;
+                    settle(&mut unsynced, &mut confirmed, r.durable_batch);
+                    stats.lock().unwrap().confirmed = confirmed;
+                }
+            }
             Some(Prepared { body: None, upto, .. }) => {
-                confirmed = confirmed.max(upto);
+                // Nothing to ship up to `upto`: confirmed with the last batch before it.
+                match unsynced.back_mut() {
+                    Some(last) => last.1 = upto,
+                    None => confirmed = confirmed.max(upto),
+                }
                 stats.lock().unwrap().confirmed = confirmed;
             }
             Some(Prepared { body: Some(body), upto, events, points, newest_hlc, read }) => {
@@ -385,7 +422,8 @@ fn ship_batches(
                 }
                 let started = Instant::now();
                 let reply = conn.send(body)?;
-                confirmed = upto;
+                unsynced.push_back((conn.batches, upto));
+                settle(&mut unsynced, &mut confirmed, reply.durable_batch);
                 let mut s = stats.lock().unwrap();
                 s.confirmed = confirmed;
                 s.shipped_events += events;

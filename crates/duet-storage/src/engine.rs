@@ -71,6 +71,9 @@ pub struct RemoteApplied {
     pub skipped: usize,
     /// Columns or series dropped by conflict resolution.
     pub conflicts: usize,
+    /// The WAL position the batch is durable at once [`Wal::readable_seq`] reaches it (0: nothing
+    /// was logged).
+    pub logged_through: u64,
 }
 
 /// A versioned range deletion, kept so that older writes arriving later stay deleted.
@@ -668,7 +671,7 @@ impl Engine {
                     return;
                 }
                 if e.state().files.len() >= e.cfg.compaction_file_count.max(2) {
-                    if let Err(err) = e.compact() {
+                    if let Err(err) = e.compact_tiered() {
                         tracing::error!("compaction failed (will retry): {}", err.message);
                     }
                 }
@@ -859,22 +862,25 @@ impl Engine {
     /// first (with the remote write's version, so they are not shipped back); columns whose type
     /// lost a schema conflict are dropped and counted. Returns once everything is durable.
     pub fn apply_remote(&self, muts: Vec<Mutation>) -> Result<RemoteApplied, Status> {
-        self.apply_replicated(muts.into_iter().map(|m| (m, None)).collect(), false)
+        self.apply_replicated(muts.into_iter().map(|m| (m, None)).collect(), false, true)
     }
 
     /// Like [`Engine::apply_remote`], with each mutation's received encoding, which is logged as is
-    /// when the mutation needs no change (saves re-encoding every replicated batch).
-    pub fn apply_remote_encoded(&self, muts: Vec<(Mutation, &[u8])>) -> Result<RemoteApplied, Status> {
-        self.apply_replicated(muts.into_iter().map(|(m, raw)| (m, Some(raw))).collect(), false)
+    /// when the mutation needs no change (saves re-encoding every replicated batch), and without
+    /// waiting for the fsync: the batch is readable at once and durable once
+    /// [`Wal::readable_seq`] reaches [`RemoteApplied::logged_through`] (a background syncer sees to
+    /// it). The receiver reports that to the sender, which confirms the batch only then.
+    pub fn apply_remote_soon(&self, muts: Vec<(Mutation, &[u8])>) -> Result<RemoteApplied, Status> {
+        self.apply_replicated(muts.into_iter().map(|(m, raw)| (m, Some(raw))).collect(), false, false)
     }
 
     /// Applies mutations fetched back from a replica by a repair. Unlike [`Engine::apply_remote`]
     /// this accepts writes that originated here (a repair may restore them); versions decide.
     pub fn apply_repair(&self, muts: Vec<Mutation>) -> Result<RemoteApplied, Status> {
-        self.apply_replicated(muts.into_iter().map(|m| (m, None)).collect(), true)
+        self.apply_replicated(muts.into_iter().map(|m| (m, None)).collect(), true, true)
     }
 
-    fn apply_replicated(&self, muts: Vec<(Mutation, Option<&[u8]>)>, own_too: bool) -> Result<RemoteApplied, Status> {
+    fn apply_replicated(&self, muts: Vec<(Mutation, Option<&[u8]>)>, own_too: bool, wait: bool) -> Result<RemoteApplied, Status> {
         self.throttle();
         let guard = self.commit.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = RemoteApplied::default();
@@ -955,7 +961,9 @@ impl Engine {
         }
         drop(guard);
         if let Some(seq) = last {
-            self.wal.commit(seq).map_err(|e| io_err("WAL write failed; the replicated batch is not acknowledged", e))?;
+            out.logged_through = seq;
+            let done = if wait { self.wal.commit(seq) } else { self.wal.commit_soon(seq) };
+            done.map_err(|e| io_err("WAL write failed; the replicated batch is not acknowledged", e))?;
         }
         Ok(out)
     }
@@ -1111,7 +1119,7 @@ impl Engine {
                 drop(st);
                 return self.wal.sync_all().map_err(|e| io_err("WAL sync failed", e));
             }
-            let frozen = Arc::new(std::mem::take(&mut st.mem));
+            let frozen = Arc::new(st.mem.seal());
             st.frozen.push(frozen.clone());
             let next_file = {
                 // Reserve the file id now; the file list itself is taken at install time, because a
@@ -1161,6 +1169,12 @@ impl Engine {
             st.files.push(Arc::new(DataFile { id, reader }));
             st.frozen.retain(|f| !Arc::ptr_eq(f, &frozen));
         }
+        // A query may still hold the flushed memtable; then its buffers are simply freed later.
+        if let Ok(m) = Arc::try_unwrap(frozen) {
+            let spares = m.into_spares(self.cfg.memtable_bytes);
+            let replaced = self.state.write().unwrap_or_else(|p| p.into_inner()).mem.adopt_spares(spares);
+            drop(replaced);
+        }
         self.stall.1.notify_all();
         tracing::info!(file = id, points = summary.points, bytes = summary.bytes, ms = started.elapsed().as_millis() as u64, flushed_seq, "memtable flushed");
         self.release_wal(flushed_seq);
@@ -1170,19 +1184,34 @@ impl Engine {
     /// Merges every data file into one: newest version per point, deletions and TTL applied,
     /// dropped series gone. Installed by a new checkpoint; the old files are deleted after.
     pub fn compact(&self) -> Result<(), Status> {
+        self.merge_files(|files| files.iter().map(|f| f.id).collect())
+    }
+
+    /// Background compaction: merges files of about the same size (size-tiered, by points), so
+    /// that a point is rewritten about log4(data / memtable) times in all instead of at every
+    /// compaction. Files within a factor of 4 share a tier; a tier with
+    /// `inner_compaction_candidate_file_num` files is merged into one file of the next tier.
+    pub fn compact_tiered(&self) -> Result<(), Status> {
+        let want = self.cfg.compaction_file_count.max(2);
+        self.merge_files(|files| pick_tier(files, want))
+    }
+
+    /// Merges the files `pick` chooses (by id) from the live ones into one.
+    fn merge_files(&self, pick: impl FnOnce(&[Arc<DataFile>]) -> Vec<u64>) -> Result<(), Status> {
         let _one = self.compact_lock.lock().unwrap_or_else(|p| p.into_inner());
         let (files, tombs, keep): (Vec<Arc<DataFile>>, Vec<Tombstone>, HashMap<Path, (duet_common::types::DataType, Option<i64>)>) = {
             let st = self.state();
+            let chosen: HashSet<u64> = pick(&st.files).into_iter().collect();
+            if chosen.len() < 2 {
+                return Ok(());
+            }
             let keep = st
                 .schema
                 .all_series()
                 .map(|s| (s.def.path.clone(), (s.def.dtype, st.schema.database(&s.database).and_then(|d| d.ttl))))
                 .collect();
-            (st.files.clone(), st.tombstones.clone(), keep)
+            (st.files.iter().filter(|f| chosen.contains(&f.id)).cloned().collect(), st.tombstones.clone(), keep)
         };
-        if files.len() < 2 {
-            return Ok(());
-        }
         let started = std::time::Instant::now();
         let now = self.now();
         let mut all: Vec<Path> = files.iter().flat_map(|f| f.reader.series().iter().map(|m| m.path.clone())).collect();
@@ -1200,31 +1229,57 @@ impl Engine {
             let Some((dtype, ttl)) = keep.get(series).copied() else { continue };
             let lo = ttl.map_or(i64::MIN, |t| now.saturating_sub(t));
             let relevant: Vec<&Tombstone> = tombs.iter().filter(|d| d.patterns.iter().any(|p| p.matches(series))).collect();
-            let mut pts: Vec<(i64, Version, Value)> = Vec::new();
+            let mut parts: Vec<duet_format::Points> = Vec::new();
             for f in &files {
                 if f.reader.series_meta(series).is_some_and(|m| m.dtype != dtype) {
                     continue; // data of a type that lost a schema conflict
                 }
                 if let Some(p) = f.reader.read_series(series, lo, i64::MAX)? {
                     points_in += p.len();
+                    if !p.is_empty() {
+                        parts.push(p);
+                    }
+                }
+            }
+            // Each part is sorted with one point per time. Parts that follow each other in time
+            // (in-order data: the usual case) and that no tombstone reaches are simply joined;
+            // anything else goes through the general merge.
+            parts.sort_by_key(|p| p.times[0]);
+            let disjoint = parts.windows(2).all(|w| w[0].times[w[0].len() - 1] < w[1].times[0]);
+            let (first, last) = match (parts.first(), parts.last()) {
+                (Some(f), Some(l)) => (f.times[0], l.times[l.len() - 1]),
+                _ => continue,
+            };
+            let untouched = relevant.iter().all(|d| d.end < first || d.start > last);
+            let merged = if disjoint && untouched {
+                let mut it = parts.into_iter();
+                let mut all = it.next().expect("a part");
+                for p in it {
+                    all.append(p);
+                }
+                all
+            } else {
+                let mut pts: Vec<(i64, Version, Value)> = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+                for p in &parts {
                     for i in 0..p.len() {
                         let (t, v, ver) = p.get(i);
                         pts.push((t, ver, v));
                     }
                 }
-            }
-            let merged = newest_per_time(pts, &relevant);
-            let mut times = Vec::with_capacity(merged.len());
-            let mut values = duet_common::mutation::ColumnValues::empty(dtype, merged.len());
-            let mut versions = Vec::with_capacity(merged.len());
-            for (t, v, ver) in merged {
-                times.push(t);
-                values.push(v);
-                versions.push(ver);
-            }
-            if !times.is_empty() {
-                points_out += times.len();
-                w.write_series(series, dtype, &times, &values, &versions)?;
+                let merged = newest_per_time(pts, &relevant);
+                let mut out = duet_format::Points::empty(dtype);
+                out.times.reserve(merged.len());
+                out.versions.reserve(merged.len());
+                for (t, v, ver) in merged {
+                    out.times.push(t);
+                    out.values.push(v);
+                    out.versions.push(ver);
+                }
+                out
+            };
+            if !merged.is_empty() {
+                points_out += merged.len();
+                w.write_series(series, dtype, &merged.times, &merged.values, &merged.versions)?;
             }
         }
         w.finish()?;
@@ -1233,16 +1288,20 @@ impl Engine {
         let merged: HashSet<u64> = files.iter().map(|f| f.id).collect();
         let mut ckp = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
         let mut next = ckp.clone();
+        // The merged file takes the place of the oldest file it replaces.
+        let at = next.files.iter().position(|f| merged.contains(f)).unwrap_or(0);
         next.files.retain(|f| !merged.contains(f));
-        next.files.insert(0, id);
+        next.files.insert(at.min(next.files.len()), id);
         next.store(&self.cfg.data_dir)?;
         crash_point("compact:checkpoint-installed");
         *ckp = next;
         drop(ckp);
         {
             let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
+            let at = st.files.iter().position(|f| merged.contains(&f.id)).unwrap_or(0);
             st.files.retain(|f| !merged.contains(&f.id));
-            st.files.insert(0, Arc::new(DataFile { id, reader }));
+            let at = at.min(st.files.len());
+            st.files.insert(at, Arc::new(DataFile { id, reader }));
             for f in &merged {
                 st.summaries.forget_file(*f);
             }
@@ -1307,6 +1366,36 @@ fn gather_rows(v: &ColumnValues, rows: &[usize]) -> ColumnValues {
         ColumnValues::F64(x) => ColumnValues::F64(rows.iter().map(|&i| x[i]).collect()),
         ColumnValues::Bytes(x) => ColumnValues::Bytes(rows.iter().map(|&i| x[i].clone()).collect()),
     }
+}
+
+/// Points a data file holds (by its series statistics).
+fn file_points(f: &DataFile) -> u64 {
+    f.reader.series().iter().filter_map(|m| m.stats.as_ref()).map(|s| s.count).sum()
+}
+
+/// Size-tiered choice of files to merge: the smallest tier (files within a factor of 4 in points)
+/// holding `want` files, at most `2 * want` of them. Past `4 * want` files in all, the `want`
+/// smallest are merged whatever their tiers, which bounds the file count.
+fn pick_tier(files: &[Arc<DataFile>], want: usize) -> Vec<u64> {
+    pick_tier_sizes(files.iter().map(|f| (f.id, file_points(f))).collect(), want)
+}
+
+/// [`pick_tier`] over (file id, points) in file order.
+fn pick_tier_sizes(sized: Vec<(u64, u64)>, want: usize) -> Vec<u64> {
+    let tier = |points: u64| (63 - points.max(1).leading_zeros()) / 2;
+    let mut tiers: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
+    for &(id, points) in &sized {
+        tiers.entry(tier(points)).or_default().push(id);
+    }
+    if let Some(ids) = tiers.values().find(|ids| ids.len() >= want) {
+        return ids.iter().copied().take(2 * want).collect();
+    }
+    if sized.len() >= 4 * want {
+        let mut by_size = sized;
+        by_size.sort_by_key(|&(_, p)| p);
+        return by_size.into_iter().take(want).map(|(id, _)| id).collect();
+    }
+    Vec::new()
 }
 
 /// Sorts points from several sources and keeps, per timestamp, the one with the greatest version,
@@ -1781,6 +1870,66 @@ mod tests {
         let e = Engine::open(cfg(d.path(), true)).unwrap();
         assert_eq!(read(&e, "root.db.d.s"), want, "after restart");
         assert!(e.wal().first_seq() > 1, "flushed WAL segments were released");
+    }
+
+    #[test]
+    fn tiers_merge_like_sized_files_and_bound_the_count() {
+        // Four flushes of about the same size merge; a big merged file waits for its peers.
+        assert_eq!(pick_tier_sizes(vec![(1, 5_600_000), (2, 5_610_000), (3, 5_000_000), (4, 6_000_000)], 4), vec![1, 2, 3, 4]);
+        assert!(pick_tier_sizes(vec![(5, 22_000_000), (6, 5_600_000), (7, 5_600_000), (8, 5_600_000)], 4).is_empty());
+        assert_eq!(pick_tier_sizes(vec![(5, 22_000_000), (6, 5_600_000), (7, 5_600_000), (8, 5_600_000), (9, 5_000_000)], 4), vec![6, 7, 8, 9]);
+        // Four merged files make the next tier.
+        assert_eq!(pick_tier_sizes(vec![(1, 22_000_000), (2, 22_400_000), (3, 5), (4, 21_000_000), (5, 23_000_000)], 4), vec![1, 2, 4, 5]);
+        // Sizes all over the place: past 4 * want files the smallest are merged.
+        let scattered: Vec<(u64, u64)> = (0..16).map(|i| (i, 1u64 << (2 * i))).collect();
+        assert_eq!(pick_tier_sizes(scattered[..15].to_vec(), 4), Vec::<u64>::new());
+        assert_eq!(pick_tier_sizes(scattered, 4), vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn in_order_files_are_joined_and_touched_ones_merged() {
+        let d = tempfile::tempdir().unwrap();
+        let e = Arc::new(Engine::open(cfg(d.path(), true)).unwrap());
+        // Series "in": four flushes that follow each other in time (joined without a merge).
+        // Series "del": the same, with a deletion reaching into the second one (merged).
+        // Series "over": overlapping flushes with overwrites (merged).
+        for round in 0..4i64 {
+            let times: Vec<i64> = (round * 100..round * 100 + 100).collect();
+            let vals: Vec<f64> = times.iter().map(|t| (*t * 10 + round) as f64).collect();
+            e.write(Op::Insert(vec![batch("root.db.in", times.clone(), vals.clone())])).unwrap();
+            e.write(Op::Insert(vec![batch("root.db.del", times.clone(), vals.clone())])).unwrap();
+            let over: Vec<i64> = times.iter().map(|t| t / 2).collect();
+            e.write(Op::Insert(vec![batch("root.db.over", over, vals)])).unwrap();
+            e.flush().unwrap();
+            if round == 1 {
+                // Into the second file: reads hide these points, compaction drops them.
+                e.write(Op::Delete { patterns: vec![PathPattern::parse("root.db.del.s").unwrap()], start: 150, end: 160 }).unwrap();
+            }
+        }
+        let paths = ["root.db.in.s", "root.db.del.s", "root.db.over.s"];
+        let before: Vec<Vec<(i64, Value)>> = paths.iter().map(|p| read(&e, p)).collect();
+        assert_eq!(before[0].len(), 400);
+        assert_eq!(before[1].len(), 389);
+        assert_eq!(e.state().file_count(), 4);
+        e.compact_tiered().unwrap();
+        assert_eq!(e.state().file_count(), 1, "four like-sized files merge");
+        for (p, want) in paths.iter().zip(&before) {
+            assert_eq!(&read(&e, p), want, "{p} after compaction");
+        }
+        let stored: u64 = e.state().files.iter().map(|f| file_points(f)).sum();
+        assert_eq!(stored as usize, before.iter().map(|b| b.len()).sum::<usize>(), "deleted and overwritten points are gone from the file");
+        // A fifth file alone is not merged into the big one.
+        e.write(Op::Insert(vec![batch("root.db.in", vec![1000], vec![1.0])])).unwrap();
+        e.flush().unwrap();
+        e.compact_tiered().unwrap();
+        assert_eq!(e.state().file_count(), 2);
+        e.close().unwrap();
+        drop(e);
+        let e = Engine::open(cfg(d.path(), true)).unwrap();
+        for (p, want) in paths.iter().zip(&before).skip(1) {
+            assert_eq!(&read(&e, p), want, "{p} after restart");
+        }
+        assert_eq!(read(&e, "root.db.in.s").len(), 401);
     }
 
     #[test]

@@ -160,6 +160,19 @@ impl SeriesBuf {
         Some((self.times[hi - 1], self.values.get(hi - 1), self.versions[hi - 1]))
     }
 
+    /// Empties the buffer for reuse by the next memtable, keeping its capacity.
+    fn clear(&mut self) {
+        self.times.clear();
+        self.values.clear();
+        self.versions.clear();
+        self.sorted = true;
+    }
+
+    /// Bytes reserved by the buffer's columns.
+    fn capacity_bytes(&self) -> usize {
+        self.times.capacity() * 8 + self.values.capacity_bytes() + self.versions.capacity() * std::mem::size_of::<Version>()
+    }
+
     /// Approximate heap bytes held.
     pub fn bytes(&self) -> usize {
         let per = match &self.values {
@@ -178,15 +191,56 @@ pub struct Memtable {
     series: HashMap<Path, SeriesBuf>,
     /// Running estimate of heap bytes (kept incrementally: summing per write would be too slow).
     approx_bytes: usize,
+    /// Emptied buffers of a flushed memtable, by series, for this one to grow into. A fresh
+    /// memtable would otherwise regrow every column from nothing right after each flush: the
+    /// reallocation copies and the page faults on new memory then land on the writers (and on a
+    /// pipe receiver's apply), which showed as replication lag spikes at every flush.
+    spares: HashMap<Path, SeriesBuf>,
 }
 
 impl Memtable {
-    /// The buffer of a series, created on first use.
+    /// The buffer of a series, created on first use (from a spare buffer when there is one).
     pub fn series_mut(&mut self, path: &Path, dtype: DataType) -> &mut SeriesBuf {
         if !self.series.contains_key(path) {
-            self.series.insert(path.clone(), SeriesBuf::new(dtype));
+            let buf = match self.spares.remove(path) {
+                Some(b) if b.dtype == dtype => b,
+                _ => SeriesBuf::new(dtype),
+            };
+            self.series.insert(path.clone(), buf);
         }
         self.series.get_mut(path).unwrap()
+    }
+
+    /// Empties a flushed memtable into reusable buffers, dropping those past `max_bytes` of
+    /// capacity in total (so spares never hold more than about one memtable).
+    pub fn into_spares(self, max_bytes: usize) -> Vec<(Path, SeriesBuf)> {
+        let mut total = 0usize;
+        let mut out = Vec::new();
+        for (path, mut buf) in self.series.into_iter().chain(self.spares) {
+            let cap = buf.capacity_bytes();
+            if cap == 0 || total + cap > max_bytes {
+                continue;
+            }
+            total += cap;
+            buf.clear();
+            out.push((path, buf));
+        }
+        out
+    }
+
+    /// Takes the memtable's points for flushing, leaving an empty memtable that keeps the spares.
+    pub fn seal(&mut self) -> Memtable {
+        let spares = std::mem::take(&mut self.spares);
+        std::mem::replace(self, Memtable { spares, ..Memtable::default() })
+    }
+
+    /// Keeps spare buffers, for series this memtable has not started yet or else for the memtable
+    /// after it (a flush usually ends after every series was written again, so most spares serve
+    /// the next one). Returns the buffers it replaced, for the caller to free outside its locks:
+    /// freeing large buffers takes milliseconds.
+    #[must_use]
+    pub fn adopt_spares(&mut self, spares: Vec<(Path, SeriesBuf)>) -> Vec<SeriesBuf> {
+        spares.into_iter().filter_map(|(path, buf)| self.spares.insert(path, buf)).collect()
     }
 
     /// The buffer of a series, if it has points.
@@ -279,6 +333,53 @@ mod tests {
         a.normalize();
         let got: Vec<(i64, Value)> = a.range(i64::MIN, i64::MAX).map(|(t, x, _)| (t, x)).collect();
         assert_eq!(got, vec![(5, Value::I64(1)), (10, Value::I64(1)), (30, Value::I64(3)), (31, Value::I64(3)), (41, Value::I64(4))]);
+    }
+
+    #[test]
+    fn a_new_memtable_grows_into_the_flushed_ones_buffers() {
+        use duet_common::mutation::Column;
+        let p = |s: &str| Path::parse(s).unwrap();
+        let col = Column { name: "s".into(), dtype: DataType::Int64, values: ColumnValues::I64((0..1000).collect()), nulls: None };
+        let times: Vec<i64> = (0..1000).collect();
+        let mut old = Memtable::default();
+        old.series_mut(&p("root.a.d.s"), DataType::Int64).extend(&times, &col, v(1, 1), None);
+        old.series_mut(&p("root.a.d.t"), DataType::Int64).extend(&times, &col, v(1, 1), None);
+        let cap = old.get(&p("root.a.d.s")).unwrap().capacity_bytes();
+        let mut new = Memtable::default();
+        new.series_mut(&p("root.a.d.t"), DataType::Int64).push(5, Value::I64(5), v(2, 1));
+        // The cap counts capacity: one and a half buffers' worth keeps one.
+        let mut two = Memtable::default();
+        two.series_mut(&p("root.a.d.s"), DataType::Int64).extend(&times, &col, v(1, 1), None);
+        two.series_mut(&p("root.a.d.t"), DataType::Int64).extend(&times, &col, v(1, 1), None);
+        assert_eq!(two.into_spares(cap + cap / 2).len(), 1);
+        let spares = old.into_spares(2 * cap);
+        assert_eq!(spares.len(), 2);
+        assert!(spares.iter().all(|(_, b)| b.is_empty() && b.capacity_bytes() == cap));
+        assert!(new.adopt_spares(spares).is_empty());
+        // A series the new memtable already holds keeps its own buffer and points; another starts
+        // from the spare, empty.
+        for (path, want) in [("root.a.d.s", vec![7]), ("root.a.d.t", vec![5, 7])] {
+            let buf = new.series_mut(&p(path), DataType::Int64);
+            buf.push(7, Value::I64(7), v(3, 1));
+            let got: Vec<i64> = buf.range(i64::MIN, i64::MAX).map(|x| x.0).collect();
+            assert_eq!(got, want, "{path}");
+        }
+        assert_eq!(new.get(&p("root.a.d.s")).unwrap().capacity_bytes(), cap);
+        assert!(new.get(&p("root.a.d.t")).unwrap().capacity_bytes() < cap);
+        // The spare of the series already held waits for the next memtable: sealing hands it on.
+        let sealed = new.seal();
+        assert!(sealed.spares.is_empty());
+        assert_eq!(new.spares.len(), 1);
+        assert_eq!(new.series_mut(&p("root.a.d.t"), DataType::Int64).capacity_bytes(), cap);
+        // A second spare for the same series replaces the first, which is handed back to be freed.
+        let mut two = Memtable::default();
+        assert!(two.adopt_spares(vec![(p("root.a.d.u"), SeriesBuf::new(DataType::Int64))]).is_empty());
+        assert_eq!(two.adopt_spares(vec![(p("root.a.d.u"), SeriesBuf::new(DataType::Int64))]).len(), 1);
+        assert!(sealed.into_spares(0).is_empty());
+        // A spare of another type is not used.
+        let mut typed = Memtable::default();
+        let _ = typed.adopt_spares(vec![(p("root.a.d.s"), SeriesBuf::new(DataType::Int64))]);
+        assert_eq!(typed.series_mut(&p("root.a.d.s"), DataType::Double).dtype, DataType::Double);
     }
 
     #[test]

@@ -64,6 +64,8 @@ pub struct Wal {
     closed: AtomicBool,
     /// Signalled whenever more records become readable (for pipes tailing the log).
     readable: (Mutex<()>, Condvar),
+    /// Highest sequence number [`Wal::commit_soon`] asked the background syncer to make durable.
+    sync_wanted: Arc<(Mutex<u64>, Condvar)>,
 }
 
 /// A reading position in the WAL, kept between reads so tailing does not rescan segments.
@@ -221,8 +223,38 @@ impl Wal {
             written: AtomicU64::new(last_seq),
             closed: AtomicBool::new(false),
             readable: (Mutex::new(()), Condvar::new()),
+            sync_wanted: Arc::new((Mutex::new(0), Condvar::new())),
             cfg,
         });
+        if wal.cfg.mode == SyncMode::Sync {
+            // Makes what `commit_soon` hands over durable, batching whatever arrives meanwhile.
+            let (w, wanted) = (Arc::downgrade(&wal), wal.sync_wanted.clone());
+            std::thread::Builder::new().name("wal-syncer".into()).spawn(move || {
+                let mut done = 0u64;
+                loop {
+                    let target = {
+                        let g = wanted.0.lock().unwrap();
+                        // Wakes now and then to notice that the WAL was dropped.
+                        let (g, _) = wanted.1.wait_timeout_while(g, Duration::from_millis(500), |t| *t <= done).unwrap();
+                        *g
+                    };
+                    let Some(w) = w.upgrade() else { return };
+                    if w.closed.load(Ordering::Acquire) {
+                        return;
+                    }
+                    if target <= done {
+                        continue;
+                    }
+                    match w.sync_through(target, true) {
+                        Ok(()) => done = target,
+                        Err(e) => {
+                            tracing::error!("background WAL fsync failed (pipe batches stay unconfirmed): {e}");
+                            std::thread::sleep(Duration::from_millis(100));
+                        }
+                    }
+                }
+            })?;
+        }
         if let SyncMode::Async(every) = wal.cfg.mode {
             let w = Arc::downgrade(&wal);
             std::thread::Builder::new().name("wal-fsync".into()).spawn(move || loop {
@@ -259,6 +291,24 @@ impl Wal {
     pub fn commit(&self, seq: u64) -> io::Result<()> {
         match self.cfg.mode {
             SyncMode::Sync => self.sync_through(seq, true),
+            SyncMode::Async(_) => self.sync_through(seq, false),
+        }
+    }
+
+    /// Like [`Wal::commit`], but returns at once: under SYNC the fsync is left to a background
+    /// syncer, and [`Wal::readable_seq`] tells when it is done. A pipe receiver uses it so that the
+    /// sender's next batch is applied while this one is being synced; it reports durability to the
+    /// sender separately, and the sender confirms a batch only once it is durable here.
+    pub fn commit_soon(&self, seq: u64) -> io::Result<()> {
+        match self.cfg.mode {
+            SyncMode::Sync => {
+                let mut g = self.sync_wanted.0.lock().unwrap();
+                if seq > *g {
+                    *g = seq;
+                    self.sync_wanted.1.notify_one();
+                }
+                Ok(())
+            }
             SyncMode::Async(_) => self.sync_through(seq, false),
         }
     }
@@ -486,6 +536,40 @@ mod tests {
         let mut got = Vec::new();
         let w = Wal::open(cfg(dir, seg), &mut |s, p| got.push((s, p.to_vec()))).unwrap();
         (w, got)
+    }
+
+    #[test]
+    fn commit_soon_becomes_durable_in_the_background() {
+        let d = tempfile::tempdir().unwrap();
+        let (w, _) = replay_all(d.path(), 1 << 20);
+        for i in 0..3u8 {
+            w.append(&[i; 10]);
+        }
+        w.commit_soon(3).unwrap();
+        // Nobody calls commit: the syncer alone must get the records to disk and make them readable.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while w.readable_seq() < 3 {
+            assert!(std::time::Instant::now() < deadline, "the background syncer did not sync");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(w.durable_seq(), 3);
+        w.append(&[9; 4]);
+        w.commit_soon(4).unwrap();
+        while w.readable_seq() < 4 {
+            assert!(std::time::Instant::now() < deadline, "the background syncer did not sync");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let weak = Arc::downgrade(&w);
+        drop(w);
+        // Between syncs the syncer holds no strong reference, so the WAL is freed once dropped.
+        while weak.strong_count() > 0 {
+            assert!(std::time::Instant::now() < deadline, "the syncer keeps the WAL alive");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let (_w, got) = replay_all(d.path(), 1 << 20);
+        let mut want: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i; 10]).collect();
+        want.push(vec![9; 4]);
+        assert_eq!(got.into_iter().map(|r| r.1).collect::<Vec<_>>(), want);
     }
 
     #[test]
