@@ -1170,8 +1170,13 @@ impl Engine {
             st.frozen.retain(|f| !Arc::ptr_eq(f, &frozen));
         }
         // A query may still hold the flushed memtable; then its buffers are simply freed later.
+        // The cap is a whole memtable's capacity (up to twice its points' bytes, as vectors grow
+        // by doubling): the buffers kept take the place of the sealed memtable, so memory stays
+        // at the two memtables the throttle allows, now held in the steady state too. With one
+        // memtable's bytes as the cap, a quarter of the series regrew from fresh memory after
+        // each flush, and lag p99 stayed at 9-19 ms instead of 5-7 ms.
         if let Ok(m) = Arc::try_unwrap(frozen) {
-            let spares = m.into_spares(self.cfg.memtable_bytes);
+            let spares = m.into_spares(2 * self.cfg.memtable_bytes);
             let replaced = self.state.write().unwrap_or_else(|p| p.into_inner()).mem.adopt_spares(spares);
             drop(replaced);
         }
