@@ -4,16 +4,18 @@
 #     on A with both pipes running: the ingest overhead of the pipes;
 #  2. the maximum ingest rate: the highest offered rate that A, with both pipes running, sustains
 #     while B keeps up. Offered by `duet-bench lag` (4 clients, insertTablet of 1000 rows x 10
-#     sensors) for LAG_PROBE_S seconds per candidate; "keeps up" = every write arrived on B, A achieved
+#     sensors) on a fresh pair for LAG_WARMUP_S + LAG_PROBE_S seconds per candidate (measured:
+#     the last LAG_PROBE_S); "keeps up" = every write arrived on B, A achieved
 #     >= 95% of the offered rate and the p99 lag of the run's last quarter stayed <= 250 ms (a lag
 #     that grows over the run means a backlog that grows). Candidates start at the rate at which
 #     step 1 got everything to B (points / (ingest + drain time)) and step down by 20% until one is
 #     sustained (or up by 25% until one is not), then the gap between the highest sustained and the
 #     lowest failing rate is halved once (geometric mean);
 #  3. replication lag p50/p99 (write acknowledged on A -> readable on B) at half of that rate, with
-#     the same tablets; and at a light load (single points, LAG_RATE_PER_S writes/s). Each is measured
-#     after LAG_WARMUP_S (default 10) s at the same load, so that memtables, flushes and compactions
-#     are in their steady cycle (the run's first memtables grow from fresh memory: page faults);
+#     the same tablets; and at a light load (single points, LAG_RATE_PER_S writes/s). Each runs on a
+#     fresh pair and is measured after LAG_WARMUP_S (default 10) s at the same load, so that
+#     memtables, flushes and compactions are in their steady cycle (a process's first memtables grow
+#     from fresh memory: page faults);
 #  4. catch-up: B stopped while A ingests the standard workload, then started: the rate at which
 #     the 10 M points are shipped and applied, against step 1's single-instance rate.
 #  Steps 1 and 4 run ROUNDS times (default 3) on fresh instances and report medians: single runs
@@ -86,13 +88,19 @@ for r in $(seq "$rounds"); do
 done
 solo=$(median "${solos[@]}"); paired=$(median "${paireds[@]}"); e2e=$(median "${e2es[@]}")
 echo "medians: single instance points_per_s=$solo, A with pipes points_per_s=$paired, everything on B points_per_s=$e2e"
-# Steps 2 and 3 run on the last pair.
+stop "$tmp/a$rounds" "$tmp/b$rounds"
+# Steps 2 and 3 run each measurement on a fresh pair after a warm-up at the same load: a pair that
+# carried over the data of earlier candidates would be measured with ever more data to compact.
+probe() { # suffix rate seconds -> the lag line
+  pair "$1"
+  lag --point-rate "$2" "${tablets[@]}" --warmup "$warmup_s" --seconds "$3"
+  stop "$tmp/a$1" "$tmp/b$1"; rm -rf "$tmp/a$1" "$tmp/b$1"
+}
 
-echo "-- 2. maximum ingest rate: A with both pipes sustains it and B keeps up ($probe_s s per candidate)"
-cand=$e2e; best=""; failed=""
+echo "-- 2. maximum ingest rate: A with both pipes sustains it and B keeps up (each candidate on a fresh pair, $probe_s s measured after $warmup_s s)"
+cand=$e2e; best=""; failed=""; n=0
 for _ in 1 2 3 4 5 6 7 8 9 10; do
-  line=$(lag --point-rate "$cand" "${tablets[@]}" --seconds "$probe_s"); echo "$line"
-  drain; sleep 1
+  n=$((n + 1)); line=$(probe "m$n" "$cand" "$probe_s"); echo "$line"
   if [ "$(field backlog <<<"$line")" = bounded ]; then
     best=$cand; [ -n "$failed" ] && break
     cand=$(calc "round($cand*1.25)")   # the upper bound held (a busy machine during step 1): go up
@@ -103,22 +111,21 @@ for _ in 1 2 3 4 5 6 7 8 9 10; do
 done
 if [ -n "$best" ] && [ -n "$failed" ]; then
   mid=$(calc "round(($best*$failed)**0.5)")
-  line=$(lag --point-rate "$mid" "${tablets[@]}" --seconds "$probe_s"); echo "$line"
-  drain; sleep 1
+  n=$((n + 1)); line=$(probe "m$n" "$mid" "$probe_s"); echo "$line"
   if [ "$(field backlog <<<"$line")" = bounded ]; then best=$mid; fi
 fi
 [ -n "$best" ] || { echo "no candidate rate was sustained" >&2; exit 1; }
 half=$(calc "round($best/2)")
 echo "maximum ingest rate (A with both pipes, B keeping up): points_per_s=$best; half: $half"
 
-echo "-- 3. replication lag at half the maximum ingest rate ($half points/s, tablets of 10000 points; $lag_s s measured after $warmup_s s)"
-half_line=$(lag --point-rate "$half" "${tablets[@]}" --warmup "$warmup_s" --seconds "$lag_s"); echo "$half_line"
-drain; sleep 1
-echo "-- 3. replication lag at a light load ($rate single-point writes/s; $lag_s s measured after $warmup_s s)"
+echo "-- 3. replication lag at half the maximum ingest rate ($half points/s, tablets of 10000 points; fresh pair, $lag_s s measured after $warmup_s s)"
+half_line=$(probe h "$half" "$lag_s"); echo "$half_line"
+echo "-- 3. replication lag at a light load ($rate single-point writes/s; fresh pair, $lag_s s measured after $warmup_s s)"
+pair l
 lag --rate "$rate" --warmup "$warmup_s" --seconds "$lag_s"
+stop "$tmp/al" "$tmp/bl"; rm -rf "$tmp/al" "$tmp/bl"
 
 echo "-- 4. catch-up ($rounds rounds, each on a fresh pair: B stopped while A ingests the standard workload, then started)"
-stop "$tmp/a$rounds" "$tmp/b$rounds"
 catchups=()
 for r in $(seq "$rounds"); do
   pair "c$r"
