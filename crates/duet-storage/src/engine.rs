@@ -1189,7 +1189,7 @@ impl Engine {
     /// Merges every data file into one: newest version per point, deletions and TTL applied,
     /// dropped series gone. Installed by a new checkpoint; the old files are deleted after.
     pub fn compact(&self) -> Result<(), Status> {
-        self.merge_files(|files| files.iter().map(|f| f.id).collect())
+        self.merge_files(|st| if st.files.len() < 2 { Vec::new() } else { st.files.iter().map(|f| f.id).collect() })
     }
 
     /// Background compaction: merges files of about the same size (size-tiered, by points), so
@@ -1198,16 +1198,25 @@ impl Engine {
     /// `inner_compaction_candidate_file_num` files is merged into one file of the next tier.
     pub fn compact_tiered(&self) -> Result<(), Status> {
         let want = self.cfg.compaction_file_count.max(2);
-        self.merge_files(|files| pick_tier(files, want))
+        let now = self.now();
+        self.merge_files(|st| {
+            let picked = pick_tier(&st.files, want);
+            if !picked.is_empty() {
+                return picked;
+            }
+            // A file that tiers would leave alone for long is rewritten on its own once about a
+            // quarter of it has expired (TTL), so expired data does not hold disk space.
+            st.files.iter().find(|f| mostly_expired(st, f, now)).map(|f| vec![f.id]).unwrap_or_default()
+        })
     }
 
     /// Merges the files `pick` chooses (by id) from the live ones into one.
-    fn merge_files(&self, pick: impl FnOnce(&[Arc<DataFile>]) -> Vec<u64>) -> Result<(), Status> {
+    fn merge_files(&self, pick: impl FnOnce(&State) -> Vec<u64>) -> Result<(), Status> {
         let _one = self.compact_lock.lock().unwrap_or_else(|p| p.into_inner());
         let (files, tombs, keep): (Vec<Arc<DataFile>>, Vec<Tombstone>, HashMap<Path, (duet_common::types::DataType, Option<i64>)>) = {
             let st = self.state();
-            let chosen: HashSet<u64> = pick(&st.files).into_iter().collect();
-            if chosen.len() < 2 {
+            let chosen: HashSet<u64> = pick(&st).into_iter().collect();
+            if chosen.is_empty() {
                 return Ok(());
             }
             let keep = st
@@ -1385,9 +1394,31 @@ fn pick_tier(files: &[Arc<DataFile>], want: usize) -> Vec<u64> {
     pick_tier_sizes(files.iter().map(|f| (f.id, file_points(f))).collect(), want)
 }
 
+/// Whether about a quarter or more of a file's points are past their database's TTL (estimated
+/// from each series' time span, as if its points were spread evenly over it).
+fn mostly_expired(st: &State, f: &DataFile, now: i64) -> bool {
+    let (mut expired, mut total) = (0f64, 0f64);
+    for m in f.reader.series() {
+        let Some(stats) = &m.stats else { continue };
+        total += stats.count as f64;
+        let ttl = st.schema.database_of(&m.path).and_then(|db| st.schema.database(db)).and_then(|d| d.ttl);
+        let Some(cutoff) = ttl.map(|t| now.saturating_sub(t)) else { continue };
+        if stats.start_time < cutoff {
+            let span = (stats.end_time as f64 - stats.start_time as f64 + 1.0).max(1.0);
+            let gone = (cutoff.min(stats.end_time.saturating_add(1)) as f64 - stats.start_time as f64).clamp(0.0, span);
+            expired += stats.count as f64 * gone / span;
+        }
+    }
+    total > 0.0 && expired >= 0.25 * total
+}
+
+/// Files below this many points share the lowest tier: merging them is cheap, and they would
+/// otherwise spread over many nearly empty tiers.
+const SMALL_FILE_POINTS: u64 = 1 << 20;
+
 /// [`pick_tier`] over (file id, points) in file order.
 fn pick_tier_sizes(sized: Vec<(u64, u64)>, want: usize) -> Vec<u64> {
-    let tier = |points: u64| (63 - points.max(1).leading_zeros()) / 2;
+    let tier = |points: u64| if points < SMALL_FILE_POINTS { 0 } else { 1 + (63 - (points / SMALL_FILE_POINTS).leading_zeros()) / 2 };
     let mut tiers: BTreeMap<u32, Vec<u64>> = BTreeMap::new();
     for &(id, points) in &sized {
         tiers.entry(tier(points)).or_default().push(id);
@@ -1445,9 +1476,16 @@ fn inserts_by_version(def: &SeriesDef, pts: impl IntoIterator<Item = (i64, Value
 
 /// Crash injection for recovery tests: when `DUETDB_CRASH_AT` names this step, the process aborts
 /// right here, like a power cut between two steps of a flush or compaction.
-fn crash_point(step: &str) {
+pub(crate) fn crash_point(step: &str) {
+    crash_point_after(step, Duration::ZERO);
+}
+
+/// Like [`crash_point`], after stalling for `delay` first (what was done before it stays undone
+/// on disk for that long, and then for good).
+pub(crate) fn crash_point_after(step: &str, delay: Duration) {
     if std::env::var("DUETDB_CRASH_AT").is_ok_and(|v| v == step) {
-        eprintln!("DUETDB_CRASH_AT={step}: aborting");
+        eprintln!("DUETDB_CRASH_AT={step}: aborting in {delay:?}");
+        std::thread::sleep(delay);
         std::process::abort();
     }
 }
@@ -1885,10 +1923,31 @@ mod tests {
         assert_eq!(pick_tier_sizes(vec![(5, 22_000_000), (6, 5_600_000), (7, 5_600_000), (8, 5_600_000), (9, 5_000_000)], 4), vec![6, 7, 8, 9]);
         // Four merged files make the next tier.
         assert_eq!(pick_tier_sizes(vec![(1, 22_000_000), (2, 22_400_000), (3, 5), (4, 21_000_000), (5, 23_000_000)], 4), vec![1, 2, 4, 5]);
+        // Small files all share the lowest tier.
+        assert_eq!(pick_tier_sizes(vec![(1, 2_000), (2, 200), (3, 30_000_000)], 2), vec![1, 2]);
         // Sizes all over the place: past 4 * want files the smallest are merged.
-        let scattered: Vec<(u64, u64)> = (0..16).map(|i| (i, 1u64 << (2 * i))).collect();
+        let scattered: Vec<(u64, u64)> = (0..16).map(|i| (i, 1u64 << (20 + 2 * i))).collect();
         assert_eq!(pick_tier_sizes(scattered[..15].to_vec(), 4), Vec::<u64>::new());
         assert_eq!(pick_tier_sizes(scattered, 4), vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_file_mostly_past_its_ttl_is_rewritten_alone() {
+        let d = tempfile::tempdir().unwrap();
+        let e = Engine::open(cfg(d.path(), true)).unwrap();
+        let now = e.now();
+        // 100 points an hour apart, ending now: a 30-hour TTL leaves 30 of them.
+        let times: Vec<i64> = (0..100).map(|i| now - (99 - i) * 3_600_000).collect();
+        e.write(Op::Insert(vec![batch("root.db.d", times.clone(), times.iter().map(|t| *t as f64).collect())])).unwrap();
+        e.flush().unwrap();
+        e.compact_tiered().unwrap();
+        assert_eq!(file_points(&e.state().files[0]), 100, "nothing expired: nothing rewritten");
+        e.write(Op::SetTtl { database: Path::parse("root.db").unwrap(), ttl: Some(30 * 3_600_000 - 1) }).unwrap();
+        assert_eq!(read(&e, "root.db.d.s").len(), 30);
+        e.compact_tiered().unwrap();
+        assert_eq!(e.state().file_count(), 1);
+        assert_eq!(file_points(&e.state().files[0]), 30, "the expired points left the disk");
+        assert_eq!(read(&e, "root.db.d.s").len(), 30);
     }
 
     #[test]

@@ -331,6 +331,8 @@ impl Wal {
             let mut st = self.state.lock().unwrap();
             let last = st.buf_last_seq;
             if !st.buf.is_empty() {
+                // Tests: the process dies with records appended (and applied) but never written.
+                crate::engine::crash_point_after("wal:write", Duration::from_millis(500));
                 let buf = std::mem::take(&mut st.buf);
                 st.active.file.write_all(&buf)?;
                 st.active.len += buf.len() as u64;

@@ -129,6 +129,32 @@ fn receiver_down_for_a_while_catches_up_exactly_once() {
 }
 
 #[test]
+fn receiver_dying_before_syncing_an_applied_batch_gets_it_again() {
+    // B applies a batch and replies before its fsync (a background syncer does it). If B dies
+    // before the batch reaches its disk, the batch is gone from B: A must not have confirmed it,
+    // and must ship it again.
+    let (a, mut b) = pair();
+    sql(&a, "create timeseries root.k.d.n INT64");
+    sql(&a, "insert into root.k.d(time, n) values (0, 0)");
+    drain(&a, &b);
+    b.kill9();
+    // B now stalls half a second before writing any WAL record, then dies: it replies to the
+    // batch meanwhile, and loses it.
+    b.env = vec![("DUETDB_CRASH_AT".into(), "wal:write".into())];
+    b.spawn().unwrap();
+    let rows: Vec<String> = (1..50).map(|i| format!("({i}, {i})")).collect();
+    sql(&a, &format!("insert into root.k.d(time, n) values {}", rows.join(", ")));
+    assert!(b.wait_exit(Duration::from_secs(20)).is_some(), "B did not crash before writing its WAL:\n{}\nA:\n{}", b.log(), a.log());
+    assert!(b.log().contains("DUETDB_CRASH_AT=wal:write"), "{}", b.log());
+    assert!(remaining(&a, "AB") > 0, "A confirmed a batch that B never made durable:\n{}", a.log());
+    b.env.clear();
+    b.spawn().unwrap();
+    drain(&a, &b);
+    assert_identical(&a, &b);
+    assert_eq!(sql(&b, "select n from root.k.d").times, (0..50).collect::<Vec<i64>>());
+}
+
+#[test]
 fn sender_killed_after_shipping_resends_idempotently_and_both_restart() {
     let (mut a, mut b) = pair();
     for i in 0..100 {
