@@ -1483,7 +1483,9 @@ pub(crate) fn crash_point(step: &str) {
 /// Like [`crash_point`], after stalling for `delay` first (what was done before it stays undone
 /// on disk for that long, and then for good).
 pub(crate) fn crash_point_after(step: &str, delay: Duration) {
-    if std::env::var("DUETDB_CRASH_AT").is_ok_and(|v| v == step) {
+    // Read once: the WAL checks a crash point at every write.
+    static AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if AT.get_or_init(|| std::env::var("DUETDB_CRASH_AT").ok()).as_deref() == Some(step) {
         eprintln!("DUETDB_CRASH_AT={step}: aborting in {delay:?}");
         std::thread::sleep(delay);
         std::process::abort();
