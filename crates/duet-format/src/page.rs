@@ -61,6 +61,18 @@ impl Points {
             _ => panic!("Points::append: mismatched column types"),
         }
     }
+    /// Splits off the points from row `at` on (like `Vec::split_off`).
+    pub fn split_off(&mut self, at: usize) -> Points {
+        let values = match &mut self.values {
+            ColumnValues::Bool(x) => ColumnValues::Bool(x.split_off(at)),
+            ColumnValues::I32(x) => ColumnValues::I32(x.split_off(at)),
+            ColumnValues::I64(x) => ColumnValues::I64(x.split_off(at)),
+            ColumnValues::F32(x) => ColumnValues::F32(x.split_off(at)),
+            ColumnValues::F64(x) => ColumnValues::F64(x.split_off(at)),
+            ColumnValues::Bytes(x) => ColumnValues::Bytes(x.split_off(at)),
+        };
+        Points { times: self.times.split_off(at), values, versions: self.versions.split_off(at) }
+    }
     /// Keeps only points with time in `[start, end]`.
     pub fn retain_time(&mut self, start: i64, end: i64) {
         let lo = self.times.partition_point(|&t| t < start);
@@ -136,6 +148,22 @@ pub fn decode_page(dtype: DataType, buf: &[u8], stats: &Stats, origins: &[Instan
         return Err(Error::decode("page times are not in order"));
     }
     Ok(Points { times, values, versions })
+}
+
+/// A page body re-pointed at another file's origin table (see [`versions::remap_origins`]): the
+/// times and values stay byte for byte. None when the body can be copied unchanged.
+pub fn remap_page_origins(buf: &[u8], map: &[u64]) -> Result<Option<Vec<u8>>> {
+    let mut input = Input::new(buf);
+    let n = input.count(MAX_PAGE_POINTS, "page point count")?;
+    input.bytes()?;
+    input.bytes()?;
+    let at = input.pos();
+    Ok(versions::remap_origins(input.rest(), n, map)?.map(|v| {
+        let mut out = Vec::with_capacity(at + v.len());
+        out.extend_from_slice(&buf[..at]);
+        out.extend_from_slice(&v);
+        out
+    }))
 }
 
 #[cfg(test)]

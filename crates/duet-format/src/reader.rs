@@ -140,6 +140,19 @@ impl FileReader {
         Ok(self.pages[i].get_or_init(|| pages.into()).clone())
     }
 
+    /// The file's table of origins (page version columns hold indexes into it).
+    pub fn origins(&self) -> &[InstanceId] {
+        &self.origins
+    }
+
+    /// Reads one page's block as stored (body and checksum), after checking the checksum: what
+    /// [`crate::FileWriter::copy_page`] takes.
+    pub fn read_raw_page(&self, page: &PageMeta) -> Result<Vec<u8>> {
+        let block = self.read_at(page.offset, page.len)?;
+        unseal(&block).map_err(|m| self.corrupt(page.offset, format!("page: {m}")))?;
+        Ok(block)
+    }
+
     /// Reads, checks and decodes one page.
     pub fn read_page(&self, page: &PageMeta) -> Result<Points> {
         let block = self.read_at(page.offset, page.len)?;

@@ -85,6 +85,35 @@ pub fn decode_versions(buf: &[u8], n: usize, base_hlc: u64, origins: &[InstanceI
     Ok(out)
 }
 
+/// Rewrites a version column written by [`encode_versions`] against another file's origin table:
+/// `map[i]` is the new index of the origin at index `i` of the old table. Only the origin indexes
+/// change (a page copied by a compaction keeps its other bytes); None when the column needs no
+/// change, because every index it uses maps to itself.
+pub fn remap_origins(buf: &[u8], n: usize, map: &[u64]) -> Result<Option<Vec<u8>>> {
+    let mut input = Input::new(buf);
+    let runs = input.count(n, "version run count")?;
+    unpack_unsigned(&mut input, runs)?;
+    read_i64(&mut input, runs)?;
+    read_i64(&mut input, runs)?;
+    let kept = input.pos();
+    let idx = read_i64(&mut input, runs)?;
+    input.finish("a version column")?;
+    let mut changed = false;
+    let mut fresh = Vec::with_capacity(idx.len());
+    for i in idx {
+        let to = usize::try_from(i).ok().and_then(|i| map.get(i).copied());
+        let to = to.ok_or_else(|| Error::decode(format!("origin index {i} out of {}", map.len())))?;
+        changed |= to != i as u64;
+        fresh.push(to as i64);
+    }
+    if !changed {
+        return Ok(None);
+    }
+    let mut out = buf[..kept].to_vec();
+    write_i64(&fresh, &mut out);
+    Ok(Some(out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +144,21 @@ mod tests {
         let mut origins = Vec::new();
         let enc = encode_versions(&extremes, 5, &mut origins);
         assert!(decode_versions(&enc, 4, 5, &origins[..1]).is_err());
+    }
+
+    #[test]
+    fn remapped_origins_decode_against_the_new_table() {
+        let hlc = 1_700_000_000_000 << 16;
+        let vs: Vec<Version> = (0..100).map(|i| v(hlc + (i / 7) * (3 << 16) + i % 2, [5, 9, 5, 7][(i / 25) as usize])).collect();
+        let mut old = Vec::new();
+        let enc = encode_versions(&vs, hlc, &mut old);
+        assert_eq!(old, [InstanceId(5), InstanceId(9), InstanceId(7)]);
+        assert_eq!(remap_origins(&enc, 100, &[0, 1, 2]).unwrap(), None, "identity: copied as is");
+        let new = [InstanceId(7), InstanceId(1), InstanceId(5), InstanceId(9)];
+        let re = remap_origins(&enc, 100, &[2, 3, 0]).unwrap().unwrap();
+        assert_eq!(decode_versions(&re, 100, hlc, &new).unwrap(), vs);
+        assert!(remap_origins(&enc, 100, &[0, 1]).is_err(), "an index past the map is damage");
+        assert!(remap_origins(&enc[..enc.len() - 1], 100, &[0, 1, 2]).is_err());
     }
 
     proptest! {

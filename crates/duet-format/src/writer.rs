@@ -1,8 +1,8 @@
 //! [`FileWriter`]: streams series into a new file, then writes the footer and fsyncs.
 
 use crate::error::{Error, Result};
-use crate::file::{encode_footer, encode_index, header, seal, trailer, ChunkMeta, SeriesMeta};
-use crate::page::{encode_page, MAX_PAGE_POINTS};
+use crate::file::{encode_footer, encode_index, header, seal, trailer, unseal, ChunkMeta, SeriesMeta};
+use crate::page::{encode_page, remap_page_origins, MAX_PAGE_POINTS};
 use crate::stats::Stats;
 use duet_common::mutation::ColumnValues;
 use duet_common::path::Path;
@@ -25,10 +25,13 @@ pub struct WriterOptions {
     pub sync_every_bytes: u64,
 }
 
+/// Points per page by default: 64K points decode in well under a millisecond.
+pub const DEFAULT_PAGE_POINTS: usize = 1 << 16;
+
 impl Default for WriterOptions {
     fn default() -> WriterOptions {
-        // 64K points decode in well under a millisecond; 16 pages keep a chunk index small.
-        WriterOptions { page_points: 1 << 16, chunk_pages: 16, sync_every_bytes: 1 << 20 }
+        // 16 pages keep a chunk index small.
+        WriterOptions { page_points: DEFAULT_PAGE_POINTS, chunk_pages: 16, sync_every_bytes: 1 << 20 }
     }
 }
 
@@ -56,6 +59,23 @@ pub struct FileWriter {
     origins: Vec<InstanceId>,
     points: u64,
     failed: bool,
+    /// The series being written, between `begin_series` and `end_series`.
+    open: Option<OpenSeries>,
+}
+
+struct OpenSeries {
+    path: Path,
+    dtype: DataType,
+    chunks: Vec<ChunkMeta>,
+    stats: Option<Stats>,
+    chunk: Option<OpenChunk>,
+    points: u64,
+}
+
+struct OpenChunk {
+    offset: u64,
+    pages: Vec<(u64, Stats)>,
+    stats: Stats,
 }
 
 impl FileWriter {
@@ -85,6 +105,7 @@ impl FileWriter {
             origins: Vec::new(),
             points: 0,
             failed: false,
+            open: None,
         };
         w.put(&header())?;
         Ok(w)
@@ -115,14 +136,43 @@ impl FileWriter {
     /// Writes one series from parallel columns. `times` must be non-decreasing, `values` must be
     /// of `dtype`'s kind, and `path` must sort after every series written before.
     pub fn write_series(&mut self, path: &Path, dtype: DataType, times: &[i64], values: &ColumnValues, versions: &[Version]) -> Result<()> {
+        self.begin_series(path, dtype)?;
+        if let Err(e) = self.append_points(times, values, versions) {
+            // Refused input is refused before anything is written: the file stays usable.
+            if !self.failed {
+                self.open = None;
+            }
+            return Err(e);
+        }
+        self.end_series()
+    }
+
+    /// Starts a series that [`FileWriter::append_points`] and [`FileWriter::copy_page`] fill in time
+    /// order and [`FileWriter::end_series`] closes; `path` must sort after every series before.
+    pub fn begin_series(&mut self, path: &Path, dtype: DataType) -> Result<()> {
         if self.failed {
             return Err(Error::Invalid(format!("an earlier write to {} failed", self.path.display())));
+        }
+        if let Some(open) = &self.open {
+            return Err(Error::Invalid(format!("series {path} begun before {} ended", open.path)));
         }
         if let Some(last) = self.series.last() {
             if last.path >= *path {
                 return Err(Error::Invalid(format!("series {path} written after {}: paths must ascend", last.path)));
             }
         }
+        self.open = Some(OpenSeries { path: path.clone(), dtype, chunks: Vec::new(), stats: None, chunk: None, points: 0 });
+        Ok(())
+    }
+
+    fn open_series(&mut self) -> Result<&mut OpenSeries> {
+        self.open.as_mut().ok_or_else(|| Error::Invalid("no series begun".into()))
+    }
+
+    /// Appends points to the series begun, in pages of `page_points`; they must not go back in time.
+    pub fn append_points(&mut self, times: &[i64], values: &ColumnValues, versions: &[Version]) -> Result<()> {
+        let open = self.open_series()?;
+        let (path, dtype) = (&open.path, open.dtype);
         if std::mem::discriminant(values) != std::mem::discriminant(&ColumnValues::empty(dtype, 0)) {
             return Err(Error::Invalid(format!("values of {path} do not match its type {dtype}")));
         }
@@ -137,37 +187,77 @@ impl FileWriter {
         if let Some(i) = times.windows(2).position(|w| w[1] < w[0]) {
             return Err(Error::Invalid(format!("{path}: time {} follows {}: times must not decrease", times[i + 1], times[i])));
         }
-        let chunk_points = self.opts.page_points * self.opts.chunk_pages;
-        let mut chunks = Vec::new();
-        let mut series_stats: Option<Stats> = None;
-        for chunk_start in (0..times.len()).step_by(chunk_points) {
-            let chunk_end = (chunk_start + chunk_points).min(times.len());
-            let offset = self.pos;
-            let mut pages = Vec::new();
-            let mut chunk_stats: Option<Stats> = None;
-            for start in (chunk_start..chunk_end).step_by(self.opts.page_points) {
-                let r = start..(start + self.opts.page_points).min(chunk_end);
-                let stats = Stats::of(times, values, versions, r.clone()).expect("pages are never empty");
-                let block = seal(encode_page(times, values, versions, r, &stats, &mut self.origins));
-                self.put(&block)?;
-                match chunk_stats.as_mut() {
-                    Some(c) => c.merge(&stats),
-                    None => chunk_stats = Some(stats.clone()),
-                }
-                pages.push((block.len() as u64, stats));
-            }
-            let data_len = self.pos - offset;
-            let index = seal(encode_index(&pages, &mut self.origins));
-            self.put(&index)?;
-            let stats = chunk_stats.expect("chunks are never empty");
-            match series_stats.as_mut() {
-                Some(s) => s.merge(&stats),
-                None => series_stats = Some(stats.clone()),
-            }
-            chunks.push(ChunkMeta { offset, data_len, index_len: index.len() as u64, stats });
+        for start in (0..times.len()).step_by(self.opts.page_points) {
+            let r = start..(start + self.opts.page_points).min(times.len());
+            let stats = Stats::of(times, values, versions, r.clone()).expect("pages are never empty");
+            let block = seal(encode_page(times, values, versions, r, &stats, &mut self.origins));
+            self.add_page(&block, stats)?;
         }
-        self.points += times.len() as u64;
-        self.series.push(SeriesMeta { path: path.clone(), dtype, chunks, stats: series_stats });
+        Ok(())
+    }
+
+    /// Registers another file's origin table in this file's: the returned map takes an index of
+    /// `theirs` to the index of the same origin here (what [`FileWriter::copy_page`] needs).
+    pub fn map_origins(&mut self, theirs: &[InstanceId]) -> Vec<u64> {
+        theirs.iter().map(|o| crate::versions::origin_index(&mut self.origins, *o)).collect()
+    }
+
+    /// Appends a page of another file to the series begun, without decoding its points: `block`
+    /// is the page as stored ([`crate::FileReader::read_raw_page`]), `stats` its statistics, and
+    /// `origin_map` the map of that file's origins from [`FileWriter::map_origins`]. Only the
+    /// version column's origin indexes are rewritten, when the two tables differ.
+    pub fn copy_page(&mut self, block: &[u8], stats: Stats, origin_map: &[u64]) -> Result<()> {
+        self.open_series()?;
+        let body = unseal(block).map_err(|m| Error::Invalid(format!("page to copy: {m}")))?;
+        match remap_page_origins(body, origin_map)? {
+            None => self.add_page(block, stats),
+            Some(body) => self.add_page(&seal(body), stats),
+        }
+    }
+
+    fn add_page(&mut self, block: &[u8], stats: Stats) -> Result<()> {
+        let pos = self.pos;
+        let chunk_pages = self.opts.chunk_pages;
+        let open = self.open.as_mut().expect("a series is open");
+        let last_end = open.chunk.as_ref().map(|c| c.stats.end_time).or(open.stats.as_ref().map(|s| s.end_time));
+        if last_end.is_some_and(|e| stats.start_time < e) {
+            return Err(Error::Invalid(format!("{}: a page starting at {} follows one ending at {}: times must not decrease", open.path, stats.start_time, last_end.unwrap())));
+        }
+        open.points += stats.count;
+        match open.chunk.as_mut() {
+            Some(c) => c.stats.merge(&stats),
+            None => open.chunk = Some(OpenChunk { offset: pos, pages: Vec::new(), stats: stats.clone() }),
+        }
+        let c = open.chunk.as_mut().unwrap();
+        c.pages.push((block.len() as u64, stats));
+        let full = c.pages.len() >= chunk_pages;
+        self.put(block)?;
+        if full {
+            self.close_chunk()?;
+        }
+        Ok(())
+    }
+
+    fn close_chunk(&mut self) -> Result<()> {
+        let Some(c) = self.open.as_mut().and_then(|o| o.chunk.take()) else { return Ok(()) };
+        let data_len = self.pos - c.offset;
+        let index = seal(encode_index(&c.pages, &mut self.origins));
+        self.put(&index)?;
+        let open = self.open.as_mut().expect("a series is open");
+        match open.stats.as_mut() {
+            Some(s) => s.merge(&c.stats),
+            None => open.stats = Some(c.stats.clone()),
+        }
+        open.chunks.push(ChunkMeta { offset: c.offset, data_len, index_len: index.len() as u64, stats: c.stats });
+        Ok(())
+    }
+
+    /// Closes the series begun (a series given no points is kept, with no chunks).
+    pub fn end_series(&mut self) -> Result<()> {
+        self.close_chunk()?;
+        let open = self.open.take().ok_or_else(|| Error::Invalid("no series begun".into()))?;
+        self.points += open.points;
+        self.series.push(SeriesMeta { path: open.path, dtype: open.dtype, chunks: open.chunks, stats: open.stats });
         Ok(())
     }
 
@@ -189,6 +279,9 @@ impl FileWriter {
     pub fn finish(mut self) -> Result<FileSummary> {
         if self.failed {
             return Err(Error::Invalid(format!("an earlier write to {} failed", self.path.display())));
+        }
+        if let Some(open) = &self.open {
+            return Err(Error::Invalid(format!("series {} was not ended", open.path)));
         }
         let footer_offset = self.pos;
         let footer = seal(encode_footer(&self.series, &mut self.origins));

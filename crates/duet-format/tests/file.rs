@@ -283,3 +283,67 @@ fn standard_workload_size() {
         assert!(matches!(&got.values, ColumnValues::F64(v) if v.iter().zip(values).all(|(a, b)| a.to_bits() == b.to_bits())));
     }
 }
+
+/// Compaction copies pages between files without decoding them: the copies must read back as the
+/// originals, also when the two files number their origins differently.
+#[test]
+fn copied_pages_read_back_like_the_originals() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = WriterOptions { page_points: 100, chunk_pages: 3, sync_every_bytes: 0 };
+    let x = Path::parse("root.db.d.x").unwrap();
+    let ver = |i: i64, o: u64| Version { hlc: (1_700_000_000_000 + i as u64 / 30) << 16, origin: InstanceId(o) };
+    // Points i in [from, to), origin alternating in runs of 70 between `first` and `second`.
+    let points = |from: i64, to: i64, first: u64, second: u64| -> Points {
+        let times: Vec<i64> = (from..to).map(|i| i * 10).collect();
+        let values = ColumnValues::F64((from..to).map(|i| i as f64 / 4.0).collect());
+        let versions = (from..to).map(|i| ver(i, if (i / 70) % 2 == 0 { first } else { second })).collect();
+        Points { times, values, versions }
+    };
+    let write = |name: &str, p: &Points| {
+        let path = dir.path().join(name);
+        let mut w = FileWriter::create_with(&path, opts.clone()).unwrap();
+        w.write_series(&x, DataType::Double, &p.times, &p.values, &p.versions).unwrap();
+        w.finish().unwrap();
+        FileReader::open(path).unwrap()
+    };
+    let (p1, p2, mid) = (points(0, 450, 1, 2), points(600, 1000, 2, 1), points(450, 520, 3, 1));
+    let (f1, f2) = (write("1.dcf", &p1), write("2.dcf", &p2));
+    assert_eq!(f1.origins(), [InstanceId(1), InstanceId(2)]);
+    assert_eq!(f2.origins(), [InstanceId(2), InstanceId(1)]);
+
+    let out = dir.path().join("3.dcf");
+    let mut w = FileWriter::create_with(&out, opts.clone()).unwrap();
+    let (m1, m2) = (w.map_origins(f1.origins()), w.map_origins(f2.origins()));
+    assert_eq!((m1.clone(), m2.clone()), (vec![0, 1], vec![1, 0]), "the second file's pages need their origins remapped");
+    w.begin_series(&x, DataType::Double).unwrap();
+    let pages1 = f1.series_pages(&x).unwrap().unwrap();
+    let pages2 = f2.series_pages(&x).unwrap().unwrap();
+    for p in &pages1 {
+        w.copy_page(&f1.read_raw_page(p).unwrap(), p.stats.clone(), &m1).unwrap();
+    }
+    w.append_points(&mid.times, &mid.values, &mid.versions).unwrap();
+    for p in &pages2 {
+        w.copy_page(&f2.read_raw_page(p).unwrap(), p.stats.clone(), &m2).unwrap();
+    }
+    assert!(
+        matches!(w.copy_page(&f1.read_raw_page(&pages1[0]).unwrap(), pages1[0].stats.clone(), &m1), Err(Error::Invalid(_))),
+        "a page must not go back in time"
+    );
+    let mut damaged = f1.read_raw_page(&pages1[1]).unwrap();
+    damaged[3] ^= 1;
+    assert!(w.copy_page(&damaged, pages1[1].stats.clone(), &m1).is_err(), "a damaged page is not copied");
+    w.end_series().unwrap();
+    let summary = w.finish().unwrap();
+    assert_eq!(summary.points, 450 + 70 + 400);
+
+    let r = FileReader::open(&out).unwrap();
+    assert_eq!(r.verify().unwrap(), 920);
+    let mut want = p1.clone();
+    want.append(mid.clone());
+    want.append(p2.clone());
+    assert_eq!(norm(&r.read_series(&x, i64::MIN, i64::MAX).unwrap().unwrap()), norm(&want));
+    assert_eq!(norm(&r.read_series(&x, 4400, 6050).unwrap().unwrap()).len(), 10 + 70 + 6);
+    let meta = r.series_meta(&x).unwrap();
+    assert_eq!(meta.stats.as_ref().unwrap().count, 920);
+    assert_eq!(meta.chunks.len(), 4, "5 + 1 + 4 pages in chunks of 3");
+}

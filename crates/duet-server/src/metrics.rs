@@ -28,6 +28,11 @@ pub fn render(shared: &Shared) -> String {
     gauge("duetdb_series", "Time series in the schema.", series as f64);
     gauge("duetdb_memtable_points", "Points held in memtables.", points as f64);
     gauge("duetdb_memtable_bytes", "Approximate bytes held in memtables.", bytes as f64);
+    let c = e.compaction_totals();
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed) as f64;
+    gauge("duetdb_compactions_total", "Compactions finished since start.", load(&c.runs));
+    gauge("duetdb_compaction_points_total", "Points written by compactions since start.", load(&c.points));
+    gauge("duetdb_compaction_copied_points_total", "Of those, points in pages copied without decoding.", load(&c.copied_points));
     let _ = writeln!(out, "# HELP duetdb_replica_applied_seq Highest sequence of another instance applied here.\n# TYPE duetdb_replica_applied_seq gauge");
     for (origin, seq) in origins {
         let _ = writeln!(out, "duetdb_replica_applied_seq{{origin=\"{origin}\"}} {seq}");

@@ -22,6 +22,6 @@ pub mod memtable;
 pub mod summary;
 pub mod wal;
 
-pub use engine::{Engine, EngineConfig, RemoteApplied, WriteAck};
+pub use engine::{CompactionTotals, Engine, EngineConfig, RemoteApplied, WriteAck};
 pub use wal::WalCursor;
 pub use wal::SyncMode;
