@@ -9,7 +9,7 @@ use duet_common::status::{Status, StatusCode};
 use duet_common::time::{format_datetime, Precision};
 use duet_common::types::{DataType, Value};
 use duet_common::version::InstanceId;
-use duet_query::ast::{PipeSpec, Statement};
+use duet_query::ast::{PipeFilter, PipeSpec, Statement};
 use duet_query::{PipeControl, ResultSet};
 use duet_storage::Engine;
 
@@ -313,13 +313,22 @@ impl PipeControl for PipeManager {
         Ok(())
     }
 
-    fn show(&self, name: Option<&str>) -> Result<ResultSet, Status> {
+    fn show(&self, filter: &PipeFilter) -> Result<ResultSet, Status> {
         let pipes = self.pipes.lock().unwrap();
-        if let Some(n) = name {
-            if !pipes.contains_key(n) {
-                return Err(err(StatusCode::PipeError, format!("Pipe {n} does not exist")));
-            }
-        }
+        let like = match filter {
+            PipeFilter::Named(x) | PipeFilter::SinkUsedBy(x) => match pipes.get(x) {
+                Some(e) => Some(e),
+                None => return Err(err(StatusCode::PipeError, format!("Pipe {x} does not exist"))),
+            },
+            PipeFilter::All => None,
+        };
+        let shown = |n: &str, e: &Entry| match filter {
+            PipeFilter::All => true,
+            PipeFilter::Named(x) => x == n,
+            // The same sink: validated settings are compared, so `sink.ip` and `connector.ip`, or
+            // a sink type's alias names, count as the same.
+            PipeFilter::SinkUsedBy(_) => like.is_some_and(|l| l.params.sink == e.params.sink),
+        };
         let text_cols = ["ID", "CreationTime", "State", "PipeSource", "PipeProcessor", "PipeSink", "ExceptionMessage"];
         let num_cols = ["RemainingEventCount", "EstimatedRemainingSeconds", "ShippedEvents", "ShippedPoints", "ShippedBytes", "ConfirmedSeq", "LagMs", "Retries", "Reconnects", "Conflicts", "Resyncs"];
         let mut rs = ResultSet {
@@ -335,7 +344,10 @@ impl PipeControl for PipeManager {
             cols: vec![Vec::new(); text_cols.len() + num_cols.len()],
         };
         let readable = self.engine.wal().readable_seq();
-        for (n, e) in pipes.iter().filter(|(n, _)| name.is_none_or(|x| x == n.as_str())) {
+        for (n, e) in pipes.iter() {
+            if !shown(n, e) {
+                continue;
+            }
             let st = e.task.as_ref().map(|t| t.stats()).unwrap_or_else(|| Stats { confirmed: self.store.progress(n).0, ..Default::default() });
             let remaining = readable.saturating_sub(st.confirmed);
             let eta = if remaining == 0 { 0.0 } else if st.rate > 0.0 { remaining as f64 / st.rate } else { -1.0 };

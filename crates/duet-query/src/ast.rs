@@ -365,7 +365,7 @@ pub enum Statement {
         if_exists: bool,
     },
     /// SHOW PIPES / SHOW PIPE name.
-    ShowPipes(Option<String>),
+    ShowPipes(PipeFilter),
     /// CHECK PIPE name (compare with the peer) / REPAIR PIPE name (and fix what differs).
     CheckPipe {
         /// Pipe name.
@@ -390,4 +390,16 @@ pub struct PipeSpec {
     pub processor: Vec<(String, String)>,
     /// WITH SINK / CONNECTOR parameters.
     pub sink: Vec<(String, String)>,
+}
+
+/// Which pipes SHOW PIPES lists.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PipeFilter {
+    /// `SHOW PIPES`: every pipe.
+    All,
+    /// `SHOW PIPE name`: that pipe.
+    Named(String),
+    /// `SHOW PIPES WHERE SINK USED BY name` (or CONNECTOR): the pipes whose sink is the same as
+    /// that pipe's (same receiver and sink settings), the pipe itself included.
+    SinkUsedBy(String),
 }

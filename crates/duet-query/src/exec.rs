@@ -35,8 +35,8 @@ pub trait PipeControl {
     fn stop(&self, name: &str) -> Result<(), Status>;
     /// DROP PIPE.
     fn drop_pipe(&self, name: &str, if_exists: bool) -> Result<(), Status>;
-    /// SHOW PIPES / SHOW PIPE name.
-    fn show(&self, name: Option<&str>) -> Result<ResultSet, Status>;
+    /// SHOW PIPES / SHOW PIPE name / SHOW PIPES WHERE SINK USED BY name.
+    fn show(&self, filter: &crate::ast::PipeFilter) -> Result<ResultSet, Status>;
     /// CHECK PIPE / REPAIR PIPE: compare with (and repair) the pipe's peer.
     fn check(&self, name: &str, repair: bool) -> Result<ResultSet, Status>;
 }
@@ -225,7 +225,7 @@ fn run(ctx: &Context, stmt: Statement) -> Result<Output, Status> {
                 Statement::StartPipe(n) => done(p.start(&n)),
                 Statement::StopPipe(n) => done(p.stop(&n)),
                 Statement::DropPipe { name, if_exists } => done(p.drop_pipe(&name, if_exists)),
-                Statement::ShowPipes(n) => p.show(n.as_deref()).map(Output::Rows),
+                Statement::ShowPipes(f) => p.show(&f).map(Output::Rows),
                 Statement::CheckPipe { name, repair } => p.check(&name, repair).map(Output::Rows),
                 _ => unreachable!(),
             }

@@ -650,10 +650,18 @@ impl<'a> Parser<'a> {
             return Ok(Statement::ShowVersion);
         }
         if self.eat_kw("PIPES") {
-            return Ok(Statement::ShowPipes(None));
+            if self.eat_kw("WHERE") {
+                if !(self.eat_kw("SINK") || self.eat_kw("CONNECTOR")) {
+                    self.expect_kw("SINK")?;
+                }
+                self.expect_kw("USED")?;
+                self.expect_kw("BY")?;
+                return Ok(Statement::ShowPipes(PipeFilter::SinkUsedBy(self.name()?)));
+            }
+            return Ok(Statement::ShowPipes(PipeFilter::All));
         }
         if self.eat_kw("PIPE") {
-            return Ok(Statement::ShowPipes(Some(self.name()?)));
+            return Ok(Statement::ShowPipes(PipeFilter::Named(self.name()?)));
         }
         if self.eat_kw("CLUSTER") {
             return Ok(Statement::ShowCluster(self.eat_kw("DETAILS")));
@@ -1341,11 +1349,14 @@ mod tests {
         assert!(matches!(parse("create pipe if not exists p with connector('connector'='do-nothing-sink')").unwrap(), Statement::CreatePipe(PipeSpec { if_not_exists: true, .. })));
         assert!(parse("create pipe p with source('a'='b')").is_err());
         assert_eq!(parse("drop pipe if exists p").unwrap(), Statement::DropPipe { name: "p".into(), if_exists: true });
-        assert_eq!(parse("show pipes").unwrap(), Statement::ShowPipes(None));
+        assert_eq!(parse("show pipes").unwrap(), Statement::ShowPipes(PipeFilter::All));
+        assert_eq!(parse("SHOW PIPES WHERE SINK USED BY ab").unwrap(), Statement::ShowPipes(PipeFilter::SinkUsedBy("ab".into())));
+        assert_eq!(parse("show pipes where connector used by ab").unwrap(), Statement::ShowPipes(PipeFilter::SinkUsedBy("ab".into())));
+        assert!(parse("show pipes where source used by ab").unwrap_err().message.contains("SINK"));
         assert_eq!(parse("check pipe AB").unwrap(), Statement::CheckPipe { name: "AB".into(), repair: false });
         assert_eq!(parse("REPAIR PIPE AB").unwrap(), Statement::CheckPipe { name: "AB".into(), repair: true });
         assert_eq!(parse("merge").unwrap(), Statement::Merge);
-        assert_eq!(parse("SHOW PIPE ab").unwrap(), Statement::ShowPipes(Some("ab".into())));
+        assert_eq!(parse("SHOW PIPE ab").unwrap(), Statement::ShowPipes(PipeFilter::Named("ab".into())));
         assert_eq!(parse("stop pipe AB").unwrap(), Statement::StopPipe("AB".into()));
         assert!(matches!(parse("alter pipe p modify sink('sink.port'='6668')").unwrap(), Statement::AlterPipe { sink: Some((false, _)), .. }));
     }

@@ -252,7 +252,24 @@ fn management_statements_and_refusals() {
         assert!(started.elapsed() < Duration::from_secs(10));
         std::thread::sleep(Duration::from_millis(20));
     }
+    // Pipes that share AB's sink: the same receiver and settings, however the keys were spelled.
+    sql(&a, &format!("create pipe AB2 with source ('inclusion'='data.insert') with connector ('connector'='iotdb-thrift-async-sink', 'connector.ip'='127.0.0.1', 'port'='{}')", b.port));
+    sql(&a, "create pipe other with sink ('sink'='do-nothing-sink')");
+    let ids = |q: &str| -> Vec<String> {
+        let r = sql(&a, q);
+        let mut v: Vec<String> = r.rows.iter().map(|row| row[col(&r, "ID")].clone().unwrap().render(duet_common::DataType::Text)).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids("show pipes where sink used by AB"), ["AB", "AB2"]);
+    assert_eq!(ids("SHOW PIPES WHERE CONNECTOR USED BY other"), ["other"]);
+    assert_eq!(ids("show pipes").len(), 3);
+    let e = a.session().execute("show pipes where sink used by nope").unwrap_err();
+    assert!(e.to_string().contains("nope") && e.to_string().contains("does not exist"), "{e}");
+    sql(&a, "drop pipe AB2");
+    sql(&a, "drop pipe other");
     sql(&a, "alter pipe AB modify sink ('sink.batch.size-bytes'='65536')");
+    assert_eq!(ids("show pipes where sink used by AB"), ["AB"]);
     sql(&a, "drop pipe AB");
     sql(&a, "drop pipe if exists AB");
     assert!(a.session().execute("drop pipe AB").is_err());
