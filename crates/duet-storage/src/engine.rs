@@ -1623,6 +1623,27 @@ pub(crate) fn crash_point_after(step: &str, delay: Duration) {
     }
 }
 
+/// Tests: a simulated power cut at the WAL. With `DUETDB_CRASH_AT=wal:power-loss:N`, the Nth write
+/// of WAL records to the active segment is followed by a 1.5 s stall (what happens meanwhile,
+/// such as replies to pipe senders and their saving of progress, which they do every second,
+/// happens as it would), then the segment loses every byte past
+/// `synced`, its last fsynced length, as the page cache would in a power cut, and the process
+/// aborts. Earlier segments were synced whole when the WAL moved past them.
+pub(crate) fn power_loss_point(file: &std::fs::File, synced: u64) {
+    static AT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let at = AT.get_or_init(|| std::env::var("DUETDB_CRASH_AT").ok().and_then(|v| v.strip_prefix("wal:power-loss:")?.parse().ok()));
+    let Some(n) = *at else { return };
+    if WRITES.fetch_add(1, Ordering::Relaxed) + 1 != n {
+        return;
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = file.set_len(synced);
+    eprintln!("DUETDB_CRASH_AT=wal:power-loss:{n}: power cut, the WAL loses {} unsynced bytes", len.saturating_sub(synced));
+    std::process::abort();
+}
+
 fn file_path(dir: &std::path::Path, id: u64) -> PathBuf {
     dir.join(format!("{id:012}.duet"))
 }

@@ -44,6 +44,8 @@ pub struct WalConfig {
 struct Active {
     file: File,
     len: u64,
+    /// Bytes of the segment known on disk (fsynced): what a power cut would leave.
+    synced: u64,
 }
 
 struct State {
@@ -205,7 +207,7 @@ impl Wal {
                 f.set_len(keep_len)?;
                 f.seek(SeekFrom::End(0))?;
                 f.sync_all()?;
-                Active { file: f, len: keep_len }
+                Active { file: f, len: keep_len, synced: keep_len }
             }
             _ => {
                 if let Some((_, path)) = segments.pop() {
@@ -213,7 +215,7 @@ impl Wal {
                 }
                 let (f, path) = new_segment(&cfg.dir, next_seq)?;
                 segments.push((next_seq, path));
-                Active { file: f, len: HEADER as u64 }
+                Active { file: f, len: HEADER as u64, synced: HEADER as u64 }
             }
         };
         let wal = Arc::new(Wal {
@@ -327,7 +329,8 @@ impl Wal {
         if seq != u64::MAX && level.load(Ordering::Acquire) >= seq {
             return Ok(());
         }
-        let (file, last, roll) = {
+        let mut wrote = None;
+        let (file, last, roll, len) = {
             let mut st = self.state.lock().unwrap();
             let last = st.buf_last_seq;
             if !st.buf.is_empty() {
@@ -338,12 +341,23 @@ impl Wal {
                 st.active.len += buf.len() as u64;
                 st.buf = buf;
                 st.buf.clear();
+                wrote = Some(st.active.synced);
             }
-            (st.active.file.try_clone()?, last, st.active.len >= self.cfg.segment_bytes)
+            (st.active.file.try_clone()?, last, st.active.len >= self.cfg.segment_bytes, st.active.len)
         };
         self.written.fetch_max(last, Ordering::AcqRel);
+        if let Some(synced) = wrote {
+            // Tests: the power fails now (appends and replies go on while it stalls), and takes
+            // what the disk has not confirmed.
+            crate::engine::power_loss_point(&file, synced);
+        }
         if fsync || roll {
             file.sync_data()?;
+            // Only this thread (the sync leader) switches segments, so the active one is still
+            // the one just synced.
+            let mut st = self.state.lock().unwrap();
+            st.active.synced = st.active.synced.max(len);
+            drop(st);
             self.durable.fetch_max(last, Ordering::AcqRel);
         }
         {
@@ -357,7 +371,7 @@ impl Wal {
             let first = last + 1;
             let (f, path) = new_segment(&self.cfg.dir, first)?;
             let mut st = self.state.lock().unwrap();
-            st.active = Active { file: f, len: HEADER as u64 };
+            st.active = Active { file: f, len: HEADER as u64, synced: HEADER as u64 };
             st.segments.push((first, path));
         }
         Ok(())
@@ -380,7 +394,7 @@ impl Wal {
         // go to the new segment, whose first record is then `first` as its name says.
         let (f, path) = new_segment(&self.cfg.dir, first)?;
         let mut st = self.state.lock().unwrap();
-        st.active = Active { file: f, len: HEADER as u64 };
+        st.active = Active { file: f, len: HEADER as u64, synced: HEADER as u64 };
         st.segments.push((first, path));
         Ok(())
     }

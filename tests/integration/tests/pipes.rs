@@ -155,6 +155,51 @@ fn receiver_dying_before_syncing_an_applied_batch_gets_it_again() {
 }
 
 #[test]
+fn receiver_losing_power_after_writing_replied_batches_gets_them_again() {
+    // Like the test above, but B does write the batches to its WAL file, and a power cut takes
+    // them from the page cache before the fsync: A must count on B's fsync, not on B's write.
+    // A logs asynchronously here, so that its writes, and the batches it ships, follow each
+    // other closely enough that A keeps shipping while B's fsync stalls.
+    let a = TestServer::start(&["wal_mode=ASYNC"]);
+    let mut b = TestServer::start(&[]);
+    sql(&a, &pipe_sql("AB", &b, ""));
+    sql(&b, &pipe_sql("BA", &a, ""));
+    sql(&a, "create timeseries root.q.d.n INT64");
+    sql(&a, "insert into root.q.d(time, n) values (0, 0)");
+    drain(&a, &b);
+    b.kill9();
+    // B's second WAL write after the restart stalls for 1.5 s and is then cut back to the last
+    // fsync. Meanwhile B applies and answers the batches that keep coming, and A saves its
+    // progress (every second): a batch it took as durable too early would be skipped for good.
+    b.env = vec![("DUETDB_CRASH_AT".into(), "wal:power-loss:2".into())];
+    b.spawn().unwrap();
+    // The first write reconnects the pipe and is B's first WAL write, made durable as usual.
+    sql(&a, "insert into root.q.d(time, n) values (1, 1)");
+    let since = Instant::now();
+    while sql(&b, "select n from root.q.d").times.len() < 2 {
+        assert!(since.elapsed() < Duration::from_secs(10), "A did not reconnect:\n{}", a.log());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Writes back to back for longer than the stall: A ships a batch at a time and never idles
+    // long enough to ask B to sync (which would wait for the stalled fsync).
+    let mut last = 1;
+    let writing = Instant::now();
+    let mut sa = a.session();
+    while writing.elapsed() < Duration::from_millis(2000) {
+        last += 1;
+        sa.execute(&format!("insert into root.q.d(time, n) values ({last}, {last})")).unwrap();
+    }
+    assert!(b.wait_exit(Duration::from_secs(20)).is_some(), "B did not lose power:\n{}\nA:\n{}", b.log(), a.log());
+    assert!(b.log().contains("power cut"), "{}", b.log());
+    assert!(remaining(&a, "AB") > 0, "A confirmed batches that B never made durable:\n{}", a.log());
+    b.env.clear();
+    b.spawn().unwrap();
+    drain(&a, &b);
+    assert_identical(&a, &b);
+    assert_eq!(sql(&b, "select n from root.q.d").times, (0..=last).collect::<Vec<i64>>());
+}
+
+#[test]
 fn sender_killed_after_shipping_resends_idempotently_and_both_restart() {
     let (mut a, mut b) = pair();
     for i in 0..100 {
