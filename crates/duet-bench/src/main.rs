@@ -126,6 +126,10 @@ enum Cmd {
         /// fresh memory). Every write must still arrive; only the lag figures leave these out.
         #[arg(long, default_value_t = 0.0)]
         warmup: f64,
+        /// Microseconds between two polls of B for the newest points (the reading side's load on
+        /// B, and the resolution of the figures).
+        #[arg(long, default_value_t = 200)]
+        poll_us: u64,
     },
 }
 
@@ -329,6 +333,8 @@ struct LagOpts {
     seconds: f64,
     /// Seconds written before the measured ones.
     warmup: f64,
+    /// Pause between two polls of B.
+    poll: Duration,
 }
 
 /// Lag above which, in the last quarter of a run, B is counted as not keeping up.
@@ -353,7 +359,7 @@ fn lag(o: LagOpts) {
     let last_written: Arc<Vec<AtomicI64>> = Arc::new((0..o.clients).map(|_| AtomicI64::new(-1)).collect());
     // Reader: polls B for the newest point of every device and stamps each newer time it sees.
     let seen_max: Arc<Vec<AtomicI64>> = Arc::new((0..o.clients).map(|_| AtomicI64::new(-1)).collect());
-    let (done2, devices2, seen_max2) = (done.clone(), devices.clone(), seen_max.clone());
+    let (done2, devices2, seen_max2, poll) = (done.clone(), devices.clone(), seen_max.clone(), o.poll);
     let reader = std::thread::spawn(move || {
         let mut rb = Session::open(&bh, bp, "root", "root", "+00:00").expect("connect B");
         let paths: Vec<String> = devices2.iter().map(|d| format!("{d}.s0")).collect();
@@ -377,7 +383,7 @@ fn lag(o: LagOpts) {
                     }
                 }
             }
-            std::thread::sleep(Duration::from_micros(200));
+            std::thread::sleep(poll);
         }
         seen
     });
@@ -499,10 +505,10 @@ fn main() {
             ingest(host, port, clients.max(1), devices, sensors, timestamps, rows, tablets_per_request.max(1), scale.max(1), prefix, data_dir, pid, settle_secs)
         }
         Cmd::Query { host, port, prefix, runs, only } => query::run(&host, port, &prefix, T0, runs, only.as_deref()),
-        Cmd::Lag { a, b, rate, point_rate, batch, sensors, clients, seconds, warmup } => {
+        Cmd::Lag { a, b, rate, point_rate, batch, sensors, clients, seconds, warmup, poll_us } => {
             let (batch, sensors) = (batch.max(1), sensors.max(1));
             let rate = point_rate.map(|p| p / (batch * sensors) as f64).unwrap_or(rate as f64).max(0.1);
-            lag(LagOpts { a, b, rate, batch, sensors, clients: clients.max(1), seconds: seconds.max(0.1), warmup: warmup.max(0.0) })
+            lag(LagOpts { a, b, rate, batch, sensors, clients: clients.max(1), seconds: seconds.max(0.1), warmup: warmup.max(0.0), poll: Duration::from_micros(poll_us) })
         }
     }
 }
