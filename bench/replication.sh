@@ -20,8 +20,8 @@
 #     the 10 M points are shipped and applied once the pipe has reconnected, against step 1's
 #     single-instance rate (B's recovery and the pipe's retry wait are reported apart).
 #  Steps 1, 3 (at half the maximum rate) and 4 run ROUNDS times (default 3) on fresh instances and
-#  report medians: single runs move by +-20% on a shared machine, and a lag p99 by 2x (step 4 also does not inherit steps 2-3's data and background
-#  work).
+#  report medians: single runs move by +-20% on a shared machine, and a lag p99 by 2x (step 4
+#  also does not inherit steps 2-3's data and background work).
 #  PIN=1 emulates the deployment's two machines on this one: A, the single instance of step 1 and
 #  every benchmark client run on CPU 0, B on CPU 1 (taskset), so that B's work does not take A's
 #  CPU. Without it all processes share every CPU, and "overhead" includes B's apply work.
