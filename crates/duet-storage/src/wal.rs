@@ -76,17 +76,60 @@ pub struct WalCursor {
     /// Next sequence number to return.
     pub next_seq: u64,
     segment_first: u64,
+    /// Offset of the next record in the segment.
     offset: u64,
-    file: Option<std::io::BufReader<File>>,
-    body: Vec<u8>,
+    file: Option<File>,
+    /// A window of the open segment read ahead: `win[..win_len]` holds its bytes from `win_at`.
+    /// Kept between reads (a tailing pipe reads a little at a time) and reused, so tailing does
+    /// not open files or allocate and fault in buffers at every read.
+    win: Vec<u8>,
+    win_at: u64,
+    win_len: usize,
 }
 
 impl WalCursor {
     /// A cursor that starts at `seq`.
     pub fn at(seq: u64) -> WalCursor {
-        WalCursor { next_seq: seq.max(1), segment_first: 0, offset: 0, file: None, body: Vec::new() }
+        WalCursor { next_seq: seq.max(1), segment_first: 0, offset: 0, file: None, win: Vec::new(), win_at: 0, win_len: 0 }
+    }
+
+    /// Where bytes `[at, at + n)` of the open segment are in the window, reading them in (with
+    /// positioned reads, from `at` on, at least `WINDOW` bytes) when they are not; None when the
+    /// segment does not hold them all yet. Bytes once in a segment never change, so a window stays
+    /// valid while the writer appends.
+    fn bytes_at(&mut self, at: u64, n: usize) -> io::Result<Option<std::ops::Range<usize>>> {
+        use std::os::unix::fs::FileExt;
+        if at >= self.win_at && at + n as u64 <= self.win_at + self.win_len as u64 {
+            let from = (at - self.win_at) as usize;
+            return Ok(Some(from..from + n));
+        }
+        let want = n.max(WINDOW);
+        if self.win.len() < want || self.win.len() > want.max(MAX_KEPT_WINDOW) {
+            self.win = vec![0; want];
+        }
+        let file = self.file.as_ref().expect("a segment is open");
+        let mut got = 0;
+        while got < self.win.len() {
+            let k = file.read_at(&mut self.win[got..], at + got as u64)?;
+            if k == 0 {
+                break;
+            }
+            got += k;
+            if got >= n {
+                // Enough for the record; what else is there comes with the next window.
+                break;
+            }
+        }
+        self.win_at = at;
+        self.win_len = got;
+        Ok((got >= n).then_some(0..n))
     }
 }
+
+/// Bytes a cursor reads ahead at a time.
+const WINDOW: usize = 1 << 20;
+/// A window grown for a larger record is given back once a read needs less than this.
+const MAX_KEPT_WINDOW: usize = 64 << 20;
 
 fn segment_name(first_seq: u64) -> String {
     format!("{first_seq:020}.wal")
@@ -460,56 +503,46 @@ impl Wal {
                     cur.segment_first = *first;
                     cur.offset = HEADER as u64;
                 }
-                let mut f = File::open(path)?;
-                f.seek(SeekFrom::Start(cur.offset))?;
-                cur.file = Some(std::io::BufReader::with_capacity(1 << 20, f));
+                cur.file = Some(File::open(path)?);
+                cur.win_len = 0;
             }
-            let r = cur.file.as_mut().unwrap();
-            let mut head = [0u8; REC_HEADER];
-            match r.read_exact(&mut head) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                    // End of this segment as far as it is written: move on if a newer one exists.
-                    let next = self.state.lock().unwrap().segments.iter().find(|(first, _)| *first > cur.segment_first).map(|s| s.0);
-                    cur.file = None;
-                    match next {
-                        Some(first) if first <= cur.next_seq || n == 0 && first <= limit => {
-                            cur.segment_first = first;
-                            cur.offset = HEADER as u64;
-                            continue;
-                        }
-                        _ => break,
+            let Some(h) = cur.bytes_at(cur.offset, REC_HEADER)? else {
+                // End of this segment as far as it is written: move on if a newer one exists.
+                let next = self.state.lock().unwrap().segments.iter().find(|(first, _)| *first > cur.segment_first).map(|s| s.0);
+                match next {
+                    Some(first) if first <= cur.next_seq || n == 0 && first <= limit => {
+                        cur.file = None;
+                        cur.segment_first = first;
+                        cur.offset = HEADER as u64;
+                        continue;
                     }
+                    _ => break,
                 }
-                Err(e) => return Err(e),
-            }
+            };
+            let head: [u8; REC_HEADER] = cur.win[h].try_into().unwrap();
             let len = u32::from_le_bytes(head[..4].try_into().unwrap()) as usize;
             let crc = u32::from_le_bytes(head[4..8].try_into().unwrap());
             let seq = u64::from_le_bytes(head[8..16].try_into().unwrap());
             if seq > limit {
-                cur.file = None;
                 break;
             }
             if len > MAX_RECORD {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, format!("WAL record {seq} claims {len} bytes")));
             }
-            // One buffer per cursor, reused: tailing must not allocate (and fault in) every record.
-            let body = &mut cur.body;
-            body.resize(len, 0);
-            r.read_exact(body)?;
+            let Some(b) = cur.bytes_at(cur.offset + REC_HEADER as u64, len)? else {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("WAL record {seq} is readable but not all in its segment")));
+            };
+            let body = &cur.win[b];
             if crc32c::crc32c_append(crc32c::crc32c(&head[8..16]), body) != crc {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, format!("WAL record {seq} fails its checksum")));
             }
-            cur.offset += (REC_HEADER + len) as u64;
             if seq >= cur.next_seq {
-                f(seq, &cur.body);
+                f(seq, body);
                 cur.next_seq = seq + 1;
                 n += 1;
                 bytes += len;
             }
-            if cur.body.capacity() > 64 << 20 {
-                cur.body = Vec::new();
-            }
+            cur.offset += (REC_HEADER + len) as u64;
         }
         Ok(n)
     }
@@ -667,6 +700,39 @@ mod tests {
         assert_eq!(count, 35);
         w.release_before(30).unwrap();
         assert!(w.read(&mut WalCursor::at(2), usize::MAX, &mut |_, _| {}).is_err());
+    }
+
+    #[test]
+    fn a_tailing_cursor_reads_records_larger_than_its_window_and_ones_written_after_it_looked() {
+        let d = tempfile::tempdir().unwrap();
+        let (w, _) = replay_all(d.path(), 8 << 20);
+        let record = |i: u64| -> Vec<u8> {
+            let len = [10, 3 * WINDOW + 7, WINDOW - 20, 1, WINDOW][i as usize % 5];
+            (0..len).map(|k| (k as u64 * 31 + i) as u8).collect()
+        };
+        let mut cur = WalCursor::at(1);
+        let mut got = Vec::new();
+        for i in 1..=23u64 {
+            // Appended but not yet written: the cursor sees nothing of it, and must not keep a
+            // stale view of the segment's end once it is written.
+            let s = w.append(&record(i));
+            assert_eq!(w.read(&mut cur, usize::MAX, &mut |s, p| got.push((s, p.to_vec()))).unwrap(), 0);
+            w.commit(s).unwrap();
+            assert_eq!(w.read(&mut cur, usize::MAX, &mut |s, p| got.push((s, p.to_vec()))).unwrap(), 1);
+        }
+        assert!(w.disk_bytes() > 8 << 20, "the records span several segments");
+        assert_eq!(got.len(), 23);
+        for (s, p) in &got {
+            assert!(*p == record(*s), "record {s} read back wrong ({} bytes)", p.len());
+        }
+        let mut fresh = WalCursor::at(1);
+        let mut n = 0;
+        w.read(&mut fresh, usize::MAX, &mut |s, p| {
+            assert!(p == record(s));
+            n += 1;
+        })
+        .unwrap();
+        assert_eq!(n, 23);
     }
 
     #[test]
