@@ -133,6 +133,57 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    /// A compaction's output: the parts of one series from several files, following each other in
+    /// time, some pages copied as stored and some decoded and written again, for every type and
+    /// with origins that each file numbers in its own order.
+    #[test]
+    fn files_built_from_copied_and_rewritten_pages_read_back_whole(
+        t in 0usize..ALL_TYPES.len(),
+        parts in prop::collection::vec((prop::collection::vec((any::<u8>(), any::<u64>(), 0u8..12), 1..80), any::<bool>()), 1..4),
+        page_points in 1usize..20,
+        chunk_pages in 1usize..4,
+        ranges in prop::collection::vec((any::<i64>(), 0i64..200), 1..3),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let dtype = ALL_TYPES[t];
+        let opts = WriterOptions { page_points, chunk_pages, sync_every_bytes: 0 };
+        let mut start = -1_000i64;
+        let mut files = Vec::new();
+        let mut whole: Option<Series> = None;
+        for (k, (steps, copy)) in parts.iter().enumerate() {
+            let part = make_series(0, dtype, start, steps);
+            start = part.points.times.last().unwrap() + 1;
+            let path = write_file(dir.path(), &format!("{k}.dcf"), std::slice::from_ref(&part), opts.clone());
+            files.push((FileReader::open(path).unwrap(), *copy));
+            match whole.as_mut() {
+                Some(w) => w.points.append(part.points),
+                None => whole = Some(part),
+            }
+        }
+        let whole = whole.unwrap();
+        let out = dir.path().join("out.dcf");
+        let mut w = FileWriter::create_with(&out, WriterOptions { page_points: page_points + 3, ..opts }).unwrap();
+        let maps: Vec<Vec<u64>> = files.iter().map(|(f, _)| w.map_origins(f.origins())).collect();
+        w.begin_series(&whole.path, dtype).unwrap();
+        for ((f, copy), map) in files.iter().zip(&maps) {
+            for p in f.series_pages(&whole.path).unwrap().unwrap() {
+                if *copy {
+                    w.copy_page(&f.read_raw_page(&p).unwrap(), p.stats.clone(), map).unwrap();
+                } else {
+                    let pts = f.read_page(&p).unwrap();
+                    w.append_points(&pts.times, &pts.values, &pts.versions).unwrap();
+                }
+            }
+        }
+        w.end_series().unwrap();
+        w.finish().unwrap();
+        let ranges: Vec<(i64, i64)> = ranges.into_iter().map(|(a, len)| (a % 2_000, (a % 2_000).saturating_add(len))).collect();
+        check_file(&out, &[whole], &ranges);
+    }
+}
+
 fn small_file(dir: &std::path::Path) -> (std::path::PathBuf, Vec<Series>) {
     let mut rng = Rng(7);
     let mut series: Vec<Series> = ALL_TYPES
