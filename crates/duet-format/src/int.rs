@@ -12,6 +12,10 @@
 //! below R^k, costing log2(R) bits per value instead of ceil(log2(R)). That matters for decimal
 //! floats whose steps span e.g. 101 values: 6.67 bits instead of 7.
 //!
+//! An arithmetic sequence of 64 values or more (the usual time column) is recognised in one pass
+//! and written directly, with the bytes the search would pick; the search prices every mode in
+//! several passes, which was most of a flush's time on regular data.
+//!
 //! Every mode is self-delimiting given the value count, which the caller stores; all arithmetic is
 //! wrapping, so any i64 sequence (unsorted, duplicated, i64::MIN..=i64::MAX) round-trips exactly.
 
