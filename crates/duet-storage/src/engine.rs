@@ -1319,42 +1319,24 @@ impl Engine {
                     }
                 }
             }
-            // Each part is sorted with one point per time. Parts that follow each other in time
-            // (in-order data: the usual case) and that no tombstone reaches are simply joined;
-            // anything else goes through the general merge.
-            parts.sort_by_key(|p| p.times[0]);
-            let disjoint = parts.windows(2).all(|w| w[0].times[w[0].len() - 1] < w[1].times[0]);
-            let (first, last) = match (parts.first(), parts.last()) {
-                (Some(f), Some(l)) => (f.times[0], l.times[l.len() - 1]),
-                _ => continue,
-            };
-            let untouched = relevant.iter().all(|d| d.end < first || d.start > last);
-            let merged = if disjoint && untouched {
-                let mut it = parts.into_iter();
-                let mut all = it.next().expect("a part");
-                for p in it {
-                    all.append(p);
+            // Overlapping parts, or ones a tombstone reaches (parts that follow each other
+            // untouched were copied above): newest version per time, tombstones applied.
+            if parts.is_empty() {
+                continue;
+            }
+            let mut pts: Vec<(i64, Version, Value)> = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+            for p in &parts {
+                for i in 0..p.len() {
+                    let (t, v, ver) = p.get(i);
+                    pts.push((t, ver, v));
                 }
-                all
-            } else {
-                let mut pts: Vec<(i64, Version, Value)> = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
-                for p in &parts {
-                    for i in 0..p.len() {
-                        let (t, v, ver) = p.get(i);
-                        pts.push((t, ver, v));
-                    }
-                }
-                let merged = newest_per_time(pts, &relevant);
-                let mut out = duet_format::Points::empty(dtype);
-                out.times.reserve(merged.len());
-                out.versions.reserve(merged.len());
-                for (t, v, ver) in merged {
-                    out.times.push(t);
-                    out.values.push(v);
-                    out.versions.push(ver);
-                }
-                out
-            };
+            }
+            let mut merged = duet_format::Points::empty(dtype);
+            for (t, v, ver) in newest_per_time(pts, &relevant) {
+                merged.times.push(t);
+                merged.values.push(v);
+                merged.versions.push(ver);
+            }
             if !merged.is_empty() {
                 points_out += merged.len();
                 w.write_series(series, dtype, &merged.times, &merged.values, &merged.versions)?;

@@ -53,6 +53,14 @@ fn drain(a: &TestServer, b: &TestServer) {
     }
 }
 
+/// Creates `{device}.n`, writes its point at time 0 on A, waits until B has it, then kills B.
+fn replicate_first_point_then_kill_b(a: &TestServer, b: &mut TestServer, device: &str) {
+    sql(a, &format!("create timeseries {device}.n INT64"));
+    sql(a, &format!("insert into {device}(time, n) values (0, 0)"));
+    drain(a, b);
+    b.kill9();
+}
+
 fn everything(s: &TestServer) -> (Vec<String>, Vec<i64>, Vec<Vec<Option<Value>>>) {
     let r = sql(s, "select * from root.**");
     (r.columns, r.times, r.rows)
@@ -104,10 +112,7 @@ fn real_time_no_flush_needed_and_no_echo() {
 #[test]
 fn receiver_down_for_a_while_catches_up_exactly_once() {
     let (a, mut b) = pair();
-    sql(&a, "create timeseries root.k.d.n INT64");
-    sql(&a, "insert into root.k.d(time, n) values (0, 0)");
-    drain(&a, &b);
-    b.kill9();
+    replicate_first_point_then_kill_b(&a, &mut b, "root.k.d");
     for i in 1..200 {
         sql(&a, &format!("insert into root.k.d(time, n) values ({i}, {i})"));
     }
@@ -134,10 +139,7 @@ fn receiver_dying_before_syncing_an_applied_batch_gets_it_again() {
     // before the batch reaches its disk, the batch is gone from B: A must not have confirmed it,
     // and must ship it again.
     let (a, mut b) = pair();
-    sql(&a, "create timeseries root.k.d.n INT64");
-    sql(&a, "insert into root.k.d(time, n) values (0, 0)");
-    drain(&a, &b);
-    b.kill9();
+    replicate_first_point_then_kill_b(&a, &mut b, "root.k.d");
     // B now stalls half a second before writing any WAL record, then dies: it replies to the
     // batch meanwhile, and loses it.
     b.env = vec![("DUETDB_CRASH_AT".into(), "wal:write".into())];
@@ -164,10 +166,7 @@ fn receiver_losing_power_after_writing_replied_batches_gets_them_again() {
     let mut b = TestServer::start(&[]);
     sql(&a, &pipe_sql("AB", &b, ""));
     sql(&b, &pipe_sql("BA", &a, ""));
-    sql(&a, "create timeseries root.q.d.n INT64");
-    sql(&a, "insert into root.q.d(time, n) values (0, 0)");
-    drain(&a, &b);
-    b.kill9();
+    replicate_first_point_then_kill_b(&a, &mut b, "root.q.d");
     // B's second WAL write after the restart stalls for 1.5 s and is then cut back to the last
     // fsync. Meanwhile B applies and answers the batches that keep coming, and A saves its
     // progress (every second): a batch it took as durable too early would be skipped for good.
