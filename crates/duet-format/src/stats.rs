@@ -34,20 +34,32 @@ pub struct Stats {
     pub max_version: Version,
 }
 
+/// Least and greatest non-NaN values (NaN only if every value is). Eight independent lanes of
+/// compare-and-select, which the compiler turns into packed min/max instructions (NaN never wins
+/// a comparison, so it is skipped without a branch): the one-lane loop with its NaN tests was
+/// half of the page statistics' time. Between -0.0 and 0.0, either may be reported.
 fn min_max_float<T: Copy + PartialOrd>(v: &[T], is_nan: impl Fn(T) -> bool) -> (T, T) {
-    let (mut lo, mut hi) = (v[0], v[0]);
-    for &x in &v[1..] {
-        if is_nan(x) {
-            continue;
-        }
-        if is_nan(lo) || x < lo {
-            lo = x;
-        }
-        if is_nan(hi) || x > hi {
-            hi = x;
+    const LANES: usize = 8;
+    let Some(first) = v.iter().position(|&x| !is_nan(x)) else { return (v[0], v[0]) };
+    let (mut lo, mut hi) = ([v[first]; LANES], [v[first]; LANES]);
+    let chunks = v[first..].chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for j in 0..LANES {
+            lo[j] = if c[j] < lo[j] { c[j] } else { lo[j] };
+            hi[j] = if c[j] > hi[j] { c[j] } else { hi[j] };
         }
     }
-    (lo, hi)
+    for &x in rest {
+        lo[0] = if x < lo[0] { x } else { lo[0] };
+        hi[0] = if x > hi[0] { x } else { hi[0] };
+    }
+    let (mut l, mut h) = (lo[0], hi[0]);
+    for j in 1..LANES {
+        l = if lo[j] < l { lo[j] } else { l };
+        h = if hi[j] > h { hi[j] } else { h };
+    }
+    (l, h)
 }
 
 /// The least and greatest of a non-empty version column. Versions come in runs (one per write),
@@ -255,6 +267,30 @@ fn get_value(input: &mut Input, dtype: DataType) -> Result<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn float_min_max_is_the_least_and_greatest_non_nan_value(
+            v in prop::collection::vec(prop_oneof![
+                4 => -1e6f64..1e6,
+                1 => prop::sample::select(vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -0.0]),
+            ], 1..80),
+        ) {
+            let real: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
+            let (lo, hi) = min_max_float(&v, f64::is_nan);
+            if real.is_empty() {
+                prop_assert!(lo.is_nan() && hi.is_nan());
+            } else {
+                prop_assert!(real.iter().all(|&x| lo <= x && x <= hi), "{lo} {hi} {v:?}");
+                prop_assert!(real.contains(&lo) && real.contains(&hi));
+            }
+            let f: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+            let (lo, hi) = min_max_float(&f, f32::is_nan);
+            let real: Vec<f32> = f.iter().copied().filter(|x| !x.is_nan()).collect();
+            prop_assert!(real.iter().all(|&x| lo <= x && x <= hi) && (real.is_empty() || (real.contains(&lo) && real.contains(&hi))));
+        }
+    }
 
     #[test]
     fn floats_ignore_nan_and_merge() {
