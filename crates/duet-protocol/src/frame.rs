@@ -38,12 +38,12 @@ impl ProtocolKind {
 }
 
 /// A `Read` over one frame's bytes that shares its position with a [`Guarded`] protocol.
-struct FrameInput {
-    data: Rc<Vec<u8>>,
+struct FrameInput<'a> {
+    data: &'a [u8],
     pos: Rc<Cell<usize>>,
 }
 
-impl Read for FrameInput {
+impl Read for FrameInput<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let p = self.pos.get();
         let n = buf.len().min(self.data.len() - p);
@@ -55,13 +55,17 @@ impl Read for FrameInput {
 
 /// Wraps a protocol and refuses container sizes larger than the bytes left in the frame, so a
 /// hostile length can never make the server allocate more than the frame itself.
-struct Guarded<P> {
+struct Guarded<'a, P> {
     inner: P,
     len: usize,
     pos: Rc<Cell<usize>>,
+    /// The frame, when `inner` is the binary protocol: its `binary` fields are then copied out of
+    /// it directly (the protocol's own reader zero-fills a buffer first, a second pass over every
+    /// byte of a tablet or a pipe batch).
+    binary_frame: Option<&'a [u8]>,
 }
 
-impl<P: TInputProtocol> Guarded<P> {
+impl<P: TInputProtocol> Guarded<'_, P> {
     fn check(&self, size: i32) -> thrift::Result<()> {
         let left = self.len - self.pos.get();
         if size < 0 || size as usize > left {
@@ -74,7 +78,7 @@ impl<P: TInputProtocol> Guarded<P> {
     }
 }
 
-impl<P: TInputProtocol> TInputProtocol for Guarded<P> {
+impl<P: TInputProtocol> TInputProtocol for Guarded<'_, P> {
     fn read_message_begin(&mut self) -> thrift::Result<TMessageIdentifier> {
         self.inner.read_message_begin()
     }
@@ -97,7 +101,13 @@ impl<P: TInputProtocol> TInputProtocol for Guarded<P> {
         self.inner.read_bool()
     }
     fn read_bytes(&mut self) -> thrift::Result<Vec<u8>> {
-        self.inner.read_bytes()
+        let Some(frame) = self.binary_frame else { return self.inner.read_bytes() };
+        // Binary protocol: a big-endian i32 length, then the bytes.
+        let n = self.inner.read_i32()?;
+        self.check(n)?;
+        let at = self.pos.get();
+        self.pos.set(at + n as usize);
+        Ok(frame[at..at + n as usize].to_vec())
     }
     fn read_i8(&mut self) -> thrift::Result<i8> {
         self.inner.read_i8()
@@ -115,7 +125,11 @@ impl<P: TInputProtocol> TInputProtocol for Guarded<P> {
         self.inner.read_double()
     }
     fn read_string(&mut self) -> thrift::Result<String> {
-        self.inner.read_string()
+        if self.binary_frame.is_none() {
+            return self.inner.read_string();
+        }
+        String::from_utf8(self.read_bytes()?)
+            .map_err(|e| thrift::Error::Protocol(ProtocolError::new(ProtocolErrorKind::InvalidData, format!("string is not UTF-8: {e}"))))
     }
     fn read_list_begin(&mut self) -> thrift::Result<TListIdentifier> {
         let id = self.inner.read_list_begin()?;
@@ -148,9 +162,8 @@ impl<P: TInputProtocol> TInputProtocol for Guarded<P> {
 
 /// Reads a best-effort method name and sequence id from the start of a message, for error replies.
 fn peek_header(kind: ProtocolKind, head: &[u8]) -> (String, i32) {
-    let data = Rc::new(head.to_vec());
     let pos = Rc::new(Cell::new(0));
-    let input = FrameInput { data, pos };
+    let input = FrameInput { data: head, pos };
     let r = match kind {
         ProtocolKind::Binary => TBinaryInputProtocol::new(input, true).read_message_begin(),
         ProtocolKind::Compact => TCompactInputProtocol::new(input).read_message_begin(),
@@ -175,7 +188,7 @@ fn exception_frame(kind: ProtocolKind, name: &str, seq: i32, err: ApplicationErr
 }
 
 /// Decodes one request frame, runs it through `processor` and returns the reply message bytes.
-pub fn process_frame(processor: &dyn TProcessor, frame: Vec<u8>) -> Vec<u8> {
+pub fn process_frame(processor: &dyn TProcessor, frame: &[u8]) -> Vec<u8> {
     let Some(kind) = frame.first().copied().and_then(ProtocolKind::detect) else {
         // Neither binary nor compact: answer in binary, which every Thrift client reads.
         return exception_frame(
@@ -186,9 +199,9 @@ pub fn process_frame(processor: &dyn TProcessor, frame: Vec<u8>) -> Vec<u8> {
         );
     };
     let len = frame.len();
-    let data = Rc::new(frame);
+    let data = frame;
     let pos = Rc::new(Cell::new(0));
-    let input = FrameInput { data: data.clone(), pos: pos.clone() };
+    let input = FrameInput { data, pos: pos.clone() };
     let mut out = Vec::with_capacity(256);
     let result = {
         let mut o: Box<dyn TOutputProtocol> = match kind {
@@ -197,11 +210,11 @@ pub fn process_frame(processor: &dyn TProcessor, frame: Vec<u8>) -> Vec<u8> {
         };
         catch_unwind(AssertUnwindSafe(|| match kind {
             ProtocolKind::Binary => {
-                let mut i = Guarded { inner: TBinaryInputProtocol::new(input, true), len, pos: pos.clone() };
+                let mut i = Guarded { inner: TBinaryInputProtocol::new(input, true), len, pos: pos.clone(), binary_frame: Some(data) };
                 processor.process(&mut i, o.as_mut())
             }
             ProtocolKind::Compact => {
-                let mut i = Guarded { inner: TCompactInputProtocol::new(input), len, pos: pos.clone() };
+                let mut i = Guarded { inner: TCompactInputProtocol::new(input), len, pos: pos.clone(), binary_frame: None };
                 processor.process(&mut i, o.as_mut())
             }
         }))
@@ -228,11 +241,18 @@ pub fn process_frame(processor: &dyn TProcessor, frame: Vec<u8>) -> Vec<u8> {
     }
 }
 
+/// A connection keeps its frame buffer between requests up to this size (a pipe batch is 1 MiB
+/// by default); a larger one is given back after its request.
+const KEEP_FRAME_BYTES: usize = 16 << 20;
+
 /// Serves one connection until the peer closes it: reads frames, answers each with one frame.
 ///
 /// Frames longer than `max_frame` are answered with an exception and their bytes discarded, so the
 /// connection stays usable.
 pub fn serve_connection<S: Read + Write>(stream: &mut S, processor: &dyn TProcessor, max_frame: usize) -> io::Result<()> {
+    // One buffer for the connection's frames, filled without being zeroed first: a fresh one per
+    // request (a megabyte for a pipe batch) was page faults and a memset for every byte.
+    let mut frame: Vec<u8> = Vec::new();
     loop {
         let mut len_buf = [0u8; 4];
         match stream.read_exact(&mut len_buf) {
@@ -257,9 +277,16 @@ pub fn serve_connection<S: Read + Write>(stream: &mut S, processor: &dyn TProces
                 ),
             )
         } else {
-            let mut frame = vec![0u8; len];
-            stream.read_exact(&mut frame)?;
-            process_frame(processor, frame)
+            frame.clear();
+            frame.reserve(len);
+            if (&mut *stream).take(len as u64).read_to_end(&mut frame)? < len {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed inside a frame"));
+            }
+            let reply = process_frame(processor, &frame);
+            if frame.capacity() > KEEP_FRAME_BYTES {
+                frame = Vec::new();
+            }
+            reply
         };
         let mut msg = Vec::with_capacity(reply.len() + 4);
         msg.extend_from_slice(&(reply.len() as u32).to_be_bytes());
