@@ -161,7 +161,7 @@ impl PipeManager {
                 }
             }
             if !batch.is_empty() {
-                conn.send(crate::transfer::encode_batch(&batch, crate::params::Compression::Lz4)).map_err(|e| err(StatusCode::PipeError, e))?;
+                conn.send(&crate::transfer::encode_batch(&batch, crate::params::Compression::Lz4)).map_err(|e| err(StatusCode::PipeError, e))?;
             }
             // Pull theirs and apply them here by version.
             let theirs = conn.fetch(&ranges).map_err(|e| err(StatusCode::PipeError, e))?;

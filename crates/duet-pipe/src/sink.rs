@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use duet_common::time::Precision;
 use duet_common::version::InstanceId;
-use duet_protocol::client::{connect, RawClient};
+use duet_protocol::client::{connect_with_stream, pipe_transfer_from_slice, RawClient};
 use duet_protocol::rpc::{PipeTransferReq, TClientServiceSyncClient};
 
 use crate::params::SinkParams;
@@ -13,6 +13,8 @@ use crate::transfer::{self, decode_kv, encode_kv, get};
 /// An authenticated connection to the receiver.
 pub struct SinkConn {
     client: RawClient,
+    /// The client's socket, which batches are written to straight from their buffer.
+    stream: std::net::TcpStream,
     /// MUTATIONS requests sent on this connection (the receiver numbers them the same way).
     pub batches: u64,
     /// The endpoint in use.
@@ -37,7 +39,7 @@ pub fn open(p: &SinkParams, me: InstanceId, precision: Precision, pipe: &str, fi
 }
 
 fn handshake(host: &str, port: u16, p: &SinkParams, me: InstanceId, precision: Precision, pipe: &str) -> Result<SinkConn, String> {
-    let mut client = connect(host, port, Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    let (mut client, stream) = connect_with_stream(host, port, Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
     let body = encode_kv(&[
         ("instance", me.to_string()),
         ("timestamp_precision", precision.name().to_string()),
@@ -55,7 +57,7 @@ fn handshake(host: &str, port: u16, p: &SinkParams, me: InstanceId, precision: P
     let kv = decode_kv(&resp.body.unwrap_or_default()).map_err(|e| format!("bad handshake reply: {e}"))?;
     let peer = get(&kv, "instance").and_then(InstanceId::parse).ok_or("handshake reply has no instance id")?;
     let watermark = get(&kv, "watermark").and_then(|w| w.parse().ok()).unwrap_or(0);
-    Ok(SinkConn { client, batches: 0, endpoint: (host.to_string(), port), peer, watermark })
+    Ok(SinkConn { client, stream, batches: 0, endpoint: (host.to_string(), port), peer, watermark })
 }
 
 /// What the receiver reported for a batch.
@@ -79,11 +81,9 @@ pub struct BatchReply {
 impl SinkConn {
     /// Sends one encoded batch; Ok once the receiver has applied it (readable there). It is durable
     /// there once a reply's `durable_batch` reaches this connection's `batches` at sending.
-    pub fn send(&mut self, body: Vec<u8>) -> Result<BatchReply, String> {
+    pub fn send(&mut self, body: &[u8]) -> Result<BatchReply, String> {
         self.batches += 1;
-        let resp = self
-            .client
-            .pipe_transfer(PipeTransferReq::new(transfer::VERSION, transfer::MUTATIONS, body))
+        let resp = pipe_transfer_from_slice(&mut self.client, &mut self.stream, transfer::VERSION, transfer::MUTATIONS, body)
             .map_err(|e| format!("transfer to {}:{} failed: {e}", self.endpoint.0, self.endpoint.1))?;
         let st = resp.status.unwrap_or_default();
         if st.code != Some(200) {
@@ -97,7 +97,7 @@ impl SinkConn {
 
     /// Asks the receiver to make every batch sent so far durable; returns its reply.
     pub fn sync(&mut self, compression: crate::params::Compression) -> Result<BatchReply, String> {
-        self.send(transfer::encode_batch(&[], compression))
+        self.send(&transfer::encode_batch(&[], compression))
     }
 }
 

@@ -169,7 +169,7 @@ fn resync(ctx: &TaskContext, conn: &mut sink::SinkConn, stop: &AtomicBool, stats
         let n = batch.len() as u64;
         let body = encode_batch(batch, p.sink.compression);
         let len = body.len() as u64;
-        let reply = conn.send(body)?;
+        let reply = conn.send(&body)?;
         let mut s = stats.lock().unwrap();
         s.shipped_events += n;
         s.shipped_points += *points;
@@ -273,7 +273,7 @@ const PREFETCH_BATCHES: usize = 2;
 /// One batch, read and encoded, ready to ship.
 struct Prepared {
     /// The encoded MUTATIONS body, or None when the source selected nothing in the records read.
-    body: Option<Vec<u8>>,
+    body: Option<crate::transfer::Body>,
     /// WAL position the batch covers up to.
     upto: u64,
     events: u64,
@@ -339,7 +339,8 @@ fn prepare_batches(ctx: &TaskContext, mut cur: WalCursor, last: u64, stop: &Atom
             }
             Prepared { body: None, upto, events: 0, points: 0, newest_hlc: 0, read }
         } else {
-            Prepared { body: Some(batch.finish(p.sink.compression)), upto, events: batch.count() as u64, points, newest_hlc, read }
+            let events = batch.count() as u64;
+            Prepared { body: Some(batch.finish(p.sink.compression)), upto, events, points, newest_hlc, read }
         };
         reported = upto;
         if tx.send(Ok(prepared)).is_err() {
@@ -424,7 +425,7 @@ fn ship_batches(
                     sleep_unless_stopped(stop, wait);
                 }
                 let started = Instant::now();
-                let reply = conn.send(body)?;
+                let reply = conn.send(&body)?;
                 unsynced.push_back((conn.batches, upto));
                 settle(&mut unsynced, &mut confirmed, reply.durable_batch);
                 let mut s = stats.lock().unwrap();

@@ -55,11 +55,42 @@ pub fn get<'a>(kv: &'a [(String, String)], k: &str) -> Option<&'a str> {
 
 /// Builds a MUTATIONS body from encoded mutations appended in place: each mutation is copied once,
 /// straight from where it was read, and may be patched there (a verbatim WAL forward sets its
-/// origin sequence).
-#[derive(Default)]
+/// origin sequence). Room for the header is kept in front of them, so an uncompressed body is
+/// handed over without another copy.
 pub struct BatchBuilder {
+    /// `HEAD` bytes of room, then the length-prefixed mutations.
     items: Vec<u8>,
     count: usize,
+}
+
+/// Room for the header: tag, raw length, checksum and the mutation count (a varint).
+const HEAD: usize = 1 + 4 + 4 + 10;
+
+impl Default for BatchBuilder {
+    fn default() -> BatchBuilder {
+        BatchBuilder { items: vec![0; HEAD], count: 0 }
+    }
+}
+
+/// An encoded MUTATIONS body (see [`BatchBuilder::finish`]).
+pub struct Body {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl Body {
+    /// The body as an owned vector.
+    pub fn into_vec(mut self) -> Vec<u8> {
+        self.buf.drain(..self.start);
+        self.buf
+    }
+}
+
+impl std::ops::Deref for Body {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
 }
 
 impl BatchBuilder {
@@ -89,46 +120,58 @@ impl BatchBuilder {
 
     /// Bytes of mutations so far (what `batch.size-bytes` limits).
     pub fn bytes(&self) -> usize {
-        self.items.len()
+        self.items.len() - HEAD
     }
 
     /// Forgets the mutations, keeping the buffer.
     pub fn clear(&mut self) {
-        self.items.clear();
+        self.items.truncate(HEAD);
         self.count = 0;
     }
 
     /// The body: `[tag u8][raw length u32][crc32c(raw) u32][payload]`, where raw is the count
-    /// followed by the length-prefixed mutations and payload is raw, compressed as told.
-    pub fn finish(&self, c: Compression) -> Vec<u8> {
-        let mut head = Vec::with_capacity(10);
-        head.put_var(self.count as u64);
-        let raw_len = head.len() + self.items.len();
-        let crc = crc32c::crc32c_append(crc32c::crc32c(&head), &self.items);
-        let mut out = Vec::with_capacity(9 + raw_len);
-        let payload = match c {
-            Compression::None => None,
+    /// followed by the length-prefixed mutations and payload is raw, compressed as told. The
+    /// builder is left empty (uncompressed, the body takes its buffer).
+    pub fn finish(&mut self, c: Compression) -> Body {
+        let mut count = Vec::with_capacity(10);
+        count.put_var(self.count as u64);
+        // raw = the count right in front of the mutations.
+        let raw_at = HEAD - count.len();
+        self.items[raw_at..HEAD].copy_from_slice(&count);
+        let raw_len = self.items.len() - raw_at;
+        let crc = crc32c::crc32c(&self.items[raw_at..]);
+        let mut head = [0u8; 9];
+        let body = match c {
+            Compression::None => {
+                head[5..9].copy_from_slice(&crc.to_le_bytes());
+                head[1..5].copy_from_slice(&(raw_len as u32).to_le_bytes());
+                let start = raw_at - 9;
+                self.items[start..raw_at].copy_from_slice(&head);
+                let capacity = self.items.capacity();
+                let buf = std::mem::replace(&mut self.items, Vec::with_capacity(capacity));
+                self.items.resize(HEAD, 0);
+                Body { buf, start }
+            }
             Compression::Lz4 | Compression::Zstd => {
-                let mut raw = Vec::with_capacity(raw_len);
-                raw.extend_from_slice(&head);
-                raw.extend_from_slice(&self.items);
-                match c {
-                    Compression::Lz4 => Some((1u8, lz4_flex::compress(&raw))),
-                    _ => zstd::bulk::compress(&raw, 3).ok().map(|z| (2u8, z)),
-                }
+                let raw = &self.items[raw_at..];
+                let (tag, payload) = match c {
+                    Compression::Lz4 => (1u8, lz4_flex::compress(raw)),
+                    _ => match zstd::bulk::compress(raw, 3) {
+                        Ok(z) => (2u8, z),
+                        Err(_) => (0u8, raw.to_vec()),
+                    },
+                };
+                let mut out = Vec::with_capacity(9 + payload.len());
+                out.push(tag);
+                out.put_u32(raw_len as u32);
+                out.put_u32(crc);
+                out.extend_from_slice(&payload);
+                self.items.truncate(HEAD);
+                Body { buf: out, start: 0 }
             }
         };
-        out.push(payload.as_ref().map_or(0, |p| p.0));
-        out.put_u32(raw_len as u32);
-        out.put_u32(crc);
-        match payload {
-            Some((_, p)) => out.extend_from_slice(&p),
-            None => {
-                out.extend_from_slice(&head);
-                out.extend_from_slice(&self.items);
-            }
-        }
-        out
+        self.count = 0;
+        body
     }
 }
 
@@ -138,7 +181,7 @@ pub fn encode_batch(mutations: &[Vec<u8>], c: Compression) -> Vec<u8> {
     for m in mutations {
         b.push(m);
     }
-    b.finish(c)
+    b.finish(c).into_vec()
 }
 
 /// Decodes and checks a batch; every mutation must decode, or the batch is refused whole.
@@ -260,5 +303,29 @@ mod tests {
             }
         }
         assert_eq!(decode_kv(&encode_kv(&[("a", "b".into())])).unwrap(), vec![("a".to_string(), "b".to_string())]);
+    }
+
+    #[test]
+    fn a_reused_builder_makes_whole_batches_whatever_their_count() {
+        // The header goes into room kept in front of the mutations; counts of 0, 1, 127, 128 and
+        // 20,000 take varints of different lengths, and each batch leaves the builder empty.
+        let mut b = BatchBuilder::new();
+        for c in [Compression::None, Compression::Lz4, Compression::Zstd] {
+            for n in [0usize, 1, 127, 128, 20_000] {
+                let ms: Vec<Mutation> = (0..n)
+                    .map(|i| Mutation { version: Version { hlc: i as u64, origin: InstanceId(9) }, origin_seq: i as u64, op: Op::CreateDatabase(Path::parse(&format!("root.d{i}")).unwrap()) })
+                    .collect();
+                for m in &ms {
+                    let mut enc = Vec::new();
+                    m.encode(&mut enc);
+                    b.push(&enc);
+                }
+                assert_eq!(b.count(), n);
+                let body = b.finish(c);
+                assert!(b.is_empty() && b.bytes() == 0);
+                assert_eq!(decode_batch(&body).unwrap(), ms, "{c:?}, {n} mutations");
+                assert_eq!(decode_batch(&body.into_vec()).unwrap(), ms);
+            }
+        }
     }
 }

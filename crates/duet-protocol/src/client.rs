@@ -68,6 +68,11 @@ pub fn check(status: Option<Status>) -> Result<(), ClientError> {
 
 /// Opens a raw framed binary connection to `host:port`.
 pub fn connect(host: &str, port: u16, timeout: Option<Duration>) -> Result<RawClient, ClientError> {
+    connect_with_stream(host, port, timeout).map(|(c, _)| c)
+}
+
+/// A raw framed binary connection, and a handle on its socket for [`pipe_transfer_from_slice`].
+pub fn connect_with_stream(host: &str, port: u16, timeout: Option<Duration>) -> Result<(RawClient, TcpStream), ClientError> {
     let addrs: Vec<_> = (host, port).to_socket_addrs().map_err(|e| ClientError::Transport(format!("cannot resolve {host}: {e}")))?.collect();
     let mut last = None;
     for a in addrs {
@@ -81,9 +86,10 @@ pub fn connect(host: &str, port: u16, timeout: Option<Duration>) -> Result<RawCl
                 s.set_read_timeout(timeout).ok();
                 s.set_write_timeout(timeout).ok();
                 let r = s.try_clone().map_err(|e| ClientError::Transport(e.to_string()))?;
+                let raw = s.try_clone().map_err(|e| ClientError::Transport(e.to_string()))?;
                 let i = TBinaryInputProtocol::new(TFramedReadTransport::with_capacity(1 << 16, r), true);
                 let o = TBinaryOutputProtocol::new(TFramedWriteTransport::with_capacity(1 << 16, s), true);
-                return Ok(ClientServiceSyncClient::new(i, o));
+                return Ok((ClientServiceSyncClient::new(i, o), raw));
             }
             Err(e) => last = Some(e),
         }
@@ -92,6 +98,87 @@ pub fn connect(host: &str, port: u16, timeout: Option<Duration>) -> Result<RawCl
         "cannot connect to {host}:{port}: {}",
         last.map(|e| e.to_string()).unwrap_or_else(|| "no address".into())
     )))
+}
+
+/// Calls `pipeTransfer(req)` with `body` written to the socket straight from the caller's slice:
+/// the generated client would copy it into its frame buffer first, and a pipe sends every
+/// replicated byte this way. `stream` must be the socket of `client` ([`connect_with_stream`]);
+/// the reply is read through the client, which stays usable for other calls.
+pub fn pipe_transfer_from_slice(client: &mut RawClient, stream: &mut TcpStream, version: i8, kind: i16, body: &[u8]) -> thrift::Result<PipeTransferResp> {
+    use std::io::{IoSlice, Write};
+    use thrift::protocol::{TMessageType, TType};
+    use thrift::TThriftClient;
+    const NAME: &[u8] = b"pipeTransfer";
+    // Binary protocol type ids (the crate's TType has no fixed discriminants) and CALL.
+    const STOP: u8 = 0;
+    const BYTE: u8 = 3;
+    const I16: u8 = 6;
+    const STRING: u8 = 11;
+    const STRUCT: u8 = 12;
+    const CALL: u32 = 1;
+    let seq = client.increment_sequence_number();
+    let body_len = i32::try_from(body.len()).map_err(|_| thrift::Error::Protocol(thrift::ProtocolError::new(thrift::ProtocolErrorKind::SizeLimit, "pipe batch over 2 GiB")))?;
+    // Strict binary protocol: message header, then args { 1: req { 1: i8, 2: i16, 3: binary } }.
+    let mut head = Vec::with_capacity(48);
+    head.extend_from_slice(&[0; 4]); // frame length, below
+    head.extend_from_slice(&(0x8001_0000u32 | CALL).to_be_bytes());
+    head.extend_from_slice(&(NAME.len() as i32).to_be_bytes());
+    head.extend_from_slice(NAME);
+    head.extend_from_slice(&seq.to_be_bytes());
+    head.push(STRUCT);
+    head.extend_from_slice(&1i16.to_be_bytes());
+    head.push(BYTE);
+    head.extend_from_slice(&1i16.to_be_bytes());
+    head.push(version as u8);
+    head.push(I16);
+    head.extend_from_slice(&2i16.to_be_bytes());
+    head.extend_from_slice(&kind.to_be_bytes());
+    head.push(STRING);
+    head.extend_from_slice(&3i16.to_be_bytes());
+    head.extend_from_slice(&body_len.to_be_bytes());
+    let tail = [STOP, STOP]; // ends req, then args
+    let frame_len = (head.len() - 4 + body.len() + tail.len()) as u32;
+    head[..4].copy_from_slice(&frame_len.to_be_bytes());
+    let mut parts = [IoSlice::new(&head), IoSlice::new(body), IoSlice::new(&tail)];
+    let mut parts = &mut parts[..];
+    while !parts.is_empty() {
+        let n = stream.write_vectored(parts)?;
+        if n == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "connection closed while sending").into());
+        }
+        IoSlice::advance_slices(&mut parts, n);
+    }
+    // The reply, as the generated client would read it.
+    let i = client.i_prot_mut();
+    let ident = i.read_message_begin()?;
+    if ident.sequence_number != seq || ident.name != "pipeTransfer" {
+        return Err(thrift::Error::Application(thrift::ApplicationError::new(
+            thrift::ApplicationErrorKind::BadSequenceId,
+            format!("reply {} #{} to pipeTransfer #{seq}", ident.name, ident.sequence_number),
+        )));
+    }
+    if ident.message_type == TMessageType::Exception {
+        let e = thrift::Error::read_application_error_from_in_protocol(i)?;
+        i.read_message_end()?;
+        return Err(thrift::Error::Application(e));
+    }
+    let mut resp = None;
+    i.read_struct_begin()?;
+    loop {
+        let f = i.read_field_begin()?;
+        if f.field_type == TType::Stop {
+            break;
+        }
+        if f.id == Some(0) && f.field_type == TType::Struct {
+            resp = Some(<PipeTransferResp as thrift::protocol::TSerializable>::read_from_in_protocol(i)?);
+        } else {
+            i.skip(f.field_type)?;
+        }
+        i.read_field_end()?;
+    }
+    i.read_struct_end()?;
+    i.read_message_end()?;
+    resp.ok_or_else(|| thrift::Error::Application(thrift::ApplicationError::new(thrift::ApplicationErrorKind::MissingResult, "pipeTransfer returned no result")))
 }
 
 /// The full result of a statement: column names (with `Time` first unless `ignore_time`), types and rows.
