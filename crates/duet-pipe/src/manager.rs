@@ -134,7 +134,7 @@ impl PipeManager {
         };
         let patterns: Vec<String> = params.source.patterns.iter().map(|p| p.to_string()).collect();
         let covers = |p: &duet_common::path::Path| params.source.patterns.iter().any(|pat| pat.matches(p));
-        let mut conn = crate::sink::open(&params.sink, self.me, self.precision, name, 0).map_err(|e| err(StatusCode::PipeError, e))?;
+        let mut conn = crate::sink::open(&params.sink, self.me, self.precision, name, 0).map_err(|e| err(StatusCode::PipeError, e.message))?;
         let diff = |conn: &mut crate::sink::SinkConn| -> Result<Vec<(duet_common::path::Path, i64, u64, u64)>, Status> {
             let local = self.engine.digest(&covers, bucket);
             let remote = conn.digest(bucket, &patterns).map_err(|e| err(StatusCode::PipeError, e))?;

@@ -25,21 +25,49 @@ pub struct SinkConn {
     pub watermark: u64,
 }
 
+/// Why no endpoint could be used.
+#[derive(Debug)]
+pub struct OpenError {
+    /// Each endpoint's failure.
+    pub message: String,
+    /// Whether no endpoint accepted a TCP connection at all (the peer is down or unreachable, as
+    /// opposed to refusing the handshake): worth watching for its return.
+    pub unreachable: bool,
+}
+
 /// Connects to the first endpoint (starting at `first`) that accepts a handshake.
-pub fn open(p: &SinkParams, me: InstanceId, precision: Precision, pipe: &str, first: usize) -> Result<SinkConn, String> {
+pub fn open(p: &SinkParams, me: InstanceId, precision: Precision, pipe: &str, first: usize) -> Result<SinkConn, OpenError> {
     let mut errors = Vec::new();
+    let mut unreachable = true;
     for i in 0..p.endpoints.len() {
         let (host, port) = p.endpoints[(first + i) % p.endpoints.len()].clone();
         match handshake(&host, port, p, me, precision, pipe) {
             Ok(c) => return Ok(c),
-            Err(e) => errors.push(format!("{host}:{port}: {e}")),
+            Err((e, connected)) => {
+                unreachable &= !connected;
+                errors.push(format!("{host}:{port}: {e}"));
+            }
         }
     }
-    Err(errors.join("; "))
+    Err(OpenError { message: errors.join("; "), unreachable })
 }
 
-fn handshake(host: &str, port: u16, p: &SinkParams, me: InstanceId, precision: Precision, pipe: &str) -> Result<SinkConn, String> {
-    let (mut client, stream) = connect_with_stream(host, port, Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+/// Whether any endpoint accepts a TCP connection within `timeout` (nothing is sent on it).
+pub fn any_reachable(p: &SinkParams, timeout: Duration) -> bool {
+    use std::net::{TcpStream, ToSocketAddrs};
+    p.endpoints.iter().any(|(host, port)| {
+        (host.as_str(), *port).to_socket_addrs().is_ok_and(|mut addrs| addrs.any(|a| TcpStream::connect_timeout(&a, timeout).is_ok()))
+    })
+}
+
+/// A handshake with one endpoint; on failure, also whether the TCP connection was made.
+fn handshake(host: &str, port: u16, p: &SinkParams, me: InstanceId, precision: Precision, pipe: &str) -> Result<SinkConn, (String, bool)> {
+    let (client, stream) = connect_with_stream(host, port, Some(Duration::from_secs(10))).map_err(|e| (e.to_string(), false))?;
+    handshake_on(client, stream, host, port, p, me, precision, pipe).map_err(|e| (e, true))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn handshake_on(mut client: RawClient, stream: std::net::TcpStream, host: &str, port: u16, p: &SinkParams, me: InstanceId, precision: Precision, pipe: &str) -> Result<SinkConn, String> {
     let body = encode_kv(&[
         ("instance", me.to_string()),
         ("timestamp_precision", precision.name().to_string()),
@@ -151,5 +179,52 @@ impl RateLimiter {
         } else {
             Duration::from_secs_f64(-self.allowance / rate as f64)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::Compression;
+    use std::net::TcpListener;
+
+    fn params(endpoints: Vec<(String, u16)>) -> SinkParams {
+        SinkParams {
+            do_nothing: false,
+            endpoints,
+            user: "root".into(),
+            password: "root".into(),
+            batch_bytes: 1 << 20,
+            batch_delay: Duration::ZERO,
+            compression: Compression::None,
+            rate_limit: None,
+        }
+    }
+
+    /// A port nothing listens on (bound, then released).
+    fn closed_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+
+    #[test]
+    fn a_peer_that_is_down_is_told_apart_from_one_that_refuses() {
+        let me = InstanceId(1);
+        let down = params(vec![("127.0.0.1".into(), closed_port())]);
+        assert!(!any_reachable(&down, Duration::from_millis(200)));
+        let e = open(&down, me, Precision::Ms, "p", 0).err().unwrap();
+        assert!(e.unreachable, "{}", e.message);
+        // Something listens but hangs up without answering the handshake.
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let t = std::thread::spawn(move || {
+            for _ in 0..2 {
+                drop(l.accept().unwrap());
+            }
+        });
+        let up = params(vec![("127.0.0.1".into(), closed_port()), ("127.0.0.1".into(), port)]);
+        assert!(any_reachable(&up, Duration::from_millis(200)));
+        let e = open(&up, me, Precision::Ms, "p", 0).err().unwrap();
+        assert!(!e.unreachable, "{}", e.message);
+        t.join().unwrap();
     }
 }

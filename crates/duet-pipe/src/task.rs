@@ -122,11 +122,28 @@ fn sleep_unless_stopped(stop: &AtomicBool, d: Duration) {
     }
 }
 
+/// While the peer is unreachable, how often the pipe checks (with a bare TCP connect) whether it
+/// is back, between its backed-off attempts.
+const PROBE_EVERY: Duration = Duration::from_millis(100);
+
+/// Waits `d`, or less if the peer starts accepting connections again.
+fn wait_for_peer(ctx: &TaskContext, stop: &AtomicBool, d: Duration) {
+    let until = Instant::now() + d;
+    while !stop.load(Ordering::Acquire) && Instant::now() < until {
+        let step = PROBE_EVERY.min(until.saturating_duration_since(Instant::now()));
+        sleep_unless_stopped(stop, step);
+        if Instant::now() < until && sink::any_reachable(&ctx.params.sink, PROBE_EVERY) {
+            return;
+        }
+    }
+}
+
 fn run(ctx: TaskContext, stop: Arc<AtomicBool>, stats: Arc<Mutex<Stats>>) {
     let mut backoff = Duration::from_millis(250);
     let mut endpoint = 0usize;
     while !stop.load(Ordering::Acquire) {
-        let r = if ctx.params.sink.do_nothing { discard(&ctx, &stop, &stats) } else { stream(&ctx, &stop, &stats, &mut backoff, &mut endpoint) };
+        let mut unreachable = false;
+        let r = if ctx.params.sink.do_nothing { discard(&ctx, &stop, &stats) } else { stream(&ctx, &stop, &stats, &mut backoff, &mut endpoint, &mut unreachable) };
         match r {
             Ok(()) => break,
             Err(e) => {
@@ -139,7 +156,14 @@ fn run(ctx: TaskContext, stop: Arc<AtomicBool>, stats: Arc<Mutex<Stats>>) {
                     s.exception = Some(e);
                 }
                 endpoint += 1;
-                sleep_unless_stopped(&stop, backoff);
+                // A peer that is down is watched for, so that shipping resumes as soon as it
+                // listens again; one that answers but refuses (a wrong password, say) is retried
+                // on the backoff schedule only.
+                if unreachable {
+                    wait_for_peer(&ctx, &stop, backoff);
+                } else {
+                    sleep_unless_stopped(&stop, backoff);
+                }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
@@ -225,9 +249,12 @@ fn discard(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>) -> Result
     Ok(())
 }
 
-fn stream(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>, backoff: &mut Duration, endpoint: &mut usize) -> Result<(), String> {
+fn stream(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>, backoff: &mut Duration, endpoint: &mut usize, unreachable: &mut bool) -> Result<(), String> {
     let p = &ctx.params;
-    let mut conn = sink::open(&p.sink, ctx.me, ctx.precision, &ctx.name, *endpoint)?;
+    let mut conn = sink::open(&p.sink, ctx.me, ctx.precision, &ctx.name, *endpoint).map_err(|e| {
+        *unreachable = e.unreachable;
+        e.message
+    })?;
     *backoff = Duration::from_millis(250);
     let (saved, saved_peer) = ctx.store.progress(&ctx.name);
     // Progress only holds for the receiver it was made with: a new receiver gets everything again.
