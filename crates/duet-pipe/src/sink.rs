@@ -62,12 +62,8 @@ pub fn any_reachable(p: &SinkParams, timeout: Duration) -> bool {
 
 /// A handshake with one endpoint; on failure, also whether the TCP connection was made.
 fn handshake(host: &str, port: u16, p: &SinkParams, me: InstanceId, precision: Precision, pipe: &str) -> Result<SinkConn, (String, bool)> {
-    let (client, stream) = connect_with_stream(host, port, Some(Duration::from_secs(10))).map_err(|e| (e.to_string(), false))?;
-    handshake_on(client, stream, host, port, p, me, precision, pipe).map_err(|e| (e, true))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn handshake_on(mut client: RawClient, stream: std::net::TcpStream, host: &str, port: u16, p: &SinkParams, me: InstanceId, precision: Precision, pipe: &str) -> Result<SinkConn, String> {
+    let (mut client, stream) = connect_with_stream(host, port, Some(Duration::from_secs(10))).map_err(|e| (e.to_string(), false))?;
+    let refused = |e: String| (e, true);
     let body = encode_kv(&[
         ("instance", me.to_string()),
         ("timestamp_precision", precision.name().to_string()),
@@ -77,13 +73,13 @@ fn handshake_on(mut client: RawClient, stream: std::net::TcpStream, host: &str, 
     ]);
     let resp = client
         .pipe_transfer(PipeTransferReq::new(transfer::VERSION, transfer::HANDSHAKE, body))
-        .map_err(|e| format!("handshake failed: {e}"))?;
+        .map_err(|e| refused(format!("handshake failed: {e}")))?;
     let st = resp.status.unwrap_or_default();
     if st.code != Some(200) {
-        return Err(format!("handshake refused ({}): {}", st.code.unwrap_or(0), st.message.unwrap_or_default()));
+        return Err(refused(format!("handshake refused ({}): {}", st.code.unwrap_or(0), st.message.unwrap_or_default())));
     }
-    let kv = decode_kv(&resp.body.unwrap_or_default()).map_err(|e| format!("bad handshake reply: {e}"))?;
-    let peer = get(&kv, "instance").and_then(InstanceId::parse).ok_or("handshake reply has no instance id")?;
+    let kv = decode_kv(&resp.body.unwrap_or_default()).map_err(|e| refused(format!("bad handshake reply: {e}")))?;
+    let peer = get(&kv, "instance").and_then(InstanceId::parse).ok_or_else(|| refused("handshake reply has no instance id".into()))?;
     let watermark = get(&kv, "watermark").and_then(|w| w.parse().ok()).unwrap_or(0);
     Ok(SinkConn { client, stream, batches: 0, endpoint: (host.to_string(), port), peer, watermark })
 }

@@ -242,8 +242,9 @@ pub fn process_frame(processor: &dyn TProcessor, frame: &[u8]) -> Vec<u8> {
 }
 
 /// A connection keeps its frame buffer between requests up to this size (a pipe batch is 1 MiB
-/// by default); a larger one is given back after its request.
-const KEEP_FRAME_BYTES: usize = 16 << 20;
+/// by default); a larger one is given back after its request, so idle connections hold at most
+/// this much each.
+const KEEP_FRAME_BYTES: usize = 2 << 20;
 
 /// Serves one connection until the peer closes it: reads frames, answers each with one frame.
 ///
