@@ -369,12 +369,24 @@ fn prepare_batches(ctx: &TaskContext, mut cur: WalCursor, last: u64, stop: &Atom
             let events = batch.count() as u64;
             Prepared { body: Some(batch.finish(p.sink.compression)), upto, events, points, newest_hlc, read }
         };
+        let only_others = verbatim && prepared.body.is_none() && read > 0;
         reported = upto;
         if tx.send(Ok(prepared)).is_err() {
             return;
         }
+        if only_others {
+            // Everything read was another origin's (a peer's writes, applied here). Until this
+            // instance writes again, the rest is read in bulk every LOCAL_WAIT instead of at each
+            // replicated record: on a receiver that is not written to, this pipe woke a few hundred
+            // times a second to skip what its peer had sent.
+            ctx.engine.wait_local_beyond(cur.next_seq - 1, LOCAL_WAIT);
+        }
     }
 }
+
+/// How long a pipe that ships only this instance's writes leaves other origins' records unread
+/// when no write of its own arrives (what its confirmed position, and so the WAL it holds, lags by).
+const LOCAL_WAIT: Duration = Duration::from_millis(20);
 
 fn ship_batches(
     ctx: &TaskContext,

@@ -570,6 +570,9 @@ pub struct Engine {
     wake: (Mutex<bool>, Condvar),
     /// Wakes writers held back while a flush catches up.
     stall: (Mutex<()>, Condvar),
+    /// The highest WAL sequence that may hold a write of this instance's origin (at open, every
+    /// record), and a condvar for pipes that ship only those and wait for the next one.
+    local_seq: (Mutex<u64>, Condvar),
     /// WAL positions that pipes still need (name -> last confirmed sequence).
     holds: Mutex<BTreeMap<String, u64>>,
     closed: AtomicBool,
@@ -643,6 +646,7 @@ impl Engine {
             series = state.schema.series_count(),
             "storage recovered"
         );
+        let last_seq = wal.last_seq();
         Ok(Engine {
             hlc: Hlc::new(max_hlc),
             wal,
@@ -653,6 +657,7 @@ impl Engine {
             compact_lock: Mutex::new(()),
             wake: (Mutex::new(false), Condvar::new()),
             stall: (Mutex::new(()), Condvar::new()),
+            local_seq: (Mutex::new(last_seq), Condvar::new()),
             holds: Mutex::new(BTreeMap::new()),
             closed: AtomicBool::new(false),
             background: Mutex::new(Vec::new()),
@@ -771,8 +776,27 @@ impl Engine {
         }
         drop(guard);
         let ack = ack.expect("at least one op");
+        self.note_local(ack.seq);
         self.wal.commit(ack.seq).map_err(|e| io_err("WAL write failed; the write is not acknowledged", e))?;
         Ok(ack)
+    }
+
+    /// Records that WAL records up to `seq` may hold writes of this instance's origin.
+    fn note_local(&self, seq: u64) {
+        let mut g = self.local_seq.0.lock().unwrap_or_else(|p| p.into_inner());
+        if seq > *g {
+            *g = seq;
+            self.local_seq.1.notify_all();
+        }
+    }
+
+    /// Waits up to `timeout` for a WAL record of this instance's origin beyond `seq` to be
+    /// appended (it may not be durable yet); returns whether there may be one. A pipe that ships
+    /// only this instance's writes waits here instead of waking for every replicated record.
+    pub fn wait_local_beyond(&self, seq: u64, timeout: Duration) -> bool {
+        let g = self.local_seq.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (g, _) = self.local_seq.1.wait_timeout_while(g, timeout, |l| *l <= seq).unwrap_or_else(|p| p.into_inner());
+        *g > seq
     }
 
     /// Checks a write against the schema and returns the schema ops it needs first (auto-creation).
@@ -978,6 +1002,10 @@ impl Engine {
                     self.wal.append(&buf)
                 }
             };
+            if m.version.origin == self.cfg.instance {
+                // A repair restoring one of our own writes: our pipes ship it like a local one.
+                self.note_local(seq);
+            }
             self.state.write().unwrap_or_else(|p| p.into_inner()).apply(&m);
             last = Some(seq);
             out.applied += 1;
@@ -1976,6 +2004,45 @@ mod tests {
         // New versions after restart are newer than every replayed one.
         e.write(Op::Insert(vec![batch("root.db.d1", vec![1], vec![100.0])])).unwrap();
         assert_eq!(read(&e, "root.db.d1.s")[0], (1, Value::F64(100.0)));
+    }
+
+    #[test]
+    fn pipes_are_told_of_local_writes_only() {
+        let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = Engine::open(cfg(da.path(), true)).unwrap();
+        let short = std::time::Duration::from_millis(5);
+        assert!(!a.wait_local_beyond(a.wal().last_seq(), short), "nothing written yet");
+        let before = a.wal().last_seq();
+        let ack = a.write(Op::Insert(vec![batch("root.db.d", vec![1], vec![1.0])])).unwrap();
+        assert!(a.wait_local_beyond(before, short) && !a.wait_local_beyond(ack.seq, short));
+        // A peer's writes applied here are not ours to ship.
+        let b = Engine::open(EngineConfig { instance: InstanceId(7), ..cfg(db.path(), true) }).unwrap();
+        let bw = b.write(Op::Insert(vec![batch("root.db.e", vec![2], vec![2.0])])).unwrap();
+        let mut muts = Vec::new();
+        b.wal().read(&mut crate::wal::WalCursor::at(1), usize::MAX, &mut |seq, p| {
+            let mut m = Mutation::decode(p).unwrap();
+            m.origin_seq = seq;
+            muts.push(m);
+        })
+        .unwrap();
+        assert!(bw.seq > 0 && a.apply_remote(muts).unwrap().applied > 0);
+        assert!(a.wal().last_seq() > ack.seq);
+        assert!(!a.wait_local_beyond(ack.seq, short));
+        // A waiting pipe is woken by the next local write.
+        let a = std::sync::Arc::new(a);
+        let waiter = {
+            let a = a.clone();
+            let seq = a.wal().last_seq();
+            std::thread::spawn(move || a.wait_local_beyond(seq, std::time::Duration::from_secs(30)))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        a.write(Op::Insert(vec![batch("root.db.d", vec![3], vec![3.0])])).unwrap();
+        assert!(waiter.join().unwrap());
+        // After a restart every record in the WAL may be ours.
+        let last = a.wal().last_seq();
+        drop(a);
+        let a = Engine::open(cfg(da.path(), true)).unwrap();
+        assert!(a.wait_local_beyond(last - 1, short));
     }
 
     #[test]
