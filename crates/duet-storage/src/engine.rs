@@ -2033,11 +2033,15 @@ mod tests {
         let waiter = {
             let a = a.clone();
             let seq = a.wal().last_seq();
-            std::thread::spawn(move || a.wait_local_beyond(seq, std::time::Duration::from_secs(30)))
+            std::thread::spawn(move || {
+                let t = std::time::Instant::now();
+                (a.wait_local_beyond(seq, std::time::Duration::from_secs(20)), t.elapsed())
+            })
         };
         std::thread::sleep(std::time::Duration::from_millis(50));
         a.write(Op::Insert(vec![batch("root.db.d", vec![3], vec![3.0])])).unwrap();
-        assert!(waiter.join().unwrap());
+        let (local, waited) = waiter.join().unwrap();
+        assert!(local && waited < std::time::Duration::from_secs(15), "woken by the write, not by the timeout ({waited:?})");
         // After a restart every record in the WAL may be ours.
         let last = a.wal().last_seq();
         drop(a);
