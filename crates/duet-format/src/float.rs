@@ -318,36 +318,23 @@ fn emit_decimal<F: Float>(scale: usize, ints: &[i64], exceptions: Vec<(usize, u6
 /// The length [`encode_xor`] would produce, counted without writing the bits (the sample that
 /// decides whether XOR is tried at all is then a tenth of a flush's float work less).
 fn xor_len<F: Float>(values: &[F]) -> usize {
-    let Some(first) = values.first() else { return 1 };
-    let mut bits = F::BITS as usize;
-    let mut prev = first.bits();
-    let mut window: Option<(u32, u32)> = None;
-    for v in &values[1..] {
-        let cur = v.bits();
-        let x = cur ^ prev;
-        prev = cur;
-        if x == 0 {
-            bits += 1;
-            continue;
-        }
-        let lz = x.leading_zeros() - (64 - F::BITS);
-        let tz = x.trailing_zeros();
-        bits += match window {
-            Some((wl, wt)) if lz >= wl && tz >= wt => 2 + (F::BITS - wl - wt) as usize,
-            _ => {
-                window = Some((lz, tz));
-                2 + 2 * F::FIELD as usize + (F::BITS - lz - tz) as usize
-            }
-        };
-    }
+    let mut bits = 0usize;
+    xor_stream(values, |_, n| bits += n as usize);
     1 + bits.div_ceil(8)
 }
 
 fn encode_xor<F: Float>(values: &[F]) -> Vec<u8> {
     let mut w = BitWriter::new(vec![XOR]);
-    let Some(first) = values.first() else { return w.finish() };
+    xor_stream(values, |v, n| w.write(v, n));
+    w.finish()
+}
+
+/// The XOR stream of `values`, as (value, bit count) fields handed to `write` in order.
+#[inline]
+fn xor_stream<F: Float>(values: &[F], mut write: impl FnMut(u64, u32)) {
+    let Some(first) = values.first() else { return };
     let mut prev = first.bits();
-    w.write(prev, F::BITS);
+    write(prev, F::BITS);
     // `None` until a value has set the window; afterwards (leading zeros, trailing zeros).
     let mut window: Option<(u32, u32)> = None;
     for v in &values[1..] {
@@ -355,27 +342,26 @@ fn encode_xor<F: Float>(values: &[F]) -> Vec<u8> {
         let x = cur ^ prev;
         prev = cur;
         if x == 0 {
-            w.write(0, 1);
+            write(0, 1);
             continue;
         }
         let lz = x.leading_zeros() - (64 - F::BITS);
         let tz = x.trailing_zeros();
         match window {
             Some((wl, wt)) if lz >= wl && tz >= wt => {
-                w.write(0b01, 2);
-                w.write(x >> wt, F::BITS - wl - wt);
+                write(0b01, 2);
+                write(x >> wt, F::BITS - wl - wt);
             }
             _ => {
                 let len = F::BITS - lz - tz;
-                w.write(0b11, 2);
-                w.write(lz as u64, F::FIELD);
-                w.write((len - 1) as u64, F::FIELD);
-                w.write(x >> tz, len);
+                write(0b11, 2);
+                write(lz as u64, F::FIELD);
+                write((len - 1) as u64, F::FIELD);
+                write(x >> tz, len);
                 window = Some((lz, tz));
             }
         }
     }
-    w.finish()
 }
 
 fn decode<F: Float>(buf: &[u8], n: usize) -> Result<Vec<F>> {
