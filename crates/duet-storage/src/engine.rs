@@ -265,14 +265,15 @@ impl State {
                 Err(e) => tracing::error!("skipping unreadable data of {series} in file {}: {e}", f.id),
             }
         }
-        let mut mems: Vec<(&[i64], &ColumnValues, &[Version], usize)> = Vec::new();
+        // Memtable versions are expanded (from runs) only when several sources must be merged.
+        let mut mems: Vec<(&[i64], &ColumnValues, &crate::memtable::Versions, usize)> = Vec::new();
         for m in self.frozen.iter().map(|m| m.as_ref()).chain(std::iter::once(&self.mem)) {
             if let Some(buf) = m.get(series) {
                 let (t, v, ver) = buf.columns();
                 let lo = t.partition_point(|&x| x < start);
                 let hi = t.partition_point(|&x| x <= end).max(lo);
                 if hi > lo {
-                    mems.push((&t[lo..hi], v, &ver[lo..hi], lo));
+                    mems.push((&t[lo..hi], v, ver, lo));
                 }
             }
         }
@@ -299,8 +300,9 @@ impl State {
         }
         // Sources in the order `scan_versions` reads them, so that equal (time, version) pairs
         // resolve to the same point: the later source, then the later row.
-        let mut srcs: Vec<(&[i64], &ColumnValues, &[Version], usize)> = files.iter().map(|p| (p.times.as_slice(), &p.values, p.versions.as_slice(), 0)).collect();
-        srcs.extend(mems);
+        let mut srcs: Vec<(&[i64], &ColumnValues, std::borrow::Cow<[Version]>, usize)> =
+            files.iter().map(|p| (p.times.as_slice(), &p.values, std::borrow::Cow::Borrowed(p.versions.as_slice()), 0)).collect();
+        srcs.extend(mems.into_iter().map(|(t, v, ver, lo)| (t, v, ver.range(lo, lo + t.len()), lo)));
         let mut keys: Vec<(i64, Version, u32, u32)> = Vec::with_capacity(srcs.iter().map(|s| s.0.len()).sum());
         for (si, (t, _, ver, _)) in srcs.iter().enumerate() {
             keys.extend(t.iter().zip(ver.iter()).enumerate().map(|(i, (&t, &v))| (t, v, si as u32, i as u32)));
@@ -325,9 +327,9 @@ impl State {
         macro_rules! gather {
             ($variant:ident, $out:expr) => {{
                 for &(si, row) in &picks {
-                    let (_, v, _, off) = srcs[si as usize];
+                    let (_, v, _, off) = &srcs[si as usize];
                     if let ColumnValues::$variant(v) = v {
-                        $out.push(v[off + row as usize].clone());
+                        $out.push(v[*off + row as usize].clone());
                     }
                 }
             }};
@@ -527,14 +529,19 @@ impl State {
                 Vec::new()
             };
             let buf = self.mem.series_mut(&path, c.dtype);
+            let versions_before = buf.versions_bytes();
             let added = buf.extend(&b.times, c, version, check_tombs.then_some(skip.as_slice()));
             buf.normalize();
             let per = match &c.values {
-                duet_common::mutation::ColumnValues::Bytes(v) => 48 + v.iter().map(|x| x.len()).sum::<usize>() / v.len().max(1),
-                // time + value + version, plus the slack of growing vectors
-                _ => 48,
+                duet_common::mutation::ColumnValues::Bytes(v) => 8 + 24 + v.iter().map(|x| x.len()).sum::<usize>() / v.len().max(1),
+                duet_common::mutation::ColumnValues::Bool(_) => 8 + 1,
+                duet_common::mutation::ColumnValues::I32(_) | duet_common::mutation::ColumnValues::F32(_) => 8 + 4,
+                _ => 8 + 8,
             };
-            self.mem.add_bytes(added * per);
+            // Time, value and version (a run per batch, or one per point), plus half for the
+            // slack of growing vectors.
+            let grown = added * per + buf.versions_bytes().saturating_sub(versions_before);
+            self.mem.add_bytes(grown + grown / 2);
         }
     }
 }
@@ -1197,9 +1204,13 @@ impl Engine {
         let path = file_path(&self.cfg.data_dir, id);
         let started = std::time::Instant::now();
         let mut w = FileWriter::create(&path)?;
+        // The memtable keeps versions as runs; the file writer takes one per point.
+        let mut versions = Vec::new();
         for (series, buf) in frozen.sorted() {
-            let (times, values, versions) = buf.columns();
-            w.write_series(series, buf.dtype, times, values, versions)?;
+            let (times, values, runs) = buf.columns();
+            versions.clear();
+            runs.expand_into(0, runs.len(), &mut versions);
+            w.write_series(series, buf.dtype, times, values, &versions)?;
         }
         crash_point("flush:writing");
         let summary = w.finish()?;
@@ -1722,7 +1733,7 @@ impl State {
                 if rows.len() == need {
                     stopped_at(Some(t[if desc { rows.start } else { rows.end - 1 }]));
                 }
-                pts.extend(rows.map(|i| (t[i], ver[i], v.get(i))));
+                pts.extend(rows.clone().zip(ver.iter_from(rows.start)).map(|(i, version)| (t[i], version, v.get(i))));
             }
             pts.retain(|p| if desc { p.0 >= reach } else { p.0 <= reach });
             // Points of another type (data of a type that lost a schema conflict) are left out,
