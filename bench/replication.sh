@@ -144,11 +144,13 @@ for r in $(seq "$rounds"); do
   r0=$(date +%s.%N); start "$tmp/bc$r" "$pb"; t0=$(date +%s.%N)
   while [ "$(remaining "$pa" AB)" != "0" ]; do sleep 0.02; done; t1=$(date +%s.%N)
   # The pipe reconnects on its retry schedule (capped exponential backoff, up to 10 s): the rate is
-  # measured from its reconnection (A's log), and the wait for it is reported apart.
-  tc=$(python3 -c "
+  # measured from its reconnection (A's log), and the wait for it is reported apart. B's start is
+  # taken from its own log ("ready for clients"): the port poll above only looks every 0.1 s.
+  logtime() { python3 -c "
 import datetime, sys
-lines = [l for l in open('$tmp/ac$r.log') if 'pipe connected' in l and 'pipe=AB' in l]
-print(datetime.datetime.strptime(lines[-1].split()[0], '%Y-%m-%dT%H:%M:%S.%fZ').replace(tzinfo=datetime.timezone.utc).timestamp())")
+lines = [l for l in open('$1') if all(w in l for w in sys.argv[1:])]
+print(datetime.datetime.strptime(lines[-1].split()[0], '%Y-%m-%dT%H:%M:%S.%fZ').replace(tzinfo=datetime.timezone.utc).timestamp())" "${@:2}"; }
+  tc=$(logtime "$tmp/ac$r.log" 'pipe connected' 'pipe=AB'); t0=$(logtime "$tmp/bc$r.log" 'ready for clients')
   catchups+=("$(calc "round(10000000/($t1-$tc))")")
   python3 -c "r=$t0-$r0; w=$tc-$t0; s=$t1-$tc; print(f'catch-up: B recovered its own state in {r:.2f} s, the pipe reconnected {w:.2f} s later, then backlog_events=$before points=10000000 shipped and applied in {s:.2f} s: points_per_s={10000000/s:.0f} (counting B recovery and the reconnection: {10000000/(s+r+w):.0f})')"
   stop "$tmp/ac$r" "$tmp/bc$r"

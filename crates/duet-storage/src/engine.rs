@@ -1204,13 +1204,25 @@ impl Engine {
         let path = file_path(&self.cfg.data_dir, id);
         let started = std::time::Instant::now();
         let mut w = FileWriter::create(&path)?;
-        // The memtable keeps versions as runs; the file writer takes one per point.
+        // The memtable keeps versions as runs and the file writer takes one per point: they are
+        // expanded a few pages at a time (whole pages, so the file is the same as in one go), which
+        // bounds this buffer whatever the size of a series.
+        const FLUSH_CHUNK: usize = 4 * duet_format::writer::DEFAULT_PAGE_POINTS;
         let mut versions = Vec::new();
         for (series, buf) in frozen.sorted() {
             let (times, values, runs) = buf.columns();
-            versions.clear();
-            runs.expand_into(0, runs.len(), &mut versions);
-            w.write_series(series, buf.dtype, times, values, &versions)?;
+            w.begin_series(series, buf.dtype)?;
+            for lo in (0..times.len()).step_by(FLUSH_CHUNK) {
+                let hi = (lo + FLUSH_CHUNK).min(times.len());
+                versions.clear();
+                runs.expand_into(lo, hi, &mut versions);
+                if hi - lo == times.len() {
+                    w.append_points(times, values, &versions)?;
+                } else {
+                    w.append_points(&times[lo..hi], &duet_format::page::slice_values(values, lo..hi), &versions)?;
+                }
+            }
+            w.end_series()?;
         }
         crash_point("flush:writing");
         let summary = w.finish()?;
@@ -2131,6 +2143,26 @@ mod tests {
         let e = Engine::open(cfg(d.path(), true)).unwrap();
         assert_eq!(read(&e, "root.db.d.s"), want, "after restart");
         assert!(e.wal().first_seq() > 1, "flushed WAL segments were released");
+    }
+
+    #[test]
+    fn a_series_longer_than_a_flush_chunk_keeps_every_version() {
+        // 630,000 points: the flush expands the memtable's version runs in several chunks.
+        let d = tempfile::tempdir().unwrap();
+        let e = Engine::open(cfg(d.path(), true)).unwrap();
+        for k in 0..7i64 {
+            let times: Vec<i64> = (k * 90_000..(k + 1) * 90_000).collect();
+            let vals = times.iter().map(|t| *t as f64).collect();
+            e.write(Op::Insert(vec![batch("root.db.d", times, vals)])).unwrap();
+        }
+        let path = Path::parse("root.db.d.s").unwrap();
+        let now = e.now();
+        let before = e.state().scan_versions(&path, i64::MIN, i64::MAX, now);
+        assert_eq!(before.len(), 630_000);
+        assert_eq!(before.iter().map(|p| p.2).collect::<std::collections::BTreeSet<_>>().len(), 7);
+        e.flush().unwrap();
+        assert_eq!(e.state().file_count(), 1);
+        assert!(e.state().scan_versions(&path, i64::MIN, i64::MAX, now) == before, "the file holds other points or versions than the memtable did");
     }
 
     #[test]

@@ -305,6 +305,7 @@ impl Versions {
 
     /// Appends the versions of points `lo..hi`, one per point, to `out`.
     pub fn expand_into(&self, lo: usize, hi: usize, out: &mut Vec<Version>) {
+        assert!(hi <= self.len, "versions {lo}..{hi} of {}", self.len);
         if lo >= hi {
             return;
         }
