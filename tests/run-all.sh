@@ -8,6 +8,13 @@ cd "$(dirname "$0")/.."
 echo "== building (debug) =="
 cargo build --workspace --bins --locked
 
+if cargo clippy --version >/dev/null 2>&1; then
+  echo "== lints (clippy, warnings are errors) =="
+  cargo clippy --workspace --all-targets --locked -q -- -D warnings
+else
+  echo "== lints skipped: cargo clippy is not installed =="
+fi
+
 echo "== Rust unit and integration tests =="
 log=$(mktemp)
 set +e

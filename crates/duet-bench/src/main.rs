@@ -200,9 +200,9 @@ fn ingest(host: String, port: u16, clients: usize, devices: usize, sensors: usiz
         let mut from = 0;
         while from < timestamps {
             let to = (from + rows).min(timestamps);
-            let mut pending: Vec<Vec<(String, Vec<u8>, Vec<u8>, Vec<i32>, i32)>> = (0..clients).map(|_| Vec::new()).collect();
-            for d in 0..devices {
-                let (times, cols) = device_rows(&mut state[d], &mut rng, from, to, pass, timestamps);
+            let mut pending: Vec<Vec<EncodedTablet>> = (0..clients).map(|_| Vec::new()).collect();
+            for (d, st) in state.iter_mut().enumerate().take(devices) {
+                let (times, cols) = device_rows(st, &mut rng, from, to, pass, timestamps);
                 let batch = InsertBatch {
                     device: Path::parse(&format!("{prefix}.d{d:04}")).unwrap(),
                     aligned: false,
@@ -291,7 +291,10 @@ fn ingest(host: String, port: u16, clients: usize, devices: usize, sensors: usiz
     }
 }
 
-fn tablets_req(p: Vec<(String, Vec<u8>, Vec<u8>, Vec<i32>, i32)>, names: &[String]) -> InsertTabletsReq {
+/// One device's tablet, encoded for insertTablets: device, values, timestamps, types, rows.
+type EncodedTablet = (String, Vec<u8>, Vec<u8>, Vec<i32>, i32);
+
+fn tablets_req(p: Vec<EncodedTablet>, names: &[String]) -> InsertTabletsReq {
     let mut r = InsertTabletsReq { session_id: Some(0), is_aligned: Some(false), ..Default::default() };
     let (mut devs, mut ms, mut vs, mut ts, mut types, mut sizes) = (vec![], vec![], vec![], vec![], vec![], vec![]);
     for (d, v, t, ty, n) in p {
@@ -465,7 +468,7 @@ fn lag(o: LagOpts) {
             writes += usize::from(*at >= measure_from);
         }
     }
-    by_ack.sort_by(|x, y| x.0.cmp(&y.0));
+    by_ack.sort_by_key(|x| x.0);
     // For looking at where in a run the slow writes were: DUET_LAG_DUMP=file gets "seconds,lag_ms".
     if let Ok(path) = std::env::var("DUET_LAG_DUMP") {
         let lines: Vec<String> = by_ack.iter().map(|(at, ms)| format!("{:.4},{ms:.3}", at.saturating_duration_since(start).as_secs_f64())).collect();

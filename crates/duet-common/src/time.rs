@@ -126,7 +126,7 @@ pub fn parse_datetime(text: &str, precision: Precision, default_offset_secs: i32
         part.parse::<i64>().map_err(|_| bad("expected digits"))
     };
     let year = num(0, 4)?;
-    if b.get(4).map_or(true, |c| *c != b'-' && *c != b'/' && *c != b'.') {
+    if b.get(4).is_none_or(|c| *c != b'-' && *c != b'/' && *c != b'.') {
         return Err(bad("expected yyyy-MM-dd"));
     }
     let month = num(5, 2)? as u32;

@@ -138,7 +138,9 @@ impl PipeManager {
         let diff = |conn: &mut crate::sink::SinkConn| -> Result<Vec<(duet_common::path::Path, i64, u64, u64)>, Status> {
             let local = self.engine.digest(&covers, bucket);
             let remote = conn.digest(bucket, &patterns).map_err(|e| err(StatusCode::PipeError, e))?;
-            let mut m: BTreeMap<(duet_common::path::Path, i64), ((u64, u64), (u64, u64))> = BTreeMap::new();
+            // (series, bucket) -> ((points, hash) here, (points, hash) on the peer)
+            type Sides = ((u64, u64), (u64, u64));
+            let mut m: BTreeMap<(duet_common::path::Path, i64), Sides> = BTreeMap::new();
             for (p, b, n, h) in local {
                 m.entry((p, b)).or_default().0 = (n, h);
             }

@@ -286,9 +286,11 @@ fn stream(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>, backoff: &
     let quit = AtomicBool::new(false);
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Prepared, String>>(PREFETCH_BATCHES);
+        // Shipped bodies' buffers go back to the reader to build later batches in.
+        let (used_tx, used_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let quit = &quit;
-        scope.spawn(move || prepare_batches(ctx, cur, last, stop, quit, tx));
-        let r = ship_batches(ctx, &mut conn, stop, stats, rx, confirmed, peer);
+        scope.spawn(move || prepare_batches(ctx, cur, last, stop, quit, tx, used_rx));
+        let r = ship_batches(ctx, &mut conn, stop, stats, (rx, used_tx), confirmed, peer);
         quit.store(true, Ordering::Release);
         r
     })
@@ -311,7 +313,15 @@ struct Prepared {
     read: usize,
 }
 
-fn prepare_batches(ctx: &TaskContext, mut cur: WalCursor, last: u64, stop: &AtomicBool, quit: &AtomicBool, tx: std::sync::mpsc::SyncSender<Result<Prepared, String>>) {
+fn prepare_batches(
+    ctx: &TaskContext,
+    mut cur: WalCursor,
+    last: u64,
+    stop: &AtomicBool,
+    quit: &AtomicBool,
+    tx: std::sync::mpsc::SyncSender<Result<Prepared, String>>,
+    used: std::sync::mpsc::Receiver<Vec<u8>>,
+) {
     let p = &ctx.params;
     let wal = ctx.engine.wal();
     let verbatim = source::ships_local_verbatim(&p.source);
@@ -323,6 +333,9 @@ fn prepare_batches(ctx: &TaskContext, mut cur: WalCursor, last: u64, stop: &Atom
             continue;
         }
         batch.clear();
+        while let Ok(buf) = used.try_recv() {
+            batch.recycle(buf);
+        }
         let (mut points, mut newest_hlc) = (0u64, 0u64);
         let read = wal.read(&mut cur, p.sink.batch_bytes, &mut |seq, payload| {
             if seq > last {
@@ -393,7 +406,7 @@ fn ship_batches(
     conn: &mut sink::SinkConn,
     stop: &AtomicBool,
     stats: &Mutex<Stats>,
-    rx: std::sync::mpsc::Receiver<Result<Prepared, String>>,
+    (rx, used): (std::sync::mpsc::Receiver<Result<Prepared, String>>, std::sync::mpsc::Sender<Vec<u8>>),
     mut confirmed: u64,
     peer: u64,
 ) -> Result<(), String> {
@@ -465,6 +478,7 @@ fn ship_batches(
                 }
                 let started = Instant::now();
                 let reply = conn.send(&body)?;
+                let _ = used.send(body.into_buffer());
                 unsynced.push_back((conn.batches, upto));
                 settle(&mut unsynced, &mut confirmed, reply.durable_batch);
                 let mut s = stats.lock().unwrap();

@@ -53,7 +53,7 @@ pub fn check(status: Option<Status>) -> Result<(), ClientError> {
     let st = status.unwrap_or_default();
     match st.code.unwrap_or(200) {
         200 | 400 => Ok(()),
-        302 if st.sub_status.as_ref().map_or(true, |s| s.iter().all(|x| matches!(x.code, Some(200) | Some(400)))) => Ok(()),
+        302 if st.sub_status.as_ref().is_none_or(|s| s.iter().all(|x| matches!(x.code, Some(200) | Some(400)))) => Ok(()),
         code => {
             let mut message = st.message.unwrap_or_default();
             if let Some(subs) = st.sub_status {

@@ -138,8 +138,8 @@ pub fn decode(buf: &[u8], types: &[DataType]) -> Result<Block, String> {
     };
     let tnulls = read_nulls(&mut c)?;
     let mut times = Vec::with_capacity(rows);
-    for r in 0..rows {
-        times.push(if tnulls[r] { 0 } else { i64::from_be_bytes(c.take(8)?.try_into().unwrap()) });
+    for &null in tnulls.iter().take(rows) {
+        times.push(if null { 0 } else { i64::from_be_bytes(c.take(8)?.try_into().unwrap()) });
     }
     let mut columns = Vec::with_capacity(types.len());
     for (i, t) in types.iter().enumerate() {
@@ -152,7 +152,7 @@ pub fn decode(buf: &[u8], types: &[DataType]) -> Result<Block, String> {
                     col.push((!nulls[r]).then(|| Value::Bool(bits[r / 8] & (0x80 >> (r % 8)) != 0)));
                 }
             }
-            1 | 2 | 3 => {
+            1..=3 => {
                 for null in nulls.iter().take(rows) {
                     if *null {
                         col.push(None);

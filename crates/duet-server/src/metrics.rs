@@ -39,7 +39,9 @@ pub fn render(shared: &Shared) -> String {
     }
     let readable = wal.readable_seq();
     let pipes = shared.pipes.all_stats();
-    let families: [(&str, &str, fn(&duet_pipe::task::Stats, u64) -> f64); 10] = [
+    // (name, help, value of a pipe's stats given the WAL's readable position)
+    type Family = (&'static str, &'static str, fn(&duet_pipe::task::Stats, u64) -> f64);
+    let families: [Family; 10] = [
         ("duetdb_pipe_shipped_events_total", "Mutations shipped.", |s, _| s.shipped_events as f64),
         ("duetdb_pipe_shipped_points_total", "Points shipped.", |s, _| s.shipped_points as f64),
         ("duetdb_pipe_shipped_bytes_total", "Bytes shipped after compression.", |s, _| s.shipped_bytes as f64),

@@ -258,6 +258,8 @@ impl Connection {
         Ok(InsertBatch { device, aligned, times: vec![time], columns: self.columns_of_record(measurements, typed) })
     }
 
+    // One argument per field of the insertTablet request it decodes.
+    #[allow(clippy::too_many_arguments)]
     fn tablet_batch(&self, device: Option<String>, measurements: Vec<String>, types: Vec<i32>, size: i32, values: &[u8], times: &[u8], aligned: bool) -> Result<InsertBatch, DStatus> {
         tablet::decode_tablet(parse_device(device)?, aligned, &measurements, &types, size, values, times)
     }

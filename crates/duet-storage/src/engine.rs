@@ -300,7 +300,7 @@ impl State {
         }
         // Sources in the order `scan_versions` reads them, so that equal (time, version) pairs
         // resolve to the same point: the later source, then the later row.
-        let mut srcs: Vec<(&[i64], &ColumnValues, std::borrow::Cow<[Version]>, usize)> =
+        let mut srcs: Vec<MergeSource> =
             files.iter().map(|p| (p.times.as_slice(), &p.values, std::borrow::Cow::Borrowed(p.versions.as_slice()), 0)).collect();
         srcs.extend(mems.into_iter().map(|(t, v, ver, lo)| (t, v, ver.range(lo, lo + t.len()), lo)));
         let mut keys: Vec<(i64, Version, u32, u32)> = Vec::with_capacity(srcs.iter().map(|s| s.0.len()).sum());
@@ -545,6 +545,10 @@ impl State {
         }
     }
 }
+
+/// One source of a merged read: times, values, versions (one per point) and the offset of the
+/// first row in the values.
+type MergeSource<'a> = (&'a [i64], &'a ColumnValues, std::borrow::Cow<'a, [Version]>, usize);
 
 /// Validates `op` as it would be once `first` had been applied (on a copy only when needed).
 fn validate_after(schema: &Schema, first: &[Op], op: &Op) -> Result<(), Status> {
@@ -1290,7 +1294,9 @@ impl Engine {
     /// Merges the files `pick` chooses (by id) from the live ones into one.
     fn merge_files(&self, pick: impl FnOnce(&State) -> Vec<u64>) -> Result<(), Status> {
         let _one = self.compact_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let (files, tombs, keep): (Vec<Arc<DataFile>>, Vec<Tombstone>, HashMap<Path, (duet_common::types::DataType, Option<i64>)>) = {
+        // Per series the compaction keeps: its schema type and the earliest time its TTL keeps.
+        type Keep = HashMap<Path, (duet_common::types::DataType, Option<i64>)>;
+        let (files, tombs, keep): (Vec<Arc<DataFile>>, Vec<Tombstone>, Keep) = {
             let st = self.state();
             let chosen: HashSet<u64> = pick(&st).into_iter().collect();
             if chosen.is_empty() {

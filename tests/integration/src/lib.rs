@@ -114,6 +114,7 @@ impl TestServer {
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = child.kill();
+        let _ = child.wait();
         Err(format!("duetdb did not open its port within 30 s:\n{}", self.log()))
     }
 
