@@ -1751,7 +1751,7 @@ impl State {
                 if rows.len() == need {
                     stopped_at(Some(t[if desc { rows.start } else { rows.end - 1 }]));
                 }
-                pts.extend(rows.clone().zip(ver.iter_from(rows.start)).map(|(i, version)| (t[i], version, v.get(i))));
+                ver.for_each_run(rows.start, rows.end, |r, version| pts.extend(r.map(|i| (t[i], version, v.get(i)))));
             }
             pts.retain(|p| if desc { p.0 >= reach } else { p.0 <= reach });
             // Points of another type (data of a type that lost a schema conflict) are left out,

@@ -148,7 +148,9 @@ impl SeriesBuf {
         debug_assert!(self.sorted);
         let lo = self.times.partition_point(|&t| t < start);
         let hi = self.times.partition_point(|&t| t <= end);
-        (lo..hi).zip(self.versions.iter_from(lo)).map(move |(i, v)| (self.times[i], self.values.get(i), v))
+        let mut runs = Vec::new();
+        self.versions.for_each_run(lo, hi.max(lo), |r, v| runs.push((r, v)));
+        runs.into_iter().flat_map(move |(r, v)| r.map(move |i| (self.times[i], self.values.get(i), v)))
     }
 
     /// The normalized columns (time, value, version), for flushing.
@@ -273,19 +275,31 @@ impl Versions {
         }
     }
 
-    /// The versions of points from `from` on, in order.
-    pub fn iter_from(&self, from: usize) -> impl Iterator<Item = Version> + '_ {
-        let (mut run, mut next_start) = if self.dense || from >= self.len { (0, usize::MAX) } else { let r = self.run_of(from); (r, self.run_end(r)) };
-        (from..self.len).map(move |i| {
-            if self.dense {
-                return self.vers[i];
+    /// Calls `f` with each maximal range of points in `lo..hi` that share a version (in order).
+    /// Callers loop over a range with the version fixed, which is what makes reading runs cheap.
+    pub fn for_each_run(&self, lo: usize, hi: usize, mut f: impl FnMut(std::ops::Range<usize>, Version)) {
+        assert!(hi <= self.len, "versions {lo}..{hi} of {}", self.len);
+        if lo >= hi {
+            return;
+        }
+        if self.dense {
+            let mut i = lo;
+            while i < hi {
+                let v = self.vers[i];
+                let end = i + 1 + self.vers[i + 1..hi].iter().take_while(|&&x| x == v).count();
+                f(i..end, v);
+                i = end;
             }
-            if i >= next_start {
-                run += 1;
-                next_start = self.run_end(run);
-            }
-            self.vers[run]
-        })
+            return;
+        }
+        let mut r = self.run_of(lo);
+        let mut i = lo;
+        while i < hi {
+            let end = self.run_end(r).min(hi);
+            f(i..end, self.vers[r]);
+            i = end;
+            r += 1;
+        }
     }
 
     /// Index one past the last point of run `r`.
@@ -313,14 +327,7 @@ impl Versions {
             out.extend_from_slice(&self.vers[lo..hi]);
             return;
         }
-        let mut r = self.run_of(lo);
-        let mut i = lo;
-        while i < hi {
-            let end = self.run_end(r).min(hi);
-            out.extend(std::iter::repeat_n(self.vers[r], end - i));
-            i = end;
-            r += 1;
-        }
+        self.for_each_run(lo, hi, |r, v| out.extend(std::iter::repeat_n(v, r.len())));
     }
 
     fn clear(&mut self) {
@@ -556,7 +563,14 @@ mod tests {
             let mut out = vec![v(9, 9)];
             vs.expand_into(lo, hi, &mut out);
             proptest::prop_assert_eq!(&out[1..], &model[lo..hi]);
-            proptest::prop_assert_eq!(vs.iter_from(lo).collect::<Vec<_>>(), model[lo..].to_vec());
+            let mut by_runs = Vec::new();
+            let mut last: Option<Version> = None;
+            vs.for_each_run(lo, hi, |r, v| {
+                assert!(!r.is_empty() && last != Some(v), "runs are maximal and never empty");
+                last = Some(v);
+                by_runs.extend(r.map(|_| v));
+            });
+            proptest::prop_assert_eq!(&by_runs[..], &model[lo..hi]);
             for (i, want) in model.iter().enumerate().skip(lo).take(50) {
                 proptest::prop_assert_eq!(vs.get(i), *want);
             }
