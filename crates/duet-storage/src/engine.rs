@@ -475,6 +475,11 @@ impl State {
         self.files.len()
     }
 
+    /// Number of sealed memtables still waiting to be written to files.
+    pub fn sealed_memtables(&self) -> usize {
+        self.frozen.len()
+    }
+
     fn deleted_later(&self, series: &Path, t: i64, v: Version) -> bool {
         self.tombstones
             .iter()
