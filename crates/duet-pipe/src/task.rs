@@ -478,7 +478,10 @@ fn ship_batches(
                 }
                 let started = Instant::now();
                 let reply = conn.send(&body)?;
-                let _ = used.send(body.into_buffer());
+                if p.sink.compression == crate::params::Compression::None {
+                    // A compressed body is a buffer of its own, which the builder has no use for.
+                    let _ = used.send(body.into_buffer());
+                }
                 unsynced.push_back((conn.batches, upto));
                 settle(&mut unsynced, &mut confirmed, reply.durable_batch);
                 let mut s = stats.lock().unwrap();

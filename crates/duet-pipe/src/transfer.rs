@@ -65,6 +65,9 @@ pub struct BatchBuilder {
     spare: Vec<u8>,
 }
 
+/// Largest buffer [`BatchBuilder::recycle`] keeps (a batch of the default 1 MiB uses about that).
+pub const MAX_RECYCLED: usize = 16 << 20;
+
 /// Room for the header: tag, raw length, checksum and the mutation count (a varint).
 const HEAD: usize = 1 + 4 + 4 + 10;
 
@@ -132,9 +135,10 @@ impl BatchBuilder {
 
     /// Takes back a shipped body's buffer: the next batch is built in it. Batches of a megabyte
     /// in fresh buffers cost the sender a page fault per 4 KiB (and the unmapping when freed).
-    /// The larger of the two buffers is kept.
+    /// The larger of the two buffers is kept, unless it is larger than [`MAX_RECYCLED`]: a buffer
+    /// grown for a rare huge mutation is freed rather than held for good.
     pub fn recycle(&mut self, buf: Vec<u8>) {
-        if buf.capacity() > self.spare.capacity() {
+        if buf.capacity() > self.spare.capacity() && buf.capacity() <= MAX_RECYCLED {
             self.spare = buf;
         }
     }
@@ -378,5 +382,8 @@ mod tests {
         assert_eq!(&*third, &*fresh.finish(Compression::None), "a recycled buffer builds the same bytes");
         let buf = third.into_buffer();
         assert_eq!(buf.as_ptr(), ptr, "the third batch was not built in the recycled buffer");
+        // A buffer grown for a huge mutation is let go.
+        b.recycle(Vec::with_capacity(MAX_RECYCLED + 1));
+        assert!(b.spare.capacity() <= MAX_RECYCLED);
     }
 }

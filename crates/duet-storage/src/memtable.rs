@@ -133,6 +133,11 @@ impl SeriesBuf {
     /// Removes points in `[start, end]` whose version is older than `v` (a range tombstone).
     /// Returns how many were removed.
     pub fn delete(&mut self, start: i64, end: i64, v: Version) -> usize {
+        let mut hit = false;
+        self.versions.for_each_run(0, self.times.len(), |r, ver| hit |= ver < v && self.times[r].iter().any(|t| (start..=end).contains(t)));
+        if !hit {
+            return 0;
+        }
         let versions = self.versions.range(0, self.times.len()).into_owned();
         let keep: Vec<usize> = (0..self.times.len()).filter(|&i| !(self.times[i] >= start && self.times[i] <= end && versions[i] < v)).collect();
         let removed = self.times.len() - keep.len();
@@ -612,6 +617,9 @@ mod tests {
         for t in 0..10 {
             a.push(t, Value::F64(t as f64), v(t as u64, 1));
         }
+        // Nothing in the range, or nothing older there: nothing goes.
+        assert_eq!(a.delete(20, 30, v(99, 0)), 0);
+        assert_eq!(a.delete(7, 9, v(3, 0)), 0);
         // Versions of t=2..4 are older than (5, origin 0); t=5 has (5, origin 1), which is newer.
         assert_eq!(a.delete(2, 6, v(5, 0)), 3);
         let left: Vec<i64> = a.range(i64::MIN, i64::MAX).map(|p| p.0).collect();
