@@ -537,11 +537,10 @@ impl State {
             let versions_before = buf.versions_bytes();
             let added = buf.extend(&b.times, c, version, check_tombs.then_some(skip.as_slice()));
             buf.normalize();
-            let per = match &c.values {
-                duet_common::mutation::ColumnValues::Bytes(v) => 8 + 24 + v.iter().map(|x| x.len()).sum::<usize>() / v.len().max(1),
-                duet_common::mutation::ColumnValues::Bool(_) => 8 + 1,
-                duet_common::mutation::ColumnValues::I32(_) | duet_common::mutation::ColumnValues::F32(_) => 8 + 4,
-                _ => 8 + 8,
+            let per = 8 + match (&c.values, crate::memtable::value_width(&c.values)) {
+                (_, Some(w)) => w,
+                (duet_common::mutation::ColumnValues::Bytes(v), None) => 24 + v.iter().map(|x| x.len()).sum::<usize>() / v.len().max(1),
+                (_, None) => unreachable!("only TEXT and BLOB values have no fixed width"),
             };
             // Time, value and version (a run per batch, or one per point), plus half for the
             // slack of growing vectors.

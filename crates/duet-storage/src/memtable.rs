@@ -193,13 +193,22 @@ impl SeriesBuf {
 
     /// Approximate heap bytes held.
     pub fn bytes(&self) -> usize {
-        let per = match &self.values {
-            ColumnValues::Bool(_) => 1,
-            ColumnValues::I32(_) | ColumnValues::F32(_) => 4,
-            ColumnValues::I64(_) | ColumnValues::F64(_) => 8,
-            ColumnValues::Bytes(v) => return self.times.len() * 8 + self.versions.bytes() + v.iter().map(|b| b.len() + 24).sum::<usize>(),
+        let values = match (&self.values, value_width(&self.values)) {
+            (_, Some(w)) => self.times.len() * w,
+            (ColumnValues::Bytes(v), None) => v.iter().map(|b| b.len() + 24).sum::<usize>(),
+            (_, None) => unreachable!("only TEXT and BLOB values have no fixed width"),
         };
-        self.times.len() * (8 + per) + self.versions.bytes()
+        self.times.len() * 8 + values + self.versions.bytes()
+    }
+}
+
+/// Bytes one value of a column takes in a buffer; None for TEXT and BLOB (a vector each).
+pub fn value_width(values: &ColumnValues) -> Option<usize> {
+    match values {
+        ColumnValues::Bool(_) => Some(1),
+        ColumnValues::I32(_) | ColumnValues::F32(_) => Some(4),
+        ColumnValues::I64(_) | ColumnValues::F64(_) => Some(8),
+        ColumnValues::Bytes(_) => None,
     }
 }
 

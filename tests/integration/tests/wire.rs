@@ -130,9 +130,6 @@ fn malformed_and_hostile_messages_get_errors_not_crashes() {
         o.write_byte(11).unwrap();
         o.write_i32(2_000_000_000).unwrap();
     });
-    send_frame(&mut s, &hostile);
-    let msg = expect_exception(&read_frame(&mut s), ApplicationErrorKind::Unknown);
-    assert!(msg.contains("cannot fit"), "{msg}");
     // A string, and a binary field, each claiming more bytes than the frame holds.
     let long_string = call("executeStatementV2", |o| {
         o.write_field_begin(&TFieldIdentifier::new("req", TType::Struct, 1)).unwrap();
@@ -140,9 +137,6 @@ fn malformed_and_hostile_messages_get_errors_not_crashes() {
         o.write_field_begin(&TFieldIdentifier::new("statement", TType::String, 2)).unwrap();
         o.write_i32(2_000_000_000).unwrap();
     });
-    send_frame(&mut s, &long_string);
-    let msg = expect_exception(&read_frame(&mut s), ApplicationErrorKind::Unknown);
-    assert!(msg.contains("cannot fit"), "{msg}");
     let long_binary = call("pipeTransfer", |o| {
         o.write_field_begin(&TFieldIdentifier::new("req", TType::Struct, 1)).unwrap();
         o.write_struct_begin(&TStructIdentifier::new("req")).unwrap();
@@ -150,9 +144,11 @@ fn malformed_and_hostile_messages_get_errors_not_crashes() {
         o.write_i32(5000).unwrap();
         o.write_i32(7).unwrap();
     });
-    send_frame(&mut s, &long_binary);
-    let msg = expect_exception(&read_frame(&mut s), ApplicationErrorKind::Unknown);
-    assert!(msg.contains("cannot fit"), "{msg}");
+    for (what, frame) in [("list", hostile), ("string", long_string), ("binary", long_binary)] {
+        send_frame(&mut s, &frame);
+        let msg = expect_exception(&read_frame(&mut s), ApplicationErrorKind::Unknown);
+        assert!(msg.contains("cannot fit"), "{what}: {msg}");
+    }
     // Garbage that is no Thrift protocol at all.
     send_frame(&mut s, b"GET / HTTP/1.1\r\n\r\n");
     let reply = read_frame(&mut s);
