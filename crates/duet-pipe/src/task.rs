@@ -239,7 +239,8 @@ fn discard(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>) -> Result
         if cur.next_seq < wal.first_seq() {
             cur = WalCursor::at(wal.first_seq());
         }
-        let n = wal.read(&mut cur, 1 << 20, &mut |_, _| {}).map_err(|e| e.to_string())?;
+        // Nothing is sent, so nothing needs reading beyond where each record ends.
+        let n = wal.read_where(&mut cur, 1 << 20, 1, &mut |_| false, &mut |_, _| {}).map_err(|e| e.to_string())?;
         stats.lock().unwrap().confirmed = cur.next_seq - 1;
         ctx.engine.hold_wal(&ctx.name, Some(cur.next_seq - 1));
         if n == 0 {
@@ -337,11 +338,14 @@ fn prepare_batches(
             batch.recycle(buf);
         }
         let (mut points, mut newest_hlc) = (0u64, 0u64);
-        let read = wal.read(&mut cur, p.sink.batch_bytes, &mut |seq, payload| {
+        // Shipping only this instance's writes verbatim, the peer's are passed over by their
+        // origin without being read in full.
+        let mut ours = |head: &[u8]| !verbatim || head.len() < PEEK || head[source::ORIGIN_AT] == ctx.me.0.to_le_bytes();
+        let read = wal.read_where(&mut cur, p.sink.batch_bytes, if verbatim { PEEK } else { 0 }, &mut ours, &mut |seq, payload| {
             if seq > last {
                 return;
             }
-            if verbatim && payload.len() >= 24 {
+            if verbatim && payload.len() >= PEEK {
                 // Forward the logged bytes; decoding and re-encoding would double the sender's work.
                 if u64::from_le_bytes(payload[source::ORIGIN_AT].try_into().unwrap()) == ctx.me.0 {
                     batch.push(payload)[source::ORIGIN_SEQ_AT].copy_from_slice(&seq.to_le_bytes());
@@ -396,6 +400,9 @@ fn prepare_batches(
         }
     }
 }
+
+/// Bytes of a logged mutation that say whose it is (its HLC, origin and origin sequence).
+const PEEK: usize = source::ORIGIN_SEQ_AT.end;
 
 /// How long a pipe that ships only this instance's writes leaves other origins' records unread
 /// when no write of its own arrives (what its confirmed position, and so the WAL it holds, lags by).

@@ -85,32 +85,36 @@ pub struct WalCursor {
     win: Vec<u8>,
     win_at: u64,
     win_len: usize,
+    /// Sequence number the record at `offset` must carry (0: not known, at a segment's start).
+    /// Records of a segment are numbered without gaps, so a record skipped unread (its checksum
+    /// unchecked) whose length were wrong would put the next header out of step, and this says so.
+    expect: u64,
 }
 
 impl WalCursor {
     /// A cursor that starts at `seq`.
     pub fn at(seq: u64) -> WalCursor {
-        WalCursor { next_seq: seq.max(1), segment_first: 0, offset: 0, file: None, win: Vec::new(), win_at: 0, win_len: 0 }
+        WalCursor { next_seq: seq.max(1), segment_first: 0, offset: 0, file: None, win: Vec::new(), win_at: 0, win_len: 0, expect: 0 }
     }
 
     /// Where bytes `[at, at + n)` of the open segment are in the window, reading them in (with
-    /// positioned reads, from `at` on, at least `WINDOW` bytes) when they are not; None when the
+    /// positioned reads, from `at` on, at least `ahead` bytes) when they are not; None when the
     /// segment does not hold them all yet. Bytes once in a segment never change, so a window stays
     /// valid while the writer appends.
-    fn bytes_at(&mut self, at: u64, n: usize) -> io::Result<Option<std::ops::Range<usize>>> {
+    fn bytes_at(&mut self, at: u64, n: usize, ahead: usize) -> io::Result<Option<std::ops::Range<usize>>> {
         use std::os::unix::fs::FileExt;
         if at >= self.win_at && at + n as u64 <= self.win_at + self.win_len as u64 {
             let from = (at - self.win_at) as usize;
             return Ok(Some(from..from + n));
         }
-        let want = n.max(WINDOW);
+        let want = n.max(ahead);
         if self.win.len() < want || self.win.len() > want.max(MAX_KEPT_WINDOW) {
             self.win = vec![0; want];
         }
         let file = self.file.as_ref().expect("a segment is open");
         let mut got = 0;
-        while got < self.win.len() {
-            let k = file.read_at(&mut self.win[got..], at + got as u64)?;
+        while got < want {
+            let k = file.read_at(&mut self.win[got..want], at + got as u64)?;
             if k == 0 {
                 break;
             }
@@ -128,6 +132,9 @@ impl WalCursor {
 
 /// Bytes a cursor reads ahead at a time.
 const WINDOW: usize = 1 << 20;
+/// Bytes a cursor reads ahead to look at a record it may skip: enough for the headers of many
+/// small records, little next to a large one it does not need.
+const PEEK_WINDOW: usize = 4 << 10;
 /// A window grown for a larger record is given back once a read needs less than this.
 const MAX_KEPT_WINDOW: usize = 64 << 20;
 
@@ -486,6 +493,22 @@ impl Wal {
     /// `f(seq, payload)`. Returns how many records were read. Fails when the records the cursor needs
     /// were already released.
     pub fn read(&self, cur: &mut WalCursor, max_bytes: usize, f: &mut dyn FnMut(u64, &[u8])) -> io::Result<usize> {
+        self.read_where(cur, max_bytes, 0, &mut |_| true, f)
+    }
+
+    /// Like [`Wal::read`], but first shows `keep` the first `peek` bytes of each payload (all of a
+    /// shorter one) and passes over the records it turns down without reading the rest of them or
+    /// checking their checksums: a pipe that ships only its own instance's writes skips its peer's
+    /// that way, at the cost of a small read per record instead of copying and summing them all.
+    /// Records passed over count as read; only the bytes looked at count against `max_bytes`.
+    pub fn read_where(
+        &self,
+        cur: &mut WalCursor,
+        max_bytes: usize,
+        peek: usize,
+        keep: &mut dyn FnMut(&[u8]) -> bool,
+        f: &mut dyn FnMut(u64, &[u8]),
+    ) -> io::Result<usize> {
         let limit = self.readable_seq();
         let mut n = 0usize;
         let mut bytes = 0usize;
@@ -502,11 +525,13 @@ impl Wal {
                 if *first != cur.segment_first {
                     cur.segment_first = *first;
                     cur.offset = HEADER as u64;
+                    cur.expect = 0;
                 }
                 cur.file = Some(File::open(path)?);
                 cur.win_len = 0;
             }
-            let Some(h) = cur.bytes_at(cur.offset, REC_HEADER)? else {
+            let ahead = if peek > 0 { PEEK_WINDOW } else { WINDOW };
+            let Some(h) = cur.bytes_at(cur.offset, REC_HEADER, ahead)? else {
                 // End of this segment as far as it is written: move on if a newer one exists.
                 let next = self.state.lock().unwrap().segments.iter().find(|(first, _)| *first > cur.segment_first).map(|s| s.0);
                 match next {
@@ -514,6 +539,7 @@ impl Wal {
                         cur.file = None;
                         cur.segment_first = first;
                         cur.offset = HEADER as u64;
+                        cur.expect = 0;
                         continue;
                     }
                     _ => break,
@@ -523,25 +549,47 @@ impl Wal {
             let len = u32::from_le_bytes(head[..4].try_into().unwrap()) as usize;
             let crc = u32::from_le_bytes(head[4..8].try_into().unwrap());
             let seq = u64::from_le_bytes(head[8..16].try_into().unwrap());
+            if cur.expect != 0 && seq != cur.expect {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("WAL record at offset {} of segment {} is numbered {seq}, expected {}", cur.offset, cur.segment_first, cur.expect),
+                ));
+            }
             if seq > limit {
                 break;
             }
             if len > MAX_RECORD {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, format!("WAL record {seq} claims {len} bytes")));
             }
-            let Some(b) = cur.bytes_at(cur.offset + REC_HEADER as u64, len)? else {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("WAL record {seq} is readable but not all in its segment")));
+            let body_at = cur.offset + REC_HEADER as u64;
+            let wanted = seq >= cur.next_seq && {
+                if peek == 0 {
+                    true
+                } else {
+                    let k = len.min(peek);
+                    let Some(b) = cur.bytes_at(body_at, k, PEEK_WINDOW)? else {
+                        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("WAL record {seq} is readable but not all in its segment")));
+                    };
+                    bytes += REC_HEADER + k;
+                    keep(&cur.win[b])
+                }
             };
-            let body = &cur.win[b];
-            if crc32c::crc32c_append(crc32c::crc32c(&head[8..16]), body) != crc {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, format!("WAL record {seq} fails its checksum")));
-            }
-            if seq >= cur.next_seq {
+            if wanted {
+                let Some(b) = cur.bytes_at(body_at, len, WINDOW)? else {
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("WAL record {seq} is readable but not all in its segment")));
+                };
+                let body = &cur.win[b];
+                if crc32c::crc32c_append(crc32c::crc32c(&head[8..16]), body) != crc {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, format!("WAL record {seq} fails its checksum")));
+                }
                 f(seq, body);
-                cur.next_seq = seq + 1;
-                n += 1;
                 bytes += len;
             }
+            if seq >= cur.next_seq {
+                cur.next_seq = seq + 1;
+                n += 1;
+            }
+            cur.expect = seq + 1;
             cur.offset += (REC_HEADER + len) as u64;
         }
         Ok(n)
@@ -733,6 +781,64 @@ mod tests {
         })
         .unwrap();
         assert_eq!(n, 23);
+    }
+
+    #[test]
+    fn records_turned_down_are_passed_over_unread_and_a_wrong_length_is_caught() {
+        let d = tempfile::tempdir().unwrap();
+        let (w, _) = replay_all(d.path(), 1 << 20);
+        // Odd records are "ours" (first byte 1), even ones another's; sizes span the peek window.
+        let record = |i: u64| -> Vec<u8> {
+            let len = [3, 40, PEEK_WINDOW + 5, 1, 2 * WINDOW][i as usize % 5];
+            let mut r: Vec<u8> = (0..len).map(|k| (k as u64 * 7 + i) as u8).collect();
+            r[0] = (i % 2) as u8;
+            r
+        };
+        for i in 1..=30u64 {
+            let s = w.append(&record(i));
+            w.commit(s).unwrap();
+        }
+        let read_ours = |w: &Wal, max: usize| -> io::Result<(Vec<u64>, usize)> {
+            let mut cur = WalCursor::at(1);
+            let (mut got, mut calls) = (Vec::new(), 0);
+            loop {
+                let n = w.read_where(&mut cur, max, 2, &mut |head| head[0] == 1, &mut |s, p| {
+                    assert!(p == record(s), "record {s} read back wrong");
+                    got.push(s);
+                })?;
+                if n == 0 {
+                    return Ok((got, calls));
+                }
+                calls += 1;
+            }
+        };
+        let odd: Vec<u64> = (1..=30).filter(|i| i % 2 == 1).collect();
+        assert_eq!(read_ours(&w, usize::MAX).unwrap(), (odd.clone(), 1));
+        // A small budget still makes progress, one record at a time.
+        assert_eq!(read_ours(&w, 1).unwrap(), (odd.clone(), 30));
+        // The body of a record passed over is not read: damage there goes unnoticed by this reader
+        // (replay at startup still checks every record)...
+        let (_, path) = list_segments(d.path()).unwrap().into_iter().next().unwrap();
+        let flip = |at: usize, bit: u8| {
+            use std::os::unix::fs::FileExt;
+            let f = OpenOptions::new().read(true).write(true).open(&path).unwrap();
+            let mut b = [0u8];
+            f.read_exact_at(&mut b, at as u64).unwrap();
+            f.write_all_at(&[b[0] ^ bit], at as u64).unwrap();
+        };
+        let second = HEADER + REC_HEADER + record(1).len();
+        flip(second + REC_HEADER + 20, 1);
+        assert_eq!(read_ours(&w, usize::MAX).unwrap().0, odd);
+        // ...unlike a record that is read: the third is ours, and its checksum fails.
+        let third = second + REC_HEADER + record(2).len();
+        flip(third + 4, 1);
+        let e = read_ours(&w, usize::MAX).unwrap_err();
+        assert!(e.to_string().contains("record 3 fails its checksum"), "{e}");
+        flip(third + 4, 1);
+        // A wrong length puts the next header out of step, which is an error, not garbage.
+        flip(second, 4);
+        let e = read_ours(&w, usize::MAX).unwrap_err();
+        assert!(e.to_string().contains("expected 3"), "{e}");
     }
 
     #[test]
