@@ -577,8 +577,13 @@ pub struct Engine {
     state: RwLock<State>,
     /// The current checkpoint; held only while a new one is installed.
     checkpoint: Mutex<Checkpoint>,
-    /// One flush at a time.
-    flush_lock: Mutex<()>,
+    /// One flush at a time; holds the sealed memtable whose flush failed, with the checkpoint
+    /// made when it was sealed, until a later flush writes it (before sealing another: a
+    /// checkpoint must never cover a sealed memtable that is not in a file).
+    flush_lock: Mutex<Option<(Arc<Memtable>, Checkpoint)>>,
+    /// Why the last flush failed, until one succeeds (writers held back by a full memtable get it
+    /// as their error instead of waiting for good).
+    flush_failed: Mutex<Option<String>>,
     /// One compaction at a time.
     compact_lock: Mutex<()>,
     /// Wakes the background flusher.
@@ -594,6 +599,9 @@ pub struct Engine {
     background: Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// What compactions did since start.
     compactions: CompactionTotals,
+    /// Unit tests: how many flushes fail, each after writing part of its file.
+    #[cfg(test)]
+    fail_flushes: std::sync::atomic::AtomicI64,
 }
 
 /// Running totals of the compactions since the engine opened (the server's metrics).
@@ -668,7 +676,8 @@ impl Engine {
             commit: Mutex::new(()),
             state: RwLock::new(state),
             checkpoint: Mutex::new(ckp),
-            flush_lock: Mutex::new(()),
+            flush_lock: Mutex::new(None),
+            flush_failed: Mutex::new(None),
             compact_lock: Mutex::new(()),
             wake: (Mutex::new(false), Condvar::new()),
             stall: (Mutex::new(()), Condvar::new()),
@@ -677,6 +686,8 @@ impl Engine {
             closed: AtomicBool::new(false),
             background: Mutex::new(Vec::new()),
             compactions: CompactionTotals::default(),
+            #[cfg(test)]
+            fail_flushes: std::sync::atomic::AtomicI64::new(0),
             cfg,
         })
     }
@@ -745,22 +756,30 @@ impl Engine {
 
     /// Holds writers back while a sealed memtable waits for its flush and the new one is full
     /// (backpressure: memory stays bounded by about two memtables).
-    fn throttle(&self) {
+    fn throttle(&self) -> Result<(), Status> {
         loop {
             {
                 let st = self.state();
                 let bytes = st.mem.approx_bytes();
                 if bytes < self.cfg.memtable_bytes {
-                    return;
+                    return Ok(());
                 }
                 if st.frozen.is_empty() {
                     drop(st);
                     self.request_flush();
                     if bytes < 2 * self.cfg.memtable_bytes {
-                        return;
+                        return Ok(());
                     }
                 }
             }
+            if let Some(why) = &*self.flush_failed.lock().unwrap_or_else(|p| p.into_inner()) {
+                // Memory is full and cannot be emptied to disk: refuse rather than wait for good.
+                return Err(Status::new(
+                    StatusCode::WriteProcessError,
+                    format!("the memtable is full and cannot be flushed ({why}); writes are refused until a flush succeeds"),
+                ));
+            }
+            self.request_flush();
             let g = self.stall.0.lock().unwrap();
             let _ = self.stall.1.wait_timeout(g, Duration::from_millis(50)).unwrap();
         }
@@ -773,7 +792,9 @@ impl Engine {
 
     /// Validates, versions, logs and applies a local write; returns once it is durable.
     pub fn write(&self, op: Op) -> Result<WriteAck, Status> {
-        self.throttle();
+        // A log that takes no more writes refuses them before they reach the memtable.
+        self.wal.check().map_err(|e| io_err("write refused", e))?;
+        self.throttle()?;
         let guard = self.commit.lock().unwrap_or_else(|p| p.into_inner());
         let mut ops = {
             let st = self.state();
@@ -943,7 +964,8 @@ impl Engine {
     }
 
     fn apply_replicated(&self, muts: Vec<(Mutation, Option<&[u8]>)>, own_too: bool, wait: bool) -> Result<RemoteApplied, Status> {
-        self.throttle();
+        self.wal.check().map_err(|e| io_err("replicated batch refused", e))?;
+        self.throttle()?;
         let guard = self.commit.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = RemoteApplied::default();
         let mut last = None;
@@ -1177,8 +1199,37 @@ impl Engine {
     }
 
     fn flush_memtable(&self) -> Result<(), Status> {
-        let _one = self.flush_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let (frozen, mut next) = {
+        let mut failed = self.flush_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let done = self.flush_locked(&mut failed);
+        let mut why = self.flush_failed.lock().unwrap_or_else(|p| p.into_inner());
+        match &done {
+            Ok(()) => {
+                if why.take().is_some() {
+                    tracing::info!("memtable flushes succeed again");
+                }
+            }
+            Err(e) => *why = Some(e.message.clone()),
+        }
+        drop(why);
+        self.stall.1.notify_all();
+        done
+    }
+
+    /// Writes the sealed memtable a failed flush left, if any, then seals and writes the current one.
+    fn flush_locked(&self, failed: &mut Option<(Arc<Memtable>, Checkpoint)>) -> Result<(), Status> {
+        if let Some((frozen, next)) = failed.clone() {
+            tracing::info!(file = next.next_file, "retrying the flush of a sealed memtable");
+            // What the failed attempt wrote of its file: reserved for it, in no checkpoint.
+            let partial = file_path(&self.cfg.data_dir, next.next_file);
+            if let Err(e) = std::fs::remove_file(&partial) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(io_err(&format!("cannot remove {}", partial.display()), e));
+                }
+            }
+            self.write_sealed(frozen, next)?;
+            *failed = None;
+        }
+        let (frozen, next) = {
             let _g = self.commit.lock().unwrap_or_else(|p| p.into_inner());
             let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
             if st.mem.is_empty() {
@@ -1205,6 +1256,15 @@ impl Engine {
             };
             (frozen, next)
         };
+        *failed = Some((frozen.clone(), next.clone()));
+        self.write_sealed(frozen, next)?;
+        *failed = None;
+        Ok(())
+    }
+
+    /// Writes a sealed memtable to the data file reserved for it and installs the checkpoint made
+    /// when it was sealed; then it leaves the read path and its WAL can go.
+    fn write_sealed(&self, frozen: Arc<Memtable>, mut next: Checkpoint) -> Result<(), Status> {
         // What the checkpoint covers must be durable in the WAL first (it is, under SYNC); a new
         // segment lets the covered ones be released whole once the file is in place.
         self.wal.roll().map_err(|e| io_err("WAL sync failed", e))?;
@@ -1233,6 +1293,10 @@ impl Engine {
             w.end_series()?;
         }
         crash_point("flush:writing");
+        #[cfg(test)]
+        if self.fail_flushes.fetch_sub(1, Ordering::AcqRel) > 0 {
+            return Err(Status::new(StatusCode::WriteProcessError, format!("injected: cannot write {}", path.display())));
+        }
         let summary = w.finish()?;
         crash_point("flush:file-written");
         std::fs::File::open(&self.cfg.data_dir).and_then(|d| d.sync_all()).map_err(|e| io_err("cannot sync the data directory", e))?;
@@ -2037,6 +2101,59 @@ mod tests {
         // New versions after restart are newer than every replayed one.
         e.write(Op::Insert(vec![batch("root.db.d1", vec![1], vec![100.0])])).unwrap();
         assert_eq!(read(&e, "root.db.d1.s")[0], (1, Value::F64(100.0)));
+    }
+
+    #[test]
+    fn a_failed_flush_is_written_before_the_next_one_and_nothing_is_lost() {
+        let d = tempfile::tempdir().unwrap();
+        let e = Engine::open(EngineConfig { memtable_bytes: 4 << 10, ..cfg(d.path(), true) }).unwrap();
+        e.write(Op::Insert(vec![batch("root.db.d", (0..100).collect(), (0..100).map(f64::from).collect())])).unwrap();
+        e.fail_flushes.store(1, Ordering::Release);
+        let err = e.flush().unwrap_err();
+        assert!(err.message.contains("injected"), "{}", err.message);
+        // Still readable from the sealed memtable; a full memtable now refuses writes with the
+        // flush's error instead of holding them back for good.
+        assert_eq!(read(&e, "root.db.d.s").len(), 100);
+        let full = e.write(Op::Insert(vec![batch("root.db.d", (100..400).collect(), (100..400).map(f64::from).collect())]));
+        assert!(full.is_ok(), "the first write past the threshold is taken");
+        let refused = e.write(Op::Insert(vec![batch("root.db.d", vec![1000], vec![1.0])])).unwrap_err();
+        assert!(refused.message.contains("cannot be flushed") && refused.message.contains("injected"), "{}", refused.message);
+        // The next flush writes the stranded memtable first, then the current one.
+        e.flush().unwrap();
+        assert_eq!(e.state().files.len(), 2);
+        assert!(e.state().frozen.is_empty());
+        e.write(Op::Insert(vec![batch("root.db.d", vec![1000], vec![1.0])])).unwrap();
+        drop(e);
+        // The WAL up to the second checkpoint is released: only the files hold the first 400.
+        let e = Engine::open(cfg(d.path(), true)).unwrap();
+        let got = read(&e, "root.db.d.s");
+        assert_eq!(got.len(), 401);
+        assert!(got.iter().take(400).enumerate().all(|(i, (t, v))| *t == i as i64 && *v == Value::F64(i as f64)));
+    }
+
+    #[test]
+    fn a_failed_wal_fsync_stops_writes_and_a_full_disk_does_not() {
+        let d = tempfile::tempdir().unwrap();
+        let e = Engine::open(cfg(d.path(), true)).unwrap();
+        e.write(Op::Insert(vec![batch("root.db.d", vec![1], vec![1.0])])).unwrap();
+        // A write the disk has no room for fails; its record is kept and written by the next.
+        e.wal().inject("write");
+        let err = e.write(Op::Insert(vec![batch("root.db.d", vec![2], vec![2.0])])).unwrap_err();
+        assert!(err.message.contains("not acknowledged"), "{}", err.message);
+        e.write(Op::Insert(vec![batch("root.db.d", vec![3], vec![3.0])])).unwrap();
+        // After a failed fsync nothing more is acknowledged: Linux may have dropped the pages.
+        e.wal().inject("fsync");
+        assert!(e.write(Op::Insert(vec![batch("root.db.d", vec![4], vec![4.0])])).is_err());
+        let err = e.write(Op::Insert(vec![batch("root.db.d", vec![5], vec![5.0])])).unwrap_err();
+        assert!(err.message.contains("no more writes until the instance restarts"), "{}", err.message);
+        assert!(e.flush().is_err(), "a flush would release WAL it cannot vouch for");
+        assert_eq!(read(&e, "root.db.d.s").len(), 4, "the refused write never reached the memtable");
+        drop(e);
+        let e = Engine::open(cfg(d.path(), true)).unwrap();
+        let times: Vec<i64> = read(&e, "root.db.d.s").iter().map(|(t, _)| *t).collect();
+        // 4 was written to the file (only its fsync failed, and the disk kept it here).
+        assert_eq!(times, vec![1, 2, 3, 4]);
+        e.write(Op::Insert(vec![batch("root.db.d", vec![5], vec![5.0])])).unwrap();
     }
 
     #[test]

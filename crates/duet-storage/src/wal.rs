@@ -68,6 +68,13 @@ pub struct Wal {
     readable: (Mutex<()>, Condvar),
     /// Highest sequence number [`Wal::commit_soon`] asked the background syncer to make durable.
     sync_wanted: Arc<(Mutex<u64>, Condvar)>,
+    /// Why the log stopped taking writes: an fsync failed, after which Linux may have dropped the
+    /// unsynced pages and a retry would report success for data that is not on disk. Nothing is
+    /// acknowledged from then on; a restart replays what the disk really holds.
+    failed: Mutex<Option<String>>,
+    /// Unit tests: I/O errors to inject, once each, at the named steps.
+    #[cfg(test)]
+    inject: Mutex<Vec<&'static str>>,
 }
 
 /// A reading position in the WAL, kept between reads so tailing does not rescan segments.
@@ -276,6 +283,9 @@ impl Wal {
             closed: AtomicBool::new(false),
             readable: (Mutex::new(()), Condvar::new()),
             sync_wanted: Arc::new((Mutex::new(0), Condvar::new())),
+            failed: Mutex::new(None),
+            #[cfg(test)]
+            inject: Mutex::new(Vec::new()),
             cfg,
         });
         if wal.cfg.mode == SyncMode::Sync {
@@ -299,8 +309,10 @@ impl Wal {
                     }
                     match w.sync_through(target, true) {
                         Ok(()) => done = target,
+                        // Stopped for good: said once, loudly, by `fail`.
+                        Err(_) if w.check().is_err() => return,
                         Err(e) => {
-                            tracing::error!("background WAL fsync failed (pipe batches stay unconfirmed): {e}");
+                            tracing::error!("background WAL write failed (pipe batches stay unconfirmed; retrying): {e}");
                             std::thread::sleep(Duration::from_millis(100));
                         }
                     }
@@ -316,7 +328,10 @@ impl Wal {
                     return;
                 }
                 if let Err(e) = w.sync_through(u64::MAX, true) {
-                    tracing::error!("background WAL fsync failed: {e}");
+                    if w.check().is_err() {
+                        return;
+                    }
+                    tracing::error!("background WAL write failed (retrying): {e}");
                 }
             })?;
         }
@@ -370,6 +385,41 @@ impl Wal {
         self.sync_through(u64::MAX, true)
     }
 
+    /// Unit tests: an I/O error where [`Wal::inject`] asked for one.
+    fn fail_point(&self, _step: &'static str) -> io::Result<()> {
+        #[cfg(test)]
+        {
+            let mut v = self.inject.lock().unwrap();
+            if let Some(i) = v.iter().position(|s| *s == _step) {
+                v.remove(i);
+                return Err(io::Error::new(io::ErrorKind::StorageFull, format!("injected at {_step}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Unit tests: the next `write` or `fsync` of the log fails.
+    #[cfg(test)]
+    pub(crate) fn inject(&self, step: &'static str) {
+        self.inject.lock().unwrap().push(step);
+    }
+
+    /// Fails once the log has stopped taking writes (see `failed`).
+    pub fn check(&self) -> io::Result<()> {
+        match &*self.failed.lock().unwrap() {
+            Some(why) => Err(io::Error::other(format!("the WAL takes no more writes until the instance restarts: {why}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops the log taking writes, loudly, and returns the error to pass on.
+    fn fail(&self, what: &str, e: io::Error) -> io::Error {
+        let why = format!("{what}: {e}");
+        tracing::error!("{why}; the WAL takes no more writes until the instance restarts (which replays what is on disk)");
+        self.failed.lock().unwrap().get_or_insert(why);
+        io::Error::new(e.kind(), format!("{what}: {e}"))
+    }
+
     fn sync_through(&self, seq: u64, fsync: bool) -> io::Result<()> {
         let level = if fsync { &self.durable } else { &self.written };
         if seq != u64::MAX && level.load(Ordering::Acquire) >= seq {
@@ -379,17 +429,27 @@ impl Wal {
         if seq != u64::MAX && level.load(Ordering::Acquire) >= seq {
             return Ok(());
         }
+        self.check()?;
         let mut wrote = None;
         let (file, last, roll, len) = {
-            let mut st = self.state.lock().unwrap();
+            let mut guard = self.state.lock().unwrap();
+            let st = &mut *guard;
             let last = st.buf_last_seq;
             if !st.buf.is_empty() {
                 // Tests: the process dies with records appended (and applied) but never written.
                 crate::engine::crash_point_after("wal:write", Duration::from_millis(500));
-                let buf = std::mem::take(&mut st.buf);
-                st.active.file.write_all(&buf)?;
-                st.active.len += buf.len() as u64;
-                st.buf = buf;
+                if let Err(e) = self.fail_point("write").and_then(|()| st.active.file.write_all(&st.buf)) {
+                    // A full disk, say: cut off what part was written and keep the records, so
+                    // that a later sync writes them whole, after the last complete record, once
+                    // there is room. Only if the cut fails is the log's end unknown.
+                    let len = st.active.len;
+                    if let Err(cut) = st.active.file.set_len(len).and_then(|()| st.active.file.seek(SeekFrom::Start(len)).map(drop)) {
+                        return Err(self.fail("cannot cut a failed WAL write back", cut));
+                    }
+                    tracing::error!("cannot write the WAL (the records stay buffered and are retried at the next commit): {e}");
+                    return Err(e);
+                }
+                st.active.len += st.buf.len() as u64;
                 st.buf.clear();
                 wrote = Some(st.active.synced);
             }
@@ -402,7 +462,9 @@ impl Wal {
             crate::engine::power_loss_point(&file, synced);
         }
         if fsync || roll {
-            file.sync_data()?;
+            if let Err(e) = self.fail_point("fsync").and_then(|()| file.sync_data()) {
+                return Err(self.fail("WAL fsync failed", e));
+            }
             // Only this thread (the sync leader) switches segments, so the active one is still
             // the one just synced.
             let mut st = self.state.lock().unwrap();
