@@ -232,6 +232,9 @@ impl PipeControl for PipeManager {
             sink: spec.sink,
             created_seq: self.engine.wal().last_seq(),
         };
+        // The pipe starts after created_seq: a power cut must not take records up to it, whose
+        // numbers would then go to new writes the pipe would skip.
+        self.engine.wal().sync_all().map_err(|e| Status::new(StatusCode::PipeError, format!("WAL sync failed: {e}")))?;
         self.store.save(&meta)?;
         self.store.save_progress(&meta.name, 0, 0)?;
         self.engine.hold_wal(&meta.name, Some(if params.source.history { 0 } else { meta.created_seq }));

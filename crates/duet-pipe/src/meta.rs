@@ -106,7 +106,8 @@ impl MetaStore {
                 fs::remove_file(&p).map_err(|e| io("remove", &p, e))?;
             }
         }
-        Ok(())
+        // Or a power cut could bring the dropped pipe back, running.
+        fs::File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|e| io("sync", &self.dir, e))
     }
 
     /// The last WAL sequence number whose fate the receiver confirmed, and the receiver's instance

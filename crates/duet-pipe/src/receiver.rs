@@ -93,7 +93,7 @@ impl Receiver {
                 match applied {
                     Ok(r) => {
                         p.pending.push_back((p.batches, r.logged_through));
-                        let durable = p.durable_batch(self.engine.wal().readable_seq());
+                        let durable = p.durable_batch(self.engine.wal().durable_seq());
                         let wm = self.engine.watermark(p.origin);
                         PipeTransferResp {
                             status: Some(status(StatusCode::Success, "")),

@@ -115,7 +115,8 @@ impl SinkConn {
         }
         let kv = decode_kv(&resp.body.unwrap_or_default()).unwrap_or_default();
         let n = |k: &str| get(&kv, k).and_then(|v| v.parse().ok()).unwrap_or(0);
-        let durable_batch = get(&kv, "durable_batch").and_then(|v| v.parse().ok()).unwrap_or(self.batches);
+        // A reply that does not say is taken as "nothing durable yet": the next sync asks again.
+        let durable_batch = get(&kv, "durable_batch").and_then(|v| v.parse().ok()).unwrap_or(0);
         Ok(BatchReply { watermark: n("watermark"), applied: n("applied"), skipped: n("skipped"), conflicts: n("conflicts"), points: n("points"), durable_batch })
     }
 

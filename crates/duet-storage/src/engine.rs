@@ -1048,7 +1048,10 @@ impl Engine {
             out.applied += 1;
         }
         drop(guard);
-        if let Some(seq) = last {
+        // A batch skipped whole was applied before, perhaps through a connection that is gone and
+        // not yet durable: it is durable once everything logged so far is.
+        let through = last.or((out.skipped > 0).then(|| self.wal.last_seq()));
+        if let Some(seq) = through.filter(|s| *s > 0) {
             out.logged_through = seq;
             let done = if wait { self.wal.commit(seq) } else { self.wal.commit_soon(seq) };
             done.map_err(|e| io_err("WAL write failed; the replicated batch is not acknowledged", e))?;
@@ -1081,6 +1084,9 @@ impl Engine {
             let _g = self.commit.lock().unwrap_or_else(|p| p.into_inner());
             self.wal.last_seq()
         };
+        // The pipe saves this position as confirmed: it must not name records a power cut could
+        // take, whose numbers would then go to new writes the pipe would never ship.
+        self.wal.sync_all().map_err(|e| format!("WAL sync failed: {e}"))?;
         let keep = |v: &Version| only_origin.is_none_or(|o| v.origin == o);
         let (dbs, defs, tombs) = {
             let st = self.state();
@@ -1377,6 +1383,10 @@ impl Engine {
                 .collect();
             (st.files.iter().filter(|f| chosen.contains(&f.id)).cloned().collect(), st.tombstones.clone(), keep)
         };
+        // Deletes, drops and TTL changes reach the state before their WAL commit: one not durable
+        // yet must not become permanent in a compacted file, where a power cut would leave it
+        // half undone. Everything applied so far is in the log's buffer; make it durable.
+        self.wal.sync_all().map_err(|e| io_err("WAL sync before compaction failed", e))?;
         let started = std::time::Instant::now();
         let now = self.now();
         let mut all: Vec<Path> = files.iter().flat_map(|f| f.reader.series().iter().map(|m| m.path.clone())).collect();

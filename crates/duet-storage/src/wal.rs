@@ -527,12 +527,12 @@ impl Wal {
         st.segments.iter().filter_map(|(_, p)| fs::metadata(p).ok()).map(|m| m.len()).sum()
     }
 
-    /// The highest sequence number a reader may see: durable in SYNC mode, written in ASYNC mode.
+    /// The highest sequence number a reader (a pipe) may see: the durable one, in both modes. A
+    /// record shipped before it is durable could be lost here by a power cut while the replica
+    /// keeps it, and its number would then go to a new write the replica takes as applied; so in
+    /// ASYNC mode pipes ship a record once the background fsync has made it durable.
     pub fn readable_seq(&self) -> u64 {
-        match self.cfg.mode {
-            SyncMode::Sync => self.durable.load(Ordering::Acquire),
-            SyncMode::Async(_) => self.written.load(Ordering::Acquire),
-        }
+        self.durable.load(Ordering::Acquire)
     }
 
     /// Waits until a record beyond `seq` is readable, or `timeout` passes. Returns the readable seq.
@@ -901,6 +901,19 @@ mod tests {
         flip(second, 4);
         let e = read_ours(&w, usize::MAX).unwrap_err();
         assert!(e.to_string().contains("expected 3"), "{e}");
+    }
+
+    #[test]
+    fn readers_see_only_durable_records_in_async_mode_too() {
+        let d = tempfile::tempdir().unwrap();
+        let w = Wal::open(WalConfig { dir: d.path().into(), mode: SyncMode::Async(Duration::from_secs(3600)), segment_bytes: 1 << 20 }, &mut |_, _| {}).unwrap();
+        let s = w.append(b"acknowledged before its fsync");
+        w.commit(s).unwrap();
+        let mut cur = WalCursor::at(1);
+        // Written, not durable: a pipe must not ship what a power cut could take back.
+        assert_eq!(w.read(&mut cur, usize::MAX, &mut |_, _| {}).unwrap(), 0);
+        w.sync_all().unwrap();
+        assert_eq!(w.read(&mut cur, usize::MAX, &mut |_, _| {}).unwrap(), 1);
     }
 
     #[test]

@@ -160,9 +160,10 @@ fn receiver_dying_before_syncing_an_applied_batch_gets_it_again() {
 fn receiver_losing_power_after_writing_replied_batches_gets_them_again() {
     // Like the test above, but B does write the batches to its WAL file, and a power cut takes
     // them from the page cache before the fsync: A must count on B's fsync, not on B's write.
-    // A logs asynchronously here, so that its writes, and the batches it ships, follow each
-    // other closely enough that A keeps shipping while B's fsync stalls.
-    let a = TestServer::start(&["wal_mode=ASYNC"]);
+    // A logs asynchronously here, fsyncing every 10 ms (it ships what is durable), so that its
+    // writes, and the batches it ships, follow each other closely enough that A keeps shipping
+    // while B's fsync stalls.
+    let a = TestServer::start(&["wal_mode=ASYNC", "wal_async_mode_fsync_delay_in_ms=10"]);
     let mut b = TestServer::start(&[]);
     sql(&a, &pipe_sql("AB", &b, ""));
     sql(&b, &pipe_sql("BA", &a, ""));
