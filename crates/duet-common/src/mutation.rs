@@ -228,6 +228,12 @@ pub enum Op {
         /// The TTL.
         ttl: Option<i64>,
     },
+    /// A receiver's note in its own WAL: the replicated mutations logged after it (up to the next
+    /// such note) came through this replication stream (a sender's pipe). Replay rebuilds from it
+    /// exactly what each stream has applied, which two pipes from one sender need (each ships at
+    /// its own pace). Never shipped; its version's origin is the sender, so no pipe takes it for
+    /// a local write.
+    Stream(String),
 }
 
 /// One durable change with its version and origin.
@@ -248,6 +254,7 @@ const TAG_DELETE_DB: u8 = 4;
 const TAG_CREATE_SERIES: u8 = 5;
 const TAG_DROP_SERIES: u8 = 6;
 const TAG_SET_TTL: u8 = 7;
+const TAG_STREAM: u8 = 8;
 
 fn put_path(out: &mut Vec<u8>, p: &[String]) {
     out.put_var(p.len() as u64);
@@ -424,6 +431,10 @@ impl Mutation {
                     }
                 }
             }
+            Op::Stream(s) => {
+                out.put_u8(TAG_STREAM);
+                out.put_str(s);
+            }
         }
     }
 
@@ -489,6 +500,7 @@ impl Mutation {
                 let ttl = if r.u8()? != 0 { Some(r.u64()? as i64) } else { None };
                 Op::SetTtl { database, ttl }
             }
+            TAG_STREAM => Op::Stream(r.string()?),
             t => return Err(DecodeError(format!("unknown mutation tag {t}"))),
         };
         if r.remaining() != 0 {
@@ -529,6 +541,7 @@ mod tests {
             }]),
             Op::DropSeries(vec![dev.child("s")]),
             Op::SetTtl { database: Path::parse("root.db").unwrap(), ttl: Some(3600) },
+            Op::Stream("7/AB@1764190000000".into()),
         ];
         for op in ops {
             let m = Mutation { version: Version { hlc: 99, origin: InstanceId(7) }, origin_seq: 12, op };

@@ -65,6 +65,7 @@ impl PipeManager {
             name: meta.name.clone(),
             params: params.clone(),
             created_seq: meta.created_seq,
+            created_ms: meta.created_ms,
             engine: self.engine.clone(),
             store: self.store.clone(),
             me: self.me,
@@ -120,9 +121,10 @@ impl PipeManager {
     ///
     /// Rows: Series, BucketStart, BucketEnd, LocalPoints, PeerPoints, Status. No rows: identical.
     pub fn check_peer(&self, name: &str, repair: bool) -> Result<ResultSet, Status> {
-        let params = {
+        let (params, created_ms) = {
             let pipes = self.pipes.lock().unwrap();
-            pipes.get(name).ok_or_else(|| err(StatusCode::PipeError, format!("Pipe {name} does not exist")))?.params.clone()
+            let e = pipes.get(name).ok_or_else(|| err(StatusCode::PipeError, format!("Pipe {name} does not exist")))?;
+            (e.params.clone(), e.meta.created_ms)
         };
         if params.sink.do_nothing {
             return Err(err(StatusCode::PipeError, format!("pipe {name} has no peer to compare with")));
@@ -134,7 +136,7 @@ impl PipeManager {
         };
         let patterns: Vec<String> = params.source.patterns.iter().map(|p| p.to_string()).collect();
         let covers = |p: &duet_common::path::Path| params.source.patterns.iter().any(|pat| pat.matches(p));
-        let mut conn = crate::sink::open(&params.sink, self.me, self.precision, name, 0).map_err(|e| err(StatusCode::PipeError, e.message))?;
+        let mut conn = crate::sink::open(&params.sink, self.me, self.precision, (name, created_ms), 0).map_err(|e| err(StatusCode::PipeError, e.message))?;
         let diff = |conn: &mut crate::sink::SinkConn| -> Result<Vec<(duet_common::path::Path, i64, u64, u64)>, Status> {
             let local = self.engine.digest(&covers, bucket);
             let remote = conn.digest(bucket, &patterns).map_err(|e| err(StatusCode::PipeError, e))?;

@@ -17,6 +17,9 @@ pub struct PeerSession {
     pub origin: InstanceId,
     /// The sender's pipe name, for logs.
     pub pipe: String,
+    /// The replication stream: sender, pipe and the pipe's creation time (a pipe dropped and
+    /// created again under its name, with other paths perhaps, is another stream).
+    pub stream: String,
     /// MUTATIONS requests received on this connection (the sender counts them the same way).
     batches: u64,
     /// (batch number, WAL position it is durable at) of the batches not yet known durable.
@@ -88,13 +91,13 @@ impl Receiver {
                         DStatus::new(StatusCode::InternalServerError, format!("WAL sync failed; pipe batches stay unconfirmed: {e}"))
                     })
                 } else {
-                    self.engine.apply_remote_soon(muts.into_iter().map(|(m, at)| (m, &raw[at])).collect())
+                    self.engine.apply_remote_soon(&p.stream, muts.into_iter().map(|(m, at)| (m, &raw[at])).collect())
                 };
                 match applied {
                     Ok(r) => {
                         p.pending.push_back((p.batches, r.logged_through));
                         let durable = p.durable_batch(self.engine.wal().durable_seq());
-                        let wm = self.engine.watermark(p.origin);
+                        let wm = self.engine.watermark(&p.stream, p.origin);
                         PipeTransferResp {
                             status: Some(status(StatusCode::Success, "")),
                             body: Some(encode_kv(&[
@@ -181,8 +184,10 @@ impl Receiver {
             );
         }
         let pipe = get(&kv, "pipe").unwrap_or("?").to_string();
+        let stream = format!("{origin}/{pipe}@{}", get(&kv, "created").unwrap_or("0"));
         tracing::info!(%origin, pipe = %pipe, "pipe sender connected");
-        *peer = Some(PeerSession { origin, pipe, batches: 0, pending: Default::default() });
+        let watermark = self.engine.watermark(&stream, origin);
+        *peer = Some(PeerSession { origin, pipe, stream, batches: 0, pending: Default::default() });
         // The sender resumes after the watermark, so it must only cover what is durable here.
         if let Err(e) = self.engine.wal().sync_all() {
             *peer = None;
@@ -193,7 +198,7 @@ impl Receiver {
             body: Some(encode_kv(&[
                 ("instance", me.to_string()),
                 ("timestamp_precision", self.precision.name().to_string()),
-                ("watermark", self.engine.watermark(origin).to_string()),
+                ("watermark", watermark.to_string()),
             ])),
         }
     }
@@ -210,7 +215,7 @@ mod tests {
 
     #[test]
     fn a_batch_is_durable_once_it_and_every_earlier_one_are_synced() {
-        let mut p = PeerSession { origin: InstanceId(1), pipe: "p".into(), batches: 0, pending: Default::default() };
+        let mut p = PeerSession { origin: InstanceId(1), pipe: "p".into(), stream: "1/p@0".into(), batches: 0, pending: Default::default() };
         assert_eq!(p.durable_batch(0), 0);
         // Batch 1 logged through WAL position 10, batch 2 logged nothing (all skipped), batch 3 through 20.
         for (b, seq) in [(1, 10), (2, 0), (3, 20)] {

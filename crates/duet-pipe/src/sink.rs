@@ -36,7 +36,7 @@ pub struct OpenError {
 }
 
 /// Connects to the first endpoint (starting at `first`) that accepts a handshake.
-pub fn open(p: &SinkParams, me: InstanceId, precision: Precision, pipe: &str, first: usize) -> Result<SinkConn, OpenError> {
+pub fn open(p: &SinkParams, me: InstanceId, precision: Precision, pipe: (&str, i64), first: usize) -> Result<SinkConn, OpenError> {
     let mut errors = Vec::new();
     let mut unreachable = true;
     for i in 0..p.endpoints.len() {
@@ -61,7 +61,7 @@ pub fn any_reachable(p: &SinkParams, timeout: Duration) -> bool {
 }
 
 /// A handshake with one endpoint; on failure, also whether the TCP connection was made.
-fn handshake(host: &str, port: u16, p: &SinkParams, me: InstanceId, precision: Precision, pipe: &str) -> Result<SinkConn, (String, bool)> {
+fn handshake(host: &str, port: u16, p: &SinkParams, me: InstanceId, precision: Precision, pipe: (&str, i64)) -> Result<SinkConn, (String, bool)> {
     let (mut client, stream) = connect_with_stream(host, port, Some(Duration::from_secs(10))).map_err(|e| (e.to_string(), false))?;
     let refused = |e: String| (e, true);
     let body = encode_kv(&[
@@ -69,7 +69,8 @@ fn handshake(host: &str, port: u16, p: &SinkParams, me: InstanceId, precision: P
         ("timestamp_precision", precision.name().to_string()),
         ("user", p.user.clone()),
         ("password", p.password.clone()),
-        ("pipe", pipe.to_string()),
+        ("pipe", pipe.0.to_string()),
+        ("created", pipe.1.to_string()),
     ]);
     let resp = client
         .pipe_transfer(PipeTransferReq::new(transfer::VERSION, transfer::HANDSHAKE, body))
@@ -208,7 +209,7 @@ mod tests {
         let me = InstanceId(1);
         let down = params(vec![("127.0.0.1".into(), closed_port())]);
         assert!(!any_reachable(&down, Duration::from_millis(200)));
-        let e = open(&down, me, Precision::Ms, "p", 0).err().unwrap();
+        let e = open(&down, me, Precision::Ms, ("p", 0), 0).err().unwrap();
         assert!(e.unreachable, "{}", e.message);
         // Something listens but hangs up without answering the handshake.
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -220,7 +221,7 @@ mod tests {
         });
         let up = params(vec![("127.0.0.1".into(), closed_port()), ("127.0.0.1".into(), port)]);
         assert!(any_reachable(&up, Duration::from_millis(200)));
-        let e = open(&up, me, Precision::Ms, "p", 0).err().unwrap();
+        let e = open(&up, me, Precision::Ms, ("p", 0), 0).err().unwrap();
         assert!(!e.unreachable, "{}", e.message);
         t.join().unwrap();
     }

@@ -138,6 +138,8 @@ pub fn select(p: &SourceParams, me: InstanceId, seq: u64, mut m: Mutation) -> Op
             }
             Op::SetTtl { database, ttl }
         }
+        // A receiver's own bookkeeping of where replicated writes came from.
+        Op::Stream(_) => return None,
     };
     m.op = op;
     Some(m)

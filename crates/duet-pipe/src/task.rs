@@ -61,6 +61,8 @@ pub struct TaskContext {
     pub params: PipeParams,
     /// The WAL position at creation (history ends there).
     pub created_seq: u64,
+    /// When the pipe was created (ms): with the name, what the receiver tells its streams apart by.
+    pub created_ms: i64,
     /// The engine whose WAL is tailed.
     pub engine: Arc<Engine>,
     /// Where progress is kept.
@@ -252,7 +254,7 @@ fn discard(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>) -> Result
 
 fn stream(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>, backoff: &mut Duration, endpoint: &mut usize, unreachable: &mut bool) -> Result<(), String> {
     let p = &ctx.params;
-    let mut conn = sink::open(&p.sink, ctx.me, ctx.precision, &ctx.name, *endpoint).map_err(|e| {
+    let mut conn = sink::open(&p.sink, ctx.me, ctx.precision, (&ctx.name, ctx.created_ms), *endpoint).map_err(|e| {
         *unreachable = e.unreachable;
         e.message
     })?;

@@ -176,7 +176,7 @@ impl Schema {
                 }
                 Ok(())
             }
-            Op::Insert(_) | Op::Delete { .. } => Ok(()),
+            Op::Insert(_) | Op::Delete { .. } | Op::Stream(_) => Ok(()),
         }
     }
 
@@ -301,7 +301,7 @@ impl Schema {
                 }
                 vec![]
             }
-            Op::Insert(_) | Op::Delete { .. } => vec![],
+            Op::Insert(_) | Op::Delete { .. } | Op::Stream(_) => vec![],
         }
     }
 

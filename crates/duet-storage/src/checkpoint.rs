@@ -40,6 +40,10 @@ pub struct Checkpoint {
     pub tombstones: Vec<Tombstone>,
     /// Greatest HLC issued or seen, so the clock never goes back.
     pub max_hlc: u64,
+    /// Per replication stream (a sender's pipe), per origin, the highest origin sequence applied
+    /// through it, as of `flushed_seq`. (Written after the fields above; a checkpoint without it
+    /// reads as empty.)
+    pub streams: Vec<(String, Vec<(InstanceId, u64)>)>,
 }
 
 fn corrupt(path: &FsPath, why: &str) -> Status {
@@ -77,6 +81,15 @@ impl Checkpoint {
             out.put_u64(t.version.hlc);
             out.put_u64(t.version.origin.0);
         }
+        out.put_var(self.streams.len() as u64);
+        for (stream, marks) in &self.streams {
+            out.put_str(stream);
+            out.put_var(marks.len() as u64);
+            for (o, s) in marks {
+                out.put_u64(o.0);
+                out.put_u64(*s);
+            }
+        }
         let crc = crc32c::crc32c(&out);
         out.put_u32(crc);
         out
@@ -111,6 +124,13 @@ impl Checkpoint {
             let end = r.u64().map_err(e)? as i64;
             let version = Version { hlc: r.u64().map_err(e)?, origin: InstanceId(r.u64().map_err(e)?) };
             c.tombstones.push(Tombstone { patterns, start, end, version });
+        }
+        if r.remaining() > 0 {
+            for _ in 0..r.count().map_err(e)? {
+                let stream = r.string().map_err(e)?;
+                let marks = (0..r.count().map_err(e)?).map(|_| Ok((InstanceId(r.u64()?), r.u64()?))).collect::<Result<Vec<_>, _>>().map_err(e)?;
+                c.streams.push((stream, marks));
+            }
         }
         Ok(c)
     }
@@ -152,9 +172,16 @@ mod tests {
             applied: vec![(InstanceId(7), 70)],
             tombstones: vec![Tombstone { patterns: vec![PathPattern::parse("root.a.**").unwrap()], start: -5, end: i64::MAX, version: Version { hlc: 3, origin: InstanceId(2) } }],
             max_hlc: 11,
+            streams: vec![("7/AB@5".into(), vec![(InstanceId(7), 70), (InstanceId(8), 3)]), ("9/x@1".into(), vec![])],
         };
         c.store(d.path()).unwrap();
-        assert_eq!(Checkpoint::load(d.path()).unwrap(), Some(c));
+        assert_eq!(Checkpoint::load(d.path()).unwrap(), Some(c.clone()));
+        // One written before streams were kept reads with none.
+        let old = Checkpoint { streams: vec![], ..c.clone() }.encode();
+        let cut = &old[..old.len() - 4 - 1];
+        let mut legacy = cut.to_vec();
+        legacy.put_u32(crc32c::crc32c(cut));
+        assert_eq!(Checkpoint::decode(&legacy, d.path()).unwrap(), Checkpoint { streams: vec![], ..c });
         let p = d.path().join(FILE);
         let mut b = fs::read(&p).unwrap();
         b[20] ^= 1;

@@ -136,6 +136,15 @@ pub struct State {
     /// replicated mutations). Durable atomically with the data: rebuilt by WAL replay on top of the
     /// checkpoint.
     pub applied: HashMap<InstanceId, u64>,
+    /// Per replication stream (one sender's pipe), per origin, the highest origin sequence applied
+    /// through it: what a stream skips as already applied. Two pipes from one sender ship its WAL
+    /// each at its own pace, so one origin-wide mark would make the slower pipe's records look
+    /// applied. Kept in the checkpoint only: after a restart a stream may resend a little (the
+    /// sender resumes from what it had confirmed), which versions make harmless.
+    pub streams: HashMap<String, HashMap<InstanceId, u64>>,
+    /// The stream the replicated mutations being applied (or replayed) came through: set by the
+    /// [`Op::Stream`] note logged before each replicated batch.
+    stream: Option<String>,
     /// Bucket summaries of file pages, built by aggregations that had to decode them.
     pub summaries: Arc<SummaryCache>,
 }
@@ -491,8 +500,13 @@ impl State {
         if m.origin_seq > 0 {
             let w = self.applied.entry(m.version.origin).or_insert(0);
             *w = (*w).max(m.origin_seq);
+            if let Some(s) = &self.stream {
+                let w = self.streams.entry(s.clone()).or_default().entry(m.version.origin).or_insert(0);
+                *w = (*w).max(m.origin_seq);
+            }
         }
         match &m.op {
+            Op::Stream(s) => self.stream = (!s.is_empty()).then(|| s.clone()),
             Op::Insert(batches) => {
                 for b in batches {
                     self.apply_batch(b, m.version);
@@ -628,6 +642,8 @@ impl Engine {
         let mut state = State {
             schema: Schema::from_snapshot(&ckp.schema).map_err(|e| Status::new(StatusCode::InternalServerError, format!("schema snapshot: {e}")))?,
             applied: ckp.applied.iter().copied().collect(),
+            streams: ckp.streams.iter().map(|(s, m)| (s.clone(), m.iter().copied().collect())).collect(),
+            stream: None,
             tombstones: ckp.tombstones.clone(),
             summaries: Arc::new(SummaryCache::new(cfg.summary_cache_bytes, cfg.precision)),
             ..Default::default()
@@ -940,12 +956,13 @@ impl Engine {
 
     /// Applies mutations replicated from another instance, keeping their versions and origin.
     ///
-    /// Mutations at or below the receiver's watermark for their origin were applied before and are
-    /// skipped (exactly-once effect). Inserts into series this instance does not know create them
-    /// first (with the remote write's version, so they are not shipped back); columns whose type
-    /// lost a schema conflict are dropped and counted. Returns once everything is durable.
-    pub fn apply_remote(&self, muts: Vec<Mutation>) -> Result<RemoteApplied, Status> {
-        self.apply_replicated(muts.into_iter().map(|m| (m, None)).collect(), false, true)
+    /// Mutations at or below the watermark of `stream` (the sending pipe) for their origin were
+    /// applied before and are skipped (exactly-once effect). Inserts into series this instance
+    /// does not know create them first (with the remote write's version, so they are not shipped
+    /// back); columns whose type lost a schema conflict are dropped and counted. Returns once
+    /// everything is durable.
+    pub fn apply_remote(&self, stream: &str, muts: Vec<Mutation>) -> Result<RemoteApplied, Status> {
+        self.apply_replicated(Some(stream), muts.into_iter().map(|m| (m, None)).collect(), false, true)
     }
 
     /// Like [`Engine::apply_remote`], with each mutation's received encoding, which is logged as is
@@ -953,22 +970,23 @@ impl Engine {
     /// waiting for the fsync: the batch is readable at once and durable once
     /// [`Wal::readable_seq`] reaches [`RemoteApplied::logged_through`] (a background syncer sees to
     /// it). The receiver reports that to the sender, which confirms the batch only then.
-    pub fn apply_remote_soon(&self, muts: Vec<(Mutation, &[u8])>) -> Result<RemoteApplied, Status> {
-        self.apply_replicated(muts.into_iter().map(|(m, raw)| (m, Some(raw))).collect(), false, false)
+    pub fn apply_remote_soon(&self, stream: &str, muts: Vec<(Mutation, &[u8])>) -> Result<RemoteApplied, Status> {
+        self.apply_replicated(Some(stream), muts.into_iter().map(|(m, raw)| (m, Some(raw))).collect(), false, false)
     }
 
     /// Applies mutations fetched back from a replica by a repair. Unlike [`Engine::apply_remote`]
     /// this accepts writes that originated here (a repair may restore them); versions decide.
     pub fn apply_repair(&self, muts: Vec<Mutation>) -> Result<RemoteApplied, Status> {
-        self.apply_replicated(muts.into_iter().map(|m| (m, None)).collect(), true, true)
+        self.apply_replicated(None, muts.into_iter().map(|m| (m, None)).collect(), true, true)
     }
 
-    fn apply_replicated(&self, muts: Vec<(Mutation, Option<&[u8]>)>, own_too: bool, wait: bool) -> Result<RemoteApplied, Status> {
+    fn apply_replicated(&self, stream: Option<&str>, muts: Vec<(Mutation, Option<&[u8]>)>, own_too: bool, wait: bool) -> Result<RemoteApplied, Status> {
         self.wal.check().map_err(|e| io_err("replicated batch refused", e))?;
         self.throttle()?;
         let guard = self.commit.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = RemoteApplied::default();
         let mut last = None;
+        let mut noted = false;
         for (mut m, mut raw) in muts {
             if m.version.origin == self.cfg.instance && !(own_too && m.origin_seq == 0) {
                 out.skipped += 1;
@@ -977,7 +995,8 @@ impl Engine {
             let mut pre = Vec::new();
             {
                 let st = self.state();
-                if m.origin_seq > 0 && st.applied.get(&m.version.origin).copied().unwrap_or(0) >= m.origin_seq {
+                let mark = stream.and_then(|s| st.streams.get(s)?.get(&m.version.origin).copied()).unwrap_or(0);
+                if m.origin_seq > 0 && mark >= m.origin_seq {
                     out.skipped += 1;
                     continue;
                 }
@@ -1024,6 +1043,17 @@ impl Engine {
                 }
             }
             self.hlc.observe(m.version.hlc);
+            if !noted {
+                // Before the batch's first logged mutation: which stream the ones after it came
+                // through (replay rebuilds each stream's marks from these notes). Its origin is no
+                // instance's, so no pipe here takes it for a local write to ship.
+                let note = Mutation { version: Version { hlc: 0, origin: InstanceId(0) }, origin_seq: 0, op: Op::Stream(stream.unwrap_or("").to_string()) };
+                let mut buf = Vec::new();
+                note.encode(&mut buf);
+                self.wal.append(&buf);
+                self.state.write().unwrap_or_else(|p| p.into_inner()).apply(&note);
+                noted = true;
+            }
             for op in pre {
                 let pm = Mutation { version: m.version, origin_seq: 0, op };
                 let mut buf = Vec::new();
@@ -1059,9 +1089,9 @@ impl Engine {
         Ok(out)
     }
 
-    /// The highest sequence number of `origin` applied here.
-    pub fn watermark(&self, origin: InstanceId) -> u64 {
-        self.state().applied.get(&origin).copied().unwrap_or(0)
+    /// The highest sequence number of `origin` applied here through `stream`.
+    pub fn watermark(&self, stream: &str, origin: InstanceId) -> u64 {
+        self.state().streams.get(stream).and_then(|m| m.get(&origin)).copied().unwrap_or(0)
     }
 
     /// FLUSH: seals the memtable, writes it to a data file and releases the WAL it covered.
@@ -1257,6 +1287,7 @@ impl Engine {
                 next_file,
                 schema: st.schema.snapshot(),
                 applied: st.applied.iter().map(|(k, v)| (*k, *v)).collect(),
+                streams: st.streams.iter().map(|(s, m)| (s.clone(), m.iter().map(|(k, v)| (*k, *v)).collect())).collect(),
                 tombstones: st.tombstones.clone(),
                 max_hlc: self.hlc.current(),
             };
@@ -2185,7 +2216,7 @@ mod tests {
             muts.push(m);
         })
         .unwrap();
-        assert!(bw.seq > 0 && a.apply_remote(muts).unwrap().applied > 0);
+        assert!(bw.seq > 0 && a.apply_remote("s", muts).unwrap().applied > 0);
         assert!(a.wal().last_seq() > ack.seq);
         assert!(!a.wait_local_beyond(ack.seq, short));
         // A waiting pipe is woken by the next local write.
@@ -2229,20 +2260,61 @@ mod tests {
                 }
             })
             .unwrap();
-            to.apply_remote(muts.clone()).unwrap();
-            let again = to.apply_remote(muts).unwrap();
+            to.apply_remote("s", muts.clone()).unwrap();
+            let again = to.apply_remote("s", muts).unwrap();
             assert_eq!(again.applied, 0);
         };
         ship(&a, &b);
         ship(&b, &a);
         assert_eq!(read(&a, "root.db.d.s"), read(&b, "root.db.d.s"));
         assert_eq!(read(&a, "root.db.d.s")[1], (2, Value::F64(20.0)), "the later write wins at t=2 on both sides");
-        assert!(a.watermark(InstanceId(7)) > 0);
+        assert!(a.watermark("s", InstanceId(7)) > 0);
         // The watermark survives a restart (it is rebuilt from the WAL).
-        let w = a.watermark(InstanceId(7));
+        let w = a.watermark("s", InstanceId(7));
         drop(a);
         let a = Engine::open(cfg(da.path(), true)).unwrap();
-        assert_eq!(a.watermark(InstanceId(7)), w);
+        assert_eq!(a.watermark("s", InstanceId(7)), w);
+    }
+
+    #[test]
+    fn two_streams_from_one_sender_each_keep_their_own_mark_through_restarts() {
+        // Two pipes of one sender, say one per database, each ship its WAL at its own pace: the
+        // faster one's mark must not make the slower one's older records look applied.
+        let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = Engine::open(cfg(da.path(), true)).unwrap();
+        let b = Engine::open(EngineConfig { instance: InstanceId(7), ..cfg(db.path(), true) }).unwrap();
+        for i in 0..6 {
+            let dev = if i % 2 == 0 { "root.x.d" } else { "root.y.d" };
+            a.write(Op::Insert(vec![batch(dev, vec![i], vec![i as f64])])).unwrap();
+        }
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        a.wal().read(&mut crate::wal::WalCursor::at(1), usize::MAX, &mut |seq, p| {
+            let mut m = Mutation::decode(p).unwrap();
+            m.origin_seq = seq;
+            let Op::Insert(bs) = &m.op else { return };
+            if bs[0].device.to_string() == "root.x.d" { x.push(m) } else { y.push(m) }
+        })
+        .unwrap();
+        assert!(x.len() == 3 && y.len() == 3 && x[2].origin_seq > y[0].origin_seq);
+        // Stream "x" ships everything; "y" only its first record so far.
+        assert_eq!(b.apply_remote("x", x.clone()).unwrap().applied, 3);
+        assert_eq!(b.apply_remote("y", y[..1].to_vec()).unwrap().applied, 1);
+        // Restart (replay rebuilds the marks), "y" resends from its start: the first is skipped,
+        // the rest are applied.
+        drop(b);
+        let b = Engine::open(EngineConfig { instance: InstanceId(7), ..cfg(db.path(), true) }).unwrap();
+        assert_eq!((b.watermark("x", InstanceId(42)), b.watermark("y", InstanceId(42))), (x[2].origin_seq, y[0].origin_seq));
+        let r = b.apply_remote("y", y.clone()).unwrap();
+        assert_eq!((r.applied, r.skipped), (2, 1));
+        assert_eq!(read(&b, "root.y.d.s").len(), 3);
+        // Flushed, the marks come from the checkpoint; a resend of both is skipped whole.
+        b.flush().unwrap();
+        drop(b);
+        let b = Engine::open(EngineConfig { instance: InstanceId(7), ..cfg(db.path(), true) }).unwrap();
+        assert_eq!(b.apply_remote("x", x).unwrap().applied, 0);
+        assert_eq!(b.apply_remote("y", y).unwrap().applied, 0);
+        assert_eq!((read(&b, "root.x.d.s").len(), read(&b, "root.y.d.s").len()), (3, 3));
     }
 
     fn int_batch(dev: &str, times: Vec<i64>) -> InsertBatch {
@@ -2405,7 +2477,7 @@ mod tests {
                     seq += 1;
                     let hlc = (1_700_000_000_000u64 + round as u64) << duet_common::version::HLC_LOGICAL_BITS;
                     let m = Mutation { version: Version { hlc, origin: InstanceId(9) }, origin_seq: seq, op: Op::Insert(vec![b]) };
-                    assert_eq!(e.apply_remote(vec![m]).unwrap().applied, 1);
+                    assert_eq!(e.apply_remote("s", vec![m]).unwrap().applied, 1);
                 }
             }
             e.flush().unwrap();
