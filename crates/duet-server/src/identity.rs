@@ -79,7 +79,7 @@ pub fn load_or_create(system_dir: &Path, cfg: &Config) -> Result<Identity, Strin
     let mut f = fs::File::create(&tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
     f.write_all(text.as_bytes()).and_then(|_| f.sync_all()).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
     fs::rename(&tmp, &path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    fs::File::open(system_dir).and_then(|d| d.sync_all()).ok();
+    fs::File::open(system_dir).and_then(|d| d.sync_all()).map_err(|e| format!("cannot sync {}: {e}", system_dir.display()))?;
     Ok(id)
 }
 

@@ -1510,6 +1510,8 @@ impl Engine {
         }
         w.finish()?;
         crash_point("compact:file-written");
+        // The new file's name must be on disk before a checkpoint names it (as in a flush).
+        std::fs::File::open(&self.cfg.data_dir).and_then(|d| d.sync_all()).map_err(|e| io_err("cannot sync the data directory", e))?;
         let reader = FileReader::open(&path)?;
         let merged: HashSet<u64> = files.iter().map(|f| f.id).collect();
         let mut ckp = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
