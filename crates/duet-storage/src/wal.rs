@@ -252,8 +252,10 @@ impl Wal {
                     tracing::error!(segment = %t.path.display(), offset = t.offset, reason = %t.reason, "corrupt record inside an older WAL segment; records after it in this segment are skipped");
                 }
             }
-            if !seen_any && last_seq == 0 {
-                last_seq = first.saturating_sub(1);
+            if !seen_any {
+                // A segment's name says its records start there: numbers below it were used, even
+                // if a power cut took their records, and are never handed out again.
+                last_seq = last_seq.max(first.saturating_sub(1));
             }
             keep_len = valid;
         }
@@ -914,6 +916,28 @@ mod tests {
         assert_eq!(w.read(&mut cur, usize::MAX, &mut |_, _| {}).unwrap(), 0);
         w.sync_all().unwrap();
         assert_eq!(w.read(&mut cur, usize::MAX, &mut |_, _| {}).unwrap(), 1);
+    }
+
+    #[test]
+    fn numbers_a_segment_name_has_claimed_are_not_handed_out_again() {
+        let d = tempfile::tempdir().unwrap();
+        let (w, _) = replay_all(d.path(), 1 << 20);
+        for i in 0..5u8 {
+            let s = w.append(&[i; 4]);
+            w.commit(s).unwrap();
+            if s == 3 || s == 5 {
+                w.roll().unwrap();
+            }
+        }
+        drop(w);
+        // The segment holding 4 and 5 is gone (as a power cut could take records): the empty
+        // segment named 6 still says 4 and 5 were handed out.
+        let segs = list_segments(d.path()).unwrap();
+        assert_eq!(segs.iter().map(|s| s.0).collect::<Vec<_>>(), vec![1, 4, 6]);
+        fs::remove_file(&segs[1].1).unwrap();
+        let (w, got) = replay_all(d.path(), 1 << 20);
+        assert_eq!(got.len(), 3);
+        assert_eq!(w.append(b"next"), 6);
     }
 
     #[test]
