@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
@@ -598,6 +598,11 @@ pub struct Engine {
     /// Why the last flush failed, until one succeeds (writers held back by a full memtable get it
     /// as their error instead of waiting for good).
     flush_failed: Mutex<Option<String>>,
+    /// Flushes attempted, failed or not (a held-back writer waits for one after it arrived).
+    flush_attempts: AtomicU64,
+    /// The next data file id (reserved without the checkpoint's lock, which a compaction holds
+    /// through the fsyncs of installing its checkpoint).
+    file_ids: AtomicU64,
     /// One compaction at a time.
     compact_lock: Mutex<()>,
     /// Wakes the background flusher.
@@ -686,6 +691,7 @@ impl Engine {
             "storage recovered"
         );
         let last_seq = wal.last_seq();
+        let next_file_id = ckp.next_file.max(1);
         Ok(Engine {
             hlc: Hlc::new(max_hlc),
             wal,
@@ -694,6 +700,8 @@ impl Engine {
             checkpoint: Mutex::new(ckp),
             flush_lock: Mutex::new(None),
             flush_failed: Mutex::new(None),
+            flush_attempts: AtomicU64::new(0),
+            file_ids: AtomicU64::new(next_file_id),
             compact_lock: Mutex::new(()),
             wake: (Mutex::new(false), Condvar::new()),
             stall: (Mutex::new(()), Condvar::new()),
@@ -724,8 +732,12 @@ impl Engine {
                 if e.closed.load(Ordering::Acquire) {
                     return;
                 }
-                if e.state().mem.approx_bytes() >= e.cfg.memtable_bytes {
-                    if let Err(err) = e.flush_memtable() {
+                let full = e.state().mem.approx_bytes() >= e.cfg.memtable_bytes;
+                // A flush that failed is retried (every wake-up, at least twice a second) until it
+                // succeeds, whether or not the memtable fills again meanwhile.
+                let failed = e.flush_failed.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+                if full || failed {
+                    if let Err(err) = e.flush_with(full) {
                         tracing::error!("background flush failed (will retry): {}", err.message);
                     }
                 }
@@ -773,6 +785,8 @@ impl Engine {
     /// Holds writers back while a sealed memtable waits for its flush and the new one is full
     /// (backpressure: memory stays bounded by about two memtables).
     fn throttle(&self) -> Result<(), Status> {
+        // With a flush failing: the attempts count when this writer first saw it.
+        let mut saw_failure: Option<u64> = None;
         loop {
             {
                 let st = self.state();
@@ -789,11 +803,18 @@ impl Engine {
                 }
             }
             if let Some(why) = &*self.flush_failed.lock().unwrap_or_else(|p| p.into_inner()) {
-                // Memory is full and cannot be emptied to disk: refuse rather than wait for good.
-                return Err(Status::new(
-                    StatusCode::WriteProcessError,
-                    format!("the memtable is full and cannot be flushed ({why}); writes are refused until a flush succeeds"),
-                ));
+                // Memory is full and cannot be emptied to disk. Wait for one more attempt (the disk
+                // may have room again), then refuse rather than wait for good; so does a writer
+                // with no background flusher to make one.
+                let attempts = self.flush_attempts.load(Ordering::Acquire);
+                let no_flusher = self.background.lock().unwrap_or_else(|p| p.into_inner()).is_empty();
+                if no_flusher || saw_failure.is_some_and(|seen| attempts > seen) {
+                    return Err(Status::new(
+                        StatusCode::WriteProcessError,
+                        format!("the memtable is full and cannot be flushed ({why}); writes are refused until a flush succeeds"),
+                    ));
+                }
+                saw_failure.get_or_insert(attempts);
             }
             self.request_flush();
             let g = self.stall.0.lock().unwrap();
@@ -1235,8 +1256,15 @@ impl Engine {
     }
 
     fn flush_memtable(&self) -> Result<(), Status> {
+        self.flush_with(true)
+    }
+
+    /// Flushes: first the sealed memtable a failed flush left, if any, then (with `seal`) the
+    /// current one. Records whether it failed, for writers held back by a full memtable.
+    fn flush_with(&self, seal: bool) -> Result<(), Status> {
         let mut failed = self.flush_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let done = self.flush_locked(&mut failed);
+        let done = self.flush_locked(&mut failed, seal);
+        drop(failed);
         let mut why = self.flush_failed.lock().unwrap_or_else(|p| p.into_inner());
         match &done {
             Ok(()) => {
@@ -1247,61 +1275,78 @@ impl Engine {
             Err(e) => *why = Some(e.message.clone()),
         }
         drop(why);
+        self.flush_attempts.fetch_add(1, Ordering::AcqRel);
         self.stall.1.notify_all();
         done
     }
 
-    /// Writes the sealed memtable a failed flush left, if any, then seals and writes the current one.
-    fn flush_locked(&self, failed: &mut Option<(Arc<Memtable>, Checkpoint)>) -> Result<(), Status> {
-        if let Some((frozen, next)) = failed.clone() {
+    fn flush_locked(&self, failed: &mut Option<(Arc<Memtable>, Checkpoint)>, seal: bool) -> Result<(), Status> {
+        if let Some((frozen, mut next)) = failed.clone() {
+            // Into a new file: the old one may be named by a checkpoint whose rename reached the
+            // disk before the attempt failed (then it stays until a later checkpoint drops it,
+            // and start-up deletes it as a leftover).
+            next.next_file = self.file_ids.fetch_add(1, Ordering::AcqRel);
             tracing::info!(file = next.next_file, "retrying the flush of a sealed memtable");
-            // What the failed attempt wrote of its file: reserved for it, in no checkpoint.
-            let partial = file_path(&self.cfg.data_dir, next.next_file);
-            if let Err(e) = std::fs::remove_file(&partial) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    return Err(io_err(&format!("cannot remove {}", partial.display()), e));
-                }
-            }
-            self.write_sealed(frozen, next)?;
+            self.write_sealed(&frozen, next)?;
             *failed = None;
+            self.recycle(frozen);
         }
-        let (frozen, next) = {
+        if !seal {
+            return Ok(());
+        }
+        let sealed = {
             let _g = self.commit.lock().unwrap_or_else(|p| p.into_inner());
+            // Appends happen under `commit` only, so this is where the memtable ends; read before
+            // the state lock, which queries wait for, as it waits for the WAL's own lock.
+            let flushed_seq = self.wal.last_seq();
             let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
             if st.mem.is_empty() {
-                drop(st);
-                return self.wal.sync_all().map_err(|e| io_err("WAL sync failed", e));
+                None
+            } else {
+                let frozen = Arc::new(st.mem.seal());
+                st.frozen.push(frozen.clone());
+                let next = Checkpoint {
+                    flushed_seq,
+                    files: Vec::new(),
+                    // The file id is reserved now; the file list is taken at install time, because
+                    // a compaction may replace files meanwhile.
+                    next_file: self.file_ids.fetch_add(1, Ordering::AcqRel),
+                    schema: st.schema.snapshot(),
+                    applied: st.applied.iter().map(|(k, v)| (*k, *v)).collect(),
+                    streams: st.streams.iter().map(|(s, m)| (s.clone(), m.iter().map(|(k, v)| (*k, *v)).collect())).collect(),
+                    tombstones: st.tombstones.clone(),
+                    max_hlc: self.hlc.current(),
+                };
+                Some((frozen, next))
             }
-            let frozen = Arc::new(st.mem.seal());
-            st.frozen.push(frozen.clone());
-            let next_file = {
-                // Reserve the file id now; the file list itself is taken at install time, because a
-                // compaction may replace files meanwhile.
-                let mut c = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
-                c.next_file += 1;
-                c.next_file - 1
-            };
-            let next = Checkpoint {
-                flushed_seq: self.wal.last_seq(),
-                files: Vec::new(),
-                next_file,
-                schema: st.schema.snapshot(),
-                applied: st.applied.iter().map(|(k, v)| (*k, *v)).collect(),
-                streams: st.streams.iter().map(|(s, m)| (s.clone(), m.iter().map(|(k, v)| (*k, *v)).collect())).collect(),
-                tombstones: st.tombstones.clone(),
-                max_hlc: self.hlc.current(),
-            };
-            (frozen, next)
+        };
+        let Some((frozen, next)) = sealed else {
+            return self.wal.sync_all().map_err(|e| io_err("WAL sync failed", e));
         };
         *failed = Some((frozen.clone(), next.clone()));
-        self.write_sealed(frozen, next)?;
+        self.write_sealed(&frozen, next)?;
         *failed = None;
+        self.recycle(frozen);
         Ok(())
+    }
+
+    /// Gives a flushed memtable's buffers to the current one, unless a query still holds it (then
+    /// they are freed later). The cap is a whole memtable's capacity (up to twice its points'
+    /// bytes, as vectors grow by doubling): the buffers kept take the place of the sealed
+    /// memtable, so memory stays at the two memtables the throttle allows, now held in the
+    /// steady state too. With one memtable's bytes as the cap, a quarter of the series regrew
+    /// from fresh memory after each flush, and lag p99 stayed at 9-19 ms instead of 5-7 ms.
+    fn recycle(&self, frozen: Arc<Memtable>) {
+        if let Ok(m) = Arc::try_unwrap(frozen) {
+            let spares = m.into_spares(2 * self.cfg.memtable_bytes);
+            let replaced = self.state.write().unwrap_or_else(|p| p.into_inner()).mem.adopt_spares(spares);
+            drop(replaced);
+        }
     }
 
     /// Writes a sealed memtable to the data file reserved for it and installs the checkpoint made
     /// when it was sealed; then it leaves the read path and its WAL can go.
-    fn write_sealed(&self, frozen: Arc<Memtable>, mut next: Checkpoint) -> Result<(), Status> {
+    fn write_sealed(&self, frozen: &Arc<Memtable>, mut next: Checkpoint) -> Result<(), Status> {
         // What the checkpoint covers must be durable in the WAL first (it is, under SYNC); a new
         // segment lets the covered ones be released whole once the file is in place.
         self.wal.roll().map_err(|e| io_err("WAL sync failed", e))?;
@@ -1341,7 +1386,7 @@ impl Engine {
         let mut ckp = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
         next.files = ckp.files.clone();
         next.files.push(id);
-        next.next_file = ckp.next_file.max(id + 1);
+        next.next_file = self.file_ids.load(Ordering::Acquire);
         next.store(&self.cfg.data_dir)?;
         crash_point("flush:checkpoint-installed");
         let flushed_seq = next.flushed_seq;
@@ -1350,18 +1395,7 @@ impl Engine {
         {
             let mut st = self.state.write().unwrap_or_else(|p| p.into_inner());
             st.files.push(Arc::new(DataFile::new(id, reader)));
-            st.frozen.retain(|f| !Arc::ptr_eq(f, &frozen));
-        }
-        // A query may still hold the flushed memtable; then its buffers are simply freed later.
-        // The cap is a whole memtable's capacity (up to twice its points' bytes, as vectors grow
-        // by doubling): the buffers kept take the place of the sealed memtable, so memory stays
-        // at the two memtables the throttle allows, now held in the steady state too. With one
-        // memtable's bytes as the cap, a quarter of the series regrew from fresh memory after
-        // each flush, and lag p99 stayed at 9-19 ms instead of 5-7 ms.
-        if let Ok(m) = Arc::try_unwrap(frozen) {
-            let spares = m.into_spares(2 * self.cfg.memtable_bytes);
-            let replaced = self.state.write().unwrap_or_else(|p| p.into_inner()).mem.adopt_spares(spares);
-            drop(replaced);
+            st.frozen.retain(|f| !Arc::ptr_eq(f, frozen));
         }
         self.stall.1.notify_all();
         tracing::info!(file = id, points = summary.points, bytes = summary.bytes, ms = started.elapsed().as_millis() as u64, flushed_seq, "memtable flushed");
@@ -1423,11 +1457,7 @@ impl Engine {
         let mut all: Vec<Path> = files.iter().flat_map(|f| f.reader.series().iter().map(|m| m.path.clone())).collect();
         all.sort();
         all.dedup();
-        let id = {
-            let mut c = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
-            c.next_file += 1;
-            c.next_file - 1
-        };
+        let id = self.file_ids.fetch_add(1, Ordering::AcqRel);
         let path = file_path(&self.cfg.data_dir, id);
         let mut w = FileWriter::create(&path)?;
         let origin_maps: Vec<Vec<u64>> = files.iter().map(|f| w.map_origins(f.reader.origins())).collect();
@@ -1520,6 +1550,7 @@ impl Engine {
         let at = next.files.iter().position(|f| merged.contains(f)).unwrap_or(0);
         next.files.retain(|f| !merged.contains(f));
         next.files.insert(at.min(next.files.len()), id);
+        next.next_file = self.file_ids.load(Ordering::Acquire);
         next.store(&self.cfg.data_dir)?;
         crash_point("compact:checkpoint-installed");
         *ckp = next;
@@ -2172,6 +2203,38 @@ mod tests {
         let got = read(&e, "root.db.d.s");
         assert_eq!(got.len(), 401);
         assert!(got.iter().take(400).enumerate().all(|(i, (t, v))| *t == i as i64 && *v == Value::F64(i as f64)));
+    }
+
+    #[test]
+    fn the_background_flusher_retries_a_failed_flush_into_a_new_file_and_buffers_are_reused() {
+        let d = tempfile::tempdir().unwrap();
+        let e = Arc::new(Engine::open(cfg(d.path(), true)).unwrap());
+        e.start_background();
+        e.write(Op::Insert(vec![batch("root.db.d", (0..100).collect(), (0..100).map(f64::from).collect())])).unwrap();
+        e.flush().unwrap();
+        // The flushed memtable's buffers serve the next one.
+        assert_eq!(e.state().mem.spare_count(), 1);
+        e.write(Op::Insert(vec![batch("root.db.d", (100..200).collect(), (100..200).map(f64::from).collect())])).unwrap();
+        e.fail_flushes.store(1, Ordering::Release);
+        assert!(e.flush().is_err());
+        let failed_id = e.file_ids.load(Ordering::Acquire) - 1;
+        assert!(file_path(&d.path().join("data"), failed_id).exists(), "the failed attempt wrote part of its file");
+        // Retried by the background flusher without a FLUSH or a full memtable, into a new file;
+        // the failed attempt's file is left for start-up to delete (a checkpoint might name it).
+        let since = std::time::Instant::now();
+        while !e.state().frozen.is_empty() {
+            assert!(since.elapsed() < std::time::Duration::from_secs(10), "not retried");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let ids: Vec<u64> = e.state().files.iter().map(|f| f.id).collect();
+        assert_eq!(ids.len(), 2);
+        assert!(ids[1] > failed_id);
+        assert!(e.write(Op::Insert(vec![batch("root.db.d", vec![500], vec![5.0])])).is_ok());
+        e.close().unwrap();
+        drop(e);
+        let e = Engine::open(cfg(d.path(), true)).unwrap();
+        assert!(!file_path(&d.path().join("data"), failed_id).exists());
+        assert_eq!(read(&e, "root.db.d.s").len(), 201);
     }
 
     #[test]

@@ -404,6 +404,12 @@ impl Memtable {
         out
     }
 
+    /// Spare buffers kept for series not yet written (tests).
+    #[cfg(test)]
+    pub(crate) fn spare_count(&self) -> usize {
+        self.spares.len()
+    }
+
     /// Takes the memtable's points for flushing, leaving an empty memtable that keeps the spares.
     pub fn seal(&mut self) -> Memtable {
         let spares = std::mem::take(&mut self.spares);

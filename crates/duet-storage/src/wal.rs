@@ -525,8 +525,9 @@ impl Wal {
 
     /// Total bytes of all segments on disk.
     pub fn disk_bytes(&self) -> u64 {
-        let st = self.state.lock().unwrap();
-        st.segments.iter().filter_map(|(_, p)| fs::metadata(p).ok()).map(|m| m.len()).sum()
+        // Stat outside the lock every append takes.
+        let paths: Vec<PathBuf> = self.state.lock().unwrap().segments.iter().map(|(_, p)| p.clone()).collect();
+        paths.iter().filter_map(|p| fs::metadata(p).ok()).map(|m| m.len()).sum()
     }
 
     /// The highest sequence number a reader (a pipe) may see: the durable one, in both modes. A
