@@ -161,14 +161,50 @@ impl<P: TInputProtocol> TInputProtocol for Guarded<'_, P> {
 }
 
 /// Reads a best-effort method name and sequence id from the start of a message, for error replies.
+/// The method name and sequence number of a request, for an exception reply to it; empty and 0
+/// where the header is not whole. Read by hand, within `head`: the Thrift library's own reader
+/// allocates whatever length the message claims (-1 is `usize::MAX`, which panics).
 fn peek_header(kind: ProtocolKind, head: &[u8]) -> (String, i32) {
-    let pos = Rc::new(Cell::new(0));
-    let input = FrameInput { data: head, pos };
-    let r = match kind {
-        ProtocolKind::Binary => TBinaryInputProtocol::new(input, true).read_message_begin(),
-        ProtocolKind::Compact => TCompactInputProtocol::new(input).read_message_begin(),
+    let i32_at = |at: usize| head.get(at..at + 4).map(|b| i32::from_be_bytes(b.try_into().unwrap()));
+    let name_at = |at: usize, len: usize| head.get(at..at.checked_add(len)?).map(|b| String::from_utf8_lossy(b).into_owned());
+    let parsed = match kind {
+        // Strict: version and type, name length, name, sequence; old style: name length, name,
+        // type byte, sequence.
+        ProtocolKind::Binary => match i32_at(0) {
+            Some(v) if v < 0 => {
+                let len = i32_at(4).and_then(|l| usize::try_from(l).ok());
+                len.and_then(|len| Some((name_at(8, len)?, i32_at(8 + len)?)))
+            }
+            Some(len) => {
+                let len = len as usize;
+                name_at(4, len).and_then(|name| Some((name, i32_at(4 + len + 1)?)))
+            }
+            None => None,
+        },
+        // Protocol id, version and type, sequence (varint), name length (varint), name.
+        ProtocolKind::Compact => {
+            let mut at = 2;
+            let mut varint = || -> Option<u64> {
+                let mut v = 0u64;
+                for shift in (0..35).step_by(7) {
+                    let b = *head.get(at)?;
+                    at += 1;
+                    v |= u64::from(b & 0x7f) << shift;
+                    if b & 0x80 == 0 {
+                        return Some(v);
+                    }
+                }
+                None
+            };
+            let seq = varint();
+            let len = varint();
+            match (seq, len) {
+                (Some(seq), Some(len)) => name_at(at, len as usize).map(|name| (name, seq as u32 as i32)),
+                _ => None,
+            }
+        }
     };
-    r.map(|m| (m.name, m.sequence_number)).unwrap_or_default()
+    parsed.unwrap_or_default()
 }
 
 fn exception_frame(kind: ProtocolKind, name: &str, seq: i32, err: ApplicationError) -> Vec<u8> {

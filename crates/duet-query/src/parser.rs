@@ -12,7 +12,7 @@ use crate::lexer::{error_at, lex, Tok, Token};
 
 /// Parses one statement (a trailing `;` is allowed).
 pub fn parse(sql: &str) -> Result<Statement, Status> {
-    let mut p = Parser { sql, toks: lex(sql)?, pos: 0 };
+    let mut p = Parser { sql, toks: lex(sql)?, pos: 0, depth: 0 };
     let st = p.statement()?;
     p.eat_sym(";");
     if p.peek() != &Tok::Eof {
@@ -32,7 +32,7 @@ pub fn is_incomplete(sql: &str) -> bool {
     if toks.len() == 1 {
         return false;
     }
-    let mut p = Parser { sql, toks, pos: 0 };
+    let mut p = Parser { sql, toks, pos: 0, depth: 0 };
     match p.statement() {
         Ok(_) => false,
         Err(_) => p.peek() == &Tok::Eof,
@@ -86,7 +86,15 @@ struct Parser<'a> {
     sql: &'a str,
     toks: Vec<Token>,
     pos: usize,
+    /// How deep the expression being parsed is (nesting plus chained operators): bounded, since
+    /// parsing, evaluating and dropping an expression recurse once per level.
+    depth: usize,
 }
+
+/// Deepest expression accepted. Far beyond what anyone writes; a connection thread's stack holds
+/// it with room to spare, where a hundred thousand parentheses would overflow it and abort the
+/// process.
+const MAX_EXPR_DEPTH: usize = 200;
 
 const RESERVED_AFTER_PATH: &[&str] = &[
     "WHERE", "LIMIT", "OFFSET", "ORDER", "SLIMIT", "SOFFSET", "ALIGN", "GROUP", "FILL", "HAVING", "WITH", "TAGS", "ATTRIBUTES", "VALUES",
@@ -109,6 +117,17 @@ impl<'a> Parser<'a> {
             self.pos += 1;
         }
         t
+    }
+    /// One level deeper into an expression; [`Parser::up`] leaves it.
+    fn down(&mut self) -> Result<(), Status> {
+        self.depth += 1;
+        if self.depth > MAX_EXPR_DEPTH {
+            return Err(self.error(&format!("expression nested or chained too deeply (more than {MAX_EXPR_DEPTH} levels)")));
+        }
+        Ok(())
+    }
+    fn up(&mut self, levels: usize) {
+        self.depth -= levels;
     }
     fn error(&self, msg: &str) -> Status {
         let t = self.cur();
@@ -1083,26 +1102,38 @@ impl<'a> Parser<'a> {
 
     /// Parses an expression (OR has the lowest precedence).
     fn expr(&mut self) -> Result<Expr, Status> {
+        self.down()?;
         let mut l = self.and()?;
+        let mut chained = 1;
         while self.eat_kw("OR") || self.eat_sym("||") {
+            self.down()?;
+            chained += 1;
             let r = self.and()?;
             l = Expr::Binary(BinOp::Or, Box::new(l), Box::new(r));
         }
+        self.up(chained);
         Ok(l)
     }
 
     fn and(&mut self) -> Result<Expr, Status> {
         let mut l = self.not()?;
+        let mut chained = 0;
         while self.eat_kw("AND") || self.eat_sym("&&") {
+            self.down()?;
+            chained += 1;
             let r = self.not()?;
             l = Expr::Binary(BinOp::And, Box::new(l), Box::new(r));
         }
+        self.up(chained);
         Ok(l)
     }
 
     fn not(&mut self) -> Result<Expr, Status> {
         if self.eat_kw("NOT") || self.eat_sym("!") {
-            return Ok(Expr::Not(Box::new(self.not()?)));
+            self.down()?;
+            let e = Expr::Not(Box::new(self.not()?));
+            self.up(1);
+            return Ok(e);
         }
         self.comparison()
     }
@@ -1152,14 +1183,18 @@ impl<'a> Parser<'a> {
 
     fn additive(&mut self) -> Result<Expr, Status> {
         let mut l = self.multiplicative()?;
+        let mut chained = 0;
         loop {
             let op = if self.eat_sym("+") {
                 BinOp::Add
             } else if self.eat_sym("-") {
                 BinOp::Sub
             } else {
+                self.up(chained);
                 return Ok(l);
             };
+            self.down()?;
+            chained += 1;
             let r = self.multiplicative()?;
             l = Expr::Binary(op, Box::new(l), Box::new(r));
         }
@@ -1167,6 +1202,7 @@ impl<'a> Parser<'a> {
 
     fn multiplicative(&mut self) -> Result<Expr, Status> {
         let mut l = self.unary()?;
+        let mut chained = 0;
         loop {
             let op = if self.eat_sym("*") {
                 BinOp::Mul
@@ -1175,25 +1211,35 @@ impl<'a> Parser<'a> {
             } else if self.eat_sym("%") {
                 BinOp::Mod
             } else {
+                self.up(chained);
                 return Ok(l);
             };
+            self.down()?;
+            chained += 1;
             let r = self.unary()?;
             l = Expr::Binary(op, Box::new(l), Box::new(r));
         }
     }
 
     fn unary(&mut self) -> Result<Expr, Status> {
-        if self.eat_sym("-") {
-            return Ok(match self.unary()? {
-                Expr::Lit(Literal::Int(v)) => Expr::Lit(Literal::Int(-v)),
-                Expr::Lit(Literal::Float(v)) => Expr::Lit(Literal::Float(-v)),
-                e => Expr::Neg(Box::new(e)),
-            });
+        let neg = if self.eat_sym("-") {
+            true
+        } else if self.eat_sym("+") {
+            false
+        } else {
+            return self.primary();
+        };
+        self.down()?;
+        let e = self.unary()?;
+        self.up(1);
+        if !neg {
+            return Ok(e);
         }
-        if self.eat_sym("+") {
-            return self.unary();
-        }
-        self.primary()
+        Ok(match e {
+            Expr::Lit(Literal::Int(v)) => Expr::Lit(Literal::Int(-v)),
+            Expr::Lit(Literal::Float(v)) => Expr::Lit(Literal::Float(-v)),
+            e => Expr::Neg(Box::new(e)),
+        })
     }
 
     fn primary(&mut self) -> Result<Expr, Status> {
@@ -1331,6 +1377,23 @@ mod tests {
         let e = parse("create timeseries root.db.d.s with datatype=FLOAT,\n encoding=NOPE").unwrap_err();
         assert!(e.message.starts_with("line 2:10"), "{}", e.message);
         assert!(parse("insert into root.d(timestamp, a) values (1, 2, 3)").is_err());
+    }
+
+    #[test]
+    fn expressions_too_deep_for_the_stack_are_refused() {
+        let nested = |n: usize| format!("select s from root.d where {}s > 1{}", "(".repeat(n), ")".repeat(n));
+        assert!(matches!(parse(&nested(150)), Ok(Statement::Query(_))));
+        for sql in [
+            nested(100_000),
+            format!("select s from root.d where {}s > 1", "not ".repeat(100_000)),
+            format!("select {}1 from root.d", "- ".repeat(100_000)),
+            format!("select s{} from root.d", " + s".repeat(100_000)),
+            format!("select s from root.d where {}", vec!["s > 1"; 100_000].join(" or ")),
+        ] {
+            let e = parse(&sql).unwrap_err();
+            assert_eq!(e.code, StatusCode::SqlParseError);
+            assert!(e.message.contains("too deeply"), "{}", &e.message[..e.message.len().min(200)]);
+        }
     }
 
     #[test]

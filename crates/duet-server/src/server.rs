@@ -98,13 +98,22 @@ impl Server {
                     let max_frame = self.max_frame;
                     let active = active.clone();
                     active.fetch_add(1, Ordering::AcqRel);
+                    // Gives the slot back however the connection ends, a panic included.
+                    struct Slot(Arc<AtomicUsize>);
+                    impl Drop for Slot {
+                        fn drop(&mut self) {
+                            self.0.fetch_sub(1, Ordering::AcqRel);
+                        }
+                    }
+                    let slot = Slot(active);
                     let spawned = std::thread::Builder::new().name(format!("client-{peer}")).spawn(move || {
+                        let _slot = slot;
                         let processor = ClientServiceSyncProcessor::new(Connection::new(shared));
                         if let Err(e) = serve_connection(&mut stream, &processor, max_frame) {
                             tracing::debug!(%peer, "connection ended: {e}");
                         }
-                        active.fetch_sub(1, Ordering::AcqRel);
                     });
+                    // (A thread that could not start dropped its closure, and the slot with it.)
                     if let Err(e) = spawned {
                         tracing::error!("cannot start a connection thread: {e}");
                     }

@@ -172,6 +172,48 @@ fn malformed_and_hostile_messages_get_errors_not_crashes() {
 }
 
 #[test]
+fn message_headers_claiming_absurd_name_lengths_get_errors_and_free_their_connection() {
+    // Few connections allowed, so that a connection slot a bad request left taken shows.
+    let srv = TestServer::start(&["dn_rpc_max_concurrent_client_num=3"]);
+    let hostile: [&[u8]; 3] = [
+        // Binary, strict: a method name of -1 bytes.
+        &[0x80, 0x01, 0x00, 0x01, 0xff, 0xff, 0xff, 0xff],
+        // Binary, strict: two billion bytes of name in a 12-byte frame.
+        &[0x80, 0x01, 0x00, 0x01, 0x77, 0x35, 0x94, 0x00, 0, 0, 0, 7],
+        // Compact: sequence 7, a name of 4 GiB (varint).
+        &[0x82, 0x21, 0x07, 0xff, 0xff, 0xff, 0xff, 0x0f],
+    ];
+    for round in 0..4 {
+        for h in hostile {
+            let mut s = connect(srv.port);
+            send_frame(&mut s, h);
+            let reply = read_frame(&mut s);
+            assert!(!reply.is_empty(), "round {round}: an exception reply");
+            // The connection stays usable after the error.
+            assert_session_opens(&mut s);
+        }
+    }
+    let mut s = connect(srv.port);
+    assert_session_opens(&mut s);
+}
+
+#[test]
+fn expressions_nested_past_the_limit_are_refused_and_those_within_it_evaluate() {
+    let srv = TestServer::start(&[]);
+    let mut s = srv.session();
+    s.execute("insert into root.n.d(time, s) values (1, 2)").unwrap();
+    // As deep as the parser allows, evaluated by a connection thread (a debug build's frames).
+    let deep = format!("select {}s{} from root.n.d where {}s > 1{}", "(".repeat(180), ")".repeat(180), "(".repeat(180), ")".repeat(180));
+    assert_eq!(s.execute(&deep).unwrap().times, vec![1]);
+    let chained = format!("select s{} from root.n.d", " + s".repeat(150));
+    assert_eq!(s.execute(&chained).unwrap().rows[0][0], Some(duet_common::types::Value::F64(302.0)));
+    // Deeper would overflow the stack and abort the process: refused with a parse error instead.
+    let e = s.execute(&format!("select s from root.n.d where {}s > 1{}", "(".repeat(100_000), ")".repeat(100_000))).unwrap_err();
+    assert!(matches!(e, duet_protocol::client::ClientError::Status { code: 700, .. }), "{e}");
+    assert_eq!(s.execute("select s from root.n.d").unwrap().times, vec![1]);
+}
+
+#[test]
 fn compact_and_binary_protocols_share_the_port() {
     let srv = TestServer::start(&[]);
     let s = connect(srv.port);
