@@ -216,17 +216,59 @@ fn glob(pat: &str, s: &str) -> bool {
 }
 
 /// Matches pattern nodes against path nodes; with `prefix_ok`, a path that runs out first matches.
+///
+/// Walks the path once, keeping the set of pattern positions reachable so far (`**` takes one
+/// node, then either stops or keeps going): time is path length times pattern length, where
+/// trying each way `**` could split the path was exponential in the number of `**`.
 fn match_nodes(pat: &[String], path: &[String], prefix_ok: bool) -> bool {
-    if path.is_empty() {
-        return pat.is_empty() || prefix_ok;
+    if !pat.iter().any(|p| p == "**") {
+        // Node for node (the common case, checked for every point against tombstones).
+        return (path.len() == pat.len() || prefix_ok && path.len() < pat.len()) && pat.iter().zip(path).all(|(p, n)| glob(p, n));
     }
-    let Some((p, prest)) = pat.split_first() else { return false };
-    if p == "**" {
-        // `**` takes one node, then either stops or keeps going.
-        let (_, rest) = path.split_first().unwrap();
-        return match_nodes(prest, rest, prefix_ok) || match_nodes(pat, rest, prefix_ok);
+    if pat.len() < 64 {
+        // The reachable positions as bits: no allocation.
+        let mut at = 1u64;
+        for node in path {
+            let mut next = 0u64;
+            let mut live = at & ((1u64 << pat.len()) - 1);
+            while live != 0 {
+                let i = live.trailing_zeros() as usize;
+                live &= live - 1;
+                if pat[i] == "**" {
+                    next |= 0b11 << i;
+                } else if glob(&pat[i], node) {
+                    next |= 1 << (i + 1);
+                }
+            }
+            if next == 0 {
+                return false;
+            }
+            at = next;
+        }
+        return at & (1 << pat.len()) != 0 || prefix_ok && at != 0;
     }
-    glob(p, &path[0]) && match_nodes(prest, &path[1..], prefix_ok)
+    let mut at = vec![false; pat.len() + 1];
+    let mut next = vec![false; pat.len() + 1];
+    at[0] = true;
+    for node in path {
+        next.iter_mut().for_each(|x| *x = false);
+        let mut alive = false;
+        for i in (0..pat.len()).filter(|&i| at[i]) {
+            if pat[i] == "**" {
+                next[i] = true;
+                next[i + 1] = true;
+                alive = true;
+            } else if glob(&pat[i], node) {
+                next[i + 1] = true;
+                alive = true;
+            }
+        }
+        if !alive {
+            return false;
+        }
+        std::mem::swap(&mut at, &mut next);
+    }
+    at[pat.len()] || prefix_ok && at.iter().any(|&x| x)
 }
 
 #[cfg(test)]
@@ -235,6 +277,53 @@ mod tests {
 
     fn m(p: &str, s: &str) -> bool {
         PathPattern::parse(p).unwrap().matches(&Path::parse(s).unwrap())
+    }
+
+    /// The matcher as first written: tries each way `**` could split the path.
+    fn reference(pat: &[String], path: &[String], prefix_ok: bool) -> bool {
+        if path.is_empty() {
+            return pat.is_empty() || prefix_ok;
+        }
+        let Some((p, prest)) = pat.split_first() else { return false };
+        if p == "**" {
+            let rest = &path[1..];
+            return reference(prest, rest, prefix_ok) || reference(pat, rest, prefix_ok);
+        }
+        glob(p, &path[0]) && reference(prest, &path[1..], prefix_ok)
+    }
+
+    /// Every sequence of up to `max` items of `alphabet`.
+    fn sequences(alphabet: &[&str], max: usize) -> Vec<Vec<String>> {
+        let mut all = vec![vec![]];
+        let mut last = vec![vec![]];
+        for _ in 0..max {
+            last = last.iter().flat_map(|s: &Vec<String>| alphabet.iter().map(move |a| [s.clone(), vec![a.to_string()]].concat())).collect();
+            all.extend(last.clone());
+        }
+        all
+    }
+
+    #[test]
+    fn the_matcher_agrees_with_trying_every_split_and_stays_fast() {
+        let pats = sequences(&["a", "b", "*", "**", "a*"], 4);
+        let paths = sequences(&["a", "b", "ab"], 5);
+        for p in &pats {
+            for q in &paths {
+                for prefix_ok in [false, true] {
+                    assert_eq!(match_nodes(p, q, prefix_ok), reference(p, q, prefix_ok), "{p:?} against {q:?}, prefix_ok {prefix_ok}");
+                }
+            }
+        }
+        // Thirty `**` against sixty nodes: C(60, 30) ways to split for the reference.
+        let pat: Vec<String> = ["root"].into_iter().chain(std::iter::repeat_n("**", 30)).chain(["zz"]).map(String::from).collect();
+        let path: Vec<String> = std::iter::once("root".to_string()).chain((0..60).map(|i| format!("n{i}"))).collect();
+        assert!(!match_nodes(&pat, &path, false));
+        // Past 63 pattern nodes the positions are kept in a vector: the same answers.
+        let path: Vec<String> = std::iter::once("root".to_string()).chain((0..99).map(|i| format!("n{i}"))).collect();
+        let long: Vec<String> = std::iter::repeat_n("*", 40).chain(std::iter::repeat_n("**", 30)).chain(["n98"]).map(String::from).collect();
+        assert!(match_nodes(&long, &path, false));
+        assert!(!match_nodes(&long, &path[..99], false));
+        assert!(match_nodes(&long, &path[..60], true) && !match_nodes(&long, &path[..60], false));
     }
 
     #[test]

@@ -104,6 +104,21 @@ fn last_and_aggregates_see_overwrites_and_deletions() {
 }
 
 #[test]
+fn a_select_list_that_would_expand_past_the_column_cap_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let e = engine(d.path());
+    let names: Vec<String> = (0..400).map(|i| format!("s{i}")).collect();
+    let values = vec!["1"; 400].join(", ");
+    run(&e, 0, &format!("insert into root.w.d(timestamp, {}) values (1, {values})", names.join(", "))).unwrap();
+    // 400 x 400 = 160,000 columns.
+    let err = run(&e, 0, "select * + * from root.w.d").unwrap_err();
+    assert!(err.message.contains("400 x 400 columns"), "{}", err.message);
+    // Within the cap it works: 400 columns, each s_i + 1.
+    let r = rows(&e, 0, "select * + 1 from root.w.d");
+    assert_eq!(r[0].1.len(), 400);
+}
+
+#[test]
 fn page_statistics_answer_like_decoded_points() {
     let d = tempfile::tempdir().unwrap();
     let e = engine(d.path());

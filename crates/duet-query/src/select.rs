@@ -31,6 +31,9 @@ use crate::window::{self, TimeDuration};
 /// BY range fails with a clear message instead of exhausting memory.
 const MAX_AGG_CELLS: u64 = 50_000_000;
 
+/// Most columns one binary expression of a select list may expand to.
+const MAX_EXPANDED_COLUMNS: usize = 100_000;
+
 fn semantic(msg: impl Into<String>) -> Status {
     Status::new(StatusCode::SemanticError, msg)
 }
@@ -354,6 +357,15 @@ impl<'a> Binder<'a> {
             }
             Expr::Binary(op, a, c) => {
                 let (la, lc) = (self.expand(a, mode)?, self.expand(c, mode)?);
+                // Each side's series pair up: `* + * + *` over a hundred series is a million
+                // columns, and a few more operators would exhaust memory.
+                if la.len().saturating_mul(lc.len()) > MAX_EXPANDED_COLUMNS {
+                    return Err(semantic(format!(
+                        "expression expands to {} x {} columns, more than the {MAX_EXPANDED_COLUMNS} a query may have; narrow its paths",
+                        la.len(),
+                        lc.len()
+                    )));
+                }
                 if matches!(op, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod) {
                     for o in la.iter().chain(&lc) {
                         self.check_numeric(o, op.symbol())?;
