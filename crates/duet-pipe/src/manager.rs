@@ -225,6 +225,9 @@ impl PipeControl for PipeManager {
             }
             return Err(err(StatusCode::PipeError, format!("Failed to create pipe {}: a pipe with the same name already exists", spec.name)));
         }
+        // Held from before the position is read, so that a flush ending meanwhile cannot release
+        // what the pipe starts from.
+        self.engine.hold_wal(&spec.name, Some(0));
         let meta = PipeMeta {
             name: spec.name.clone(),
             created_ms: Precision::Ms.now(),
@@ -234,11 +237,17 @@ impl PipeControl for PipeManager {
             sink: spec.sink,
             created_seq: self.engine.wal().last_seq(),
         };
-        // The pipe starts after created_seq: a power cut must not take records up to it, whose
-        // numbers would then go to new writes the pipe would skip.
-        self.engine.wal().sync_all().map_err(|e| Status::new(StatusCode::PipeError, format!("WAL sync failed: {e}")))?;
-        self.store.save(&meta)?;
-        self.store.save_progress(&meta.name, 0, 0)?;
+        let saved = (|| {
+            // The pipe starts after created_seq: a power cut must not take records up to it, whose
+            // numbers would then go to new writes the pipe would skip.
+            self.engine.wal().sync_all().map_err(|e| Status::new(StatusCode::PipeError, format!("WAL sync failed: {e}")))?;
+            self.store.save(&meta)?;
+            self.store.save_progress(&meta.name, 0, 0)
+        })();
+        if let Err(e) = saved {
+            self.engine.hold_wal(&meta.name, None);
+            return Err(e);
+        }
         self.engine.hold_wal(&meta.name, Some(if params.source.history { 0 } else { meta.created_seq }));
         let task = Some(PipeTask::start(self.context(&meta, &params)));
         tracing::info!(pipe = %meta.name, "pipe created");

@@ -508,11 +508,12 @@ fn ship_batches(
                 s.exception = None;
             }
         }
-        ctx.engine.hold_wal(&ctx.name, Some(confirmed));
         if confirmed != saved_confirmed && last_save.elapsed() >= Duration::from_secs(1) {
             save(confirmed)?;
             saved_confirmed = confirmed;
             last_save = Instant::now();
         }
+        // Only what the saved progress covers may go: after a crash the pipe resumes from there.
+        ctx.engine.hold_wal(&ctx.name, Some(saved_confirmed));
     }
 }
