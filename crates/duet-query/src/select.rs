@@ -755,6 +755,20 @@ fn bind_scope(b: &mut Binder, q: &Query, aggregate: bool, slimit: bool) -> Resul
     Ok((outputs, having, filter, bounds))
 }
 
+/// The points of `p` in `[lo, hi]` when holding them (`copies` times over) on top of `held` bytes
+/// stays within `max_bytes`; else at least the bytes they would need. Read with a limit, so a
+/// series too long is refused before it is in memory, not after.
+#[allow(clippy::too_many_arguments)]
+fn scan_within(st: &State, p: &Path, lo: i64, hi: i64, now: i64, held: usize, copies: usize, max_bytes: usize) -> Result<Vec<(i64, Value)>, usize> {
+    let per = copies.max(1) * std::mem::size_of::<(i64, Value)>();
+    let room = max_bytes.saturating_sub(held) / per;
+    let Some((t, v)) = st.scan_columns_limited(p, lo, hi, now, room.saturating_add(1), false) else { return Ok(Vec::new()) };
+    if t.len() > room {
+        return Err(held.saturating_add(t.len() * per));
+    }
+    Ok(t.into_iter().enumerate().map(|(i, t)| (t, v.get(i))).collect())
+}
+
 /// Time-aligned raw rows: the union of the timestamps of the series in the output columns,
 /// filtered by WHERE.
 fn raw_rows(b: &Binder, s: &Select, outputs: &[Out], filter: Option<&Bound>, bounds: TimeBounds, cap: Option<usize>) -> Result<ResultSet, Status> {
@@ -764,11 +778,9 @@ fn raw_rows(b: &Binder, s: &Select, outputs: &[Out], filter: Option<&Bound>, bou
     let mut data: Vec<Vec<(i64, Value)>> = Vec::with_capacity(series.len());
     let mut held = 0usize;
     for (p, _) in series {
-        let pts = b.st.scan(p, bounds.lo, bounds.hi, b.tc.now);
+        let pts = scan_within(b.st, p, bounds.lo, bounds.hi, b.tc.now, held, 1, b.max_bytes)
+            .map_err(|needed| memory_exceeded("reading the points of this query (linear FILL needs all of them at once)", needed, b.max_bytes))?;
         held = held.saturating_add(pts.len() * std::mem::size_of::<(i64, Value)>());
-        if held > b.max_bytes {
-            return Err(memory_exceeded("reading the points of this query (linear FILL needs all of them at once)", held, b.max_bytes));
-        }
         data.push(pts);
     }
     let driving = driving_series(series.len(), outputs);
@@ -972,11 +984,8 @@ impl GroupJob<'_> {
                             continue;
                         }
                     }
-                    let mut pts = b.st.scan(p, self.lo, self.hi, b.tc.now);
-                    let held = self.fdata_bytes.saturating_add(2 * pts.len() * std::mem::size_of::<(i64, Value)>());
-                    if held > b.max_bytes {
-                        return Err(memory_exceeded(&format!("aggregating {p} under a WHERE value filter"), held, b.max_bytes));
-                    }
+                    let mut pts = scan_within(b.st, p, self.lo, self.hi, b.tc.now, self.fdata_bytes, 2, b.max_bytes)
+                        .map_err(|needed| memory_exceeded(&format!("aggregating {p} under a WHERE value filter"), needed, b.max_bytes))?;
                     if let Some(f) = self.filter {
                         pts = filter_points(pts, f, self.fdata)?;
                     }
@@ -1021,11 +1030,9 @@ fn aggregate_rows(
         let mut fdata_bytes = 0usize;
         if value_filter.is_some() {
             for (p, _) in &b.series {
-                let pts = b.st.scan(p, lo, hi, tc.now);
+                let pts = scan_within(b.st, p, lo, hi, tc.now, fdata_bytes, 1, b.max_bytes)
+                    .map_err(|needed| memory_exceeded("reading the series the WHERE value filter names", needed, b.max_bytes))?;
                 fdata_bytes = fdata_bytes.saturating_add(pts.len() * std::mem::size_of::<(i64, Value)>());
-                if fdata_bytes > b.max_bytes {
-                    return Err(memory_exceeded("reading the series the WHERE value filter names", fdata_bytes, b.max_bytes));
-                }
                 fdata.push(pts);
             }
         }

@@ -107,6 +107,18 @@ impl DataFile {
     }
 }
 
+/// Points merged at a time where a series' sources overlap (an aggregation over a long series
+/// whose recent points are in memory reads it a slice at a time, not all at once).
+pub const MERGE_SLICE_POINTS: u64 = 1 << 20;
+
+/// The time span of one source of a series in a scan: a file page, or a memtable's points.
+struct Span<'a> {
+    start: i64,
+    end: i64,
+    points: u64,
+    page: Option<(&'a DataFile, &'a duet_format::PageMeta)>,
+}
+
 /// One part of a series read by [`State::scan_parts`].
 #[derive(Debug)]
 pub enum ScanPart<'a> {
@@ -357,12 +369,14 @@ impl State {
     /// The points of [`State::scan_columns`] as a series of parts in time order that never
     /// overlap, where a file page may come as its statistics instead of its points. A page is
     /// offered as [`ScanPart::Stats`] only when its statistics describe exactly the points the scan
-    /// would return there: its file is the only source of the series in the range (no memtable or
-    /// other file has points in it), the page lies inside the range (TTL included), and no
-    /// tombstone newer than its oldest point overlaps it. The visitor returns whether it used the
-    /// statistics; when it does not, the page is decoded and comes as [`ScanPart::Points`] (the
-    /// visitor's answer to points is ignored). A page cut by the visitor's windows may come as the
-    /// statistics of its time buckets on grid `grain` ([`ScanPart::Buckets`]; see [`crate::summary`]).
+    /// would return there: no other source of the series (memtable or file page) has points in its
+    /// time span, the page lies inside the range (TTL included), and no tombstone newer than its
+    /// oldest point overlaps it. The visitor returns whether it used the statistics; when it does
+    /// not, the page is decoded and comes as [`ScanPart::Points`] (the visitor's answer to points
+    /// is ignored). A page cut by the visitor's windows may come as the statistics of its time
+    /// buckets on grid `grain` ([`ScanPart::Buckets`]; see [`crate::summary`]). Where sources
+    /// overlap, their points are merged a bounded time slice at a time (about
+    /// [`MERGE_SLICE_POINTS`]), so memory stays bounded however long the series.
     /// Returns false, visiting nothing, when the schema lacks the series.
     pub fn scan_parts(&self, series: &Path, start: i64, end: i64, now: i64, grain: Option<Grain>, visit: &mut dyn FnMut(ScanPart<'_>) -> bool) -> bool {
         let Some(info) = self.schema.series(series) else { return false };
@@ -391,84 +405,143 @@ impl State {
             })
             .collect();
         let tombs: Vec<&Tombstone> = self.tombstones.iter().filter(|d| d.start <= end && d.end >= lo && d.patterns.iter().any(|p| p.matches(series))).collect();
-        let file = match (held.as_slice(), bufs.as_slice()) {
-            ([(f, m)], []) if m.dtype == dtype => (*f, *m),
-            ([], [buf]) if tombs.is_empty() && buf.dtype == dtype && buf.columns().0.first() >= Some(&lo) && buf.columns().0.last() <= Some(&end) => {
+        if let ([], [buf]) = (held.as_slice(), bufs.as_slice()) {
+            if tombs.is_empty() && buf.dtype == dtype && buf.columns().0.first() >= Some(&lo) && buf.columns().0.last() <= Some(&end) {
                 // A memtable wholly inside the range is lent as it is: copying every point of
                 // every series costs more than aggregating them.
                 let (t, v, _) = buf.columns();
                 visit(ScanPart::Points(t, v));
                 return true;
             }
-            _ => {
-                // Several sources (or none) need the merge; statistics cannot stand for them.
-                if let Some((t, v)) = self.scan_columns(series, start, end, now) {
-                    if !t.is_empty() {
-                        visit(ScanPart::Points(&t, &v));
-                    }
-                }
-                return true;
+        }
+        // Every source's time spans: file pages, and each memtable's points in range.
+        let mut mixed = false;
+        let mut page_lists = Vec::with_capacity(held.len());
+        for (f, m) in &held {
+            mixed |= m.dtype != dtype;
+            match f.reader.meta_pages(m) {
+                Ok(pages) => page_lists.push((*f, pages)),
+                Err(e) => tracing::error!("skipping unreadable data of {series} in file {}: {e}", f.id),
             }
+        }
+        let mut spans: Vec<Span<'_>> = Vec::new();
+        for (f, pages) in &page_lists {
+            let f: &DataFile = f;
+            spans.extend(pages.iter().filter(|p| p.stats.overlaps(lo, end)).map(|p| Span { start: p.stats.start_time, end: p.stats.end_time, points: p.stats.count, page: Some((f, p)) }));
+        }
+        for buf in &bufs {
+            mixed |= buf.dtype != dtype;
+            let t = buf.columns().0;
+            let (a, z) = (t.partition_point(|&x| x < lo), t.partition_point(|&x| x <= end));
+            if a < z {
+                spans.push(Span { start: t[a], end: t[z - 1], points: (z - a) as u64, page: None });
+            }
+        }
+        if mixed {
+            // A lost schema conflict left points of another type: the merged read drops them.
+            let points = spans.iter().map(|s| s.points).sum();
+            self.visit_merged(series, lo, end, points, now, visit);
+            return true;
+        }
+        spans.sort_by_key(|s| s.start);
+        // Clusters of spans that overlap in time: a lone page stands for itself; anything else is
+        // merged.
+        let mut i = 0;
+        while i < spans.len() {
+            let (first, mut last, mut points) = (spans[i].start, spans[i].end, spans[i].points);
+            let mut j = i + 1;
+            while j < spans.len() && spans[j].start <= last {
+                last = last.max(spans[j].end);
+                points += spans[j].points;
+                j += 1;
+            }
+            match spans[i].page {
+                Some((file, page)) if j == i + 1 => self.visit_page(series, file, page, lo, end, &tombs, grain, visit),
+                _ => self.visit_merged(series, first.max(lo), last.min(end), points, now, visit),
+            }
+            i = j;
+        }
+        true
+    }
+
+    /// Visits `[a, b]` of a series merged from all its sources, a slice of about
+    /// [`MERGE_SLICE_POINTS`] at a time (slices cut time evenly, for `points` in all).
+    fn visit_merged(&self, series: &Path, a: i64, b: i64, points: u64, now: i64, visit: &mut dyn FnMut(ScanPart<'_>) -> bool) {
+        let slices = points.div_ceil(MERGE_SLICE_POINTS).max(1) as i128;
+        let width = ((b as i128 - a as i128 + 1) / slices).max(1);
+        let mut from = a as i128;
+        while from <= b as i128 {
+            let to = (from + width - 1).min(b as i128);
+            if let Some((t, v)) = self.scan_columns(series, from as i64, to as i64, now) {
+                if !t.is_empty() {
+                    visit(ScanPart::Points(&t, &v));
+                }
+            }
+            from = to + 1;
+        }
+    }
+
+    /// Visits one file page no other source overlaps: as its statistics, its buckets' or its points.
+    #[allow(clippy::too_many_arguments)]
+    fn visit_page(
+        &self,
+        series: &Path,
+        file: &DataFile,
+        page: &duet_format::PageMeta,
+        lo: i64,
+        end: i64,
+        tombs: &[&Tombstone],
+        grain: Option<Grain>,
+        visit: &mut dyn FnMut(ScanPart<'_>) -> bool,
+    ) {
+        let s = &page.stats;
+        let hiding: Vec<&Tombstone> = tombs.iter().copied().filter(|d| d.start <= s.end_time && d.end >= s.start_time && d.version > s.min_version).collect();
+        if hiding.is_empty() && s.start_time >= lo && s.end_time <= end && visit(ScanPart::Stats(s)) {
+            return;
+        }
+        // The page's time buckets, when the visitor's windows do not cut them.
+        let grid = self.summaries.grid_for(s, grain);
+        let cached = grid.and_then(|g| self.summaries.get(file.id, page.offset, g));
+        let usable = |b: &Summary| -> Option<Range<usize>> {
+            // Usually the whole page is in range: no search.
+            let a = if b.start[0] >= lo { 0 } else { b.end.partition_point(|&x| x < lo) };
+            let z = if b.end[b.len() - 1] <= end { b.len() } else { b.start.partition_point(|&x| x <= end) };
+            let inside = a < z && b.start[a] >= lo && b.end[z - 1] <= end;
+            let hidden = !hiding.is_empty() && (a..z).any(|i| hiding.iter().any(|d| d.start <= b.end[i] && d.end >= b.start[i] && d.version > b.min_version[i]));
+            (inside && !hidden).then_some(a..z)
         };
-        let (file, meta) = file;
-        let pages = match file.reader.meta_pages(meta) {
+        if let Some(b) = &cached {
+            if usable(b).is_some_and(|r| visit(ScanPart::Buckets(b, r))) {
+                return;
+            }
+        }
+        let mut p = match file.reader.read_page(page) {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!("skipping unreadable data of {series} in file {}: {e}", file.id);
-                return true;
+                return;
             }
         };
-        for page in pages.iter().filter(|p| p.stats.overlaps(lo, end)) {
-            let s = &page.stats;
-            let hiding: Vec<&Tombstone> = tombs.iter().copied().filter(|d| d.start <= s.end_time && d.end >= s.start_time && d.version > s.min_version).collect();
-            if hiding.is_empty() && s.start_time >= lo && s.end_time <= end && visit(ScanPart::Stats(s)) {
-                continue;
-            }
-            // The page's time buckets, when the visitor's windows do not cut them.
-            let grid = self.summaries.grid_for(s, grain);
-            let cached = grid.and_then(|g| self.summaries.get(file.id, page.offset, g));
-            let usable = |b: &Summary| -> Option<Range<usize>> {
-                // Usually the whole page is in range: no search.
-                let a = if b.start[0] >= lo { 0 } else { b.end.partition_point(|&x| x < lo) };
-                let z = if b.end[b.len() - 1] <= end { b.len() } else { b.start.partition_point(|&x| x <= end) };
-                let inside = a < z && b.start[a] >= lo && b.end[z - 1] <= end;
-                let hidden = !hiding.is_empty() && (a..z).any(|i| hiding.iter().any(|d| d.start <= b.end[i] && d.end >= b.start[i] && d.version > b.min_version[i]));
-                (inside && !hidden).then_some(a..z)
-            };
-            if let Some(b) = &cached {
-                if usable(b).is_some_and(|r| visit(ScanPart::Buckets(b, r))) {
-                    continue;
-                }
-            }
-            let mut p = match file.reader.read_page(page) {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::error!("skipping unreadable data of {series} in file {}: {e}", file.id);
-                    continue;
-                }
-            };
-            if let (Some(g), None) = (grid, &cached) {
-                let b = self.summaries.insert(file.id, page.offset, crate::summary::summarise(&p, g));
-                if usable(&b).is_some_and(|r| visit(ScanPart::Buckets(&b, r))) {
-                    continue;
-                }
-            }
-            p.retain_time(lo, end);
-            if !hiding.is_empty() {
-                let keep: Vec<usize> = (0..p.len()).filter(|&i| !hiding.iter().any(|d| d.version > p.versions[i] && p.times[i] >= d.start && p.times[i] <= d.end)).collect();
-                if keep.len() < p.len() {
-                    p = Points {
-                        times: keep.iter().map(|&i| p.times[i]).collect(),
-                        values: gather_rows(&p.values, &keep),
-                        versions: keep.iter().map(|&i| p.versions[i]).collect(),
-                    };
-                }
-            }
-            if !p.is_empty() {
-                visit(ScanPart::Points(&p.times, &p.values));
+        if let (Some(g), None) = (grid, &cached) {
+            let b = self.summaries.insert(file.id, page.offset, crate::summary::summarise(&p, g));
+            if usable(&b).is_some_and(|r| visit(ScanPart::Buckets(&b, r))) {
+                return;
             }
         }
-        true
+        p.retain_time(lo, end);
+        if !hiding.is_empty() {
+            let keep: Vec<usize> = (0..p.len()).filter(|&i| !hiding.iter().any(|d| d.version > p.versions[i] && p.times[i] >= d.start && p.times[i] <= d.end)).collect();
+            if keep.len() < p.len() {
+                p = Points {
+                    times: keep.iter().map(|&i| p.times[i]).collect(),
+                    values: gather_rows(&p.values, &keep),
+                    versions: keep.iter().map(|&i| p.versions[i]).collect(),
+                };
+            }
+        }
+        if !p.is_empty() {
+            visit(ScanPart::Points(&p.times, &p.values));
+        }
     }
 
     /// The first time TTL still shows for `series`, given the query's own start.
@@ -2380,6 +2453,55 @@ mod tests {
         assert_eq!(b.apply_remote("x", x).unwrap().applied, 0);
         assert_eq!(b.apply_remote("y", y).unwrap().applied, 0);
         assert_eq!((read(&b, "root.x.d.s").len(), read(&b, "root.y.d.s").len()), (3, 3));
+    }
+
+    #[test]
+    fn scans_of_overlapping_sources_use_page_statistics_elsewhere_and_merge_a_slice_at_a_time() {
+        let d = tempfile::tempdir().unwrap();
+        let e = Engine::open(cfg(d.path(), true)).unwrap();
+        let n: i64 = 2_500_000;
+        for lo in (0..n).step_by(250_000) {
+            e.write(Op::Insert(vec![int_batch("root.db.d", (lo..lo + 250_000).collect())])).unwrap();
+        }
+        e.flush().unwrap();
+        let series = Path::parse("root.db.d.s").unwrap();
+        // Counts what a visitor that takes statistics is given.
+        let parts = |e: &Engine| {
+            let (mut stats, mut points, mut largest, mut sum) = (0u64, 0u64, 0usize, 0f64);
+            e.state().scan_parts(&series, i64::MIN, i64::MAX, e.now(), None, &mut |p| {
+                match p {
+                    ScanPart::Stats(s) => {
+                        stats += s.count;
+                        sum += s.sum.unwrap();
+                    }
+                    ScanPart::Points(t, v) => {
+                        points += t.len() as u64;
+                        largest = largest.max(t.len());
+                        let ColumnValues::F64(v) = v else { panic!() };
+                        sum += v.iter().sum::<f64>();
+                    }
+                    ScanPart::Buckets(..) => unreachable!("no grain asked"),
+                }
+                true
+            });
+            (stats, points, largest, sum)
+        };
+        let total: f64 = (0..n).map(|t| t as f64).sum();
+        // One file alone: statistics only.
+        assert_eq!(parts(&e), (n as u64, 0, 0, total));
+        // An overwrite in the middle: its page is merged, every other page still comes as stats.
+        e.write(Op::Insert(vec![batch("root.db.d", vec![1_234_567], vec![0.5])])).unwrap();
+        let (stats, points, largest, sum) = parts(&e);
+        assert_eq!(stats + points, n as u64);
+        assert!(points > 0 && points <= 2 * duet_format::writer::DEFAULT_PAGE_POINTS as u64, "{points} points decoded");
+        assert_eq!(sum, total - 1_234_567.0 + 0.5);
+        assert!(largest > 0);
+        // Memtable points at both ends overlap every page: merged, a bounded slice at a time.
+        e.write(Op::Insert(vec![batch("root.db.d", vec![0, n - 1], vec![7.0, 7.0])])).unwrap();
+        let (stats, points, largest, sum) = parts(&e);
+        assert_eq!((stats, points), (0, n as u64));
+        assert!(largest as u64 <= MERGE_SLICE_POINTS + MERGE_SLICE_POINTS / 10, "a slice of {largest} points");
+        assert_eq!(sum, total - 1_234_567.0 + 0.5 - (n - 1) as f64 + 14.0);
     }
 
     fn int_batch(dev: &str, times: Vec<i64>) -> InsertBatch {

@@ -207,6 +207,18 @@ fn close_operation_drops_the_cursor_and_memory_is_bounded() {
     let st = resp.status.unwrap();
     assert_eq!(st.code, Some(719), "{:?}", st.message);
     assert!(st.message.as_deref().unwrap_or("").contains("query_memory_limit_in_byte=1048576"), "{:?}", st.message);
+    // A value filter holds the series it names: refused the same way, while it is read (a limited
+    // read), not once it is all in memory.
+    for q in ["select count(v) from root.pg.d where w > 0", "select v from root.pg.d fill(linear)"] {
+        match s.execute(q) {
+            Err(duet_protocol::client::ClientError::Status { code, message }) => {
+                assert_eq!(code, 719, "{q}: {message}");
+                assert!(message.contains("query_memory_limit_in_byte=1048576"), "{q}: {message}");
+            }
+            Ok(r) => panic!("{q}: {} rows, no error", r.times.len()),
+            Err(e) => panic!("{q}: {e}"),
+        }
+    }
     // The session still works.
     assert_eq!(s.execute("select count(v) from root.pg.d").unwrap().rows[0][0], Some(Value::I64(ROWS)));
 }
