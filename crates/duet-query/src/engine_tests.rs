@@ -282,6 +282,12 @@ fn bench() {
     run(&e, 0, "flush").unwrap();
     println!("after FLUSH ({} data files):", e.state().file_count());
     bench_queries(&e);
+    // Live series: new points arrive while the old ones are in files.
+    for d in 0..100 {
+        run(&e, 0, &format!("insert into root.bench.d{d}(timestamp, s0, s1, s2, s3, s4, s5, s6, s7, s8, s9) values (10000000, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)")).unwrap();
+    }
+    println!("after FLUSH, then a newer row per device in the memtable:");
+    bench_queries(&e);
 }
 
 fn bench_queries(e: &Engine) {
