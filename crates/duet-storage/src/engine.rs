@@ -587,12 +587,6 @@ impl State {
         self.frozen.len()
     }
 
-    fn deleted_later(&self, series: &Path, t: i64, v: Version) -> bool {
-        self.tombstones
-            .iter()
-            .any(|d| d.version > v && t >= d.start && t <= d.end && d.patterns.iter().any(|p| p.matches(series)))
-    }
-
     /// Applies a mutation to memory. Used for local writes, WAL replay and replicated writes alike.
     fn apply(&mut self, m: &Mutation) {
         if m.origin_seq > 0 {
@@ -633,15 +627,21 @@ impl State {
     }
 
     fn apply_batch(&mut self, b: &InsertBatch, version: Version) {
-        let check_tombs = !self.tombstones.is_empty();
+        // Only a tombstone newer than the write, over its time span, can hide any of its points
+        // (none can for a local write, which is newer than everything): found once per batch and
+        // series, not for every point.
+        let (first, last) = (b.times.iter().copied().min().unwrap_or(0), b.times.iter().copied().max().unwrap_or(0));
+        let newer: Vec<&Tombstone> = self.tombstones.iter().filter(|d| d.version > version && d.start <= last && d.end >= first).collect();
         for c in &b.columns {
             let path = b.device.child(&c.name);
             let Some(info) = self.schema.series(&path) else { continue };
             if info.def.dtype != c.dtype {
                 continue;
             }
+            let hiding: Vec<&Tombstone> = newer.iter().copied().filter(|d| d.patterns.iter().any(|p| p.matches(&path))).collect();
+            let check_tombs = !hiding.is_empty();
             let skip: Vec<bool> = if check_tombs {
-                b.times.iter().map(|t| self.deleted_later(&path, *t, version)).collect()
+                b.times.iter().map(|t| hiding.iter().any(|d| *t >= d.start && *t <= d.end)).collect()
             } else {
                 Vec::new()
             };
