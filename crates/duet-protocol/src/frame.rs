@@ -286,17 +286,24 @@ const KEEP_FRAME_BYTES: usize = 2 << 20;
 ///
 /// Frames longer than `max_frame` are answered with an exception and their bytes discarded, so the
 /// connection stays usable.
-pub fn serve_connection<S: Read + Write>(stream: &mut S, processor: &dyn TProcessor, max_frame: usize) -> io::Result<()> {
+///
+/// `frame_begun(b)` sets how long reads may wait: without limit between requests (b = false: a
+/// session may idle as long as it likes), and with the connection timeout once a frame has begun,
+/// so that a peer that stops halfway through one does not hold its thread and slot for good.
+pub fn serve_connection<S: Read + Write>(stream: &mut S, processor: &dyn TProcessor, max_frame: usize, frame_begun: &dyn Fn(bool)) -> io::Result<()> {
     // One buffer for the connection's frames, filled without being zeroed first: a fresh one per
     // request (a megabyte for a pipe batch) was page faults and a memset for every byte.
     let mut frame: Vec<u8> = Vec::new();
     loop {
         let mut len_buf = [0u8; 4];
-        match stream.read_exact(&mut len_buf) {
+        frame_begun(false);
+        match stream.read_exact(&mut len_buf[..1]) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(e) => return Err(e),
         }
+        frame_begun(true);
+        stream.read_exact(&mut len_buf[1..])?;
         let len = u32::from_be_bytes(len_buf) as usize;
         let reply = if len > max_frame || len == 0 {
             let mut head = vec![0u8; len.min(512)];

@@ -31,6 +31,7 @@ const KNOWN_KEYS: &[&str] = &[
     "wal_file_size_threshold_in_byte",
     "thrift_max_frame_size",
     "dn_rpc_max_concurrent_client_num",
+    "dn_connection_timeout_ms",
     "memtable_size_threshold",
     "inner_compaction_candidate_file_num",
     "pipe_wal_retention_bytes",
@@ -79,6 +80,9 @@ pub struct Config {
     pub max_frame: usize,
     /// `dn_rpc_max_concurrent_client_num`.
     pub max_clients: usize,
+    /// `dn_connection_timeout_ms`: longest wait for the rest of a request once it has begun, and
+    /// for a client to take a reply (an idle session waits for its next request without limit).
+    pub connection_timeout: Duration,
     /// `memtable_size_threshold`: bytes after which a memtable is flushed.
     pub memtable_bytes: usize,
     /// `inner_compaction_candidate_file_num`: data files that trigger a compaction.
@@ -180,6 +184,7 @@ impl Config {
             wal_segment_bytes: num(&m, "wal_file_size_threshold_in_byte")?,
             max_frame: num(&m, "thrift_max_frame_size")?,
             max_clients: num(&m, "dn_rpc_max_concurrent_client_num")?,
+            connection_timeout: Duration::from_millis(num::<u64>(&m, "dn_connection_timeout_ms")?.max(1)),
             memtable_bytes: num(&m, "memtable_size_threshold")?,
             compaction_files: num(&m, "inner_compaction_candidate_file_num")?,
             wal_retention_bytes: num(&m, "pipe_wal_retention_bytes")?,

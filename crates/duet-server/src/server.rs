@@ -20,6 +20,7 @@ pub struct Server {
     listener: TcpListener,
     shared: Arc<Shared>,
     max_frame: usize,
+    connection_timeout: Duration,
     max_clients: usize,
     _lock: File,
 }
@@ -71,6 +72,7 @@ impl Server {
             listener,
             shared,
             max_frame: cfg.max_frame,
+            connection_timeout: cfg.connection_timeout,
             max_clients: cfg.max_clients,
             _lock: lock,
         })
@@ -95,7 +97,7 @@ impl Server {
                     stream.set_nonblocking(false).ok();
                     stream.set_nodelay(true).ok();
                     let shared = self.shared.clone();
-                    let max_frame = self.max_frame;
+                    let (max_frame, frame_timeout) = (self.max_frame, self.connection_timeout);
                     let active = active.clone();
                     active.fetch_add(1, Ordering::AcqRel);
                     // Gives the slot back however the connection ends, a panic included.
@@ -109,7 +111,15 @@ impl Server {
                     let spawned = std::thread::Builder::new().name(format!("client-{peer}")).spawn(move || {
                         let _slot = slot;
                         let processor = ClientServiceSyncProcessor::new(Connection::new(shared));
-                        if let Err(e) = serve_connection(&mut stream, &processor, max_frame) {
+                        // A reply the client does not take within the frame timeout ends it too.
+                        stream.set_write_timeout(Some(frame_timeout)).ok();
+                        let control = stream.try_clone().ok();
+                        let timeout = |begun: bool| {
+                            if let Some(c) = &control {
+                                c.set_read_timeout(begun.then_some(frame_timeout)).ok();
+                            }
+                        };
+                        if let Err(e) = serve_connection(&mut stream, &processor, max_frame, &timeout) {
                             tracing::debug!(%peer, "connection ended: {e}");
                         }
                     });

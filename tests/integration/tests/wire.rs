@@ -214,6 +214,28 @@ fn expressions_nested_past_the_limit_are_refused_and_those_within_it_evaluate() 
 }
 
 #[test]
+fn a_client_that_stops_inside_a_request_is_cut_off_and_frees_its_slot() {
+    let srv = TestServer::start(&["dn_rpc_max_concurrent_client_num=2", "dn_connection_timeout_ms=300"]);
+    // Two clients start a request and stall: half a length, then half a frame.
+    let mut a = connect(srv.port);
+    a.write_all(&[0, 0]).unwrap();
+    let mut b = connect(srv.port);
+    b.write_all(&100u32.to_be_bytes()).unwrap();
+    b.write_all(&[0x80, 0x01]).unwrap();
+    // An idle session is not cut off, however long it waits between requests.
+    std::thread::sleep(Duration::from_millis(1000));
+    // The stalled ones were: both slots are free again, for clients that idle between requests.
+    let (mut c, mut d) = (connect(srv.port), connect(srv.port));
+    assert_session_opens(&mut c);
+    assert_session_opens(&mut d);
+    std::thread::sleep(Duration::from_millis(600));
+    assert_session_opens(&mut c);
+    assert_session_opens(&mut d);
+    let mut buf = [0u8; 1];
+    assert_eq!(a.read(&mut buf).unwrap_or(0), 0, "the stalled connection was closed");
+}
+
+#[test]
 fn compact_and_binary_protocols_share_the_port() {
     let srv = TestServer::start(&[]);
     let s = connect(srv.port);
