@@ -114,6 +114,11 @@ impl PipeManager {
 /// Hour-long buckets keep digests small while still pointing at where data differ.
 pub const DEFAULT_BUCKET_MS: i64 = 3_600_000;
 
+/// A repair sends this instance's points of differing buckets in batches of about this size.
+const REPAIR_BATCH_BYTES: usize = 16 << 20;
+/// A repair fetches the peer's points this many buckets at a time.
+const REPAIR_FETCH_RANGES: usize = 8;
+
 impl PipeManager {
     /// Compares this instance with the pipe's peer by digests per series and time bucket; with
     /// `repair`, exchanges the stored points (and deletions) of every differing bucket in both
@@ -156,20 +161,30 @@ impl PipeManager {
         if repair && !differing.is_empty() {
             let ranges: Vec<(duet_common::path::Path, i64, i64)> = differing.iter().map(|(p, b, _, _)| (p.clone(), *b, b + bucket - 1)).collect();
             // Push ours: the receiver applies them by version (origin kept, nothing echoes).
+            // In batches of about REPAIR_BATCH_BYTES, as a pipe ships (a reply or request carries
+            // at most MAX_BATCH_BYTES).
             let mut batch = Vec::new();
+            let mut bytes = 0;
             for (p, a, b) in &ranges {
                 for m in self.engine.fetch_range(p, *a, *b) {
                     let mut enc = Vec::new();
                     m.encode(&mut enc);
+                    bytes += enc.len();
                     batch.push(enc);
+                    if bytes >= REPAIR_BATCH_BYTES {
+                        conn.send(&crate::transfer::encode_batch(&batch, crate::params::Compression::Lz4)).map_err(|e| err(StatusCode::PipeError, e))?;
+                        (batch, bytes) = (Vec::new(), 0);
+                    }
                 }
             }
             if !batch.is_empty() {
                 conn.send(&crate::transfer::encode_batch(&batch, crate::params::Compression::Lz4)).map_err(|e| err(StatusCode::PipeError, e))?;
             }
-            // Pull theirs and apply them here by version.
-            let theirs = conn.fetch(&ranges).map_err(|e| err(StatusCode::PipeError, e))?;
-            self.engine.apply_repair(theirs)?;
+            // Pull theirs and apply them here by version, a few buckets at a time.
+            for few in ranges.chunks(REPAIR_FETCH_RANGES) {
+                let theirs = conn.fetch(few).map_err(|e| err(StatusCode::PipeError, e))?;
+                self.engine.apply_repair(theirs)?;
+            }
             let left = diff(&mut conn)?;
             statuses = differing.iter().map(|(p, b, _, _)| if left.iter().any(|(q, c, _, _)| q == p && c == b) { "differs after repair" } else { "repaired" }).collect();
             tracing::info!(pipe = %name, buckets = differing.len(), still_different = left.len(), "repair finished");

@@ -127,6 +127,12 @@ impl Receiver {
                     Err(e) => return refuse(StatusCode::PipeError, format!("malformed digest request: {e}")),
                 };
                 let bucket = get(&kv, "bucket").and_then(|b| b.parse::<i64>().ok()).unwrap_or(3_600_000);
+                // One digest entry per series and bucket: a bucket of a millisecond would be one per
+                // point (and one of zero, a division by zero).
+                let min_bucket = 60 * self.precision.per_second();
+                if bucket < min_bucket {
+                    return refuse(StatusCode::PipeError, format!("digest bucket of {bucket} is below the minimum of {min_bucket} (one minute)"));
+                }
                 let mut patterns = Vec::new();
                 for p in get(&kv, "patterns").unwrap_or("root.**").lines() {
                     match duet_common::path::PathPattern::parse(p) {
@@ -146,10 +152,18 @@ impl Receiver {
                     Err(e) => return refuse(StatusCode::PipeError, format!("malformed fetch request: {e}")),
                 };
                 let mut enc = Vec::new();
+                let mut bytes = 0usize;
                 for (p, a, b) in ranges {
                     for m in self.engine.fetch_range(&p, a, b) {
                         let mut buf = Vec::new();
                         m.encode(&mut buf);
+                        bytes += buf.len();
+                        if bytes > transfer::MAX_BATCH_BYTES {
+                            return refuse(
+                                StatusCode::PipeError,
+                                format!("the ranges asked for hold more than {} bytes, the most one reply carries; ask for fewer at a time", transfer::MAX_BATCH_BYTES),
+                            );
+                        }
                         enc.push(buf);
                     }
                 }
@@ -212,6 +226,36 @@ pub fn describe(e: &DStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digests_finer_than_a_minute_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let engine = Engine::open(duet_storage::EngineConfig {
+            wal_dir: d.path().join("wal"),
+            wal_mode: duet_storage::SyncMode::Sync,
+            wal_segment_bytes: 1 << 20,
+            instance: InstanceId(2),
+            precision: Precision::Ms,
+            auto_create_schema: true,
+            default_database_level: 1,
+            data_dir: d.path().join("data"),
+            memtable_bytes: 1 << 20,
+            compaction_file_count: 4,
+            wal_retention_bytes: 1 << 30,
+            summary_cache_bytes: 0,
+        })
+        .unwrap();
+        let r = Receiver::new(Arc::new(engine), Precision::Ms, Box::new(|_, _| true));
+        let mut peer = None;
+        let req = |kind, kv: &[(&str, String)]| PipeTransferReq::new(transfer::VERSION, kind, encode_kv(kv));
+        let hello = r.handle(&mut peer, req(transfer::HANDSHAKE, &[("instance", InstanceId(1).to_string()), ("timestamp_precision", "ms".into())]));
+        assert_eq!(hello.status.unwrap().code, Some(200));
+        for (bucket, ok) in [("0", false), ("-5", false), ("1", false), ("59999", false), ("60000", true), ("3600000", true)] {
+            let resp = r.handle(&mut peer, req(transfer::DIGEST, &[("bucket", bucket.into())]));
+            let st = resp.status.unwrap();
+            assert_eq!(st.code == Some(200), ok, "bucket {bucket}: {:?}", st.message);
+        }
+    }
 
     #[test]
     fn a_batch_is_durable_once_it_and_every_earlier_one_are_synced() {
