@@ -59,13 +59,32 @@ struct Guarded<'a, P> {
     inner: P,
     len: usize,
     pos: Rc<Cell<usize>>,
-    /// The frame, when `inner` is the binary protocol: its `binary` fields are then copied out of
-    /// it directly (the protocol's own reader zero-fills a buffer first, a second pass over every
-    /// byte of a tablet or a pipe batch).
-    binary_frame: Option<&'a [u8]>,
+    /// The frame: `binary` fields are copied out of it directly, after their length is checked
+    /// against what is left (the protocols' own readers allocate whatever length is claimed, up
+    /// to 4 GiB for a compact string, and zero-fill it first, a second pass over every byte of a
+    /// tablet or a pipe batch).
+    frame: &'a [u8],
+    /// Whether `inner` is the compact protocol (lengths are varints) rather than the binary one.
+    compact: bool,
 }
 
 impl<P: TInputProtocol> Guarded<'_, P> {
+    /// A compact-protocol length (an unsigned varint of at most 32 bits), read from the frame.
+    fn read_length_varint(&mut self) -> thrift::Result<i32> {
+        let bad = |what: &str| thrift::Error::Protocol(ProtocolError::new(ProtocolErrorKind::InvalidData, what.to_string()));
+        let mut v = 0u64;
+        for shift in (0..35).step_by(7) {
+            let at = self.pos.get();
+            let b = *self.frame.get(at).ok_or_else(|| bad("length cut off by the end of the frame"))?;
+            self.pos.set(at + 1);
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return i32::try_from(v).map_err(|_| bad("length over 2 GiB"));
+            }
+        }
+        Err(bad("length varint longer than 5 bytes"))
+    }
+
     fn check(&self, size: i32) -> thrift::Result<()> {
         let left = self.len - self.pos.get();
         if size < 0 || size as usize > left {
@@ -101,13 +120,12 @@ impl<P: TInputProtocol> TInputProtocol for Guarded<'_, P> {
         self.inner.read_bool()
     }
     fn read_bytes(&mut self) -> thrift::Result<Vec<u8>> {
-        let Some(frame) = self.binary_frame else { return self.inner.read_bytes() };
-        // Binary protocol: a big-endian i32 length, then the bytes.
-        let n = self.inner.read_i32()?;
+        // Binary protocol: a big-endian i32 length; compact: an unsigned varint. Then the bytes.
+        let n = if self.compact { self.read_length_varint()? } else { self.inner.read_i32()? };
         self.check(n)?;
         let at = self.pos.get();
         self.pos.set(at + n as usize);
-        Ok(frame[at..at + n as usize].to_vec())
+        Ok(self.frame[at..at + n as usize].to_vec())
     }
     fn read_i8(&mut self) -> thrift::Result<i8> {
         self.inner.read_i8()
@@ -125,9 +143,6 @@ impl<P: TInputProtocol> TInputProtocol for Guarded<'_, P> {
         self.inner.read_double()
     }
     fn read_string(&mut self) -> thrift::Result<String> {
-        if self.binary_frame.is_none() {
-            return self.inner.read_string();
-        }
         String::from_utf8(self.read_bytes()?)
             .map_err(|e| thrift::Error::Protocol(ProtocolError::new(ProtocolErrorKind::InvalidData, format!("string is not UTF-8: {e}"))))
     }
@@ -246,11 +261,11 @@ pub fn process_frame(processor: &dyn TProcessor, frame: &[u8]) -> Vec<u8> {
         };
         catch_unwind(AssertUnwindSafe(|| match kind {
             ProtocolKind::Binary => {
-                let mut i = Guarded { inner: TBinaryInputProtocol::new(input, true), len, pos: pos.clone(), binary_frame: Some(data) };
+                let mut i = Guarded { inner: TBinaryInputProtocol::new(input, true), len, pos: pos.clone(), frame: data, compact: false };
                 processor.process(&mut i, o.as_mut())
             }
             ProtocolKind::Compact => {
-                let mut i = Guarded { inner: TCompactInputProtocol::new(input), len, pos: pos.clone(), binary_frame: None };
+                let mut i = Guarded { inner: TCompactInputProtocol::new(input), len, pos: pos.clone(), frame: data, compact: true };
                 processor.process(&mut i, o.as_mut())
             }
         }))

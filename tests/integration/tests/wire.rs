@@ -183,6 +183,18 @@ fn message_headers_claiming_absurd_name_lengths_get_errors_and_free_their_connec
         // Compact: sequence 7, a name of 4 GiB (varint).
         &[0x82, 0x21, 0x07, 0xff, 0xff, 0xff, 0xff, 0x0f],
     ];
+    // Compact: executeStatementV2 whose statement claims 4 GiB, then 1.5 GiB, in a small frame.
+    for len in [[0xff, 0xff, 0xff, 0xff, 0x0f], [0x80, 0x80, 0x80, 0x80, 0x06]] {
+        let mut s = connect(srv.port);
+        let mut f = vec![0x82, 0x21, 0x07, 18];
+        f.extend_from_slice(b"executeStatementV2");
+        f.extend_from_slice(&[0x1c, 0x28]);
+        f.extend_from_slice(&len);
+        f.extend_from_slice(b"select 1");
+        send_frame(&mut s, &f);
+        assert!(!read_frame(&mut s).is_empty(), "an exception reply");
+        assert_session_opens(&mut s);
+    }
     for round in 0..4 {
         for h in hostile {
             let mut s = connect(srv.port);
