@@ -36,12 +36,31 @@ pub struct Shared {
     pub info: Info,
     /// Session id source.
     pub next_session: AtomicI64,
+    /// Bytes of computed results that sessions hold between fetches, over all connections.
+    pub held_results: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Results held between fetches, over all sessions, may take this many times
+/// `query_memory_limit_in_byte` (each is bounded by it, and a session keeps up to
+/// `MAX_OPEN_QUERIES`: without a shared bound, a thousand connections could hold terabytes).
+const HELD_RESULTS_FACTOR: usize = 4;
+
+/// A computed result's share of [`Shared::held_results`], given back when the result is dropped.
+struct HeldBytes {
+    bytes: usize,
+    pool: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Drop for HeldBytes {
+    fn drop(&mut self) {
+        self.pool.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
 }
 
 /// An open query of a session, until the client has read it or closes it.
 enum Query {
     /// A result computed whole (bounded by `query_memory_limit_in_byte`) and the next row to send.
-    Rows { rs: ResultSet, next: usize },
+    Rows { rs: ResultSet, next: usize, _held: HeldBytes },
     /// A raw query: the cursor reads each page when it is fetched, holding no rows in between.
     Cursor(Box<RawCursor>),
 }
@@ -150,6 +169,26 @@ impl Connection {
         duet_query::execute(&ctx, stmt)
     }
 
+    /// Reserves `bytes` of the budget for results held between fetches.
+    fn hold(&self, bytes: usize) -> Result<HeldBytes, DStatus> {
+        let pool = self.shared.held_results.clone();
+        let limit = HELD_RESULTS_FACTOR.saturating_mul(self.shared.info.config.query_memory_bytes);
+        let before = pool.fetch_add(bytes, Ordering::AcqRel);
+        let held = HeldBytes { bytes, pool };
+        if before.saturating_add(bytes) > limit {
+            return Err(DStatus::new(
+                StatusCode::QueryExecutionMemoryNotEnough,
+                format!(
+                    "open query results already hold {} MiB, and this one would take {} MiB more than the {} MiB all sessions may hold ({HELD_RESULTS_FACTOR} x query_memory_limit_in_byte); read or close open results, or narrow this query",
+                    before.div_ceil(1 << 20),
+                    bytes.div_ceil(1 << 20),
+                    limit / (1 << 20)
+                ),
+            ));
+        }
+        Ok(held)
+    }
+
     /// The next page of a raw query, read under a read lock held for this call only (writers
     /// wait at most one page), within the query memory limit and the client's reply size.
     fn next_page(&self, c: &mut RawCursor, fetch: usize) -> Result<(ResultSet, bool), DStatus> {
@@ -175,9 +214,22 @@ impl Connection {
             }
             Ok(Output::Rows(rs)) => {
                 let n = rs.len().min(fetch);
+                // What the first reply does not carry is held until fetched: within the budget
+                // all sessions share, or refused like a result over the per-query limit.
+                let held = if n < rs.len() {
+                    match self.hold(rs.approx_bytes()) {
+                        Ok(h) => Some(h),
+                        Err(e) => {
+                            resp.status = Some(from_d(e));
+                            return resp;
+                        }
+                    }
+                } else {
+                    None
+                };
                 let blocks = encode_blocks(&rs, 0, n);
                 let (columns, types, ignore_time) = (rs.columns.clone(), rs.types.clone(), rs.ignore_time);
-                (columns, types, ignore_time, blocks, (n < rs.len()).then_some(Query::Rows { rs, next: n }))
+                (columns, types, ignore_time, blocks, held.map(|h| Query::Rows { rs, next: n, _held: h }))
             }
             Ok(Output::Cursor(mut c)) => match self.next_page(&mut c, fetch) {
                 Err(e) => {
@@ -403,7 +455,7 @@ impl ClientServiceSyncHandler for Connection {
         };
         let fetch = req.fetch_size.filter(|f| *f > 0).unwrap_or(5000) as usize;
         let (blocks, more) = match s.queries.get_mut(&qid).unwrap() {
-            Query::Rows { rs, next } => {
+            Query::Rows { rs, next, .. } => {
                 let end = (*next + fetch).min(rs.len());
                 let blocks = encode_blocks(rs, *next, end);
                 *next = end;

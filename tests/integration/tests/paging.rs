@@ -221,4 +221,30 @@ fn close_operation_drops_the_cursor_and_memory_is_bounded() {
     }
     // The session still works.
     assert_eq!(s.execute("select count(v) from root.pg.d").unwrap().rows[0][0], Some(Value::I64(ROWS)));
+    // Computed results held open between fetches share one budget (4 x the query limit), over
+    // all sessions: past it a new one is refused, and closing one makes room.
+    let (client, sid) = s.raw();
+    let mut held = Vec::new();
+    let refusal = loop {
+        assert!(held.len() < 60, "no refusal after {} open results", held.len());
+        let statement_id = client.request_statement_id(sid).unwrap();
+        let q = "select count(v) from root.pg.d group by ([0, 3500), 1ms)";
+        let resp = client.execute_query_statement_v2(ExecuteStatementReq::new(sid, q.to_string(), statement_id, FETCH, 0i64, None, None)).unwrap();
+        let st = resp.status.unwrap();
+        if st.code != Some(200) {
+            break st;
+        }
+        assert_eq!(resp.more_data, Some(true));
+        held.push((resp.query_id.unwrap(), statement_id));
+    };
+    assert!(held.len() >= 3, "only {} held: {:?}", held.len(), refusal.message);
+    assert_eq!(refusal.code, Some(719));
+    assert!(refusal.message.as_deref().unwrap_or("").contains("open query results already hold"), "{:?}", refusal.message);
+    let (qid, stid) = held.pop().unwrap();
+    check(Some(client.close_operation(CloseOperationReq::new(sid, qid, stid, None)).unwrap())).unwrap();
+    let statement_id = client.request_statement_id(sid).unwrap();
+    let resp = client
+        .execute_query_statement_v2(ExecuteStatementReq::new(sid, "select count(v) from root.pg.d group by ([0, 3500), 1ms)".to_string(), statement_id, FETCH, 0i64, None, None))
+        .unwrap();
+    assert_eq!(resp.status.unwrap().code, Some(200));
 }
