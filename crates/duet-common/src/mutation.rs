@@ -231,8 +231,8 @@ pub enum Op {
     /// A receiver's note in its own WAL: the replicated mutations logged after it (up to the next
     /// such note) came through this replication stream (a sender's pipe). Replay rebuilds from it
     /// exactly what each stream has applied, which two pipes from one sender need (each ships at
-    /// its own pace). Never shipped; its version's origin is the sender, so no pipe takes it for
-    /// a local write.
+    /// its own pace). Never shipped; its version's origin is no instance's (0), so no pipe takes
+    /// it for a local write.
     Stream(String),
 }
 

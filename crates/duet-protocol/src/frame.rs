@@ -69,7 +69,23 @@ struct Guarded<'a, P> {
 }
 
 impl<P: TInputProtocol> Guarded<'_, P> {
-    /// A compact-protocol length (an unsigned varint of at most 32 bits), read from the frame.
+    /// A compact-protocol sequence number (an unsigned varint of 32 bits), read from the frame.
+    fn read_length_varint_u32(&mut self) -> thrift::Result<u32> {
+        let bad = |what: &str| thrift::Error::Protocol(ProtocolError::new(ProtocolErrorKind::InvalidData, what.to_string()));
+        let mut v = 0u64;
+        for shift in (0..35).step_by(7) {
+            let at = self.pos.get();
+            let b = *self.frame.get(at).ok_or_else(|| bad("varint cut off by the end of the frame"))?;
+            self.pos.set(at + 1);
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return u32::try_from(v).map_err(|_| bad("varint over 32 bits"));
+            }
+        }
+        Err(bad("varint longer than 5 bytes"))
+    }
+
+    /// A compact-protocol length (an unsigned varint of at most 31 bits), read from the frame.
     fn read_length_varint(&mut self) -> thrift::Result<i32> {
         let bad = |what: &str| thrift::Error::Protocol(ProtocolError::new(ProtocolErrorKind::InvalidData, what.to_string()));
         let mut v = 0u64;
@@ -99,7 +115,35 @@ impl<P: TInputProtocol> Guarded<'_, P> {
 
 impl<P: TInputProtocol> TInputProtocol for Guarded<'_, P> {
     fn read_message_begin(&mut self) -> thrift::Result<TMessageIdentifier> {
-        self.inner.read_message_begin()
+        // Read here, within the frame: the library's readers allocate the name's claimed length.
+        let bad = |what: String| thrift::Error::Protocol(ProtocolError::new(ProtocolErrorKind::InvalidData, what));
+        let take = |n: usize| -> thrift::Result<&[u8]> {
+            let at = self.pos.get();
+            let b = self.frame.get(at..at + n).ok_or_else(|| bad("message header cut off by the end of the frame".into()))?;
+            self.pos.set(at + n);
+            Ok(b)
+        };
+        let (kind, seq) = if self.compact {
+            let head = take(2)?;
+            if head[0] != 0x82 || head[1] & 0x1f != 1 {
+                return Err(bad(format!("not a compact protocol version 1 message ({:02x} {:02x})", head[0], head[1])));
+            }
+            let kind = head[1] >> 5;
+            (kind, self.read_length_varint_u32()? as i32)
+        } else {
+            let v = i32::from_be_bytes(take(4)?.try_into().unwrap());
+            if v >= 0 || (v as u32) & 0xffff_0000 != 0x8001_0000 {
+                return Err(bad(format!("not a strict binary protocol version 1 message ({v:#010x})")));
+            }
+            ((v & 0xff) as u8, 0)
+        };
+        let len = if self.compact { self.read_length_varint()? } else { self.inner.read_i32()? };
+        self.check(len)?;
+        let at = self.pos.get();
+        self.pos.set(at + len as usize);
+        let name = String::from_utf8(self.frame[at..at + len as usize].to_vec()).map_err(|_| bad("method name is not UTF-8".into()))?;
+        let seq = if self.compact { seq } else { self.inner.read_i32()? };
+        Ok(TMessageIdentifier::new(name, TMessageType::try_from(kind)?, seq))
     }
     fn read_message_end(&mut self) -> thrift::Result<()> {
         self.inner.read_message_end()
@@ -302,28 +346,35 @@ const KEEP_FRAME_BYTES: usize = 2 << 20;
 /// Frames longer than `max_frame` are answered with an exception and their bytes discarded, so the
 /// connection stays usable.
 ///
-/// `frame_begun(b)` sets how long reads may wait: without limit between requests (b = false: a
-/// session may idle as long as it likes), and with the connection timeout once a frame has begun,
-/// so that a peer that stops halfway through one does not hold its thread and slot for good.
-pub fn serve_connection<S: Read + Write>(stream: &mut S, processor: &dyn TProcessor, max_frame: usize, frame_begun: &dyn Fn(bool)) -> io::Result<()> {
+/// A request must arrive whole, and its reply be taken, within `timeout` from its first byte
+/// (`None`: no limit): `limits` sets the socket's read and write timeouts to what is left before
+/// each call, so a peer that stops, or trickles a byte now and then, does not hold its thread and
+/// slot for good. Between requests reads wait without limit: a session may idle as it likes.
+pub fn serve_connection<S: Read + Write>(
+    stream: &mut S,
+    processor: &dyn TProcessor,
+    max_frame: usize,
+    timeout: Option<std::time::Duration>,
+    limits: &dyn Fn(Option<std::time::Duration>, Option<std::time::Duration>),
+) -> io::Result<()> {
     // One buffer for the connection's frames, filled without being zeroed first: a fresh one per
     // request (a megabyte for a pipe batch) was page faults and a memset for every byte.
     let mut frame: Vec<u8> = Vec::new();
     loop {
         let mut len_buf = [0u8; 4];
-        frame_begun(false);
+        limits(None, None);
         match stream.read_exact(&mut len_buf[..1]) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(e) => return Err(e),
         }
-        frame_begun(true);
-        stream.read_exact(&mut len_buf[1..])?;
+        let mut s = Deadline { inner: &mut *stream, until: timeout.map(|t| std::time::Instant::now() + t), limits, armed: None };
+        s.read_exact(&mut len_buf[1..])?;
         let len = u32::from_be_bytes(len_buf) as usize;
         let reply = if len > max_frame || len == 0 {
             let mut head = vec![0u8; len.min(512)];
-            stream.read_exact(&mut head)?;
-            io::copy(&mut (&mut *stream).take((len - head.len()) as u64), &mut io::sink())?;
+            s.read_exact(&mut head)?;
+            io::copy(&mut (&mut s).take((len - head.len()) as u64), &mut io::sink())?;
             let kind = head.first().copied().and_then(ProtocolKind::detect).unwrap_or(ProtocolKind::Binary);
             let (name, seq) = peek_header(kind, &head);
             exception_frame(
@@ -338,7 +389,7 @@ pub fn serve_connection<S: Read + Write>(stream: &mut S, processor: &dyn TProces
         } else {
             frame.clear();
             frame.reserve(len);
-            if (&mut *stream).take(len as u64).read_to_end(&mut frame)? < len {
+            if (&mut s).take(len as u64).read_to_end(&mut frame)? < len {
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed inside a frame"));
             }
             let reply = process_frame(processor, &frame);
@@ -347,10 +398,58 @@ pub fn serve_connection<S: Read + Write>(stream: &mut S, processor: &dyn TProces
             }
             reply
         };
+        // The reply's clock starts when it is ready (a query may take long to compute).
+        s.until = timeout.map(|t| std::time::Instant::now() + t);
+        s.armed = None;
         let mut msg = Vec::with_capacity(reply.len() + 4);
         msg.extend_from_slice(&(reply.len() as u32).to_be_bytes());
         msg.extend_from_slice(&reply);
-        stream.write_all(&msg)?;
-        stream.flush()?;
+        s.write_all(&msg)?;
+        s.flush()?;
+    }
+}
+
+/// A stream whose every read and write must finish before `until`.
+struct Deadline<'a, S> {
+    inner: &'a mut S,
+    until: Option<std::time::Instant>,
+    limits: &'a dyn Fn(Option<std::time::Duration>, Option<std::time::Duration>),
+    /// When the socket's timeouts were last set.
+    armed: Option<std::time::Instant>,
+}
+
+impl<S> Deadline<'_, S> {
+    /// Sets the socket's timeouts to what is left (again at most once a second, so the deadline
+    /// may pass by up to a second: two system calls per read of a large frame are not worth
+    /// more precision); fails once nothing is left.
+    fn arm(&mut self) -> io::Result<()> {
+        let Some(until) = self.until else { return Ok(()) };
+        let now = std::time::Instant::now();
+        let left = until.saturating_duration_since(now);
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "the peer did not send its request, or take its reply, within dn_connection_timeout_ms"));
+        }
+        if self.armed.is_none_or(|t| now.duration_since(t) >= std::time::Duration::from_secs(1)) {
+            (self.limits)(Some(left), Some(left));
+            self.armed = Some(now);
+        }
+        Ok(())
+    }
+}
+
+impl<S: Read> Read for Deadline<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.arm()?;
+        self.inner.read(buf)
+    }
+}
+
+impl<S: Write> Write for Deadline<'_, S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.arm()?;
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }

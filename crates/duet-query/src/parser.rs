@@ -12,7 +12,7 @@ use crate::lexer::{error_at, lex, Tok, Token};
 
 /// Parses one statement (a trailing `;` is allowed).
 pub fn parse(sql: &str) -> Result<Statement, Status> {
-    let mut p = Parser { sql, toks: lex(sql)?, pos: 0, depth: 0 };
+    let mut p = Parser { sql, toks: lex(sql)?, pos: 0, depth: 0, height: 0 };
     let st = p.statement()?;
     p.eat_sym(";");
     if p.peek() != &Tok::Eof {
@@ -32,7 +32,7 @@ pub fn is_incomplete(sql: &str) -> bool {
     if toks.len() == 1 {
         return false;
     }
-    let mut p = Parser { sql, toks, pos: 0, depth: 0 };
+    let mut p = Parser { sql, toks, pos: 0, depth: 0, height: 0 };
     match p.statement() {
         Ok(_) => false,
         Err(_) => p.peek() == &Tok::Eof,
@@ -86,15 +86,21 @@ struct Parser<'a> {
     sql: &'a str,
     toks: Vec<Token>,
     pos: usize,
-    /// How deep the expression being parsed is (nesting plus chained operators): bounded, since
-    /// parsing, evaluating and dropping an expression recurse once per level.
+    /// How deep the parser's own recursion is in the expression being parsed (parentheses,
+    /// function arguments, NOT and signs): bounded, as each level is several stack frames.
     depth: usize,
+    /// Height of the expression tree last parsed (a leaf is 1): bounded too, since evaluating
+    /// and dropping an expression recurse once per level, and a chain of chains (`((s + s + ...)
+    /// + s + ...)`) grows the tree more than the parser's recursion.
+    height: usize,
 }
 
-/// Deepest expression accepted. Far beyond what anyone writes; a connection thread's stack holds
-/// it with room to spare, where a hundred thousand parentheses would overflow it and abort the
-/// process.
+/// Deepest parser recursion accepted. Far beyond what anyone writes; a connection thread's stack
+/// holds it with room to spare, where a hundred thousand parentheses would overflow it and abort
+/// the process.
 const MAX_EXPR_DEPTH: usize = 200;
+/// Highest expression tree accepted (a chain of a thousand ORs is fine).
+const MAX_EXPR_HEIGHT: usize = 2000;
 
 const RESERVED_AFTER_PATH: &[&str] = &[
     "WHERE", "LIMIT", "OFFSET", "ORDER", "SLIMIT", "SOFFSET", "ALIGN", "GROUP", "FILL", "HAVING", "WITH", "TAGS", "ATTRIBUTES", "VALUES",
@@ -122,12 +128,20 @@ impl<'a> Parser<'a> {
     fn down(&mut self) -> Result<(), Status> {
         self.depth += 1;
         if self.depth > MAX_EXPR_DEPTH {
-            return Err(self.error(&format!("expression nested or chained too deeply (more than {MAX_EXPR_DEPTH} levels)")));
+            return Err(self.error(&format!("expression nested too deeply (more than {MAX_EXPR_DEPTH} levels)")));
         }
         Ok(())
     }
     fn up(&mut self, levels: usize) {
         self.depth -= levels;
+    }
+    /// Records the height of a node over children of heights `kids` (the last parsed, for a leaf).
+    fn grew(&mut self, kids: &[usize]) -> Result<(), Status> {
+        self.height = kids.iter().copied().max().unwrap_or(0) + 1;
+        if self.height > MAX_EXPR_HEIGHT {
+            return Err(self.error(&format!("expression nested or chained too deeply (more than {MAX_EXPR_HEIGHT} levels)")));
+        }
+        Ok(())
     }
     fn error(&self, msg: &str) -> Status {
         let t = self.cur();
@@ -1104,27 +1118,24 @@ impl<'a> Parser<'a> {
     fn expr(&mut self) -> Result<Expr, Status> {
         self.down()?;
         let mut l = self.and()?;
-        let mut chained = 1;
         while self.eat_kw("OR") || self.eat_sym("||") {
-            self.down()?;
-            chained += 1;
+            let hl = self.height;
             let r = self.and()?;
+            self.grew(&[hl, self.height])?;
             l = Expr::Binary(BinOp::Or, Box::new(l), Box::new(r));
         }
-        self.up(chained);
+        self.up(1);
         Ok(l)
     }
 
     fn and(&mut self) -> Result<Expr, Status> {
         let mut l = self.not()?;
-        let mut chained = 0;
         while self.eat_kw("AND") || self.eat_sym("&&") {
-            self.down()?;
-            chained += 1;
+            let hl = self.height;
             let r = self.not()?;
+            self.grew(&[hl, self.height])?;
             l = Expr::Binary(BinOp::And, Box::new(l), Box::new(r));
         }
-        self.up(chained);
         Ok(l)
     }
 
@@ -1132,6 +1143,7 @@ impl<'a> Parser<'a> {
         if self.eat_kw("NOT") || self.eat_sym("!") {
             self.down()?;
             let e = Expr::Not(Box::new(self.not()?));
+            self.grew(&[self.height])?;
             self.up(1);
             return Ok(e);
         }
@@ -1140,6 +1152,7 @@ impl<'a> Parser<'a> {
 
     fn comparison(&mut self) -> Result<Expr, Status> {
         let l = self.additive()?;
+        let hl = self.height;
         let op = match self.peek() {
             Tok::Sym("=") | Tok::Sym("==") => Some(BinOp::Eq),
             Tok::Sym("!=") | Tok::Sym("<>") => Some(BinOp::Ne),
@@ -1152,6 +1165,7 @@ impl<'a> Parser<'a> {
         if let Some(op) = op {
             self.bump();
             let r = self.additive()?;
+            self.grew(&[hl, self.height])?;
             return Ok(Expr::Binary(op, Box::new(l), Box::new(r)));
         }
         let not = self.is_kw("NOT") && (self.is_kw_at(1, "BETWEEN") || self.is_kw_at(1, "IN"));
@@ -1160,8 +1174,10 @@ impl<'a> Parser<'a> {
         }
         if self.eat_kw("BETWEEN") {
             let lo = self.additive()?;
+            let hlo = self.height;
             self.expect_kw("AND")?;
             let hi = self.additive()?;
+            self.grew(&[hl, hlo, self.height])?;
             return Ok(Expr::Between { expr: Box::new(l), lo: Box::new(lo), hi: Box::new(hi), not });
         }
         if self.eat_kw("IN") {
@@ -1171,38 +1187,38 @@ impl<'a> Parser<'a> {
                 vals.push(self.literal_value()?);
             }
             self.expect_sym(")")?;
+            self.grew(&[hl])?;
             return Ok(Expr::In(Box::new(l), vals, not));
         }
         if self.eat_kw("IS") {
             let not = self.eat_kw("NOT");
             self.expect_kw("NULL")?;
+            self.grew(&[hl])?;
             return Ok(Expr::IsNull(Box::new(l), not));
         }
+        self.height = hl;
         Ok(l)
     }
 
     fn additive(&mut self) -> Result<Expr, Status> {
         let mut l = self.multiplicative()?;
-        let mut chained = 0;
         loop {
             let op = if self.eat_sym("+") {
                 BinOp::Add
             } else if self.eat_sym("-") {
                 BinOp::Sub
             } else {
-                self.up(chained);
                 return Ok(l);
             };
-            self.down()?;
-            chained += 1;
+            let hl = self.height;
             let r = self.multiplicative()?;
+            self.grew(&[hl, self.height])?;
             l = Expr::Binary(op, Box::new(l), Box::new(r));
         }
     }
 
     fn multiplicative(&mut self) -> Result<Expr, Status> {
         let mut l = self.unary()?;
-        let mut chained = 0;
         loop {
             let op = if self.eat_sym("*") {
                 BinOp::Mul
@@ -1211,12 +1227,11 @@ impl<'a> Parser<'a> {
             } else if self.eat_sym("%") {
                 BinOp::Mod
             } else {
-                self.up(chained);
                 return Ok(l);
             };
-            self.down()?;
-            chained += 1;
+            let hl = self.height;
             let r = self.unary()?;
+            self.grew(&[hl, self.height])?;
             l = Expr::Binary(op, Box::new(l), Box::new(r));
         }
     }
@@ -1238,11 +1253,16 @@ impl<'a> Parser<'a> {
         Ok(match e {
             Expr::Lit(Literal::Int(v)) => Expr::Lit(Literal::Int(-v)),
             Expr::Lit(Literal::Float(v)) => Expr::Lit(Literal::Float(-v)),
-            e => Expr::Neg(Box::new(e)),
+            e => {
+                self.grew(&[self.height])?;
+                Expr::Neg(Box::new(e))
+            }
         })
     }
 
     fn primary(&mut self) -> Result<Expr, Status> {
+        // A leaf unless a branch below says otherwise.
+        self.height = 1;
         match self.peek().clone() {
             Tok::Sym("(") => {
                 self.bump();
@@ -1268,15 +1288,18 @@ impl<'a> Parser<'a> {
                     self.bump();
                     self.bump();
                     let mut args = Vec::new();
+                    let mut tallest = 0;
                     if !self.eat_sym(")") {
                         loop {
                             args.push(self.expr()?);
+                            tallest = tallest.max(self.height);
                             if self.eat_sym(")") {
                                 break;
                             }
                             self.expect_sym(",")?;
                         }
                     }
+                    self.grew(&[tallest])?;
                     return Ok(Expr::Call(s, args));
                 }
                 if RESERVED_AFTER_PATH.contains(&up.as_str()) {
@@ -1383,12 +1406,16 @@ mod tests {
     fn expressions_too_deep_for_the_stack_are_refused() {
         let nested = |n: usize| format!("select s from root.d where {}s > 1{}", "(".repeat(n), ")".repeat(n));
         assert!(matches!(parse(&nested(150)), Ok(Statement::Query(_))));
+        // Long flat chains are fine: a condition of 1,500 ORs.
+        assert!(matches!(parse(&format!("select s from root.d where {}", vec!["s = 1"; 1500].join(" or "))), Ok(Statement::Query(_))));
         for sql in [
             nested(100_000),
             format!("select s from root.d where {}s > 1", "not ".repeat(100_000)),
             format!("select {}1 from root.d", "- ".repeat(100_000)),
             format!("select s{} from root.d", " + s".repeat(100_000)),
             format!("select s from root.d where {}", vec!["s > 1"; 100_000].join(" or ")),
+            // Chains of chains: the parser recurses only a hundred levels, the tree is 10,000 high.
+            format!("select {} from root.d", (0..100).fold("s".to_string(), |e, _| format!("({e}{})", " + s".repeat(99)))),
         ] {
             let e = parse(&sql).unwrap_err();
             assert_eq!(e.code, StatusCode::SqlParseError);

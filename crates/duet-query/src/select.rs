@@ -406,6 +406,14 @@ impl<'a> Binder<'a> {
             }
             Expr::Between { expr, lo, hi, not } => {
                 let (lx, ll, lh) = (self.expand(expr, mode)?, self.expand(lo, mode)?, self.expand(hi, mode)?);
+                if lx.len().saturating_mul(ll.len()).saturating_mul(lh.len()) > MAX_EXPANDED_COLUMNS {
+                    return Err(semantic(format!(
+                        "BETWEEN expands to {} x {} x {} columns, more than the {MAX_EXPANDED_COLUMNS} a query may have; narrow its paths",
+                        lx.len(),
+                        ll.len(),
+                        lh.len()
+                    )));
+                }
                 let mut out = Vec::new();
                 for x in &lx {
                     for l in &ll {
@@ -476,9 +484,24 @@ impl<'a> Binder<'a> {
     /// Binds a condition (WHERE or HAVING); a wildcard condition holds when it holds for every
     /// series it expands to, as in IoTDB.
     fn condition(&mut self, e: &Expr, mode: Mode) -> Result<Bound, Status> {
-        let mut outs = self.expand(e, mode)?.into_iter();
-        let Some(first) = outs.next() else { return Ok(Bound::Lit(None)) };
-        Ok(outs.fold(first.b, |acc, o| Bound::Bin(BinOp::And, Box::new(acc), Box::new(o.b))))
+        // A wildcard condition holds for every series it expands to: ANDed as a balanced tree,
+        // since evaluating one recurses per level and a chain of 100,000 would overflow the stack.
+        let mut level: Vec<Bound> = self.expand(e, mode)?.into_iter().map(|o| o.b).collect();
+        if level.is_empty() {
+            return Ok(Bound::Lit(None));
+        }
+        while level.len() > 1 {
+            let mut next = Vec::with_capacity(level.len().div_ceil(2));
+            let mut it = level.into_iter();
+            while let Some(a) = it.next() {
+                next.push(match it.next() {
+                    Some(b) => Bound::Bin(BinOp::And, Box::new(a), Box::new(b)),
+                    None => a,
+                });
+            }
+            level = next;
+        }
+        Ok(level.pop().unwrap())
     }
 
     /// Refuses arithmetic on a column that is not a number (IoTDB checks this before running).

@@ -111,15 +111,14 @@ impl Server {
                     let spawned = std::thread::Builder::new().name(format!("client-{peer}")).spawn(move || {
                         let _slot = slot;
                         let processor = ClientServiceSyncProcessor::new(Connection::new(shared));
-                        // A reply the client does not take within the frame timeout ends it too.
-                        stream.set_write_timeout(Some(frame_timeout)).ok();
                         let control = stream.try_clone().ok();
-                        let timeout = |begun: bool| {
+                        let limits = |read, write| {
                             if let Some(c) = &control {
-                                c.set_read_timeout(begun.then_some(frame_timeout)).ok();
+                                c.set_read_timeout(read).ok();
+                                c.set_write_timeout(write).ok();
                             }
                         };
-                        if let Err(e) = serve_connection(&mut stream, &processor, max_frame, &timeout) {
+                        if let Err(e) = serve_connection(&mut stream, &processor, max_frame, Some(frame_timeout), &limits) {
                             tracing::debug!(%peer, "connection ended: {e}");
                         }
                     });

@@ -215,8 +215,15 @@ impl Connection {
             Ok(Output::Rows(rs)) => {
                 let n = rs.len().min(fetch);
                 // What the first reply does not carry is held until fetched: within the budget
-                // all sessions share, or refused like a result over the per-query limit.
+                // all sessions share, or refused like a result over the per-query limit. The
+                // session's oldest open result goes first if it is at its limit.
                 let held = if n < rs.len() {
+                    if let Some(s) = self.session.borrow_mut().as_mut() {
+                        if s.queries.len() >= MAX_OPEN_QUERIES {
+                            let oldest = *s.queries.keys().next().unwrap();
+                            s.queries.remove(&oldest);
+                        }
+                    }
                     match self.hold(rs.approx_bytes()) {
                         Ok(h) => Some(h),
                         Err(e) => {

@@ -457,7 +457,7 @@ impl State {
         while i <= spans.len() {
             let (first, mut last, mut points) = match spans.get(i) {
                 Some(s) => (s.start, s.end, s.points),
-                None => (end.saturating_add(1), end, 0),
+                None => (end, end, 0),
             };
             let mut j = i + 1;
             while j < spans.len() && spans[j].start <= last {
@@ -465,8 +465,9 @@ impl State {
                 points += spans[j].points;
                 j += 1;
             }
-            // The gap before the cluster holds memtable points only.
-            let gap_end = (first as i128 - 1).min(end as i128);
+            // The gap before the cluster (after the last one: up to the end) holds memtable
+            // points only.
+            let gap_end = if i == spans.len() { end as i128 } else { (first as i128 - 1).min(end as i128) };
             if from <= gap_end {
                 let (a, b) = (from as i64, gap_end as i64);
                 let n = mem_points(a, b);
@@ -1364,6 +1365,8 @@ impl Engine {
         let done = self.flush_locked(&mut failed, seal);
         drop(failed);
         let mut why = self.flush_failed.lock().unwrap_or_else(|p| p.into_inner());
+        // Counted before the failure is shown: a writer that sees it then waits for a later one.
+        self.flush_attempts.fetch_add(1, Ordering::AcqRel);
         match &done {
             Ok(()) => {
                 if why.take().is_some() {
@@ -1373,7 +1376,6 @@ impl Engine {
             Err(e) => *why = Some(e.message.clone()),
         }
         drop(why);
-        self.flush_attempts.fetch_add(1, Ordering::AcqRel);
         self.stall.1.notify_all();
         done
     }
@@ -1451,36 +1453,48 @@ impl Engine {
         let id = next.next_file;
         let path = file_path(&self.cfg.data_dir, id);
         let started = std::time::Instant::now();
-        let mut w = FileWriter::create(&path)?;
-        // The memtable keeps versions as runs and the file writer takes one per point: they are
-        // expanded a few pages at a time (whole pages, so the file is the same as in one go), which
-        // bounds this buffer whatever the size of a series.
-        const FLUSH_CHUNK: usize = 4 * duet_format::writer::DEFAULT_PAGE_POINTS;
-        let mut versions = Vec::new();
-        for (series, buf) in frozen.sorted() {
-            let (times, values, runs) = buf.columns();
-            w.begin_series(series, buf.dtype)?;
-            for lo in (0..times.len()).step_by(FLUSH_CHUNK) {
-                let hi = (lo + FLUSH_CHUNK).min(times.len());
-                versions.clear();
-                runs.expand_into(lo, hi, &mut versions);
-                if hi - lo == times.len() {
-                    w.append_points(times, values, &versions)?;
-                } else {
-                    w.append_points(&times[lo..hi], &duet_format::page::slice_values(values, lo..hi), &versions)?;
+        // Everything up to a readable file; a failure deletes what was written (no checkpoint
+        // names it yet), so retries do not pile up copies of the memtable on a full disk.
+        let written = (|| -> Result<_, Status> {
+            let mut w = FileWriter::create(&path)?;
+            // The memtable keeps versions as runs and the file writer takes one per point: they are
+            // expanded a few pages at a time (whole pages, so the file is the same as in one go), which
+            // bounds this buffer whatever the size of a series.
+            const FLUSH_CHUNK: usize = 4 * duet_format::writer::DEFAULT_PAGE_POINTS;
+            let mut versions = Vec::new();
+            for (series, buf) in frozen.sorted() {
+                let (times, values, runs) = buf.columns();
+                w.begin_series(series, buf.dtype)?;
+                for lo in (0..times.len()).step_by(FLUSH_CHUNK) {
+                    let hi = (lo + FLUSH_CHUNK).min(times.len());
+                    versions.clear();
+                    runs.expand_into(lo, hi, &mut versions);
+                    if hi - lo == times.len() {
+                        w.append_points(times, values, &versions)?;
+                    } else {
+                        w.append_points(&times[lo..hi], &duet_format::page::slice_values(values, lo..hi), &versions)?;
+                    }
                 }
+                w.end_series()?;
             }
-            w.end_series()?;
-        }
-        crash_point("flush:writing");
-        #[cfg(test)]
-        if self.fail_flushes.fetch_sub(1, Ordering::AcqRel) > 0 {
-            return Err(Status::new(StatusCode::WriteProcessError, format!("injected: cannot write {}", path.display())));
-        }
-        let summary = w.finish()?;
-        crash_point("flush:file-written");
-        std::fs::File::open(&self.cfg.data_dir).and_then(|d| d.sync_all()).map_err(|e| io_err("cannot sync the data directory", e))?;
-        let reader = FileReader::open(&path)?;
+            crash_point("flush:writing");
+            #[cfg(test)]
+            if self.fail_flushes.fetch_sub(1, Ordering::AcqRel) > 0 {
+                return Err(Status::new(StatusCode::WriteProcessError, format!("injected: cannot write {}", path.display())));
+            }
+            let summary = w.finish()?;
+            crash_point("flush:file-written");
+            std::fs::File::open(&self.cfg.data_dir).and_then(|d| d.sync_all()).map_err(|e| io_err("cannot sync the data directory", e))?;
+            let reader = FileReader::open(&path)?;
+            Ok((summary, reader))
+        })();
+        let (summary, reader) = match written {
+            Ok(x) => x,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
+        };
         let mut ckp = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
         next.files = ckp.files.clone();
         next.files.push(id);
@@ -2316,9 +2330,10 @@ mod tests {
         e.fail_flushes.store(1, Ordering::Release);
         assert!(e.flush().is_err());
         let failed_id = e.file_ids.load(Ordering::Acquire) - 1;
-        assert!(file_path(&d.path().join("data"), failed_id).exists(), "the failed attempt wrote part of its file");
-        // Retried by the background flusher without a FLUSH or a full memtable, into a new file;
-        // the failed attempt's file is left for start-up to delete (a checkpoint might name it).
+        // What the failed attempt wrote is deleted (no checkpoint names it), so that retries on a
+        // full disk do not pile up copies.
+        assert!(!file_path(&d.path().join("data"), failed_id).exists(), "the failed attempt's file is deleted");
+        // Retried by the background flusher without a FLUSH or a full memtable, into a new file.
         let since = std::time::Instant::now();
         while !e.state().frozen.is_empty() {
             assert!(since.elapsed() < std::time::Duration::from_secs(10), "not retried");
@@ -2331,7 +2346,6 @@ mod tests {
         e.close().unwrap();
         drop(e);
         let e = Engine::open(cfg(d.path(), true)).unwrap();
-        assert!(!file_path(&d.path().join("data"), failed_id).exists());
         assert_eq!(read(&e, "root.db.d.s").len(), 201);
     }
 

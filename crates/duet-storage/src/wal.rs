@@ -601,6 +601,17 @@ impl Wal {
                 let next = self.state.lock().unwrap().segments.iter().find(|(first, _)| *first > cur.segment_first).map(|s| s.0);
                 match next {
                     Some(first) if first <= cur.next_seq || n == 0 && first <= limit => {
+                        // A segment with a newer one after it is complete: bytes left over are a
+                        // damaged record, and records are missing up to the next segment's first
+                        // (replay at start-up skips them the same way). Never loop back to them.
+                        let len = cur.file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.len());
+                        if len.is_some_and(|l| cur.offset < l) {
+                            tracing::error!(segment = cur.segment_first, offset = cur.offset, "damaged WAL record in an older segment: the rest of the segment is skipped");
+                        }
+                        if first > cur.next_seq {
+                            tracing::warn!(from = cur.next_seq, to = first - 1, "WAL records missing before segment {first}: skipped");
+                            cur.next_seq = first;
+                        }
                         cur.file = None;
                         cur.segment_first = first;
                         cur.offset = HEADER as u64;
@@ -939,6 +950,37 @@ mod tests {
         let (w, got) = replay_all(d.path(), 1 << 20);
         assert_eq!(got.len(), 3);
         assert_eq!(w.append(b"next"), 6);
+    }
+
+    #[test]
+    fn a_cursor_moves_past_numbers_no_segment_holds() {
+        let d = tempfile::tempdir().unwrap();
+        let (w, _) = replay_all(d.path(), 1 << 20);
+        for i in 0..5u8 {
+            let s = w.append(&[i; 4]);
+            w.commit(s).unwrap();
+            if s == 3 || s == 5 {
+                w.roll().unwrap();
+            }
+        }
+        drop(w);
+        let segs = list_segments(d.path()).unwrap();
+        fs::remove_file(&segs[1].1).unwrap();
+        let (w, _) = replay_all(d.path(), 1 << 20);
+        for _ in 0..2 {
+            let s = w.append(b"after");
+            w.commit(s).unwrap();
+        }
+        // From inside the gap, and from before it: no loop back to the first segment.
+        for from in [4, 1] {
+            let mut cur = WalCursor::at(from);
+            let mut got = Vec::new();
+            for _ in 0..10 {
+                w.read(&mut cur, usize::MAX, &mut |s, _| got.push(s)).unwrap();
+            }
+            let want: Vec<u64> = (from..=3).chain([6, 7]).collect();
+            assert_eq!(got, want, "from {from}");
+        }
     }
 
     #[test]

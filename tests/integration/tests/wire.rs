@@ -217,10 +217,16 @@ fn expressions_nested_past_the_limit_are_refused_and_those_within_it_evaluate() 
     // As deep as the parser allows, evaluated by a connection thread (a debug build's frames).
     let deep = format!("select {}s{} from root.n.d where {}s > 1{}", "(".repeat(180), ")".repeat(180), "(".repeat(180), ")".repeat(180));
     assert_eq!(s.execute(&deep).unwrap().times, vec![1]);
-    let chained = format!("select s{} from root.n.d", " + s".repeat(150));
-    assert_eq!(s.execute(&chained).unwrap().rows[0][0], Some(duet_common::types::Value::F64(302.0)));
+    let chained = format!("select s{} from root.n.d", " + s".repeat(1900));
+    assert_eq!(s.execute(&chained).unwrap().rows[0][0], Some(duet_common::types::Value::F64(3802.0)));
+    let ors = format!("select s from root.n.d where {}", vec!["s = 2"; 1900].join(" or "));
+    assert_eq!(s.execute(&ors).unwrap().times, vec![1]);
     // Deeper would overflow the stack and abort the process: refused with a parse error instead.
     let e = s.execute(&format!("select s from root.n.d where {}s > 1{}", "(".repeat(100_000), ")".repeat(100_000))).unwrap_err();
+    assert!(matches!(e, duet_protocol::client::ClientError::Status { code: 700, .. }), "{e}");
+    // A chain of chains: shallow for the parser, ten thousand levels for evaluation.
+    let chains = (0..100).fold("s".to_string(), |e, _| format!("({e}{})", " + s".repeat(99)));
+    let e = s.execute(&format!("select {chains} from root.n.d")).unwrap_err();
     assert!(matches!(e, duet_protocol::client::ClientError::Status { code: 700, .. }), "{e}");
     assert_eq!(s.execute("select s from root.n.d").unwrap().times, vec![1]);
 }
