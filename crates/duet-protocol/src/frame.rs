@@ -346,29 +346,30 @@ const KEEP_FRAME_BYTES: usize = 2 << 20;
 /// Frames longer than `max_frame` are answered with an exception and their bytes discarded, so the
 /// connection stays usable.
 ///
-/// A request must arrive whole, and its reply be taken, within `timeout` from its first byte
-/// (`None`: no limit): `limits` sets the socket's read and write timeouts to what is left before
-/// each call, so a peer that stops, or trickles a byte now and then, does not hold its thread and
-/// slot for good. Between requests reads wait without limit: a session may idle as it likes.
+/// A request must arrive whole within `timeout` from its first byte (`None`: no limit):
+/// `read_limit` sets the socket's read timeout to what is left, so a peer that stops, or trickles
+/// a byte now and then, does not hold its thread and slot for good. Between requests reads wait
+/// without limit: a session may idle as it likes. Replies are written under the same deadline
+/// from when they are ready, checked before each write (the caller gives the socket a write
+/// timeout of its own, so that one write cannot block past it).
 pub fn serve_connection<S: Read + Write>(
     stream: &mut S,
     processor: &dyn TProcessor,
     max_frame: usize,
     timeout: Option<std::time::Duration>,
-    limits: &dyn Fn(Option<std::time::Duration>, Option<std::time::Duration>),
+    read_limit: &dyn Fn(Option<std::time::Duration>),
 ) -> io::Result<()> {
     // One buffer for the connection's frames, filled without being zeroed first: a fresh one per
     // request (a megabyte for a pipe batch) was page faults and a memset for every byte.
     let mut frame: Vec<u8> = Vec::new();
     loop {
         let mut len_buf = [0u8; 4];
-        limits(None, None);
         match stream.read_exact(&mut len_buf[..1]) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(e) => return Err(e),
         }
-        let mut s = Deadline { inner: &mut *stream, until: timeout.map(|t| std::time::Instant::now() + t), limits, armed: None };
+        let mut s = Deadline { inner: &mut *stream, until: timeout.map(|t| std::time::Instant::now() + t), read_limit, armed: None };
         s.read_exact(&mut len_buf[1..])?;
         let len = u32::from_be_bytes(len_buf) as usize;
         let reply = if len > max_frame || len == 0 {
@@ -400,53 +401,57 @@ pub fn serve_connection<S: Read + Write>(
         };
         // The reply's clock starts when it is ready (a query may take long to compute).
         s.until = timeout.map(|t| std::time::Instant::now() + t);
-        s.armed = None;
         let mut msg = Vec::with_capacity(reply.len() + 4);
         msg.extend_from_slice(&(reply.len() as u32).to_be_bytes());
         msg.extend_from_slice(&reply);
         s.write_all(&msg)?;
         s.flush()?;
+        if s.armed.is_some() {
+            // Idle again: the next request may be long in coming.
+            read_limit(None);
+        }
     }
 }
 
-/// A stream whose every read and write must finish before `until`.
+/// A stream whose every read and write must start before `until`; reads are also bounded by it.
 struct Deadline<'a, S> {
     inner: &'a mut S,
     until: Option<std::time::Instant>,
-    limits: &'a dyn Fn(Option<std::time::Duration>, Option<std::time::Duration>),
-    /// When the socket's timeouts were last set.
+    read_limit: &'a dyn Fn(Option<std::time::Duration>),
+    /// When the socket's read timeout was last set.
     armed: Option<std::time::Instant>,
 }
 
 impl<S> Deadline<'_, S> {
-    /// Sets the socket's timeouts to what is left (again at most once a second, so the deadline
-    /// may pass by up to a second: two system calls per read of a large frame are not worth
-    /// more precision); fails once nothing is left.
-    fn arm(&mut self) -> io::Result<()> {
-        let Some(until) = self.until else { return Ok(()) };
-        let now = std::time::Instant::now();
-        let left = until.saturating_duration_since(now);
+    /// Fails once the deadline has passed.
+    fn left(&self) -> io::Result<Option<std::time::Duration>> {
+        let Some(until) = self.until else { return Ok(None) };
+        let left = until.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
             return Err(io::Error::new(io::ErrorKind::TimedOut, "the peer did not send its request, or take its reply, within dn_connection_timeout_ms"));
         }
-        if self.armed.is_none_or(|t| now.duration_since(t) >= std::time::Duration::from_secs(1)) {
-            (self.limits)(Some(left), Some(left));
-            self.armed = Some(now);
-        }
-        Ok(())
+        Ok(Some(left))
     }
 }
 
 impl<S: Read> Read for Deadline<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.arm()?;
+        // The read timeout is set to what is left again at most once a second (the deadline may
+        // pass by up to a second: a system call per read of a large frame is not worth more).
+        if let Some(left) = self.left()? {
+            let now = std::time::Instant::now();
+            if self.armed.is_none_or(|t| now.duration_since(t) >= std::time::Duration::from_secs(1)) {
+                (self.read_limit)(Some(left));
+                self.armed = Some(now);
+            }
+        }
         self.inner.read(buf)
     }
 }
 
 impl<S: Write> Write for Deadline<'_, S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.arm()?;
+        self.left()?;
         self.inner.write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {

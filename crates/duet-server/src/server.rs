@@ -111,14 +111,15 @@ impl Server {
                     let spawned = std::thread::Builder::new().name(format!("client-{peer}")).spawn(move || {
                         let _slot = slot;
                         let processor = ClientServiceSyncProcessor::new(Connection::new(shared));
+                        // One write may block this long; a reply's writes stop at its deadline.
+                        stream.set_write_timeout(Some(frame_timeout)).ok();
                         let control = stream.try_clone().ok();
-                        let limits = |read, write| {
+                        let read_limit = |t| {
                             if let Some(c) = &control {
-                                c.set_read_timeout(read).ok();
-                                c.set_write_timeout(write).ok();
+                                c.set_read_timeout(t).ok();
                             }
                         };
-                        if let Err(e) = serve_connection(&mut stream, &processor, max_frame, Some(frame_timeout), &limits) {
+                        if let Err(e) = serve_connection(&mut stream, &processor, max_frame, Some(frame_timeout), &read_limit) {
                             tracing::debug!(%peer, "connection ended: {e}");
                         }
                     });
