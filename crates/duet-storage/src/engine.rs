@@ -490,20 +490,30 @@ impl State {
         true
     }
 
-    /// Visits `[a, b]` of a series merged from all its sources, a slice of about
-    /// [`MERGE_SLICE_POINTS`] at a time (slices cut time evenly, for `points` in all).
+    /// Visits `[a, b]` of a series merged from all its sources, at most [`MERGE_SLICE_POINTS`]
+    /// points at a time (read with a limit, so a dense burst inside a long sparse span is cut by
+    /// its points, not by time). `points` is how many the sources hold there, for the common
+    /// case of one slice.
     fn visit_merged(&self, series: &Path, a: i64, b: i64, points: u64, now: i64, visit: &mut dyn FnMut(ScanPart<'_>) -> bool) {
-        let slices = points.div_ceil(MERGE_SLICE_POINTS).max(1) as i128;
-        let width = ((b as i128 - a as i128 + 1) / slices).max(1);
-        let mut from = a as i128;
-        while from <= b as i128 {
-            let to = (from + width - 1).min(b as i128);
-            if let Some((t, v)) = self.scan_columns(series, from as i64, to as i64, now) {
+        if points <= MERGE_SLICE_POINTS {
+            if let Some((t, v)) = self.scan_columns(series, a, b, now) {
                 if !t.is_empty() {
                     visit(ScanPart::Points(&t, &v));
                 }
             }
-            from = to + 1;
+            return;
+        }
+        let slice = MERGE_SLICE_POINTS as usize;
+        let mut from = a;
+        loop {
+            let Some((t, v)) = self.scan_columns_limited(series, from, b, now, slice, false) else { return };
+            let Some(&last) = t.last() else { return };
+            let more = t.len() >= slice && last < b;
+            visit(ScanPart::Points(&t, &v));
+            if !more {
+                return;
+            }
+            from = last + 1;
         }
     }
 
@@ -2551,6 +2561,31 @@ mod tests {
         assert_eq!((stats, points), (0, n as u64));
         assert!(largest as u64 <= MERGE_SLICE_POINTS + MERGE_SLICE_POINTS / 10, "a slice of {largest} points");
         assert_eq!(sum, 0.25 * n as f64);
+    }
+
+    #[test]
+    fn a_dense_burst_inside_a_sparse_span_is_merged_a_bounded_slice_at_a_time() {
+        let d = tempfile::tempdir().unwrap();
+        let e = Engine::open(cfg(d.path(), true)).unwrap();
+        // A hundred points a day apart, then 2.2 M points a millisecond apart in the middle.
+        e.write(Op::Insert(vec![int_batch("root.db.d", (0..100).map(|k| k * 86_400_000).collect())])).unwrap();
+        e.flush().unwrap();
+        let burst = 50 * 86_400_000 + 1;
+        for lo in (0..2_200_000).step_by(275_000) {
+            e.write(Op::Insert(vec![int_batch("root.db.d", (burst + lo..burst + lo + 275_000).collect())])).unwrap();
+        }
+        e.flush().unwrap();
+        let series = Path::parse("root.db.d.s").unwrap();
+        let (mut parts, mut points, mut largest) = (0, 0, 0);
+        e.state().scan_parts(&series, i64::MIN, i64::MAX, e.now(), None, &mut |p| {
+            let ScanPart::Points(t, _) = p else { return false };
+            parts += 1;
+            points += t.len();
+            largest = largest.max(t.len());
+            true
+        });
+        assert_eq!(points, 2_200_100);
+        assert!(largest as u64 <= MERGE_SLICE_POINTS && parts >= 3, "{parts} parts, the largest of {largest} points");
     }
 
     #[test]
