@@ -218,9 +218,34 @@ impl State {
         let ambiguous = at_newest.next().is_some()
             || self.tombstones.iter().any(|d| d.version > ver && t >= d.start && t <= d.end && d.patterns.iter().any(|p| p.matches(series)));
         if ambiguous {
-            return self.scan(series, start, end, now).pop();
+            return self.newest_by_windows(series, lo, end, t, now);
         }
         Some((t, v))
+    }
+
+    /// The newest visible point in `[lo, end]` when the newest stored one may be hidden or
+    /// overwritten: merged reads of windows going back from it, each twice as long as the one
+    /// before, so only about the time the newest visible point lies back is read, not the whole
+    /// series (a DELETE of a series' last hour read every point it ever had).
+    fn newest_by_windows(&self, series: &Path, lo: i64, end: i64, newest: i64, now: i64) -> Option<(i64, Value)> {
+        let (lo, end) = (lo as i128, end as i128);
+        // First from the newest stored time on, then back from it: 1, 2, 4, ... time units.
+        let (mut a, mut hi) = ((newest as i128).clamp(lo, end), end);
+        let mut width: i128 = 1;
+        loop {
+            // (Values come typed as the schema says: points of another type are left out.)
+            if let Some((t, v)) = self.scan_columns(series, a as i64, hi as i64, now) {
+                if let Some(&last) = t.last() {
+                    return Some((last, v.get(t.len() - 1)));
+                }
+            }
+            if a <= lo {
+                return None;
+            }
+            hi = a - 1;
+            a = (hi - width + 1).max(lo);
+            width = width.saturating_mul(2);
+        }
     }
 
     /// Like [`State::scan`], keeping each point's version (for resynchronisation and compaction).
@@ -2586,6 +2611,32 @@ mod tests {
         });
         assert_eq!(points, 2_200_100);
         assert!(largest as u64 <= MERGE_SLICE_POINTS && parts >= 3, "{parts} parts, the largest of {largest} points");
+    }
+
+    #[test]
+    fn last_finds_the_newest_visible_point_behind_deletions_and_overwrites() {
+        let d = tempfile::tempdir().unwrap();
+        let e = Engine::open(cfg(d.path(), true)).unwrap();
+        e.write(Op::Insert(vec![int_batch("root.db.d", (0..100_000).collect())])).unwrap();
+        e.flush().unwrap();
+        let series = Path::parse("root.db.d.s").unwrap();
+        let newest = |e: &Engine| e.state().newest(&series, i64::MIN, i64::MAX, e.now());
+        let del = |a: i64, b: i64| Op::Delete { patterns: vec![PathPattern::parse("root.db.d.s").unwrap()], start: a, end: b };
+        assert_eq!(newest(&e), Some((99_999, Value::F64(99_999.0))));
+        // The newest points deleted: the one before them, in the file.
+        e.write(del(99_000, 200_000)).unwrap();
+        assert_eq!(newest(&e), Some((98_999, Value::F64(98_999.0))));
+        // A newer write inside the deleted range shows; deleted again, the file's point does.
+        e.write(Op::Insert(vec![batch("root.db.d", vec![99_500], vec![0.5])])).unwrap();
+        assert_eq!(newest(&e), Some((99_500, Value::F64(0.5))));
+        e.write(del(99_500, 99_500)).unwrap();
+        assert_eq!(newest(&e), Some((98_999, Value::F64(98_999.0))));
+        // An overwrite of the newest visible point, and a range end inside the data.
+        e.write(Op::Insert(vec![batch("root.db.d", vec![98_999], vec![7.0])])).unwrap();
+        assert_eq!(newest(&e), Some((98_999, Value::F64(7.0))));
+        e.write(del(0, 98_999)).unwrap();
+        assert_eq!(newest(&e), None);
+        assert_eq!(e.state().newest(&series, 0, 50_000, e.now()), None);
     }
 
     #[test]
