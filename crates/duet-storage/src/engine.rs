@@ -224,27 +224,37 @@ impl State {
     }
 
     /// The newest visible point in `[lo, end]` when the newest stored one may be hidden or
-    /// overwritten: merged reads of windows going back from it, each twice as long as the one
-    /// before, so only about the time the newest visible point lies back is read, not the whole
-    /// series (a DELETE of a series' last hour read every point it ever had).
+    /// overwritten. A series of up to [`MERGE_SLICE_POINTS`] points is merged whole (one read of
+    /// each page); a longer one is read back from the newest stored point in windows that start
+    /// at the deletion covering it and grow fourfold, so only about the time the newest visible
+    /// point lies back is read, not the whole series (a DELETE of a long series' last hour made
+    /// every later SELECT LAST read every point it ever had, into memory).
     fn newest_by_windows(&self, series: &Path, lo: i64, end: i64, newest: i64, now: i64) -> Option<(i64, Value)> {
-        let (lo, end) = (lo as i128, end as i128);
-        // First from the newest stored time on, then back from it: 1, 2, 4, ... time units.
-        let (mut a, mut hi) = ((newest as i128).clamp(lo, end), end);
-        let mut width: i128 = 1;
-        loop {
+        let last_of = |a: i64, b: i64| -> Option<(i64, Value)> {
             // (Values come typed as the schema says: points of another type are left out.)
-            if let Some((t, v)) = self.scan_columns(series, a as i64, hi as i64, now) {
-                if let Some(&last) = t.last() {
-                    return Some((last, v.get(t.len() - 1)));
-                }
+            let (t, v) = self.scan_columns(series, a, b, now)?;
+            let last = *t.last()?;
+            Some((last, v.get(t.len() - 1)))
+        };
+        let in_files: u64 = self.files.iter().filter_map(|f| f.reader.series_meta(series)?.stats.as_ref().map(|s| s.count)).sum();
+        let in_memory: usize = self.frozen.iter().map(|m| m.as_ref()).chain(std::iter::once(&self.mem)).filter_map(|m| m.get(series)).map(|b| b.len()).sum();
+        if in_files + in_memory as u64 <= MERGE_SLICE_POINTS {
+            return last_of(lo, end);
+        }
+        let covering = self.tombstones.iter().filter(|d| d.start <= newest && d.end >= newest && d.patterns.iter().any(|p| p.matches(series))).map(|d| d.start).min();
+        let (lo, end) = (lo as i128, end as i128);
+        let (mut a, mut hi) = ((newest as i128).clamp(lo, end), end);
+        let mut width: i128 = covering.map_or(1, |s| (newest as i128 - s as i128 + 1).max(1));
+        loop {
+            if let Some(found) = last_of(a as i64, hi as i64) {
+                return Some(found);
             }
             if a <= lo {
                 return None;
             }
             hi = a - 1;
             a = (hi - width + 1).max(lo);
-            width = width.saturating_mul(2);
+            width = width.saturating_mul(4);
         }
     }
 
@@ -2637,6 +2647,24 @@ mod tests {
         e.write(del(0, 98_999)).unwrap();
         assert_eq!(newest(&e), None);
         assert_eq!(e.state().newest(&series, 0, 50_000, e.now()), None);
+        // A series longer than one merge slice is read back in windows.
+        let n = MERGE_SLICE_POINTS as i64 + 100_000;
+        for lo in (0..n).step_by(275_000) {
+            e.write(Op::Insert(vec![int_batch("root.db.e", (lo..(lo + 275_000).min(n)).collect())])).unwrap();
+        }
+        e.flush().unwrap();
+        let long = Path::parse("root.db.e.s").unwrap();
+        let newest = |e: &Engine, a: i64, b: i64| e.state().newest(&long, a, b, e.now());
+        let del = |a: i64, b: i64| Op::Delete { patterns: vec![PathPattern::parse("root.db.e.s").unwrap()], start: a, end: b };
+        e.write(del(n - 300_000, i64::MAX)).unwrap();
+        assert_eq!(newest(&e, i64::MIN, i64::MAX), Some((n - 300_001, Value::F64((n - 300_001) as f64))));
+        e.write(Op::Insert(vec![batch("root.db.e", vec![n - 5], vec![0.25])])).unwrap();
+        assert_eq!(newest(&e, i64::MIN, i64::MAX), Some((n - 5, Value::F64(0.25))));
+        assert_eq!(newest(&e, 0, n - 6), Some((n - 300_001, Value::F64((n - 300_001) as f64))));
+        e.write(del(1, n)).unwrap();
+        assert_eq!(newest(&e, i64::MIN, i64::MAX), Some((0, Value::F64(0.0))));
+        e.write(del(0, 0)).unwrap();
+        assert_eq!(newest(&e, i64::MIN, i64::MAX), None);
     }
 
     #[test]
