@@ -69,36 +69,19 @@ struct Guarded<'a, P> {
 }
 
 impl<P: TInputProtocol> Guarded<'_, P> {
-    /// A compact-protocol sequence number (an unsigned varint of 32 bits), read from the frame.
-    fn read_length_varint_u32(&mut self) -> thrift::Result<u32> {
+    /// A compact-protocol varint of at most 32 bits (a sequence number or a length), read from
+    /// the frame.
+    fn read_varint_u32(&mut self) -> thrift::Result<u32> {
         let bad = |what: &str| thrift::Error::Protocol(ProtocolError::new(ProtocolErrorKind::InvalidData, what.to_string()));
-        let mut v = 0u64;
-        for shift in (0..35).step_by(7) {
-            let at = self.pos.get();
-            let b = *self.frame.get(at).ok_or_else(|| bad("varint cut off by the end of the frame"))?;
-            self.pos.set(at + 1);
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return u32::try_from(v).map_err(|_| bad("varint over 32 bits"));
-            }
-        }
-        Err(bad("varint longer than 5 bytes"))
+        let mut at = self.pos.get();
+        let v = varint_at(self.frame, &mut at).ok_or_else(|| bad("varint cut off by the end of the frame, or longer than 5 bytes"))?;
+        self.pos.set(at);
+        u32::try_from(v).map_err(|_| bad("varint over 32 bits"))
     }
 
-    /// A compact-protocol length (an unsigned varint of at most 31 bits), read from the frame.
+    /// A compact-protocol length (at most 31 bits), read from the frame.
     fn read_length_varint(&mut self) -> thrift::Result<i32> {
-        let bad = |what: &str| thrift::Error::Protocol(ProtocolError::new(ProtocolErrorKind::InvalidData, what.to_string()));
-        let mut v = 0u64;
-        for shift in (0..35).step_by(7) {
-            let at = self.pos.get();
-            let b = *self.frame.get(at).ok_or_else(|| bad("length cut off by the end of the frame"))?;
-            self.pos.set(at + 1);
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return i32::try_from(v).map_err(|_| bad("length over 2 GiB"));
-            }
-        }
-        Err(bad("length varint longer than 5 bytes"))
+        i32::try_from(self.read_varint_u32()?).map_err(|_| thrift::Error::Protocol(ProtocolError::new(ProtocolErrorKind::InvalidData, "length over 2 GiB".to_string())))
     }
 
     fn check(&self, size: i32) -> thrift::Result<()> {
@@ -129,7 +112,7 @@ impl<P: TInputProtocol> TInputProtocol for Guarded<'_, P> {
                 return Err(bad(format!("not a compact protocol version 1 message ({:02x} {:02x})", head[0], head[1])));
             }
             let kind = head[1] >> 5;
-            (kind, self.read_length_varint_u32()? as i32)
+            (kind, self.read_varint_u32()? as i32)
         } else {
             let v = i32::from_be_bytes(take(4)?.try_into().unwrap());
             if v >= 0 || (v as u32) & 0xffff_0000 != 0x8001_0000 {
@@ -243,20 +226,8 @@ fn peek_header(kind: ProtocolKind, head: &[u8]) -> (String, i32) {
         // Protocol id, version and type, sequence (varint), name length (varint), name.
         ProtocolKind::Compact => {
             let mut at = 2;
-            let mut varint = || -> Option<u64> {
-                let mut v = 0u64;
-                for shift in (0..35).step_by(7) {
-                    let b = *head.get(at)?;
-                    at += 1;
-                    v |= u64::from(b & 0x7f) << shift;
-                    if b & 0x80 == 0 {
-                        return Some(v);
-                    }
-                }
-                None
-            };
-            let seq = varint();
-            let len = varint();
+            let seq = varint_at(head, &mut at);
+            let len = varint_at(head, &mut at);
             match (seq, len) {
                 (Some(seq), Some(len)) => name_at(at, len as usize).map(|name| (name, seq as u32 as i32)),
                 _ => None,
@@ -264,6 +235,21 @@ fn peek_header(kind: ProtocolKind, head: &[u8]) -> (String, i32) {
         }
     };
     parsed.unwrap_or_default()
+}
+
+/// The unsigned varint (at most 5 bytes) at `buf[*at..]`, moving `at` past it; None when it is
+/// cut off or longer.
+fn varint_at(buf: &[u8], at: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..35).step_by(7) {
+        let b = *buf.get(*at)?;
+        *at += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
 }
 
 fn exception_frame(kind: ProtocolKind, name: &str, seq: i32, err: ApplicationError) -> Vec<u8> {
