@@ -31,7 +31,11 @@ pub struct PipeManager {
     precision: Precision,
     /// Our own client endpoint, to refuse sinks that obviously point back at us.
     own_port: u16,
+    /// Held only to read or change entries, never while a task stops: SHOW PIPES and the metrics
+    /// must not wait for a pipe thread that is finishing a send to a slow peer.
     pipes: Mutex<BTreeMap<String, Entry>>,
+    /// Serialises CREATE, ALTER, START, STOP and DROP PIPE, which do stop tasks.
+    ops: Mutex<()>,
 }
 
 fn err(code: StatusCode, msg: impl Into<String>) -> Status {
@@ -48,7 +52,7 @@ impl PipeManager {
         let store = MetaStore::open(system_dir.join("pipes"))?;
         let me = engine.instance();
         let precision = engine.precision();
-        let mgr = Arc::new(PipeManager { engine, store, me, precision, own_port, pipes: Mutex::new(BTreeMap::new()) });
+        let mgr = Arc::new(PipeManager { engine, store, me, precision, own_port, pipes: Mutex::new(BTreeMap::new()), ops: Mutex::new(()) });
         for meta in mgr.store.load_all()? {
             // Keep the WAL this pipe still needs from now on, running or not.
             mgr.engine.hold_wal(&meta.name, Some(mgr.store.progress(&meta.name).0));
@@ -75,10 +79,23 @@ impl PipeManager {
 
     /// Stops every task (shutdown); pipes stay RUNNING on disk and resume at the next start.
     pub fn shutdown(&self) {
-        for e in self.pipes.lock().unwrap().values_mut() {
-            if let Some(t) = e.task.take() {
-                t.stop();
-            }
+        let _ops = self.ops.lock().unwrap();
+        let tasks: Vec<Arc<PipeTask>> = self.pipes.lock().unwrap().values_mut().filter_map(|e| e.task.take()).collect();
+        // Every pipe is told first, so they finish their last sends side by side.
+        for t in &tasks {
+            t.signal();
+        }
+        for t in tasks {
+            t.stop();
+        }
+    }
+
+    /// Takes a pipe's task out of its entry (the pipe shows STOPPED from then on) and stops it
+    /// with the map unlocked.
+    fn stop_task(&self, name: &str) {
+        let task = self.pipes.lock().unwrap().get_mut(name).and_then(|e| e.task.take());
+        if let Some(t) = task {
+            t.stop();
         }
     }
 
@@ -233,6 +250,7 @@ impl PipeControl for PipeManager {
         }
         let params = PipeParams::parse(&spec.source, &spec.processor, &spec.sink, self.precision)?;
         self.check_not_self(&params)?;
+        let _ops = self.ops.lock().unwrap();
         let mut pipes = self.pipes.lock().unwrap();
         if pipes.contains_key(&spec.name) {
             if spec.if_not_exists {
@@ -274,14 +292,13 @@ impl PipeControl for PipeManager {
         let Statement::AlterPipe { name, if_exists, source, processor, sink } = stmt else {
             return Err(err(StatusCode::InternalServerError, "not an ALTER PIPE statement"));
         };
-        let mut pipes = self.pipes.lock().unwrap();
-        let Some(e) = pipes.get_mut(&name) else {
+        let _ops = self.ops.lock().unwrap();
+        let Some(mut meta) = self.pipes.lock().unwrap().get(&name).map(|e| e.meta.clone()) else {
             if if_exists {
                 return Ok(());
             }
             return Err(err(StatusCode::PipeError, format!("Pipe {name} does not exist")));
         };
-        let mut meta = e.meta.clone();
         if let Some((replace, kv)) = source {
             meta.source = kv_merge(&meta.source, kv, replace);
         }
@@ -293,10 +310,15 @@ impl PipeControl for PipeManager {
         }
         let params = PipeParams::parse(&meta.source, &meta.processor, &meta.sink, self.precision)?;
         self.check_not_self(&params)?;
-        if let Some(t) = e.task.take() {
-            t.stop();
+        self.stop_task(&name);
+        let saved = self.store.save(&meta);
+        let mut pipes = self.pipes.lock().unwrap();
+        let e = pipes.get_mut(&name).expect("pipes change only under the ops lock");
+        if let Err(st) = saved {
+            // The old definition stays, as it was.
+            e.task = e.meta.running.then(|| PipeTask::start(self.context(&e.meta, &e.params)));
+            return Err(st);
         }
-        self.store.save(&meta)?;
         e.task = meta.running.then(|| PipeTask::start(self.context(&meta, &params)));
         e.meta = meta;
         e.params = params;
@@ -304,32 +326,39 @@ impl PipeControl for PipeManager {
     }
 
     fn start(&self, name: &str) -> Result<(), Status> {
+        let _ops = self.ops.lock().unwrap();
         let mut pipes = self.pipes.lock().unwrap();
         let e = pipes.get_mut(name).ok_or_else(|| err(StatusCode::PipeError, format!("Pipe {name} does not exist")))?;
         if e.task.is_none() {
-            e.meta.running = true;
-            self.store.save(&e.meta)?;
+            let mut meta = e.meta.clone();
+            meta.running = true;
+            self.store.save(&meta)?;
+            e.meta = meta;
             e.task = Some(PipeTask::start(self.context(&e.meta, &e.params)));
         }
         Ok(())
     }
 
     fn stop(&self, name: &str) -> Result<(), Status> {
-        let mut pipes = self.pipes.lock().unwrap();
-        let e = pipes.get_mut(name).ok_or_else(|| err(StatusCode::PipeError, format!("Pipe {name} does not exist")))?;
-        if let Some(t) = e.task.take() {
-            t.stop();
+        let _ops = self.ops.lock().unwrap();
+        if !self.pipes.lock().unwrap().contains_key(name) {
+            return Err(err(StatusCode::PipeError, format!("Pipe {name} does not exist")));
         }
+        self.stop_task(name);
+        let mut pipes = self.pipes.lock().unwrap();
+        let e = pipes.get_mut(name).expect("pipes change only under the ops lock");
         if e.meta.running {
-            e.meta.running = false;
-            self.store.save(&e.meta)?;
+            let mut meta = e.meta.clone();
+            meta.running = false;
+            self.store.save(&meta)?;
+            e.meta = meta;
         }
         Ok(())
     }
 
     fn drop_pipe(&self, name: &str, if_exists: bool) -> Result<(), Status> {
-        let mut pipes = self.pipes.lock().unwrap();
-        let Some(mut e) = pipes.remove(name) else {
+        let _ops = self.ops.lock().unwrap();
+        let Some(mut e) = self.pipes.lock().unwrap().remove(name) else {
             if if_exists {
                 return Ok(());
             }

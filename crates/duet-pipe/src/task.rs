@@ -103,9 +103,14 @@ impl PipeTask {
         Arc::new(PipeTask { stop, stats, handle: Mutex::new(Some(handle)) })
     }
 
+    /// Tells the thread to stop, without waiting for it.
+    pub fn signal(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+
     /// Stops the thread and waits for it (progress is saved on the way out).
     pub fn stop(&self) {
-        self.stop.store(true, Ordering::Release);
+        self.signal();
         if let Some(h) = self.handle.lock().unwrap().take() {
             let _ = h.join();
         }
