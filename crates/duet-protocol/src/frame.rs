@@ -326,6 +326,8 @@ pub fn process_frame(processor: &dyn TProcessor, frame: &[u8]) -> Vec<u8> {
 /// by default); a larger one is given back after its request, so idle connections hold at most
 /// this much each.
 const KEEP_FRAME_BYTES: usize = 2 << 20;
+/// How far a frame buffer grows ahead of the bytes received.
+const GROW_FRAME_BYTES: usize = 1 << 20;
 
 /// Serves one connection until the peer closes it: reads frames, answers each with one frame.
 ///
@@ -345,8 +347,9 @@ pub fn serve_connection<S: Read + Write>(
     timeout: Option<std::time::Duration>,
     read_limit: &dyn Fn(Option<std::time::Duration>),
 ) -> io::Result<()> {
-    // One buffer for the connection's frames, filled without being zeroed first: a fresh one per
-    // request (a megabyte for a pipe batch) was page faults and a memset for every byte.
+    // One buffer for the connection's frames, zeroed only where it grows: a fresh one per request
+    // (a megabyte for a pipe batch) was page faults and a memset for every byte, and so was
+    // `read_to_end` into spare capacity (a plain `Read` gets its buffer zeroed before each read).
     let mut frame: Vec<u8> = Vec::new();
     loop {
         let mut len_buf = [0u8; 4];
@@ -374,12 +377,22 @@ pub fn serve_connection<S: Read + Write>(
                 ),
             )
         } else {
-            frame.clear();
-            frame.reserve(len);
-            if (&mut s).take(len as u64).read_to_end(&mut frame)? < len {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed inside a frame"));
+            // Grown a step ahead of what has arrived: a frame's claimed length takes memory only
+            // as its bytes come.
+            let mut got = 0;
+            while got < len {
+                let upto = len.min(frame.len().max(got + GROW_FRAME_BYTES));
+                if frame.len() < upto {
+                    frame.resize(upto, 0);
+                }
+                match s.read(&mut frame[got..upto]) {
+                    Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed inside a frame")),
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
             }
-            let reply = process_frame(processor, &frame);
+            let reply = process_frame(processor, &frame[..len]);
             if frame.capacity() > KEEP_FRAME_BYTES {
                 frame = Vec::new();
             }

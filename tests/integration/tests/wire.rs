@@ -284,3 +284,21 @@ fn login_is_checked() {
     let r = c.execute_statement_v2(ExecuteStatementReq::new(1, "show databases".to_string(), 1i64, None, None, None, None)).unwrap();
     assert_eq!(r.status.unwrap().code, Some(802));
 }
+
+#[test]
+fn frames_of_changing_sizes_share_one_connection_buffer() {
+    // One connection's requests go through one frame buffer that grows, is reused by smaller
+    // frames (whose stale tail must not leak into them) and is given back past 2 MiB.
+    let srv = TestServer::start(&[]);
+    let mut s = srv.session();
+    let sizes = [1_500_000usize, 10, 3_500_000, 200, 1_200_000, 5];
+    for (i, n) in sizes.iter().enumerate() {
+        let text: String = std::iter::repeat_n((b'a' + i as u8) as char, *n).collect();
+        s.execute(&format!("insert into root.wire.d(time, s) values ({i}, '{text}')")).unwrap();
+        let r = s.execute(&format!("select s from root.wire.d where time = {i}")).unwrap();
+        assert_eq!(r.rows.len(), 1, "request {i}");
+        let got = r.rows[0][0].clone().unwrap().render(duet_common::DataType::Text);
+        assert_eq!(got.len(), *n, "request {i}");
+        assert!(got.bytes().all(|b| b == b'a' + i as u8), "request {i}");
+    }
+}
