@@ -15,9 +15,9 @@ pub fn render(shared: &Shared) -> String {
     let mut out = String::new();
     let e = &shared.engine;
     let wal = e.wal();
-    let (series, points, bytes, origins) = {
+    let (series, points, bytes, origins, files, tombstones) = {
         let st = e.state();
-        (st.schema.series_count(), st.mem.points(), st.mem.bytes(), st.applied.clone())
+        (st.schema.series_count(), st.mem.points(), st.mem.bytes(), st.applied.clone(), st.file_count(), st.tombstone_count())
     };
     let mut gauge = |name: &str, help: &str, v: f64| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
@@ -28,6 +28,8 @@ pub fn render(shared: &Shared) -> String {
     gauge("duetdb_series", "Time series in the schema.", series as f64);
     gauge("duetdb_memtable_points", "Points held in memtables.", points as f64);
     gauge("duetdb_memtable_bytes", "Approximate bytes held in memtables.", bytes as f64);
+    gauge("duetdb_data_files", "Data files in use.", files as f64);
+    gauge("duetdb_tombstones", "Deletions kept to hide older points (late replicated writes included).", tombstones as f64);
     let c = e.compaction_totals();
     let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed) as f64;
     gauge("duetdb_compactions_total", "Compactions finished since start.", load(&c.runs));

@@ -633,6 +633,27 @@ impl State {
         self.frozen.len()
     }
 
+    /// Number of deletions kept (each is checked by writes and reads of the series it covers).
+    pub fn tombstone_count(&self) -> usize {
+        self.tombstones.len()
+    }
+
+    /// Records a deletion. One that another covers (its patterns among the other's, its time range
+    /// inside the other's, its version older) hides nothing the other does not, so only the other
+    /// is kept: a deletion repeated with a moving bound, as in retention by `delete from root.sg.**
+    /// where time < X`, keeps one tombstone instead of one per run. What is hidden stays exactly
+    /// the same, so replicas that prune in another order still show the same data.
+    fn add_tombstone(&mut self, t: Tombstone) {
+        let covers = |big: &Tombstone, small: &Tombstone| {
+            big.version > small.version && big.start <= small.start && big.end >= small.end && small.patterns.iter().all(|p| big.patterns.contains(p))
+        };
+        if self.tombstones.iter().any(|o| covers(o, &t)) {
+            return;
+        }
+        self.tombstones.retain(|o| !covers(&t, o));
+        self.tombstones.push(t);
+    }
+
     /// Applies a mutation to memory. Used for local writes, WAL replay and replicated writes alike.
     fn apply(&mut self, m: &Mutation) {
         if m.origin_seq > 0 {
@@ -656,7 +677,7 @@ impl State {
                         buf.delete(*start, *end, m.version);
                     }
                 }
-                self.tombstones.push(Tombstone { patterns: patterns.clone(), start: *start, end: *end, version: m.version });
+                self.add_tombstone(Tombstone { patterns: patterns.clone(), start: *start, end: *end, version: m.version });
             }
             op => {
                 let gone = self.schema.apply(op, m.version);
@@ -666,7 +687,7 @@ impl State {
                     for g in &gone {
                         self.mem.remove(g);
                     }
-                    self.tombstones.push(Tombstone { patterns: gone.iter().map(PathPattern::exact).collect(), start: i64::MIN, end: i64::MAX, version: m.version });
+                    self.add_tombstone(Tombstone { patterns: gone.iter().map(PathPattern::exact).collect(), start: i64::MIN, end: i64::MAX, version: m.version });
                 }
             }
         }
@@ -2417,6 +2438,50 @@ mod tests {
         // 4 was written to the file (only its fsync failed, and the disk kept it here).
         assert_eq!(times, vec![1, 2, 3, 4]);
         e.write(Op::Insert(vec![batch("root.db.d", vec![5], vec![5.0])])).unwrap();
+    }
+
+    #[test]
+    fn a_deletion_covered_by_a_newer_one_is_not_kept() {
+        let (dp, de) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        // A peer's write and deletion, made before any of ours, arriving late.
+        let peer = Engine::open(EngineConfig { instance: InstanceId(7), ..cfg(dp.path(), true) }).unwrap();
+        peer.write(Op::Insert(vec![batch("root.db.d", vec![50, 9000], vec![1.0, 2.0])])).unwrap();
+        peer.write(Op::Delete { patterns: vec![PathPattern::parse("root.db.**").unwrap()], start: i64::MIN, end: 99 }).unwrap();
+        let mut late = Vec::new();
+        peer.wal().read(&mut crate::wal::WalCursor::at(1), usize::MAX, &mut |seq, p| {
+            let mut m = Mutation::decode(p).unwrap();
+            m.origin_seq = seq;
+            late.push(m);
+        })
+        .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let e = Engine::open(cfg(de.path(), true)).unwrap();
+        e.write(Op::Insert(vec![batch("root.db.d", (0..100).map(|t| t * 100).collect(), vec![0.5; 100])])).unwrap();
+        // Retention by a moving bound: one tombstone, however often it runs.
+        for k in 1..=50 {
+            e.write(Op::Delete { patterns: vec![PathPattern::parse("root.db.**").unwrap()], start: i64::MIN, end: k * 100 - 1 }).unwrap();
+        }
+        assert_eq!(e.state().tombstone_count(), 1);
+        let visible = |e: &Engine| read(e, "root.db.d.s").iter().map(|(t, _)| *t).collect::<Vec<_>>();
+        assert_eq!(visible(&e), (50..100).map(|t| t * 100).collect::<Vec<_>>());
+        // The peer's older write and deletion come in late: the kept tombstone still hides the write
+        // at 50 (the deletion that covered it was dropped), and the older deletion is not kept.
+        e.apply_remote("s", late).unwrap();
+        assert_eq!(e.state().tombstone_count(), 1);
+        assert_eq!(visible(&e)[..2], [5000, 5100]);
+        assert!(visible(&e).contains(&9000), "the peer's write outside every deletion is kept");
+        // Others are kept: other patterns (even one the first covers), and a newer but narrower range.
+        e.write(Op::Delete { patterns: vec![PathPattern::parse("root.db.d.s").unwrap()], start: 0, end: 10 }).unwrap();
+        e.write(Op::Delete { patterns: vec![PathPattern::parse("root.db.**").unwrap()], start: 6000, end: 6099 }).unwrap();
+        assert_eq!(e.state().tombstone_count(), 3);
+        // A write newer than every deletion, inside their ranges, shows.
+        e.write(Op::Insert(vec![batch("root.db.d", vec![10, 6000], vec![3.0, 3.0])])).unwrap();
+        let want = visible(&e);
+        assert!(want.contains(&10) && want.contains(&6000) && !want.contains(&50) && !want.contains(&6050));
+        drop(e);
+        let e = Engine::open(cfg(de.path(), true)).unwrap();
+        assert_eq!(e.state().tombstone_count(), 3, "replay keeps the same");
+        assert_eq!(visible(&e), want);
     }
 
     #[test]

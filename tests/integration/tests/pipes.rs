@@ -365,13 +365,17 @@ fn metrics_endpoint_exposes_pipe_figures() {
     let b = TestServer::start(&[]);
     sql(&a, &pipe_sql("AB", &b, ""));
     sql(&a, "insert into root.mx.d(time, s) values (1, 1), (2, 2)");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let scrape = || {
         use std::io::{Read, Write};
         let mut c = std::net::TcpStream::connect(("127.0.0.1", mport)).unwrap();
         c.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         let mut body = String::new();
         c.read_to_string(&mut body).unwrap();
+        body
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let body = scrape();
         assert!(body.starts_with("HTTP/1.1 200"), "{body}");
         assert!(body.contains("duetdb_wal_durable_seq"), "{body}");
         if body.contains("duetdb_pipe_shipped_points_total{pipe=\"AB\"} 2") {
@@ -381,6 +385,12 @@ fn metrics_endpoint_exposes_pipe_figures() {
         assert!(Instant::now() < deadline, "pipe figures never appeared:\n{body}");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Retention by a moving bound keeps one tombstone.
+    for bound in 2..=5 {
+        sql(&a, &format!("delete from root.mx.** where time < {bound}"));
+    }
+    let body = scrape();
+    assert!(body.contains("\nduetdb_tombstones 1\n") && body.contains("\nduetdb_data_files 0\n"), "{body}");
 }
 
 #[test]
