@@ -65,14 +65,22 @@ impl Receiver {
         if req.version != Some(transfer::VERSION) {
             return refuse(StatusCode::PipeError, format!("unsupported pipe transfer version {:?}; this instance speaks {}", req.version, transfer::VERSION));
         }
-        let body = req.body.unwrap_or_default();
+        let mut body = req.body.unwrap_or_default();
         match req.type_ {
             Some(transfer::HANDSHAKE) => self.handshake(peer, &body),
             Some(transfer::MUTATIONS) => {
                 let Some(p) = peer.as_mut() else {
                     return refuse(StatusCode::PipeHandshakeError, "handshake first: this connection has not identified its pipe");
                 };
-                let (raw, muts) = match transfer::decode_batch_ranges(&body) {
+                let decoded = if body.first() == Some(&transfer::WAL_RECORDS) {
+                    match transfer::decode_wal_batch(&mut body, p.origin) {
+                        Ok(m) => Ok((std::borrow::Cow::Borrowed(&body[..]), m)),
+                        Err(e) => Err(e),
+                    }
+                } else {
+                    transfer::decode_batch_ranges(&body)
+                };
+                let (raw, muts) = match decoded {
                     Ok(m) => m,
                     Err(e) => return refuse(StatusCode::PipeError, format!("batch from pipe {} rejected, nothing applied: {e}", p.pipe)),
                 };
@@ -213,6 +221,8 @@ impl Receiver {
                 ("instance", me.to_string()),
                 ("timestamp_precision", self.precision.name().to_string()),
                 ("watermark", watermark.to_string()),
+                // Batches may also come as logged WAL records (transfer::WAL_RECORDS).
+                ("batch_formats", "wal".to_string()),
             ])),
         }
     }

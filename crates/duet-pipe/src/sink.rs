@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use duet_common::time::Precision;
 use duet_common::version::InstanceId;
-use duet_protocol::client::{connect_with_stream, pipe_transfer_from_slice, RawClient};
+use duet_protocol::client::{connect_with_stream, pipe_transfer_parts, BodyPart, RawClient};
 use duet_protocol::rpc::{PipeTransferReq, TClientServiceSyncClient};
 
 use crate::params::SinkParams;
@@ -23,6 +23,8 @@ pub struct SinkConn {
     pub peer: InstanceId,
     /// The receiver's highest applied sequence of ours, at handshake.
     pub watermark: u64,
+    /// Whether the receiver takes batches of logged WAL records (transfer::WAL_RECORDS).
+    pub wal_batches: bool,
 }
 
 /// Why no endpoint could be used.
@@ -82,7 +84,8 @@ fn handshake(host: &str, port: u16, p: &SinkParams, me: InstanceId, precision: P
     let kv = decode_kv(&resp.body.unwrap_or_default()).map_err(|e| refused(format!("bad handshake reply: {e}")))?;
     let peer = get(&kv, "instance").and_then(InstanceId::parse).ok_or_else(|| refused("handshake reply has no instance id".into()))?;
     let watermark = get(&kv, "watermark").and_then(|w| w.parse().ok()).unwrap_or(0);
-    Ok(SinkConn { client, stream, batches: 0, endpoint: (host.to_string(), port), peer, watermark })
+    let wal_batches = get(&kv, "batch_formats").is_some_and(|f| f.split(',').any(|x| x == "wal"));
+    Ok(SinkConn { client, stream, batches: 0, endpoint: (host.to_string(), port), peer, watermark, wal_batches })
 }
 
 /// What the receiver reported for a batch.
@@ -107,8 +110,13 @@ impl SinkConn {
     /// Sends one encoded batch; Ok once the receiver has applied it (readable there). It is durable
     /// there once a reply's `durable_batch` reaches this connection's `batches` at sending.
     pub fn send(&mut self, body: &[u8]) -> Result<BatchReply, String> {
+        self.send_parts(&[BodyPart::Bytes(body)])
+    }
+
+    /// Like [`SinkConn::send`], with a body in parts (logged records sent from the WAL's files).
+    pub fn send_parts(&mut self, parts: &[BodyPart<'_>]) -> Result<BatchReply, String> {
         self.batches += 1;
-        let resp = pipe_transfer_from_slice(&mut self.client, &mut self.stream, transfer::VERSION, transfer::MUTATIONS, body)
+        let resp = pipe_transfer_parts(&mut self.client, &mut self.stream, transfer::VERSION, transfer::MUTATIONS, parts)
             .map_err(|e| format!("transfer to {}:{} failed: {e}", self.endpoint.0, self.endpoint.1))?;
         let st = resp.status.unwrap_or_default();
         if st.code != Some(200) {

@@ -9,6 +9,7 @@ use duet_common::mutation::{Mutation, Op};
 use duet_common::time::Precision;
 use duet_common::version::{InstanceId, HLC_LOGICAL_BITS};
 use duet_storage::{Engine, WalCursor};
+use duet_protocol::client::BodyPart;
 
 use crate::meta::MetaStore;
 use crate::params::PipeParams;
@@ -297,7 +298,10 @@ fn stream(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>, backoff: &
         // Shipped bodies' buffers go back to the reader to build later batches in.
         let (used_tx, used_rx) = std::sync::mpsc::channel::<Vec<u8>>();
         let quit = &quit;
-        scope.spawn(move || prepare_batches(ctx, cur, last, stop, quit, tx, used_rx));
+        // Shipping only our own writes, uncompressed, to a receiver that takes logged records:
+        // they go from the WAL's files to the socket without passing through this process.
+        let from_files = conn.wal_batches && p.sink.compression == crate::params::Compression::None && source::ships_local_verbatim(&p.source);
+        scope.spawn(move || prepare_batches(ctx, cur, last, from_files, (stop, quit), tx, used_rx));
         let r = ship_batches(ctx, &mut conn, stop, stats, (rx, used_tx), confirmed, peer);
         quit.store(true, Ordering::Release);
         r
@@ -307,10 +311,28 @@ fn stream(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>, backoff: &
 /// Batches prepared ahead of the one being shipped.
 const PREFETCH_BATCHES: usize = 2;
 
+/// A MUTATIONS body ready to send.
+enum Shipment {
+    /// Encoded in memory.
+    Body(crate::transfer::Body),
+    /// Logged WAL records, sent from the segment files: a header, then (file, offset, length)
+    /// spans of whole records.
+    Logged { head: [u8; 9], spans: Vec<(Arc<std::fs::File>, u64, usize)> },
+}
+
+impl Shipment {
+    fn len(&self) -> usize {
+        match self {
+            Shipment::Body(b) => b.len(),
+            Shipment::Logged { head, spans } => head.len() + spans.iter().map(|s| s.2).sum::<usize>(),
+        }
+    }
+}
+
 /// One batch, read and encoded, ready to ship.
 struct Prepared {
-    /// The encoded MUTATIONS body, or None when the source selected nothing in the records read.
-    body: Option<crate::transfer::Body>,
+    /// The MUTATIONS body, or None when the source selected nothing in the records read.
+    body: Option<Shipment>,
     /// WAL position the batch covers up to.
     upto: u64,
     events: u64,
@@ -325,8 +347,8 @@ fn prepare_batches(
     ctx: &TaskContext,
     mut cur: WalCursor,
     last: u64,
-    stop: &AtomicBool,
-    quit: &AtomicBool,
+    from_files: bool,
+    (stop, quit): (&AtomicBool, &AtomicBool),
     tx: std::sync::mpsc::SyncSender<Result<Prepared, String>>,
     used: std::sync::mpsc::Receiver<Vec<u8>>,
 ) {
@@ -348,6 +370,44 @@ fn prepare_batches(
         // Shipping only this instance's writes verbatim, the peer's are passed over by their
         // origin without being read in full.
         let mut ours = |head: &[u8]| !verbatim || head.len() < PEEK || head[source::ORIGIN_AT] == ctx.me.0.to_le_bytes();
+        if from_files {
+            let mut spans: Vec<(Arc<std::fs::File>, u64, usize)> = Vec::new();
+            let mut records = 0usize;
+            let mut mine = |head: &[u8]| {
+                let keep = head.len() >= PEEK && head[source::ORIGIN_AT] == ctx.me.0.to_le_bytes();
+                if keep {
+                    newest_hlc = newest_hlc.max(u64::from_le_bytes(head[source::HLC_AT].try_into().unwrap()));
+                }
+                keep
+            };
+            let read = wal.locate_where(&mut cur, p.sink.batch_bytes, PEEK, &mut mine, &mut |seq, file, at, len| {
+                if seq > last {
+                    return;
+                }
+                records += 1;
+                match spans.last_mut() {
+                    // Records back to back in one segment make one span.
+                    Some((f, start, n)) if Arc::ptr_eq(f, file) && *start + *n as u64 == at => *n += len,
+                    _ => spans.push((file.clone(), at, len)),
+                }
+            });
+            let read = match read {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = tx.send(Err(format!("cannot read the WAL (the pipe will resynchronise if it was released): {e}")));
+                    return;
+                }
+            };
+            let upto = cur.next_seq - 1;
+            let body = (records > 0).then(|| {
+                let bytes = spans.iter().map(|s| s.2).sum();
+                Shipment::Logged { head: crate::transfer::wal_batch_head(bytes, records), spans }
+            });
+            if !hand_over(ctx, &cur, &tx, &mut reported, Prepared { body, upto, events: records as u64, points: 0, newest_hlc, read }) {
+                return;
+            }
+            continue;
+        }
         let read = wal.read_where(&mut cur, p.sink.batch_bytes, if verbatim { PEEK } else { 0 }, &mut ours, &mut |seq, payload| {
             if seq > last {
                 return;
@@ -381,31 +441,40 @@ fn prepare_batches(
             }
         };
         let upto = cur.next_seq - 1;
-        let prepared = if batch.is_empty() {
-            if read == 0 {
-                wal.wait_beyond(upto, Duration::from_millis(100));
-            }
-            if upto == reported {
-                continue;
-            }
-            Prepared { body: None, upto, events: 0, points: 0, newest_hlc: 0, read }
-        } else {
-            let events = batch.count() as u64;
-            Prepared { body: Some(batch.finish(p.sink.compression)), upto, events, points, newest_hlc, read }
-        };
-        let only_others = verbatim && prepared.body.is_none() && read > 0;
-        reported = upto;
-        if tx.send(Ok(prepared)).is_err() {
+        let events = batch.count() as u64;
+        let body = (!batch.is_empty()).then(|| Shipment::Body(batch.finish(p.sink.compression)));
+        if !hand_over(ctx, &cur, &tx, &mut reported, Prepared { body, upto, events, points, newest_hlc, read }) {
             return;
         }
-        if only_others {
-            // Everything read was another origin's (a peer's writes, applied here). Until this
-            // instance writes again, the rest is read in bulk every LOCAL_WAIT instead of at each
-            // replicated record: on a receiver that is not written to, this pipe woke a few hundred
-            // times a second to skip what its peer had sent.
-            ctx.engine.wait_local_beyond(cur.next_seq - 1, LOCAL_WAIT);
+    }
+}
+
+/// Passes a prepared batch to the shipping thread, or waits when there was nothing to read.
+/// False once the shipping thread is gone.
+fn hand_over(ctx: &TaskContext, cur: &WalCursor, tx: &std::sync::mpsc::SyncSender<Result<Prepared, String>>, reported: &mut u64, prepared: Prepared) -> bool {
+    let wal = ctx.engine.wal();
+    let (upto, read) = (prepared.upto, prepared.read);
+    if prepared.body.is_none() {
+        if read == 0 {
+            wal.wait_beyond(upto, Duration::from_millis(100));
+        }
+        if upto == *reported {
+            return true;
         }
     }
+    let only_others = source::ships_local_verbatim(&ctx.params.source) && prepared.body.is_none() && read > 0;
+    *reported = upto;
+    if tx.send(Ok(prepared)).is_err() {
+        return false;
+    }
+    if only_others {
+        // Everything read was another origin's (a peer's writes, applied here). Until this
+        // instance writes again, the rest is read in bulk every LOCAL_WAIT instead of at each
+        // replicated record: on a receiver that is not written to, this pipe woke a few hundred
+        // times a second to skip what its peer had sent.
+        ctx.engine.wait_local_beyond(cur.next_seq - 1, LOCAL_WAIT);
+    }
+    true
 }
 
 /// Bytes of a logged mutation that say whose it is (its HLC, origin and origin sequence).
@@ -491,11 +560,21 @@ fn ship_batches(
                     sleep_unless_stopped(stop, wait);
                 }
                 let started = Instant::now();
-                let reply = conn.send(&body)?;
-                if p.sink.compression == crate::params::Compression::None {
-                    // A compressed body is a buffer of its own, which the builder has no use for.
-                    let _ = used.send(body.into_buffer());
-                }
+                let reply = match body {
+                    Shipment::Body(body) => {
+                        let reply = conn.send(&body)?;
+                        if p.sink.compression == crate::params::Compression::None {
+                            // A compressed body is a buffer of its own, which the builder has no use for.
+                            let _ = used.send(body.into_buffer());
+                        }
+                        reply
+                    }
+                    Shipment::Logged { head, spans } => {
+                        let mut parts = vec![BodyPart::Bytes(&head)];
+                        parts.extend(spans.iter().map(|(f, at, n)| BodyPart::File(f, *at, *n)));
+                        conn.send_parts(&parts)?
+                    }
+                };
                 unsynced.push_back((conn.batches, upto));
                 settle(&mut unsynced, &mut confirmed, reply.durable_batch);
                 let mut s = stats.lock().unwrap();

@@ -219,6 +219,58 @@ pub fn decode_batch(body: &[u8]) -> Result<Vec<Mutation>, String> {
 /// A decoded batch: the (decompressed) raw mutations, and each mutation with its range in them.
 pub type DecodedBatch<'a> = (Cow<'a, [u8]>, Vec<(Mutation, Range<usize>)>);
 
+/// First byte of a MUTATIONS body made of WAL records as the sender logged them (see
+/// [`wal_batch_head`]); other bodies start with their compression tag (0, 1 or 2).
+pub const WAL_RECORDS: u8 = 3;
+
+/// The header of a body of logged WAL records: `[WAL_RECORDS][bytes of records u32][records u32]`,
+/// followed by the records back to back, each `[length][checksum][sequence][payload]` as in the
+/// sender's WAL. The sender sends them from its WAL file without reading them; every record keeps
+/// its own checksum, which the receiver checks (no checksum of the whole is needed).
+pub fn wal_batch_head(bytes: usize, records: usize) -> [u8; 9] {
+    let mut h = [0u8; 9];
+    h[0] = WAL_RECORDS;
+    h[1..5].copy_from_slice(&(bytes as u32).to_le_bytes());
+    h[5..9].copy_from_slice(&(records as u32).to_le_bytes());
+    h
+}
+
+/// Decodes a body of logged WAL records from `origin`: checks each record, writes its sequence
+/// number into its payload's origin sequence (which a verbatim forward leaves to the receiver) and
+/// decodes it. Returns each mutation with its payload's range in `body`. Every record must be
+/// `origin`'s own, or the batch is refused whole.
+pub fn decode_wal_batch(body: &mut [u8], origin: duet_common::version::InstanceId) -> Result<Vec<(Mutation, Range<usize>)>, String> {
+    if body.len() < 9 || body[0] != WAL_RECORDS {
+        return Err("WAL batch header truncated".into());
+    }
+    let bytes = u32::from_le_bytes(body[1..5].try_into().unwrap()) as usize;
+    let count = u32::from_le_bytes(body[5..9].try_into().unwrap()) as usize;
+    if bytes > MAX_BATCH_BYTES {
+        return Err(format!("batch of {bytes} bytes exceeds the limit of {MAX_BATCH_BYTES}"));
+    }
+    if body.len() - 9 != bytes {
+        return Err(format!("batch holds {} bytes of records, header says {bytes}", body.len() - 9));
+    }
+    let records = duet_storage::wal::split_records(&body[9..])?;
+    if records.len() != count {
+        return Err(format!("batch holds {} records, header says {count}", records.len()));
+    }
+    let mut out = Vec::with_capacity(count);
+    for (i, (seq, r)) in records.into_iter().enumerate() {
+        let r = r.start + 9..r.end + 9;
+        let payload = &mut body[r.clone()];
+        if payload.len() < crate::source::ORIGIN_SEQ_AT.end {
+            return Err(format!("record {i} (sequence {seq}) is too short for a mutation"));
+        }
+        if payload[crate::source::ORIGIN_AT] != origin.0.to_le_bytes() {
+            return Err(format!("record {i} (sequence {seq}) is not the sender's own write"));
+        }
+        payload[crate::source::ORIGIN_SEQ_AT].copy_from_slice(&seq.to_le_bytes());
+        out.push((Mutation::decode(payload).map_err(|e| format!("record {i} (sequence {seq}): {e}"))?, r));
+    }
+    Ok(out)
+}
+
 /// Like [`decode_batch`], keeping where each mutation's encoding is in the (decompressed) batch,
 /// so that it can be logged as received without a copy per mutation.
 pub fn decode_batch_ranges(body: &[u8]) -> Result<DecodedBatch<'_>, String> {
@@ -333,6 +385,39 @@ mod tests {
             }
         }
         assert_eq!(decode_kv(&encode_kv(&[("a", "b".into())])).unwrap(), vec![("a".to_string(), "b".to_string())]);
+    }
+
+    #[test]
+    fn logged_records_decode_with_their_sequence_and_reject_damage_and_strangers() {
+        let m = |origin: u64| Mutation { version: Version { hlc: 3, origin: InstanceId(origin) }, origin_seq: 0, op: Op::CreateDatabase(Path::parse("root.x").unwrap()) };
+        let logged = |ms: &[(u64, Mutation)]| -> Vec<u8> {
+            let mut recs = Vec::new();
+            for (seq, m) in ms {
+                let mut p = Vec::new();
+                m.encode(&mut p);
+                recs.extend_from_slice(&(p.len() as u32).to_le_bytes());
+                recs.extend_from_slice(&crc32c::crc32c_append(crc32c::crc32c(&seq.to_le_bytes()), &p).to_le_bytes());
+                recs.extend_from_slice(&seq.to_le_bytes());
+                recs.extend_from_slice(&p);
+            }
+            let mut body = wal_batch_head(recs.len(), ms.len()).to_vec();
+            body.extend_from_slice(&recs);
+            body
+        };
+        let body = logged(&[(7, m(4)), (9, m(4))]);
+        let mut b = body.clone();
+        let got = decode_wal_batch(&mut b, InstanceId(4)).unwrap();
+        assert_eq!(got.iter().map(|(m, _)| m.origin_seq).collect::<Vec<_>>(), [7, 9]);
+        // The payloads in the body now carry their sequence, as the receiver logs them.
+        assert_eq!(Mutation::decode(&b[got[1].1.clone()]).unwrap(), Mutation { origin_seq: 9, ..m(4) });
+        for i in 0..body.len() {
+            let mut bad = body.clone();
+            bad[i] ^= 0x40;
+            assert!(decode_wal_batch(&mut bad, InstanceId(4)).is_err(), "flipped byte {i} accepted");
+        }
+        let e = decode_wal_batch(&mut logged(&[(7, m(4)), (8, m(5))]), InstanceId(4)).unwrap_err();
+        assert!(e.contains("not the sender's own"), "{e}");
+        assert!(decode_wal_batch(&mut body[..body.len() - 1].to_vec(), InstanceId(4)).is_err());
     }
 
     #[test]

@@ -105,6 +105,29 @@ pub fn connect_with_stream(host: &str, port: u16, timeout: Option<Duration>) -> 
 /// replicated byte this way. `stream` must be the socket of `client` ([`connect_with_stream`]);
 /// the reply is read through the client, which stays usable for other calls.
 pub fn pipe_transfer_from_slice(client: &mut RawClient, stream: &mut TcpStream, version: i8, kind: i16, body: &[u8]) -> thrift::Result<PipeTransferResp> {
+    pipe_transfer_parts(client, stream, version, kind, &[BodyPart::Bytes(body)])
+}
+
+/// A piece of a `pipeTransfer` body.
+pub enum BodyPart<'a> {
+    /// Bytes in memory.
+    Bytes(&'a [u8]),
+    /// `len` bytes of a file from `offset`, sent by the kernel from the page cache (sendfile),
+    /// without passing through this process.
+    File(&'a std::fs::File, u64, usize),
+}
+
+impl BodyPart<'_> {
+    fn len(&self) -> usize {
+        match self {
+            BodyPart::Bytes(b) => b.len(),
+            BodyPart::File(_, _, n) => *n,
+        }
+    }
+}
+
+/// Like [`pipe_transfer_from_slice`], with a body made of several parts, in order.
+pub fn pipe_transfer_parts(client: &mut RawClient, stream: &mut TcpStream, version: i8, kind: i16, parts: &[BodyPart<'_>]) -> thrift::Result<PipeTransferResp> {
     use std::io::{IoSlice, Write};
     use thrift::protocol::{TMessageType, TType};
     use thrift::TThriftClient;
@@ -116,8 +139,9 @@ pub fn pipe_transfer_from_slice(client: &mut RawClient, stream: &mut TcpStream, 
     const STRING: u8 = 11;
     const STRUCT: u8 = 12;
     const CALL: u32 = 1;
+    let total: usize = parts.iter().map(|p| p.len()).sum();
     let seq = client.increment_sequence_number();
-    let body_len = i32::try_from(body.len()).map_err(|_| thrift::Error::Protocol(thrift::ProtocolError::new(thrift::ProtocolErrorKind::SizeLimit, "pipe batch over 2 GiB")))?;
+    let body_len = i32::try_from(total).map_err(|_| thrift::Error::Protocol(thrift::ProtocolError::new(thrift::ProtocolErrorKind::SizeLimit, "pipe batch over 2 GiB")))?;
     // Strict binary protocol: message header, then args { 1: req { 1: i8, 2: i16, 3: binary } }.
     let mut head = Vec::with_capacity(48);
     head.extend_from_slice(&[0; 4]); // frame length, below
@@ -137,17 +161,42 @@ pub fn pipe_transfer_from_slice(client: &mut RawClient, stream: &mut TcpStream, 
     head.extend_from_slice(&3i16.to_be_bytes());
     head.extend_from_slice(&body_len.to_be_bytes());
     let tail = [STOP, STOP]; // ends req, then args
-    let frame_len = (head.len() - 4 + body.len() + tail.len()) as u32;
+    let frame_len = (head.len() - 4 + total + tail.len()) as u32;
     head[..4].copy_from_slice(&frame_len.to_be_bytes());
-    let mut parts = [IoSlice::new(&head), IoSlice::new(body), IoSlice::new(&tail)];
-    let mut parts = &mut parts[..];
-    while !parts.is_empty() {
-        let n = stream.write_vectored(parts)?;
-        if n == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "connection closed while sending").into());
+    let write_all = |stream: &mut TcpStream, bufs: &[&[u8]]| -> std::io::Result<()> {
+        let mut slices: Vec<IoSlice<'_>> = bufs.iter().map(|b| IoSlice::new(b)).collect();
+        let mut slices = &mut slices[..];
+        while !slices.is_empty() {
+            let n = stream.write_vectored(slices)?;
+            if n == 0 {
+                return Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "connection closed while sending"));
+            }
+            IoSlice::advance_slices(&mut slices, n);
         }
-        IoSlice::advance_slices(&mut parts, n);
+        Ok(())
+    };
+    // Memory parts go out with the header (and the tail) in one system call where they can.
+    let mut pending: Vec<&[u8]> = vec![&head];
+    for p in parts {
+        match p {
+            BodyPart::Bytes(b) => pending.push(b),
+            BodyPart::File(f, offset, len) => {
+                write_all(stream, &pending)?;
+                pending.clear();
+                let (mut at, end) = (*offset, *offset + *len as u64);
+                while at < end {
+                    // The socket's write timeout bounds each call, as it does a write.
+                    let want = (end - at).min(1 << 30) as usize;
+                    let n = rustix::fs::sendfile(&*stream, f, Some(&mut at), want).map_err(std::io::Error::from)?;
+                    if n == 0 {
+                        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("file ended {} bytes short of a pipe batch", end - at)).into());
+                    }
+                }
+            }
+        }
     }
+    pending.push(&tail);
+    write_all(stream, &pending)?;
     // The reply, as the generated client would read it.
     let i = client.i_prot_mut();
     let ident = i.read_message_begin()?;

@@ -77,6 +77,17 @@ pub struct Wal {
     inject: Mutex<Vec<&'static str>>,
 }
 
+/// Told where a kept record lies whole: its sequence number, segment file, offset and length.
+pub type Locate<'a> = dyn FnMut(u64, &Arc<File>, u64, usize) + 'a;
+
+/// What a scan of the WAL does with each record it keeps.
+enum Kept<'a> {
+    /// Reads the payload, checks its checksum and hands it on.
+    Payload(&'a mut dyn FnMut(u64, &[u8])),
+    /// Hands on where the whole record lies, unread.
+    Location(&'a mut Locate<'a>),
+}
+
 /// A reading position in the WAL, kept between reads so tailing does not rescan segments.
 #[derive(Debug)]
 pub struct WalCursor {
@@ -85,7 +96,7 @@ pub struct WalCursor {
     segment_first: u64,
     /// Offset of the next record in the segment.
     offset: u64,
-    file: Option<File>,
+    file: Option<Arc<File>>,
     /// A window of the open segment read ahead: `win[..win_len]` holds its bytes from `win_at`.
     /// Kept between reads (a tailing pipe reads a little at a time) and reused, so tailing does
     /// not open files or allocate and fault in buffers at every read.
@@ -204,26 +215,47 @@ fn read_segment(path: &Path, f: &mut dyn FnMut(u64, &[u8])) -> io::Result<(u64, 
             return Ok((pos as u64, None));
         }
         let torn = |reason: String| Ok((pos as u64, Some(TornTail { path: path.into(), offset: pos as u64, reason })));
-        if data.len() - pos < REC_HEADER {
-            return torn("partial record header".into());
-        }
-        let len = u32::from_le_bytes(data[pos..pos + 4].try_into().unwrap()) as usize;
-        let crc = u32::from_le_bytes(data[pos + 4..pos + 8].try_into().unwrap());
-        if len > MAX_RECORD || data.len() - pos - REC_HEADER < len {
-            return torn(format!("record of {len} bytes runs past the end"));
-        }
-        let body = &data[pos + 8..pos + REC_HEADER + len];
-        if crc32c::crc32c(body) != crc {
-            return torn("checksum mismatch".into());
-        }
-        let seq = u64::from_le_bytes(body[..8].try_into().unwrap());
+        let (seq, payload) = match record_at(&data, pos) {
+            Ok(r) => r,
+            Err(reason) => return torn(reason),
+        };
         if last_seq.is_some_and(|l| seq != l + 1) {
             return torn(format!("sequence {seq} does not follow {}", last_seq.unwrap()));
         }
         last_seq = Some(seq);
-        f(seq, &body[8..]);
-        pos += REC_HEADER + len;
+        pos = payload.end;
+        f(seq, &data[payload]);
     }
+}
+
+/// The record that starts at `pos` of `data`, checked: its sequence number and where its payload is.
+fn record_at(data: &[u8], pos: usize) -> Result<(u64, std::ops::Range<usize>), String> {
+    if data.len() - pos < REC_HEADER {
+        return Err("partial record header".into());
+    }
+    let len = u32::from_le_bytes(data[pos..pos + 4].try_into().unwrap()) as usize;
+    let crc = u32::from_le_bytes(data[pos + 4..pos + 8].try_into().unwrap());
+    if len > MAX_RECORD || data.len() - pos - REC_HEADER < len {
+        return Err(format!("record of {len} bytes runs past the end"));
+    }
+    // The checksum covers the sequence number and the payload.
+    if crc32c::crc32c(&data[pos + 8..pos + REC_HEADER + len]) != crc {
+        return Err("checksum mismatch".into());
+    }
+    Ok((u64::from_le_bytes(data[pos + 8..pos + 16].try_into().unwrap()), pos + REC_HEADER..pos + REC_HEADER + len))
+}
+
+/// Splits records laid back to back as they are logged (what [`Wal::locate_where`] locates) into
+/// their sequence numbers and payload ranges, checking each one's length and checksum.
+pub fn split_records(data: &[u8]) -> Result<Vec<(u64, std::ops::Range<usize>)>, String> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < data.len() {
+        let (seq, payload) = record_at(data, pos).map_err(|e| format!("logged record {} (at byte {pos}): {e}", out.len()))?;
+        pos = payload.end;
+        out.push((seq, payload));
+    }
+    Ok(out)
 }
 
 impl Wal {
@@ -574,6 +606,25 @@ impl Wal {
         keep: &mut dyn FnMut(&[u8]) -> bool,
         f: &mut dyn FnMut(u64, &[u8]),
     ) -> io::Result<usize> {
+        self.scan(cur, max_bytes, peek, keep, Kept::Payload(f))
+    }
+
+    /// Like [`Wal::read_where`], but reads no payload: `f` gets where each kept record lies whole
+    /// (header and payload, as logged) in its segment: sequence number, segment file, offset and
+    /// length. Its checksum is not checked here; whoever reads those bytes checks it (a pipe sends
+    /// them to its peer straight from the file, and the receiver checks every record).
+    pub fn locate_where(
+        &self,
+        cur: &mut WalCursor,
+        max_bytes: usize,
+        peek: usize,
+        keep: &mut dyn FnMut(&[u8]) -> bool,
+        f: &mut Locate<'_>,
+    ) -> io::Result<usize> {
+        self.scan(cur, max_bytes, peek, keep, Kept::Location(f))
+    }
+
+    fn scan(&self, cur: &mut WalCursor, max_bytes: usize, peek: usize, keep: &mut dyn FnMut(&[u8]) -> bool, mut kept: Kept<'_>) -> io::Result<usize> {
         let limit = self.readable_seq();
         let mut n = 0usize;
         let mut bytes = 0usize;
@@ -592,7 +643,7 @@ impl Wal {
                     cur.offset = HEADER as u64;
                     cur.expect = 0;
                 }
-                cur.file = Some(File::open(path)?);
+                cur.file = Some(Arc::new(File::open(path)?));
                 cur.win_len = 0;
             }
             let ahead = if peek > 0 { PEEK_WINDOW } else { WINDOW };
@@ -651,14 +702,19 @@ impl Wal {
                 }
             };
             if wanted {
-                let Some(b) = cur.bytes_at(body_at, len, WINDOW)? else {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("WAL record {seq} is readable but not all in its segment")));
-                };
-                let body = &cur.win[b];
-                if crc32c::crc32c_append(crc32c::crc32c(&head[8..16]), body) != crc {
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, format!("WAL record {seq} fails its checksum")));
+                match &mut kept {
+                    Kept::Payload(f) => {
+                        let Some(b) = cur.bytes_at(body_at, len, WINDOW)? else {
+                            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("WAL record {seq} is readable but not all in its segment")));
+                        };
+                        let body = &cur.win[b];
+                        if crc32c::crc32c_append(crc32c::crc32c(&head[8..16]), body) != crc {
+                            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("WAL record {seq} fails its checksum")));
+                        }
+                        f(seq, body);
+                    }
+                    Kept::Location(f) => f(seq, cur.file.as_ref().expect("a segment is open"), cur.offset, REC_HEADER + len),
                 }
-                f(seq, body);
                 bytes += len;
             }
             if seq >= cur.next_seq {
@@ -915,6 +971,56 @@ mod tests {
         flip(second, 4);
         let e = read_ours(&w, usize::MAX).unwrap_err();
         assert!(e.to_string().contains("expected 3"), "{e}");
+    }
+
+    #[test]
+    fn located_records_read_back_from_their_files_as_logged() {
+        // Small segments, so that spans come from several files; every third record is another's.
+        let d = tempfile::tempdir().unwrap();
+        let (w, _) = replay_all(d.path(), 64 << 10);
+        let record = |i: u64| -> Vec<u8> {
+            let len = [30, 5000, PEEK_WINDOW + 5, 24, 40_000][i as usize % 5];
+            let mut r: Vec<u8> = (0..len).map(|k| (k as u64 * 13 + i) as u8).collect();
+            r[0] = u8::from(!i.is_multiple_of(3));
+            r
+        };
+        for i in 1..=200u64 {
+            let s = w.append(&record(i));
+            w.commit(s).unwrap();
+        }
+        assert!(list_segments(d.path()).unwrap().len() > 5);
+        let mut cur = WalCursor::at(1);
+        let (mut seqs, mut logged) = (Vec::new(), Vec::new());
+        loop {
+            let mut spans: Vec<(Arc<File>, u64, usize)> = Vec::new();
+            let n = w
+                .locate_where(&mut cur, 100 << 10, 1, &mut |head| head[0] == 1, &mut |seq, f, at, len| {
+                    seqs.push(seq);
+                    spans.push((f.clone(), at, len));
+                })
+                .unwrap();
+            if n == 0 {
+                break;
+            }
+            for (f, at, len) in spans {
+                use std::os::unix::fs::FileExt;
+                let mut b = vec![0; len];
+                f.read_exact_at(&mut b, at).unwrap();
+                logged.extend_from_slice(&b);
+            }
+        }
+        let ours: Vec<u64> = (1..=200u64).filter(|i| !i.is_multiple_of(3)).collect();
+        assert_eq!(seqs, ours);
+        let split = split_records(&logged).unwrap();
+        assert_eq!(split.iter().map(|r| r.0).collect::<Vec<_>>(), ours);
+        assert!(split.iter().all(|(seq, r)| logged[r.clone()] == record(*seq)[..]));
+        // Every damaged byte is caught: in a header (length, checksum, number) or in a payload.
+        for at in [0, 3, 4, 8, 15, 16, 40, logged.len() - 1] {
+            let mut bad = logged.clone();
+            bad[at] ^= 0x10;
+            assert!(split_records(&bad).is_err(), "flipped byte {at} accepted");
+        }
+        assert!(split_records(&logged[..logged.len() - 1]).is_err(), "a cut record is refused");
     }
 
     #[test]
