@@ -649,7 +649,21 @@ impl Wal {
             let ahead = if peek > 0 { PEEK_WINDOW } else { WINDOW };
             let Some(h) = cur.bytes_at(cur.offset, REC_HEADER, ahead)? else {
                 // End of this segment as far as it is written: move on if a newer one exists.
-                let next = self.state.lock().unwrap().segments.iter().find(|(first, _)| *first > cur.segment_first).map(|s| s.0);
+                let (next, released) = {
+                    let st = self.state.lock().unwrap();
+                    let next = st.segments.iter().find(|(first, _)| *first > cur.segment_first).map(|s| s.0);
+                    (next, !st.segments.iter().any(|(first, _)| *first == cur.segment_first))
+                };
+                if let Some(first) = next.filter(|&f| released && f > cur.next_seq) {
+                    // This segment was released under the reader (a backlog past the retention
+                    // cap), and so were the records after it: they are gone, not merely unused
+                    // numbers, and a pipe must resynchronise rather than skip them.
+                    cur.file = None;
+                    return Err(io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("WAL records {} to {} were released before this reader reached them", cur.next_seq, first - 1),
+                    ));
+                }
                 match next {
                     Some(first) if first <= cur.next_seq || n == 0 && first <= limit => {
                         // A segment with a newer one after it is complete: bytes left over are a
@@ -1060,6 +1074,38 @@ mod tests {
         let (w, got) = replay_all(d.path(), 1 << 20);
         assert_eq!(got.len(), 3);
         assert_eq!(w.append(b"next"), 6);
+    }
+
+    #[test]
+    fn records_released_under_a_reader_are_an_error_not_a_gap_to_skip() {
+        let d = tempfile::tempdir().unwrap();
+        let (w, _) = replay_all(d.path(), 256);
+        for _ in 0..40 {
+            let s = w.append(&[7u8; 100]);
+            w.commit(s).unwrap();
+        }
+        assert!(list_segments(d.path()).unwrap().len() > 5);
+        let mut cur = WalCursor::at(1);
+        let mut got = Vec::new();
+        w.read(&mut cur, 1, &mut |s, _| got.push(s)).unwrap();
+        assert_eq!(got, [1]);
+        // A backlog past the retention cap: everything before 30 goes while the reader is at 2.
+        assert!(w.release_before(30).unwrap() > 3);
+        let mut err = None;
+        for _ in 0..50 {
+            match w.read(&mut cur, 1, &mut |s, _| got.push(s)) {
+                Ok(_) => {}
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
+            }
+        }
+        let e = err.expect("the reader skipped released records");
+        assert_eq!(e.kind(), io::ErrorKind::NotFound, "{e}");
+        assert!(e.to_string().contains("released"), "{e}");
+        // It read on only within its open segment, in order.
+        assert!(got.windows(2).all(|p| p[1] == p[0] + 1) && *got.last().unwrap() < 30, "{got:?}");
     }
 
     #[test]

@@ -448,6 +448,33 @@ fn peer_down_past_the_backlog_cap_resynchronises_and_loses_nothing() {
 }
 
 #[test]
+fn a_connected_pipe_lagging_past_the_backlog_cap_resynchronises_and_loses_nothing() {
+    // The pipe is connected but slow (rate-limited), so its reader is inside an old WAL segment
+    // when flushes release everything past the cap: the records it has not reached are gone and
+    // it must resynchronise, not skip to the next segment that is left.
+    let a = TestServer::start(&["pipe_wal_retention_bytes=1", "wal_file_size_threshold_in_byte=4096"]);
+    let b = TestServer::start(&[]);
+    sql(&a, &pipe_sql("AB", &b, "").replace("'sink.port'", "'sink.rate-limit-bytes-per-second'='2000', 'sink.batch.size-bytes'='1024', 'sink.port'"));
+    for t in 1..=200 {
+        sql(&a, &format!("insert into root.lagcap.d(time, v) values ({t}, {t})"));
+    }
+    sql(&a, "flush");
+    for t in 10_001..=10_003 {
+        sql(&a, &format!("insert into root.lagcap.d(time, v) values ({t}, {t})"));
+    }
+    sql(&a, "flush");
+    sql(&a, "insert into root.lagcap.d(time, v) values (20001, 20001)");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while remaining(&a, "AB") != 0 {
+        assert!(Instant::now() < deadline, "AB did not drain: {:?}", sql(&a, "show pipes").rows);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(sql(&b, "select v from root.lagcap.d").times.len(), 204, "{}", a.log());
+    assert_identical(&a, &b);
+    assert!(matches!(pipe_field(&a, "AB", "Resyncs"), Value::I64(n) if n >= 1));
+}
+
+#[test]
 fn flush_and_compaction_during_replication_then_restart_neither_echo_nor_resend() {
     let (mut a, mut b) = pair();
     for round in 0..4 {
