@@ -180,15 +180,16 @@ impl State {
         if lo > end {
             return None;
         }
+        let typed = self.typed(series);
         // (time, value, oldest version the point may have)
         let mut cands: Vec<(i64, Value, Version)> = Vec::new();
         for m in self.frozen.iter().map(|m| m.as_ref()).chain(std::iter::once(&self.mem)) {
-            if let Some((t, v, ver)) = m.get(series).and_then(|b| b.last_in(lo, end)) {
+            if let Some((t, v, ver)) = m.get(series).filter(|b| typed(b.dtype)).and_then(|b| b.last_in(lo, end)) {
                 cands.push((t, v, ver));
             }
         }
         for f in &self.files {
-            let Some(Ok(pages)) = f.reader.series_meta(series).map(|m| f.reader.meta_pages(m)) else { continue };
+            let Some(Ok(pages)) = f.reader.series_meta(series).filter(|m| typed(m.dtype)).map(|m| f.reader.meta_pages(m)) else { continue };
             // Pages of a series are in time order within a file: the last one reaching into the
             // range holds its newest point.
             for page in pages.iter().rev().filter(|p| p.stats.start_time <= end && p.stats.end_time >= lo) {
@@ -258,6 +259,14 @@ impl State {
         }
     }
 
+    /// Whether stored data of a type is the series' data: data of the type that lost a conflict
+    /// (the same series created with another type on a replica) stays in files and memtables
+    /// until compaction drops it, and must never be read as the series'. Unknown series: all.
+    fn typed(&self, series: &Path) -> impl Fn(duet_common::types::DataType) -> bool + use<> {
+        let want = self.schema.series(series).map(|s| s.def.dtype);
+        move |d| want.is_none_or(|w| w == d)
+    }
+
     /// Like [`State::scan`], keeping each point's version (for resynchronisation and compaction).
     pub fn scan_versions(&self, series: &Path, start: i64, end: i64, now: i64) -> Vec<(i64, Value, Version)> {
         let start = match self.schema.database_of(series).and_then(|db| self.schema.database(db)).and_then(|d| d.ttl) {
@@ -268,9 +277,13 @@ impl State {
             return Vec::new();
         }
         let tombs: Vec<&Tombstone> = self.tombstones.iter().filter(|d| d.start <= end && d.end >= start && d.patterns.iter().any(|p| p.matches(series))).collect();
+        let typed = self.typed(series);
         let mut pts: Vec<(i64, Version, Value)> = Vec::new();
         let mut sources = 0;
         for f in &self.files {
+            if f.reader.series_meta(series).is_some_and(|m| !typed(m.dtype)) {
+                continue;
+            }
             match f.reader.read_series(series, start, end) {
                 Ok(Some(p)) if !p.is_empty() => {
                     sources += 1;
@@ -285,7 +298,7 @@ impl State {
             }
         }
         for m in self.frozen.iter().map(|m| m.as_ref()).chain(std::iter::once(&self.mem)) {
-            if let Some(buf) = m.get(series) {
+            if let Some(buf) = m.get(series).filter(|b| typed(b.dtype)) {
                 let before = pts.len();
                 pts.extend(buf.range(start, end).map(|(t, v, ver)| (t, ver, v)));
                 if pts.len() > before {
@@ -1945,8 +1958,10 @@ fn inserts_by_version(def: &SeriesDef, pts: impl IntoIterator<Item = (i64, Value
     let mut groups: BTreeMap<Version, (Vec<i64>, duet_common::mutation::ColumnValues)> = BTreeMap::new();
     for (t, v, ver) in pts {
         let g = groups.entry(ver).or_insert_with(|| (Vec::new(), duet_common::mutation::ColumnValues::empty(def.dtype, 0)));
-        g.0.push(t);
-        g.1.push(v);
+        // A value of another type is not the series' (and would leave a time without a value).
+        if g.1.push(v) {
+            g.0.push(t);
+        }
     }
     let device = def.path.parent().expect("series path has a device");
     groups
@@ -2438,6 +2453,49 @@ mod tests {
         // 4 was written to the file (only its fsync failed, and the disk kept it here).
         assert_eq!(times, vec![1, 2, 3, 4]);
         e.write(Op::Insert(vec![batch("root.db.d", vec![5], vec![5.0])])).unwrap();
+    }
+
+    #[test]
+    fn data_of_the_type_that_lost_a_conflict_is_never_read_as_the_series() {
+        let (dp, de) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        // The peer creates root.c.d.x as INT64 first; this instance creates it as TEXT later and
+        // flushes, then the peer's older definition arrives and wins.
+        let peer = Engine::open(EngineConfig { instance: InstanceId(7), ..cfg(dp.path(), true) }).unwrap();
+        let int = InsertBatch {
+            device: Path::parse("root.c.d").unwrap(),
+            aligned: false,
+            times: vec![1],
+            columns: vec![Column { name: "x".into(), dtype: DataType::Int64, values: ColumnValues::I64(vec![1]), nulls: None }],
+        };
+        peer.write(Op::Insert(vec![int])).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let e = Engine::open(cfg(de.path(), true)).unwrap();
+        let text = InsertBatch {
+            device: Path::parse("root.c.d").unwrap(),
+            aligned: false,
+            times: vec![2],
+            columns: vec![Column { name: "x".into(), dtype: DataType::Text, values: ColumnValues::Bytes(vec![b"two".to_vec()]), nulls: None }],
+        };
+        e.write(Op::Insert(vec![text])).unwrap();
+        e.flush().unwrap();
+        let mut muts = Vec::new();
+        peer.wal().read(&mut crate::wal::WalCursor::at(1), usize::MAX, &mut |seq, p| {
+            let mut m = Mutation::decode(p).unwrap();
+            m.origin_seq = seq;
+            muts.push(m);
+        })
+        .unwrap();
+        e.apply_remote("s", muts).unwrap();
+        let x = Path::parse("root.c.d.x").unwrap();
+        let st = e.state();
+        assert_eq!(st.schema.series(&x).unwrap().def.dtype, DataType::Int64);
+        assert_eq!(st.newest(&x, i64::MIN, i64::MAX, e.now()), Some((1, Value::I64(1))), "LAST reads the lost TEXT point");
+        assert_eq!(st.scan_versions(&x, i64::MIN, i64::MAX, e.now()).len(), 1);
+        drop(st);
+        let fetched = e.fetch_range(&x, i64::MIN, i64::MAX);
+        let Op::Insert(b) = &fetched[0].op else { panic!("{fetched:?}") };
+        assert_eq!((b[0].times.len(), b[0].columns[0].values.len()), (1, 1), "a repair batch's times and values agree");
+        assert_eq!(e.digest(&|_| true, 1000).iter().map(|d| d.2).sum::<u64>(), 1);
     }
 
     #[test]
