@@ -11,5 +11,5 @@
 
 pub mod tree;
 
-pub use tree::{DeviceInfo, Schema, SeriesInfo};
+pub use tree::{DatabaseInfo, DeviceInfo, Schema, SeriesInfo};
 pub use duet_common::mutation::Op;

@@ -12,6 +12,10 @@ use duet_common::version::{InstanceId, Version};
 pub struct DatabaseInfo {
     /// Time-to-live in timestamp units, if set.
     pub ttl: Option<i64>,
+    /// Newest creation of the database (a deletion older than it leaves the database).
+    pub version: Version,
+    /// Version of the TTL setting in force: the newest one wins on every replica.
+    pub ttl_version: Version,
 }
 
 /// One time series.
@@ -21,8 +25,12 @@ pub struct SeriesInfo {
     pub def: SeriesDef,
     /// The database it belongs to.
     pub database: Path,
-    /// Version of the write that created it; decides type conflicts between replicas.
+    /// Version of the write that created it; decides type conflicts between replicas, and its
+    /// definition (alias, tags, encoding) is that of the earliest creation.
     pub version: Version,
+    /// Newest creation (or write newer than a drop that it survived): a drop older than this
+    /// leaves the series.
+    pub latest: Version,
 }
 
 /// One device: a path with measurements below it.
@@ -40,6 +48,11 @@ pub struct Schema {
     databases: BTreeMap<Path, DatabaseInfo>,
     series: BTreeMap<Path, SeriesInfo>,
     devices: BTreeMap<Path, DeviceInfo>,
+    /// Newest drop of each series path: a creation older than it (a replica's, arriving late)
+    /// is not applied.
+    dropped_series: BTreeMap<Path, Version>,
+    /// Newest deletion of each database path, likewise.
+    dropped_databases: BTreeMap<Path, Version>,
 }
 
 fn ok_name(n: &str) -> bool {
@@ -246,23 +259,55 @@ impl Schema {
     /// Applies a schema op (validate first for local writes; replay and replication apply directly)
     /// made by a write of version `v`. Non-schema ops are ignored. Returns the series whose data
     /// must be dropped (removed series, and series replaced by a type-conflict resolution).
-    ///
-    /// Type conflicts (the same series created with different types on two replicas) resolve to
-    /// the creation with the smaller version, on every replica, whatever the arrival order.
+    /// Drops keep series that have data newer than them only through [`Schema::apply_with`].
     pub fn apply(&mut self, op: &Op, v: Version) -> Vec<Path> {
+        self.apply_with(op, v, &|_, _| None)
+    }
+
+    /// Like [`Schema::apply`]; `newer_data(series, v)` gives the newest version of a series' points
+    /// if it is greater than `v`.
+    ///
+    /// Every rule compares versions, so that replicas applying the same ops in any order agree:
+    /// - type conflicts (the same series created with different types on two replicas) resolve
+    ///   to the creation with the smaller version, and so does the rest of the definition;
+    /// - a drop (of a series, or of its database) at `v` removes a series only if nothing about
+    ///   it is newer than `v` (a creation, or points); a creation older than the newest drop of
+    ///   its path is not applied, and a creation newer than a database's deletion brings the
+    ///   database back;
+    /// - a database goes with a deletion newer than its creation once no series is left in it;
+    /// - the newest TTL setting wins.
+    pub fn apply_with(&mut self, op: &Op, v: Version, newer_data: &dyn Fn(&Path, Version) -> Option<Version>) -> Vec<Path> {
         match op {
             Op::CreateDatabase(p) => {
-                self.databases.entry(p.clone()).or_insert(DatabaseInfo { ttl: None });
+                if self.dropped_databases.get(p).is_some_and(|d| v < *d) {
+                    return vec![];
+                }
+                let zero = Version { hlc: 0, origin: InstanceId(0) };
+                let d = self.databases.entry(p.clone()).or_insert(DatabaseInfo { ttl: None, version: v, ttl_version: zero });
+                d.version = d.version.max(v);
                 vec![]
             }
             Op::DeleteDatabases(ps) => {
                 let mut gone = vec![];
                 for db in ps {
-                    self.databases.remove(db);
+                    let d = self.dropped_databases.entry(db.clone()).or_insert(v);
+                    *d = (*d).max(v);
                     let doomed: Vec<Path> = self.series.keys().filter(|s| s.starts_with(db)).cloned().collect();
+                    let mut left = false;
                     for s in doomed {
-                        self.remove_series(&s);
-                        gone.push(s);
+                        if self.survives_drop(&s, v, newer_data) {
+                            left = true;
+                        } else {
+                            self.remove_series(&s);
+                            gone.push(s);
+                        }
+                    }
+                    match self.databases.get_mut(db) {
+                        Some(info) if left || info.version > v => info.version = info.version.max(v),
+                        Some(_) => {
+                            self.databases.remove(db);
+                        }
+                        None => {}
                     }
                 }
                 gone
@@ -270,9 +315,30 @@ impl Schema {
             Op::CreateSeries(defs) => {
                 let mut gone = vec![];
                 for d in defs {
-                    let Some(db) = self.database_of(&d.path).cloned() else { continue };
-                    if let Some(existing) = self.series.get(&d.path) {
-                        if existing.def.dtype == d.dtype || existing.version <= v {
+                    if v < self.drop_version(&d.path) {
+                        continue;
+                    }
+                    let db = match self.database_of(&d.path).cloned() {
+                        Some(db) => db,
+                        None => match self.revivable_database(&d.path, v) {
+                            Some(db) => {
+                                self.apply_with(&Op::CreateDatabase(db.clone()), v, newer_data);
+                                db
+                            }
+                            None => continue,
+                        },
+                    };
+                    if let Some(existing) = self.series.get_mut(&d.path) {
+                        if existing.def.dtype == d.dtype {
+                            existing.latest = existing.latest.max(v);
+                            if v < existing.version {
+                                // The earliest creation's definition, on every replica.
+                                existing.def = SeriesDef { aligned: existing.def.aligned, ..d.clone() };
+                                existing.version = v;
+                            }
+                            continue;
+                        }
+                        if existing.version <= v {
                             continue;
                         }
                         tracing_conflict(&d.path, existing, d, v);
@@ -282,14 +348,16 @@ impl Schema {
                     let dev = d.path.parent().unwrap();
                     let info = self.devices.entry(dev).or_insert_with(|| DeviceInfo { aligned: d.aligned, measurements: vec![] });
                     info.measurements.push(d.path.last().to_string());
-                    self.series.insert(d.path.clone(), SeriesInfo { def: d.clone(), database: db, version: v });
+                    self.series.insert(d.path.clone(), SeriesInfo { def: d.clone(), database: db, version: v, latest: v });
                 }
                 gone
             }
             Op::DropSeries(ps) => {
                 let mut gone = vec![];
                 for p in ps {
-                    if self.remove_series(p) {
+                    let d = self.dropped_series.entry(p.clone()).or_insert(v);
+                    *d = (*d).max(v);
+                    if self.series.contains_key(p) && !self.survives_drop(p, v, newer_data) && self.remove_series(p) {
                         gone.push(p.clone());
                     }
                 }
@@ -297,12 +365,49 @@ impl Schema {
             }
             Op::SetTtl { database, ttl } => {
                 if let Some(d) = self.databases.get_mut(database) {
-                    d.ttl = *ttl;
+                    if v >= d.ttl_version {
+                        d.ttl = *ttl;
+                        d.ttl_version = v;
+                    }
                 }
                 vec![]
             }
             Op::Insert(_) | Op::Delete { .. } | Op::Stream(_) => vec![],
         }
+    }
+
+    /// Whether series `p` outlives a drop at `v`: created again after it, or holding newer points
+    /// (which the drop does not hide). Such a series counts as created by its newest point from
+    /// then on, so that a snapshot replayed (without data to look at) keeps it too.
+    fn survives_drop(&mut self, p: &Path, v: Version, newer_data: &dyn Fn(&Path, Version) -> Option<Version>) -> bool {
+        let Some(info) = self.series.get(p) else { return false };
+        if info.latest > v {
+            return true;
+        }
+        if let Some(newest) = newer_data(p, v).filter(|n| *n > v) {
+            let info = self.series.get_mut(p).unwrap();
+            info.latest = info.latest.max(newest);
+            return true;
+        }
+        false
+    }
+
+    /// The drops remembered, as the ops that made them (newest of each path), with their versions.
+    pub fn drops(&self) -> impl Iterator<Item = (Op, Version)> + '_ {
+        let dbs = self.dropped_databases.iter().map(|(p, v)| (Op::DeleteDatabases(vec![p.clone()]), *v));
+        dbs.chain(self.dropped_series.iter().map(|(p, v)| (Op::DropSeries(vec![p.clone()]), *v)))
+    }
+
+    /// The newest drop reaching series path `p` (of the series itself or of a database above it).
+    pub fn drop_version(&self, p: &Path) -> Version {
+        let zero = Version { hlc: 0, origin: InstanceId(0) };
+        let series = self.dropped_series.get(p).copied().unwrap_or(zero);
+        self.dropped_databases.iter().filter(|(d, _)| p.starts_with(d)).map(|(_, v)| *v).fold(series, Version::max)
+    }
+
+    /// A deleted database above `p` that a creation at `v` (newer than the deletion) brings back.
+    pub fn revivable_database(&self, p: &Path, v: Version) -> Option<Path> {
+        self.dropped_databases.iter().filter(|(d, dv)| p.starts_with(d) && **dv < v).map(|(d, _)| d.clone()).next()
     }
 
     /// Whether applying `CreateSeries` of `d` at version `v` would be a type conflict, and if so
@@ -328,17 +433,22 @@ impl Schema {
 
     /// The schema as a list of ops that rebuild it, encoded as mutations (for snapshots).
     pub fn snapshot(&self) -> Vec<u8> {
-        let zero = Version { hlc: 0, origin: InstanceId(0) };
         let mut ops: Vec<(Op, Version)> = Vec::new();
         for (p, info) in &self.databases {
-            ops.push((Op::CreateDatabase(p.clone()), zero));
-            if info.ttl.is_some() {
-                ops.push((Op::SetTtl { database: p.clone(), ttl: info.ttl }, zero));
+            ops.push((Op::CreateDatabase(p.clone()), info.version));
+            if info.ttl.is_some() || info.ttl_version.hlc > 0 {
+                ops.push((Op::SetTtl { database: p.clone(), ttl: info.ttl }, info.ttl_version));
             }
         }
         for s in self.series.values() {
             ops.push((Op::CreateSeries(vec![s.def.clone()]), s.version));
+            if s.latest != s.version {
+                ops.push((Op::CreateSeries(vec![s.def.clone()]), s.latest));
+            }
         }
+        // Drops last: what exists now outlived them (its `latest` is newer), and the records stay
+        // for creations that may still arrive.
+        ops.extend(self.drops());
         let mut out = Vec::new();
         for (op, version) in ops {
             let mut buf = Vec::new();

@@ -652,13 +652,13 @@ impl State {
     }
 
     /// Records a deletion. One that another covers (its patterns among the other's, its time range
-    /// inside the other's, its version older) hides nothing the other does not, so only the other
-    /// is kept: a deletion repeated with a moving bound, as in retention by `delete from root.sg.**
+    /// inside the other's, its version not newer) hides nothing the other does not, so only the
+    /// other is kept: a deletion repeated with a moving bound, as in retention by `delete from root.sg.**
     /// where time < X`, keeps one tombstone instead of one per run. What is hidden stays exactly
     /// the same, so replicas that prune in another order still show the same data.
     fn add_tombstone(&mut self, t: Tombstone) {
         let covers = |big: &Tombstone, small: &Tombstone| {
-            big.version > small.version && big.start <= small.start && big.end >= small.end && small.patterns.iter().all(|p| big.patterns.contains(p))
+            big.version >= small.version && big.start <= small.start && big.end >= small.end && small.patterns.iter().all(|p| big.patterns.contains(p))
         };
         if self.tombstones.iter().any(|o| covers(o, &t)) {
             return;
@@ -692,11 +692,50 @@ impl State {
                 }
                 self.add_tombstone(Tombstone { patterns: patterns.clone(), start: *start, end: *end, version: m.version });
             }
+            op @ (Op::DropSeries(_) | Op::DeleteDatabases(_)) => {
+                // A drop is a deletion of everything older than it, in files too and in a
+                // replica's writes that arrive later; what is newer (a replica's write made before
+                // it saw the drop) stays, and so does its series.
+                let patterns: Vec<PathPattern> = match op {
+                    Op::DropSeries(ps) => ps.iter().map(PathPattern::exact).collect(),
+                    Op::DeleteDatabases(dbs) => dbs.iter().map(|d| PathPattern::exact(d).join(&["**".to_string()])).collect(),
+                    _ => unreachable!(),
+                };
+                for (path, buf) in self.mem.iter_mut() {
+                    if patterns.iter().any(|p| p.matches(path)) {
+                        buf.delete(i64::MIN, i64::MAX, m.version);
+                    }
+                }
+                self.add_tombstone(Tombstone { patterns, start: i64::MIN, end: i64::MAX, version: m.version });
+                let (mem, frozen, files) = (&self.mem, &self.frozen, &self.files);
+                let newest_after = |p: &Path, v: Version| -> Option<Version> {
+                    let mut newest: Option<Version> = None;
+                    let mut see = |x: Version| {
+                        if x > v && newest.is_none_or(|n| x > n) {
+                            newest = Some(x);
+                        }
+                    };
+                    for m in frozen.iter().map(|m| m.as_ref()).chain(std::iter::once(mem)) {
+                        if let Some(buf) = m.get(p) {
+                            buf.columns().2.for_each_run(0, buf.len(), |_, x| see(x));
+                        }
+                    }
+                    for f in files {
+                        if let Some(st) = f.reader.series_meta(p).and_then(|meta| meta.stats.as_ref()) {
+                            see(st.max_version);
+                        }
+                    }
+                    newest
+                };
+                for g in self.schema.apply_with(op, m.version, &newest_after) {
+                    self.mem.remove(&g);
+                }
+            }
             op => {
                 let gone = self.schema.apply(op, m.version);
                 if !gone.is_empty() {
-                    // Hide the dropped series' data in files too, and in any replica's late writes
-                    // older than the drop; data written after a re-creation is newer and stays.
+                    // A type conflict's losing series: hide its data in files too, and in any
+                    // replica's late writes older than the winning creation.
                     for g in &gone {
                         self.mem.remove(g);
                     }
@@ -1089,6 +1128,16 @@ impl Engine {
         Path::from_nodes(path.nodes()[..=level].to_vec()).map_err(|m| Status::new(StatusCode::IllegalPath, m))
     }
 
+    /// The database a replica's write at `v` to `path` needs here: one deleted here before the
+    /// write was made comes back as it was (the replica still had it), else one at the default
+    /// level.
+    fn database_for_replica(&self, schema: &Schema, path: &Path, v: Version) -> Result<Path, Status> {
+        match schema.revivable_database(path, v) {
+            Some(db) => Ok(db),
+            None => self.auto_database(path),
+        }
+    }
+
     fn prepare_insert(&self, schema: &Schema, batches: &[InsertBatch]) -> Result<Vec<Op>, Status> {
         let mut new_dbs: Vec<Path> = Vec::new();
         let mut new_series: BTreeMap<Path, SeriesDef> = BTreeMap::new();
@@ -1215,9 +1264,11 @@ impl Engine {
                             }
                             for c in &b.columns {
                                 let path = b.device.child(&c.name);
-                                if st.schema.series(&path).is_none() {
+                                // A write older than a drop of its series is hidden by it: nothing
+                                // to create (the drop happened after it, wherever it came from).
+                                if st.schema.series(&path).is_none() && m.version > st.schema.drop_version(&path) {
                                     if st.schema.database_of(&path).is_none() && !new_dbs.iter().any(|d| path.starts_with(d)) {
-                                        new_dbs.push(self.auto_database(&path)?);
+                                        new_dbs.push(self.database_for_replica(&st.schema, &path, m.version)?);
                                     }
                                     new_series.entry(path.clone()).or_insert_with(|| SeriesDef::simple(path, c.dtype, b.aligned));
                                 }
@@ -1230,8 +1281,8 @@ impl Engine {
                     }
                     Op::CreateSeries(defs) => {
                         for d in defs.iter() {
-                            if st.schema.database_of(&d.path).is_none() {
-                                pre.push(Op::CreateDatabase(self.auto_database(&d.path)?));
+                            if st.schema.database_of(&d.path).is_none() && m.version > st.schema.drop_version(&d.path) {
+                                pre.push(Op::CreateDatabase(self.database_for_replica(&st.schema, &d.path, m.version)?));
                             }
                             if st.schema.type_conflict(d, m.version).is_some() {
                                 out.conflicts += 1;
@@ -1317,23 +1368,27 @@ impl Engine {
         // take, whose numbers would then go to new writes the pipe would never ship.
         self.wal.sync_all().map_err(|e| format!("WAL sync failed: {e}"))?;
         let keep = |v: &Version| only_origin.is_none_or(|o| v.origin == o);
-        let (dbs, defs, tombs) = {
+        let (dbs, defs, tombs, drops) = {
             let st = self.state();
-            let dbs: Vec<(Path, Option<i64>)> = st.schema.databases().map(|(p, d)| (p.clone(), d.ttl)).collect();
-            let defs: Vec<(SeriesDef, Version)> = st.schema.all_series().filter(|s| covers(&s.def.path)).map(|s| (s.def.clone(), s.version)).collect();
-            (dbs, defs, st.tombstones.clone())
+            let dbs: Vec<(Path, duet_schema::DatabaseInfo)> = st.schema.databases().map(|(p, d)| (p.clone(), d.clone())).collect();
+            // (definition, (earliest creation, newest creation))
+            let defs: Vec<(SeriesDef, (Version, Version))> = st.schema.all_series().filter(|s| covers(&s.def.path)).map(|s| (s.def.clone(), (s.version, s.latest))).collect();
+            (dbs, defs, st.tombstones.clone(), st.schema.drops().filter(|(op, _)| drop_covered(op, covers)).collect::<Vec<_>>())
         };
-        let zero = Version { hlc: 0, origin: self.cfg.instance };
-        for (db, ttl) in &dbs {
+        // With their own versions, which decide on the replica against its own drops and settings.
+        for (db, info) in &dbs {
             if defs.iter().any(|(d, _)| d.path.starts_with(db)) {
-                emit(Mutation { version: zero, origin_seq: 0, op: Op::CreateDatabase(db.clone()) })?;
-                if ttl.is_some() {
-                    emit(Mutation { version: zero, origin_seq: 0, op: Op::SetTtl { database: db.clone(), ttl: *ttl } })?;
+                emit(Mutation { version: info.version, origin_seq: 0, op: Op::CreateDatabase(db.clone()) })?;
+                if info.ttl.is_some() || info.ttl_version.hlc > 0 {
+                    emit(Mutation { version: info.ttl_version, origin_seq: 0, op: Op::SetTtl { database: db.clone(), ttl: info.ttl } })?;
                 }
             }
         }
         for (def, v) in &defs {
-            emit(Mutation { version: *v, origin_seq: 0, op: Op::CreateSeries(vec![def.clone()]) })?;
+            emit(Mutation { version: v.0, origin_seq: 0, op: Op::CreateSeries(vec![def.clone()]) })?;
+            if v.1 != v.0 {
+                emit(Mutation { version: v.1, origin_seq: 0, op: Op::CreateSeries(vec![def.clone()]) })?;
+            }
         }
         let now = self.now();
         for (def, _) in &defs {
@@ -1343,10 +1398,12 @@ impl Engine {
             }
         }
         for t in tombs.into_iter().filter(|t| keep(&t.version)) {
-            if t.start == i64::MIN && t.end == i64::MAX {
-                continue; // drops of series that no longer exist: nothing left to hide on the replica
-            }
             emit(Mutation { version: t.version, origin_seq: 0, op: Op::Delete { patterns: t.patterns, start: t.start, end: t.end } })?;
+        }
+        // Drops of series and databases, which the replica may still have (and which decide
+        // whether its older creations come back): applied there by the same version rules.
+        for (op, v) in drops.into_iter().filter(|(_, v)| keep(v)) {
+            emit(Mutation { version: v, origin_seq: 0, op })?;
         }
         Ok(at)
     }
@@ -1952,6 +2009,15 @@ fn newest_per_time(mut pts: Vec<(i64, Version, Value)>, tombs: &[&Tombstone]) ->
     out
 }
 
+/// Whether a drop reaches what `covers` selects (a database deletion: any series below it may).
+fn drop_covered(op: &Op, covers: &dyn Fn(&Path) -> bool) -> bool {
+    match op {
+        Op::DropSeries(ps) => ps.iter().any(covers),
+        Op::DeleteDatabases(_) => true,
+        _ => false,
+    }
+}
+
 /// One Insert mutation per distinct version among `pts`, so a replica receives each point with the
 /// version (and origin) of the write that produced it.
 fn inserts_by_version(def: &SeriesDef, pts: impl IntoIterator<Item = (i64, Value, Version)>) -> Vec<Mutation> {
@@ -2453,6 +2519,172 @@ mod tests {
         // 4 was written to the file (only its fsync failed, and the disk kept it here).
         assert_eq!(times, vec![1, 2, 3, 4]);
         e.write(Op::Insert(vec![batch("root.db.d", vec![5], vec![5.0])])).unwrap();
+    }
+
+    /// Ships `from`'s own WAL records after `*at` to `to` (a double-living pipe, by hand).
+    fn ship(from: &Engine, to: &Engine, at: &mut u64) {
+        let mut muts = Vec::new();
+        from.wal()
+            .read(&mut crate::wal::WalCursor::at(*at + 1), usize::MAX, &mut |seq, p| {
+                let mut m = Mutation::decode(p).unwrap();
+                if m.version.origin == from.instance() {
+                    m.origin_seq = seq;
+                    muts.push(m);
+                }
+                *at = seq;
+            })
+            .unwrap();
+        to.apply_remote(&format!("{}", from.instance()), muts).unwrap();
+    }
+
+    /// A pair of engines (instances 1 and 2) with a schema level of `level`, and their pipes' positions.
+    fn pair_of(level: usize) -> (tempfile::TempDir, tempfile::TempDir, Engine, Engine) {
+        let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = Engine::open(EngineConfig { instance: InstanceId(1), default_database_level: level, ..cfg(da.path(), true) }).unwrap();
+        let b = Engine::open(EngineConfig { instance: InstanceId(2), default_database_level: level, ..cfg(db.path(), true) }).unwrap();
+        (da, db, a, b)
+    }
+
+    /// Every series with its type and points, and every database with its TTL.
+    type Shown = (Vec<(String, DataType, Vec<(i64, Value)>)>, Vec<(String, Option<i64>)>);
+
+    /// What a replica shows.
+    fn shown(e: &Engine) -> Shown {
+        let st = e.state();
+        let series = st.schema.all_series().map(|s| (s.def.path.to_string(), s.def.dtype, st.scan(&s.def.path, i64::MIN, i64::MAX, e.now()))).collect();
+        (series, st.schema.databases().map(|(p, d)| (p.to_string(), d.ttl)).collect())
+    }
+
+    fn tick() {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+
+    #[test]
+    fn drops_and_deletions_race_writes_by_version_and_both_sides_agree() {
+        let ins = |e: &Engine, dev: &str, t: i64, v: f64| e.write(Op::Insert(vec![batch(dev, vec![t], vec![v])])).unwrap();
+        let drop_s = |e: &Engine, p: &str| e.write(Op::DropSeries(vec![Path::parse(p).unwrap()])).unwrap();
+        // A drops a series while B, not knowing yet, writes to it: B's write is newer and stays,
+        // with the series, on both sides (B lost it before); points older than the drop go.
+        let (_da, _db, a, b) = pair_of(1);
+        let (mut ab, mut ba) = (0, 0);
+        ins(&a, "root.db.e", 1, 1.0);
+        ship(&a, &b, &mut ab);
+        tick();
+        drop_s(&a, "root.db.e.s");
+        tick();
+        ins(&b, "root.db.e", 2, 2.0);
+        ship(&a, &b, &mut ab);
+        ship(&b, &a, &mut ba);
+        assert_eq!(shown(&a), shown(&b));
+        assert_eq!(shown(&a).0, vec![("root.db.e.s".to_string(), DataType::Double, vec![(2, Value::F64(2.0))])]);
+        // The other order: B's write is older than A's drop, which removes it everywhere (A made
+        // an empty series for it before).
+        let (_da, _db, a, b) = pair_of(1);
+        let (mut ab, mut ba) = (0, 0);
+        ins(&a, "root.db.e", 1, 1.0);
+        ship(&a, &b, &mut ab);
+        tick();
+        ins(&b, "root.db.e", 2, 2.0);
+        tick();
+        drop_s(&a, "root.db.e.s");
+        ship(&a, &b, &mut ab);
+        ship(&b, &a, &mut ba);
+        assert_eq!(shown(&a), shown(&b));
+        assert!(shown(&a).0.is_empty(), "{:?}", shown(&a));
+        // A database deleted on A while B creates a series in it (level 2, so a path like root.q.s
+        // names no database of its own): B's newer creation brings the database back on A
+        // instead of being refused for good, which stalled the pipe.
+        let (_da, _db, a, b) = pair_of(2);
+        let (mut ab, mut ba) = (0, 0);
+        a.write(Op::CreateDatabase(Path::parse("root.q").unwrap())).unwrap();
+        ship(&a, &b, &mut ab);
+        tick();
+        a.write(Op::DeleteDatabases(vec![Path::parse("root.q").unwrap()])).unwrap();
+        tick();
+        b.write(Op::CreateSeries(vec![SeriesDef::simple(Path::parse("root.q.s").unwrap(), DataType::Double, false)])).unwrap();
+        ship(&a, &b, &mut ab);
+        ship(&b, &a, &mut ba);
+        assert_eq!(shown(&a), shown(&b));
+        assert_eq!(shown(&a).1, vec![("root.q".to_string(), None)]);
+        assert_eq!(shown(&a).0.len(), 1);
+        // A creation older than the deletion goes with the database on both sides.
+        let (_da, _db, a, b) = pair_of(2);
+        let (mut ab, mut ba) = (0, 0);
+        a.write(Op::CreateDatabase(Path::parse("root.q").unwrap())).unwrap();
+        ship(&a, &b, &mut ab);
+        tick();
+        b.write(Op::CreateSeries(vec![SeriesDef::simple(Path::parse("root.q.s").unwrap(), DataType::Double, false)])).unwrap();
+        tick();
+        a.write(Op::DeleteDatabases(vec![Path::parse("root.q").unwrap()])).unwrap();
+        ship(&a, &b, &mut ab);
+        ship(&b, &a, &mut ba);
+        assert_eq!(shown(&a), shown(&b));
+        assert_eq!(shown(&a), (vec![], vec![]));
+    }
+
+    #[test]
+    fn ttl_and_series_definitions_converge_by_version_and_drops_survive_restart() {
+        let (da, _db, a, b) = pair_of(1);
+        let (mut ab, mut ba) = (0, 0);
+        let t = Path::parse("root.t").unwrap();
+        a.write(Op::CreateDatabase(t.clone())).unwrap();
+        ship(&a, &b, &mut ab);
+        // Both set a TTL and define the same series differently, A first: the newest TTL and the
+        // earliest definition win on both sides, whatever the order of arrival.
+        let def = |alias: &str| SeriesDef { alias: Some(alias.into()), ..SeriesDef::simple(Path::parse("root.t.m.temp").unwrap(), DataType::Double, false) };
+        a.write(Op::SetTtl { database: t.clone(), ttl: Some(3_600_000) }).unwrap();
+        a.write(Op::CreateSeries(vec![def("alias1")])).unwrap();
+        tick();
+        b.write(Op::SetTtl { database: t.clone(), ttl: Some(7_200_000) }).unwrap();
+        b.write(Op::CreateSeries(vec![def("alias2")])).unwrap();
+        ship(&a, &b, &mut ab);
+        ship(&b, &a, &mut ba);
+        assert_eq!(shown(&a), shown(&b));
+        assert_eq!(shown(&a).1, vec![("root.t".to_string(), Some(7_200_000))]);
+        let alias = |e: &Engine| e.state().schema.series(&Path::parse("root.t.m.temp").unwrap()).unwrap().def.alias.clone();
+        assert_eq!((alias(&a), alias(&b)), (Some("alias1".into()), Some("alias1".into())));
+        // A drop is remembered through a checkpoint and a restart: an older creation arriving
+        // late is still refused.
+        let early = a.write(Op::CreateSeries(vec![SeriesDef::simple(Path::parse("root.t.m.x").unwrap(), DataType::Int64, false)])).unwrap();
+        let _ = early;
+        let mut late = Vec::new();
+        a.wal().read(&mut crate::wal::WalCursor::at(1), usize::MAX, &mut |seq, p| {
+            let mut m = Mutation::decode(p).unwrap();
+            m.origin_seq = seq;
+            if matches!(&m.op, Op::CreateSeries(d) if d[0].path.last() == "x") {
+                late.push(m);
+            }
+        })
+        .unwrap();
+        tick();
+        a.write(Op::DropSeries(vec![Path::parse("root.t.m.x").unwrap()])).unwrap();
+        a.flush().unwrap();
+        drop(a);
+        let a = Engine::open(EngineConfig { instance: InstanceId(1), ..cfg(da.path(), true) }).unwrap();
+        late[0].version.origin = InstanceId(9);
+        a.apply_remote("late", late).unwrap();
+        assert!(a.state().schema.series(&Path::parse("root.t.m.x").unwrap()).is_none(), "a creation older than a remembered drop came back");
+    }
+
+    #[test]
+    fn a_resynchronisation_carries_drops_and_deletions() {
+        let (_da, _db, a, b) = pair_of(1);
+        let mut ab = 0;
+        a.write(Op::Insert(vec![batch("root.r.d", vec![1, 2], vec![1.0, 2.0]), batch("root.r2.d", vec![1], vec![1.0])])).unwrap();
+        ship(&a, &b, &mut ab);
+        tick();
+        a.write(Op::DropSeries(vec![Path::parse("root.r.d.s").unwrap()])).unwrap();
+        a.write(Op::Insert(vec![batch("root.r.d", vec![3], vec![3.0])])).unwrap();
+        a.write(Op::DeleteDatabases(vec![Path::parse("root.r2").unwrap()])).unwrap();
+        let mut muts = Vec::new();
+        a.export(&|_| true, Some(a.instance()), &mut |m| {
+            muts.push(m);
+            Ok(())
+        })
+        .unwrap();
+        b.apply_remote("resync", muts).unwrap();
+        assert_eq!(shown(&a), shown(&b));
+        assert_eq!(shown(&b).0, vec![("root.r.d.s".to_string(), DataType::Double, vec![(3, Value::F64(3.0))])]);
     }
 
     #[test]
