@@ -1683,12 +1683,34 @@ impl Engine {
         let _one = self.compact_lock.lock().unwrap_or_else(|p| p.into_inner());
         // Per series the compaction keeps: its schema type and the earliest time its TTL keeps.
         type Keep = HashMap<Path, (duet_common::types::DataType, Option<i64>)>;
+        let (chosen, expiring): (HashSet<u64>, Vec<(Path, i64)>) = {
+            let st = self.state();
+            (pick(&st).into_iter().collect(), st.schema.databases().filter_map(|(p, d)| d.ttl.map(|t| (p.clone(), t))).collect())
+        };
+        if chosen.is_empty() {
+            return Ok(());
+        }
+        // What the TTL makes this compaction drop is first deleted like anything else: logged,
+        // versioned and replicated, so that a replica (whose compactions run at other times) and a
+        // later UNSET TTL see the same data on both sides.
+        let now = self.now();
+        for (db, ttl) in expiring {
+            let cutoff = now.saturating_sub(ttl);
+            if cutoff == i64::MIN {
+                continue;
+            }
+            let patterns = vec![PathPattern::exact(&db).join(&["**".to_string()])];
+            match self.write(Op::Delete { patterns, start: i64::MIN, end: cutoff - 1 }) {
+                Ok(_) => {}
+                Err(e) if e.code == StatusCode::PathNotExist => {} // nothing stored under it
+                Err(e) => {
+                    tracing::warn!(database = %db, "expired data is kept for now: its deletion could not be logged: {}", e.message);
+                    return Ok(());
+                }
+            }
+        }
         let (files, tombs, keep): (Vec<Arc<DataFile>>, Vec<Tombstone>, Keep) = {
             let st = self.state();
-            let chosen: HashSet<u64> = pick(&st).into_iter().collect();
-            if chosen.is_empty() {
-                return Ok(());
-            }
             let keep = st
                 .schema
                 .all_series()
@@ -1701,7 +1723,6 @@ impl Engine {
         // half undone. Everything applied so far is in the log's buffer; make it durable.
         self.wal.sync_all().map_err(|e| io_err("WAL sync before compaction failed", e))?;
         let started = std::time::Instant::now();
-        let now = self.now();
         let mut all: Vec<Path> = files.iter().flat_map(|f| f.reader.series().iter().map(|m| m.path.clone())).collect();
         all.sort();
         all.dedup();
@@ -1713,7 +1734,8 @@ impl Engine {
         for series in &all {
             let Some((dtype, ttl)) = keep.get(series).copied() else { continue };
             let lo = ttl.map_or(i64::MIN, |t| now.saturating_sub(t));
-            let relevant: Vec<&Tombstone> = tombs.iter().filter(|d| d.patterns.iter().any(|p| p.matches(series))).collect();
+            // A deletion wholly before the TTL's cut (the expiry logged above) changes nothing here.
+            let relevant: Vec<&Tombstone> = tombs.iter().filter(|d| d.end >= lo && d.patterns.iter().any(|p| p.matches(series))).collect();
             // The series' parts, as the files' metadata describes them (no page read yet).
             let mut metas: Vec<(usize, &duet_format::SeriesMeta, &duet_format::Stats)> = files
                 .iter()
@@ -2542,6 +2564,9 @@ mod tests {
         let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         let a = Engine::open(EngineConfig { instance: InstanceId(1), default_database_level: level, ..cfg(da.path(), true) }).unwrap();
         let b = Engine::open(EngineConfig { instance: InstanceId(2), default_database_level: level, ..cfg(db.path(), true) }).unwrap();
+        // Flushes keep the WAL for the hand-made pipes.
+        a.hold_wal("ship", Some(0));
+        b.hold_wal("ship", Some(0));
         (da, db, a, b)
     }
 
@@ -2664,6 +2689,25 @@ mod tests {
         late[0].version.origin = InstanceId(9);
         a.apply_remote("late", late).unwrap();
         assert!(a.state().schema.series(&Path::parse("root.t.m.x").unwrap()).is_none(), "a creation older than a remembered drop came back");
+    }
+
+    #[test]
+    fn expiry_by_ttl_is_a_replicated_deletion_so_unset_ttl_shows_the_same_on_both_sides() {
+        let (_da, _db, a, b) = pair_of(1);
+        let mut ab = 0;
+        a.write(Op::Insert(vec![batch("root.x.d", vec![1000], vec![1.0])])).unwrap();
+        a.flush().unwrap();
+        a.write(Op::Insert(vec![batch("root.x.d", vec![2000, a.now()], vec![2.0, 3.0])])).unwrap();
+        a.flush().unwrap();
+        a.write(Op::SetTtl { database: Path::parse("root.x").unwrap(), ttl: Some(86_400_000) }).unwrap();
+        ship(&a, &b, &mut ab);
+        // A's compaction drops the expired points for good; B has compacted nothing.
+        a.compact().unwrap();
+        assert_eq!(a.state().file_count(), 1);
+        a.write(Op::SetTtl { database: Path::parse("root.x").unwrap(), ttl: None }).unwrap();
+        ship(&a, &b, &mut ab);
+        assert_eq!(shown(&a), shown(&b));
+        assert_eq!(shown(&b).0[0].2.len(), 1, "{:?}", shown(&b));
     }
 
     #[test]
