@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use duet_common::mutation::{Mutation, Op, SeriesDef};
 use duet_common::path::{Path, PathPattern};
 use duet_common::status::{Status, StatusCode};
+use duet_common::types::DataType;
 use duet_common::version::{InstanceId, Version};
 
 /// A database (IoTDB's storage group) and its settings.
@@ -261,11 +262,11 @@ impl Schema {
     /// must be dropped (removed series, and series replaced by a type-conflict resolution).
     /// Drops keep series that have data newer than them only through [`Schema::apply_with`].
     pub fn apply(&mut self, op: &Op, v: Version) -> Vec<Path> {
-        self.apply_with(op, v, &|_, _| None)
+        self.apply_with(op, v, &|_, _, _| None)
     }
 
-    /// Like [`Schema::apply`]; `newer_data(series, v)` gives the newest version of a series' points
-    /// if it is greater than `v`.
+    /// Like [`Schema::apply`]; `newer_data(series, type, v)` gives the oldest version greater than
+    /// `v` among the series' points of that type, if any.
     ///
     /// Every rule compares versions, so that replicas applying the same ops in any order agree:
     /// - type conflicts (the same series created with different types on two replicas) resolve
@@ -276,14 +277,15 @@ impl Schema {
     ///   database back;
     /// - a database goes with a deletion newer than its creation once no series is left in it;
     /// - the newest TTL setting wins.
-    pub fn apply_with(&mut self, op: &Op, v: Version, newer_data: &dyn Fn(&Path, Version) -> Option<Version>) -> Vec<Path> {
+    pub fn apply_with(&mut self, op: &Op, v: Version, newer_data: &dyn Fn(&Path, DataType, Version) -> Option<Version>) -> Vec<Path> {
         match op {
             Op::CreateDatabase(p) => {
                 if self.dropped_databases.get(p).is_some_and(|d| v < *d) {
                     return vec![];
                 }
-                let zero = Version { hlc: 0, origin: InstanceId(0) };
-                let d = self.databases.entry(p.clone()).or_insert(DatabaseInfo { ttl: None, version: v, ttl_version: zero });
+                // Created again after a deletion: TTL settings older than the deletion are gone.
+                let ttl_version = self.dropped_databases.get(p).copied().unwrap_or(Version { hlc: 0, origin: InstanceId(0) });
+                let d = self.databases.entry(p.clone()).or_insert(DatabaseInfo { ttl: None, version: v, ttl_version });
                 d.version = d.version.max(v);
                 vec![]
             }
@@ -303,7 +305,15 @@ impl Schema {
                         }
                     }
                     match self.databases.get_mut(db) {
-                        Some(info) if left || info.version > v => info.version = info.version.max(v),
+                        Some(info) if left || info.version > v => {
+                            // It stays (as where the other side creates it again), without the
+                            // settings the deletion removed.
+                            info.version = info.version.max(v);
+                            if v > info.ttl_version {
+                                info.ttl = None;
+                                info.ttl_version = v;
+                            }
+                        }
                         Some(_) => {
                             self.databases.remove(db);
                         }
@@ -377,16 +387,19 @@ impl Schema {
     }
 
     /// Whether series `p` outlives a drop at `v`: created again after it, or holding newer points
-    /// (which the drop does not hide). Such a series counts as created by its newest point from
-    /// then on, so that a snapshot replayed (without data to look at) keeps it too.
-    fn survives_drop(&mut self, p: &Path, v: Version, newer_data: &dyn Fn(&Path, Version) -> Option<Version>) -> bool {
+    /// (which the drop does not hide). One kept for its points is, from then on, what the other
+    /// side makes of them: a series created by the oldest of them, with a default definition (and
+    /// a snapshot replayed without data to look at keeps it too).
+    fn survives_drop(&mut self, p: &Path, v: Version, newer_data: &dyn Fn(&Path, DataType, Version) -> Option<Version>) -> bool {
         let Some(info) = self.series.get(p) else { return false };
         if info.latest > v {
             return true;
         }
-        if let Some(newest) = newer_data(p, v).filter(|n| *n > v) {
+        if let Some(first) = newer_data(p, info.def.dtype, v).filter(|n| *n > v) {
             let info = self.series.get_mut(p).unwrap();
-            info.latest = info.latest.max(newest);
+            info.def = SeriesDef::simple(p.clone(), info.def.dtype, info.def.aligned);
+            info.version = first;
+            info.latest = first;
             return true;
         }
         false

@@ -708,26 +708,33 @@ impl State {
                 }
                 self.add_tombstone(Tombstone { patterns, start: i64::MIN, end: i64::MAX, version: m.version });
                 let (mem, frozen, files) = (&self.mem, &self.frozen, &self.files);
-                let newest_after = |p: &Path, v: Version| -> Option<Version> {
-                    let mut newest: Option<Version> = None;
+                // The oldest version newer than the drop among a series' points of its type.
+                let first_after = |p: &Path, dtype: duet_common::types::DataType, v: Version| -> Option<Version> {
+                    let mut first: Option<Version> = None;
                     let mut see = |x: Version| {
-                        if x > v && newest.is_none_or(|n| x > n) {
-                            newest = Some(x);
+                        if x > v && first.is_none_or(|f| x < f) {
+                            first = Some(x);
                         }
                     };
                     for m in frozen.iter().map(|m| m.as_ref()).chain(std::iter::once(mem)) {
-                        if let Some(buf) = m.get(p) {
+                        if let Some(buf) = m.get(p).filter(|b| b.dtype == dtype) {
                             buf.columns().2.for_each_run(0, buf.len(), |_, x| see(x));
                         }
                     }
                     for f in files {
-                        if let Some(st) = f.reader.series_meta(p).and_then(|meta| meta.stats.as_ref()) {
-                            see(st.max_version);
+                        let Some(meta) = f.reader.series_meta(p).filter(|meta| meta.dtype == dtype) else { continue };
+                        // Only a race with a replica's write gets past the statistics.
+                        if meta.stats.as_ref().is_some_and(|st| st.max_version > v) {
+                            match f.reader.read_series(p, i64::MIN, i64::MAX) {
+                                Ok(Some(pts)) => pts.versions.iter().for_each(|x| see(*x)),
+                                Ok(None) => {}
+                                Err(e) => tracing::error!("skipping unreadable data of {p} in file {}: {e}", f.id),
+                            }
                         }
                     }
-                    newest
+                    first
                 };
-                for g in self.schema.apply_with(op, m.version, &newest_after) {
+                for g in self.schema.apply_with(op, m.version, &first_after) {
                     self.mem.remove(&g);
                 }
             }
@@ -791,9 +798,11 @@ fn validate_after(schema: &Schema, first: &[Op], op: &Op) -> Result<(), Status> 
         return schema.validate(op);
     }
     let mut tmp = schema.clone();
+    // A local write is newer than everything the schema remembers (drops included).
+    let newest = Version { hlc: u64::MAX, origin: InstanceId(u64::MAX) };
     for f in first {
         tmp.validate(f)?;
-        tmp.apply(f, Version::default());
+        tmp.apply(f, newest);
     }
     tmp.validate(op)
 }
@@ -2708,6 +2717,90 @@ mod tests {
         ship(&a, &b, &mut ab);
         assert_eq!(shown(&a), shown(&b));
         assert_eq!(shown(&b).0[0].2.len(), 1, "{:?}", shown(&b));
+    }
+
+    #[test]
+    fn drop_races_leave_the_same_types_definitions_and_ttls_on_both_sides() {
+        let defs = |e: &Engine| e.state().schema.all_series().map(|s| (s.def.clone(), s.version)).collect::<Vec<_>>();
+        let ttls = |e: &Engine| e.state().schema.databases().map(|(p, d)| (p.to_string(), d.ttl, d.ttl_version)).collect::<Vec<_>>();
+        // A drops a DOUBLE series and creates it again as TEXT; B meanwhile writes a DOUBLE point,
+        // newer than A's drop and creation: the earlier creation (A's TEXT) wins on both sides.
+        let (_da, _db, a, b) = pair_of(1);
+        let (mut ab, mut ba) = (0, 0);
+        let s = Path::parse("root.sg.d.s").unwrap();
+        a.write(Op::Insert(vec![batch("root.sg.d", vec![1], vec![1.0])])).unwrap();
+        ship(&a, &b, &mut ab);
+        tick();
+        a.write(Op::DropSeries(vec![s.clone()])).unwrap();
+        a.write(Op::CreateSeries(vec![SeriesDef::simple(s.clone(), DataType::Text, false)])).unwrap();
+        let text = InsertBatch {
+            device: Path::parse("root.sg.d").unwrap(),
+            aligned: false,
+            times: vec![3],
+            columns: vec![Column { name: "s".into(), dtype: DataType::Text, values: ColumnValues::Bytes(vec![b"abc".to_vec()]), nulls: None }],
+        };
+        a.write(Op::Insert(vec![text])).unwrap();
+        tick();
+        b.write(Op::Insert(vec![batch("root.sg.d", vec![2], vec![2.5])])).unwrap();
+        ship(&a, &b, &mut ab);
+        ship(&b, &a, &mut ba);
+        assert_eq!(shown(&a), shown(&b));
+        assert_eq!(shown(&a).0, vec![("root.sg.d.s".to_string(), DataType::Text, vec![(3, Value::Bytes(b"abc".to_vec()))])]);
+        assert_eq!(defs(&a), defs(&b));
+        // A series with a definition of its own, dropped on A while B writes to it: B keeps it for
+        // its newer point as A creates it again from that point, with the same definition.
+        // Likewise a database with a TTL deleted on A while B writes into it: no TTL on either.
+        let (_da, _db, a, b) = pair_of(1);
+        let (mut ab, mut ba) = (0, 0);
+        let q = Path::parse("root.q").unwrap();
+        a.write(Op::CreateDatabase(q.clone())).unwrap();
+        a.write(Op::SetTtl { database: q.clone(), ttl: Some(360_000_000_000) }).unwrap();
+        let own = SeriesDef { alias: Some("al".into()), tags: vec![("k".into(), "v".into())], ..SeriesDef::simple(Path::parse("root.q.d.s").unwrap(), DataType::Double, false) };
+        a.write(Op::CreateSeries(vec![own])).unwrap();
+        ship(&a, &b, &mut ab);
+        tick();
+        a.write(Op::DeleteDatabases(vec![q.clone()])).unwrap();
+        tick();
+        b.write(Op::Insert(vec![batch("root.q.d", vec![1], vec![1.0])])).unwrap();
+        ship(&a, &b, &mut ab);
+        ship(&b, &a, &mut ba);
+        assert_eq!(shown(&a), shown(&b));
+        assert_eq!(shown(&a), (vec![("root.q.d.s".to_string(), DataType::Double, vec![(1, Value::F64(1.0))])], vec![("root.q".to_string(), None)]));
+        assert_eq!(defs(&a), defs(&b));
+        assert_eq!(ttls(&a), ttls(&b));
+        // A TTL set on B before A's deletion, arriving late, stays gone on both.
+        let mut late = Vec::new();
+        b.wal().read(&mut crate::wal::WalCursor::at(1), usize::MAX, &mut |_, p| late.push(Mutation::decode(p).unwrap())).unwrap();
+        let mut old_ttl = late.into_iter().find(|m| m.version.origin == InstanceId(1) && matches!(m.op, Op::SetTtl { .. })).expect("A's TTL logged on B");
+        old_ttl.version.origin = InstanceId(3);
+        old_ttl.origin_seq = 1;
+        a.apply_remote("late", vec![old_ttl.clone()]).unwrap();
+        b.apply_remote("late", vec![old_ttl]).unwrap();
+        assert_eq!(ttls(&a), ttls(&b));
+        assert_eq!(shown(&a).1, vec![("root.q".to_string(), None)]);
+    }
+
+    #[test]
+    fn a_deleted_database_is_created_again_by_the_next_write() {
+        let d = tempfile::tempdir().unwrap();
+        let e = Engine::open(cfg(d.path(), true)).unwrap();
+        e.write(Op::Insert(vec![batch("root.ln.d", vec![1], vec![1.0])])).unwrap();
+        e.write(Op::DeleteDatabases(vec![Path::parse("root.ln").unwrap()])).unwrap();
+        assert_eq!(shown(&e), (vec![], vec![]));
+        e.write(Op::Insert(vec![batch("root.ln.d", vec![2], vec![2.0])])).unwrap();
+        e.write(Op::DropSeries(vec![Path::parse("root.ln.d.s").unwrap()])).unwrap();
+        e.write(Op::CreateSeries(vec![SeriesDef::simple(Path::parse("root.ln.d.s").unwrap(), DataType::Int64, false)])).unwrap();
+        e.flush().unwrap();
+        drop(e);
+        let e = Engine::open(cfg(d.path(), true)).unwrap();
+        e.write(Op::Insert(vec![batch("root.ln.e", vec![3], vec![3.0])])).unwrap();
+        assert_eq!(
+            shown(&e),
+            (
+                vec![("root.ln.d.s".into(), DataType::Int64, vec![]), ("root.ln.e.s".into(), DataType::Double, vec![(3, Value::F64(3.0))])],
+                vec![("root.ln".into(), None)]
+            )
+        );
     }
 
     #[test]
