@@ -223,6 +223,8 @@ impl Receiver {
                 ("watermark", watermark.to_string()),
                 // Batches may also come as logged WAL records (transfer::WAL_RECORDS).
                 ("batch_formats", "wal".to_string()),
+                // Drops and schema settings are applied by version (Schema::apply_with).
+                ("schema_rules", "versioned".to_string()),
             ])),
         }
     }

@@ -25,6 +25,8 @@ pub struct SinkConn {
     pub watermark: u64,
     /// Whether the receiver takes batches of logged WAL records (transfer::WAL_RECORDS).
     pub wal_batches: bool,
+    /// Whether the receiver applies drops by version (then a resynchronisation ships them).
+    pub versioned_schema: bool,
 }
 
 /// Why no endpoint could be used.
@@ -85,7 +87,8 @@ fn handshake(host: &str, port: u16, p: &SinkParams, me: InstanceId, precision: P
     let peer = get(&kv, "instance").and_then(InstanceId::parse).ok_or_else(|| refused("handshake reply has no instance id".into()))?;
     let watermark = get(&kv, "watermark").and_then(|w| w.parse().ok()).unwrap_or(0);
     let wal_batches = get(&kv, "batch_formats").is_some_and(|f| f.split(',').any(|x| x == "wal"));
-    Ok(SinkConn { client, stream, batches: 0, endpoint: (host.to_string(), port), peer, watermark, wal_batches })
+    let versioned_schema = get(&kv, "schema_rules") == Some("versioned");
+    Ok(SinkConn { client, stream, batches: 0, endpoint: (host.to_string(), port), peer, watermark, wal_batches, versioned_schema })
 }
 
 /// What the receiver reported for a batch.

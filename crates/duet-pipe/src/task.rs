@@ -191,6 +191,7 @@ fn resync(ctx: &TaskContext, conn: &mut sink::SinkConn, stop: &AtomicBool, stats
     tracing::warn!(pipe = %ctx.name, missing_from, "pipe resynchronising from stored data");
     let only = if p.source.double_living || !p.source.forwarding { Some(ctx.me) } else { None };
     let covers = |path: &duet_common::path::Path| p.source.patterns.iter().any(|pat| pat.matches(path));
+    let with_drops = conn.versioned_schema;
     let mut batch: Vec<Vec<u8>> = Vec::new();
     let mut bytes = 0usize;
     let mut points = 0u64;
@@ -211,7 +212,7 @@ fn resync(ctx: &TaskContext, conn: &mut sink::SinkConn, stop: &AtomicBool, stats
         *points = 0;
         Ok(())
     };
-    let at = ctx.engine.export(&covers, only, &mut |m| {
+    let at = ctx.engine.export(&covers, only, with_drops, &mut |m| {
         if stop.load(Ordering::Acquire) {
             return Err("stopped during resynchronisation".into());
         }

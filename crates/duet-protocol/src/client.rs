@@ -167,7 +167,11 @@ pub fn pipe_transfer_parts(client: &mut RawClient, stream: &mut TcpStream, versi
         let mut slices: Vec<IoSlice<'_>> = bufs.iter().map(|b| IoSlice::new(b)).collect();
         let mut slices = &mut slices[..];
         while !slices.is_empty() {
-            let n = stream.write_vectored(slices)?;
+            let n = match stream.write_vectored(slices) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
             if n == 0 {
                 return Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "connection closed while sending"));
             }
@@ -187,7 +191,11 @@ pub fn pipe_transfer_parts(client: &mut RawClient, stream: &mut TcpStream, versi
                 while at < end {
                     // The socket's write timeout bounds each call, as it does a write.
                     let want = (end - at).min(1 << 30) as usize;
-                    let n = rustix::fs::sendfile(&*stream, f, Some(&mut at), want).map_err(std::io::Error::from)?;
+                    let n = match rustix::fs::sendfile(&*stream, f, Some(&mut at), want) {
+                        Ok(n) => n,
+                        Err(rustix::io::Errno::INTR) => continue,
+                        Err(e) => return Err(std::io::Error::from(e).into()),
+                    };
                     if n == 0 {
                         return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, format!("file ended {} bytes short of a pipe batch", end - at)).into());
                     }

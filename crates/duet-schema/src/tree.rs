@@ -54,6 +54,10 @@ pub struct Schema {
     dropped_series: BTreeMap<Path, Version>,
     /// Newest deletion of each database path, likewise.
     dropped_databases: BTreeMap<Path, Version>,
+    /// TTL settings newer than a database's deletion that arrived while it was gone (a replica
+    /// set them before it saw the deletion, and then wrote into the database, bringing it back):
+    /// applied when it comes back, as they were on that replica.
+    pending_ttl: BTreeMap<Path, (Option<i64>, Version)>,
 }
 
 fn ok_name(n: &str) -> bool {
@@ -287,6 +291,12 @@ impl Schema {
                 let ttl_version = self.dropped_databases.get(p).copied().unwrap_or(Version { hlc: 0, origin: InstanceId(0) });
                 let d = self.databases.entry(p.clone()).or_insert(DatabaseInfo { ttl: None, version: v, ttl_version });
                 d.version = d.version.max(v);
+                if let Some((ttl, tv)) = self.pending_ttl.remove(p) {
+                    if tv > d.ttl_version {
+                        d.ttl = ttl;
+                        d.ttl_version = tv;
+                    }
+                }
                 vec![]
             }
             Op::DeleteDatabases(ps) => {
@@ -294,6 +304,9 @@ impl Schema {
                 for db in ps {
                     let d = self.dropped_databases.entry(db.clone()).or_insert(v);
                     *d = (*d).max(v);
+                    if self.pending_ttl.get(db).is_some_and(|(_, tv)| *tv < v) {
+                        self.pending_ttl.remove(db);
+                    }
                     let doomed: Vec<Path> = self.series.keys().filter(|s| s.starts_with(db)).cloned().collect();
                     let mut left = false;
                     for s in doomed {
@@ -379,6 +392,8 @@ impl Schema {
                         d.ttl = *ttl;
                         d.ttl_version = v;
                     }
+                } else if self.dropped_databases.get(database).is_some_and(|dv| v > *dv) && self.pending_ttl.get(database).is_none_or(|(_, pv)| v > *pv) {
+                    self.pending_ttl.insert(database.clone(), (*ttl, v));
                 }
                 vec![]
             }
@@ -460,8 +475,11 @@ impl Schema {
             }
         }
         // Drops last: what exists now outlived them (its `latest` is newer), and the records stay
-        // for creations that may still arrive.
+        // for creations that may still arrive; then TTLs waiting for their database.
         ops.extend(self.drops());
+        for (p, (ttl, v)) in &self.pending_ttl {
+            ops.push((Op::SetTtl { database: p.clone(), ttl: *ttl }, *v));
+        }
         let mut out = Vec::new();
         for (op, version) in ops {
             let mut buf = Vec::new();

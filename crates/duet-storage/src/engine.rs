@@ -657,8 +657,19 @@ impl State {
     /// where time < X`, keeps one tombstone instead of one per run. What is hidden stays exactly
     /// the same, so replicas that prune in another order still show the same data.
     fn add_tombstone(&mut self, t: Tombstone) {
+        // Pattern lists can be long (DROP TIMESERIES root.sg.** lists every series): compared as
+        // sets, after the cheap tests.
         let covers = |big: &Tombstone, small: &Tombstone| {
-            big.version >= small.version && big.start <= small.start && big.end >= small.end && small.patterns.iter().all(|p| big.patterns.contains(p))
+            big.version >= small.version
+                && big.start <= small.start
+                && big.end >= small.end
+                && small.patterns.len() <= big.patterns.len()
+                && if small.patterns.len() * big.patterns.len() <= 64 {
+                    small.patterns.iter().all(|p| big.patterns.contains(p))
+                } else {
+                    let set: HashSet<&PathPattern> = big.patterns.iter().collect();
+                    small.patterns.iter().all(|p| set.contains(p))
+                }
         };
         if self.tombstones.iter().any(|o| covers(o, &t)) {
             return;
@@ -701,9 +712,21 @@ impl State {
                     Op::DeleteDatabases(dbs) => dbs.iter().map(|d| PathPattern::exact(d).join(&["**".to_string()])).collect(),
                     _ => unreachable!(),
                 };
-                for (path, buf) in self.mem.iter_mut() {
-                    if patterns.iter().any(|p| p.matches(path)) {
-                        buf.delete(i64::MIN, i64::MAX, m.version);
+                match op {
+                    // Looked up, not matched against each of possibly many patterns.
+                    Op::DropSeries(ps) => {
+                        for p in ps {
+                            if let Some(buf) = self.mem.get_mut(p) {
+                                buf.delete(i64::MIN, i64::MAX, m.version);
+                            }
+                        }
+                    }
+                    _ => {
+                        for (path, buf) in self.mem.iter_mut() {
+                            if patterns.iter().any(|p| p.matches(path)) {
+                                buf.delete(i64::MIN, i64::MAX, m.version);
+                            }
+                        }
                     }
                 }
                 self.add_tombstone(Tombstone { patterns, start: i64::MIN, end: i64::MAX, version: m.version });
@@ -723,11 +746,25 @@ impl State {
                     }
                     for f in files {
                         let Some(meta) = f.reader.series_meta(p).filter(|meta| meta.dtype == dtype) else { continue };
-                        // Only a race with a replica's write gets past the statistics.
-                        if meta.stats.as_ref().is_some_and(|st| st.max_version > v) {
-                            match f.reader.read_series(p, i64::MIN, i64::MAX) {
-                                Ok(Some(pts)) => pts.versions.iter().for_each(|x| see(*x)),
-                                Ok(None) => {}
+                        // Only a race with a replica's write gets past the statistics, and then
+                        // only pages holding versions on both sides of the drop are decoded.
+                        if meta.stats.as_ref().is_none_or(|st| st.max_version <= v) {
+                            continue;
+                        }
+                        let pages = match f.reader.meta_pages(meta) {
+                            Ok(pages) => pages,
+                            Err(e) => {
+                                tracing::error!("skipping unreadable data of {p} in file {}: {e}", f.id);
+                                continue;
+                            }
+                        };
+                        for page in pages.iter().filter(|pg| pg.stats.max_version > v) {
+                            if page.stats.min_version > v {
+                                see(page.stats.min_version);
+                                continue;
+                            }
+                            match f.reader.read_page(page) {
+                                Ok(pts) => pts.versions.iter().for_each(|x| see(*x)),
                                 Err(e) => tracing::error!("skipping unreadable data of {p} in file {}: {e}", f.id),
                             }
                         }
@@ -1042,6 +1079,11 @@ impl Engine {
                 }
                 saw_failure.get_or_insert(attempts);
             }
+            if self.closed.load(Ordering::Acquire) {
+                // The flusher is gone or going: nothing will make room (and a compaction's own
+                // write waiting here would hold up the shutdown that joins it).
+                return Err(Status::new(StatusCode::WriteProcessError, "the memtable is full and the server is shutting down"));
+            }
             self.request_flush();
             let g = self.stall.0.lock().unwrap();
             let _ = self.stall.1.wait_timeout(g, Duration::from_millis(50)).unwrap();
@@ -1275,11 +1317,22 @@ impl Engine {
                                 let path = b.device.child(&c.name);
                                 // A write older than a drop of its series is hidden by it: nothing
                                 // to create (the drop happened after it, wherever it came from).
-                                if st.schema.series(&path).is_none() && m.version > st.schema.drop_version(&path) {
-                                    if st.schema.database_of(&path).is_none() && !new_dbs.iter().any(|d| path.starts_with(d)) {
-                                        new_dbs.push(self.database_for_replica(&st.schema, &path, m.version)?);
+                                let dropped = st.schema.drop_version(&path);
+                                match st.schema.series(&path) {
+                                    None if m.version > dropped => {
+                                        if st.schema.database_of(&path).is_none() && !new_dbs.iter().any(|d| path.starts_with(d)) {
+                                            new_dbs.push(self.database_for_replica(&st.schema, &path, m.version)?);
+                                        }
+                                        new_series.entry(path.clone()).or_insert_with(|| SeriesDef::simple(path, c.dtype, b.aligned));
                                     }
-                                    new_series.entry(path.clone()).or_insert_with(|| SeriesDef::simple(path, c.dtype, b.aligned));
+                                    // The replica wrote into the series after a drop it had not
+                                    // seen yet, which made it again there (see survives_drop),
+                                    // before it was created again here: the earlier creation
+                                    // decides, as it does there.
+                                    Some(info) if dropped.hlc > 0 && m.version > dropped && info.version > m.version && info.def.dtype == c.dtype => {
+                                        new_series.entry(path.clone()).or_insert_with(|| SeriesDef::simple(path, c.dtype, b.aligned));
+                                    }
+                                    _ => {}
                                 }
                             }
                         }
@@ -1367,6 +1420,7 @@ impl Engine {
         &self,
         covers: &dyn Fn(&Path) -> bool,
         only_origin: Option<InstanceId>,
+        with_drops: bool,
         emit: &mut dyn FnMut(Mutation) -> Result<(), String>,
     ) -> Result<u64, String> {
         let at = {
@@ -1411,7 +1465,9 @@ impl Engine {
         }
         // Drops of series and databases, which the replica may still have (and which decide
         // whether its older creations come back): applied there by the same version rules.
-        for (op, v) in drops.into_iter().filter(|(_, v)| keep(v)) {
+        // (Only to a receiver that applies them by version: an older one would remove whatever
+        // was created again since.)
+        for (op, v) in drops.into_iter().filter(|(_, v)| with_drops && keep(v)) {
             emit(Mutation { version: v, origin_seq: 0, op })?;
         }
         Ok(at)
@@ -2768,6 +2824,39 @@ mod tests {
         assert_eq!(shown(&a), (vec![("root.q.d.s".to_string(), DataType::Double, vec![(1, Value::F64(1.0))])], vec![("root.q".to_string(), None)]));
         assert_eq!(defs(&a), defs(&b));
         assert_eq!(ttls(&a), ttls(&b));
+        // A re-creates a series (with an alias) after dropping it, while B wrote to it before it
+        // saw the drop: B's write made it again first, on both sides.
+        let (_da, _db, a2, b2) = pair_of(1);
+        let (mut ab2, mut ba2) = (0, 0);
+        let r = Path::parse("root.re.d.s").unwrap();
+        a2.write(Op::Insert(vec![batch("root.re.d", vec![1], vec![1.0])])).unwrap();
+        ship(&a2, &b2, &mut ab2);
+        tick();
+        a2.write(Op::DropSeries(vec![r.clone()])).unwrap();
+        tick();
+        b2.write(Op::Insert(vec![batch("root.re.d", vec![2], vec![2.0])])).unwrap();
+        tick();
+        a2.write(Op::CreateSeries(vec![SeriesDef { alias: Some("again".into()), ..SeriesDef::simple(r.clone(), DataType::Double, false) }])).unwrap();
+        ship(&a2, &b2, &mut ab2);
+        ship(&b2, &a2, &mut ba2);
+        assert_eq!(shown(&a2), shown(&b2));
+        assert_eq!(defs(&a2), defs(&b2));
+        // B sets a TTL and writes into a database A deleted before: the TTL comes back with it on A.
+        let (_da, _db, a3, b3) = pair_of(1);
+        let (mut ab3, mut ba3) = (0, 0);
+        let w = Path::parse("root.w").unwrap();
+        a3.write(Op::Insert(vec![batch("root.w.d", vec![1], vec![1.0])])).unwrap();
+        ship(&a3, &b3, &mut ab3);
+        tick();
+        a3.write(Op::DeleteDatabases(vec![w.clone()])).unwrap();
+        tick();
+        b3.write(Op::SetTtl { database: w.clone(), ttl: Some(360_000_000_000) }).unwrap();
+        b3.write(Op::Insert(vec![batch("root.w.d", vec![2], vec![2.0])])).unwrap();
+        ship(&a3, &b3, &mut ab3);
+        ship(&b3, &a3, &mut ba3);
+        assert_eq!(shown(&a3), shown(&b3));
+        assert_eq!(shown(&a3).1, vec![("root.w".to_string(), Some(360_000_000_000))]);
+        assert_eq!(ttls(&a3), ttls(&b3));
         // A TTL set on B before A's deletion, arriving late, stays gone on both.
         let mut late = Vec::new();
         b.wal().read(&mut crate::wal::WalCursor::at(1), usize::MAX, &mut |_, p| late.push(Mutation::decode(p).unwrap())).unwrap();
@@ -2814,7 +2903,7 @@ mod tests {
         a.write(Op::Insert(vec![batch("root.r.d", vec![3], vec![3.0])])).unwrap();
         a.write(Op::DeleteDatabases(vec![Path::parse("root.r2").unwrap()])).unwrap();
         let mut muts = Vec::new();
-        a.export(&|_| true, Some(a.instance()), &mut |m| {
+        a.export(&|_| true, Some(a.instance()), true, &mut |m| {
             muts.push(m);
             Ok(())
         })
@@ -2897,17 +2986,25 @@ mod tests {
         assert_eq!(e.state().tombstone_count(), 1);
         assert_eq!(visible(&e)[..2], [5000, 5100]);
         assert!(visible(&e).contains(&9000), "the peer's write outside every deletion is kept");
+        // DROP TIMESERIES of many series, twice: one tombstone (compared as sets).
+        let many: Vec<Path> = (0..3000).map(|i| Path::parse(&format!("root.db.m{i}.s")).unwrap()).collect();
+        for _ in 0..2 {
+            e.write(Op::Insert(many.iter().map(|p| batch(&p.parent().unwrap().to_string(), vec![1], vec![1.0])).collect())).unwrap();
+            e.write(Op::DropSeries(many.clone())).unwrap();
+        }
+        assert_eq!(e.state().tombstone_count(), 2);
+        assert!(e.state().schema.series(&many[0]).is_none());
         // Others are kept: other patterns (even one the first covers), and a newer but narrower range.
         e.write(Op::Delete { patterns: vec![PathPattern::parse("root.db.d.s").unwrap()], start: 0, end: 10 }).unwrap();
         e.write(Op::Delete { patterns: vec![PathPattern::parse("root.db.**").unwrap()], start: 6000, end: 6099 }).unwrap();
-        assert_eq!(e.state().tombstone_count(), 3);
+        assert_eq!(e.state().tombstone_count(), 4);
         // A write newer than every deletion, inside their ranges, shows.
         e.write(Op::Insert(vec![batch("root.db.d", vec![10, 6000], vec![3.0, 3.0])])).unwrap();
         let want = visible(&e);
         assert!(want.contains(&10) && want.contains(&6000) && !want.contains(&50) && !want.contains(&6050));
         drop(e);
         let e = Engine::open(cfg(de.path(), true)).unwrap();
-        assert_eq!(e.state().tombstone_count(), 3, "replay keeps the same");
+        assert_eq!(e.state().tombstone_count(), 4, "replay keeps the same");
         assert_eq!(visible(&e), want);
     }
 
