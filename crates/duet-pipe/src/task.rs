@@ -44,6 +44,8 @@ pub struct Stats {
     pub rate: f64,
     /// Times the pipe resynchronised from stored data (history no longer in the WAL, or backlog cap).
     pub resyncs: u64,
+    /// Batches sent from the WAL's files (sendfile) rather than built in memory.
+    pub file_batches: u64,
 }
 
 /// A pipe's shipping thread and its figures.
@@ -573,7 +575,9 @@ fn ship_batches(
                     Shipment::Logged { head, spans } => {
                         let mut parts = vec![BodyPart::Bytes(&head)];
                         parts.extend(spans.iter().map(|(f, at, n)| BodyPart::File(f, *at, *n)));
-                        conn.send_parts(&parts)?
+                        let reply = conn.send_parts(&parts)?;
+                        stats.lock().unwrap().file_batches += 1;
+                        reply
                     }
                 };
                 unsynced.push_back((conn.batches, upto));

@@ -43,7 +43,7 @@ pub fn render(shared: &Shared) -> String {
     let pipes = shared.pipes.all_stats();
     // (name, help, value of a pipe's stats given the WAL's readable position)
     type Family = (&'static str, &'static str, fn(&duet_pipe::task::Stats, u64) -> f64);
-    let families: [Family; 10] = [
+    let families: [Family; 11] = [
         ("duetdb_pipe_shipped_events_total", "Mutations shipped.", |s, _| s.shipped_events as f64),
         ("duetdb_pipe_shipped_points_total", "Points shipped.", |s, _| s.shipped_points as f64),
         ("duetdb_pipe_shipped_bytes_total", "Bytes shipped after compression.", |s, _| s.shipped_bytes as f64),
@@ -53,6 +53,7 @@ pub fn render(shared: &Shared) -> String {
         ("duetdb_pipe_retries_total", "Failed connection or transfer attempts.", |s, _| s.retries as f64),
         ("duetdb_pipe_reconnects_total", "Successful handshakes.", |s, _| s.reconnects as f64),
         ("duetdb_pipe_conflicts_total", "Conflicts resolved by the receiver.", |s, _| s.conflicts as f64),
+        ("duetdb_pipe_wal_file_batches_total", "Batches sent from the WAL's files (sendfile), not built in memory.", |s, _| s.file_batches as f64),
         ("duetdb_pipe_running", "1 when the pipe is running.", |_, _| 1.0),
     ];
     for (name, help, f) in families {

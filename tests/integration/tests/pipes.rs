@@ -390,6 +390,9 @@ fn metrics_endpoint_exposes_pipe_figures() {
         assert!(body.contains("duetdb_wal_durable_seq"), "{body}");
         if body.contains("duetdb_pipe_shipped_points_total{pipe=\"AB\"} 2") {
             assert!(body.contains("duetdb_pipe_remaining_events{pipe=\"AB\"} 0") || Instant::now() < deadline);
+            // A double-living pipe to a current receiver sends its records from the WAL's files.
+            assert!(!body.contains("duetdb_pipe_wal_file_batches_total{pipe=\"AB\"} 0\n"), "{body}");
+            assert!(body.contains("duetdb_pipe_wal_file_batches_total{pipe=\"AB\"} "), "{body}");
             break;
         }
         assert!(Instant::now() < deadline, "pipe figures never appeared:\n{body}");
