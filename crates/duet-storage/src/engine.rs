@@ -1317,9 +1317,11 @@ impl Engine {
                                 let path = b.device.child(&c.name);
                                 // A write older than a drop of its series is hidden by it: nothing
                                 // to create (the drop happened after it, wherever it came from).
-                                let dropped = st.schema.drop_version(&path);
+                                // (Looked up only off the common path: a write into a series
+                                // that exists and is older than it.)
+                                let dropped = || st.schema.drop_version(&path);
                                 match st.schema.series(&path) {
-                                    None if m.version > dropped => {
+                                    None if m.version > dropped() => {
                                         if st.schema.database_of(&path).is_none() && !new_dbs.iter().any(|d| path.starts_with(d)) {
                                             new_dbs.push(self.database_for_replica(&st.schema, &path, m.version)?);
                                         }
@@ -1329,7 +1331,7 @@ impl Engine {
                                     // seen yet, which made it again there (see survives_drop),
                                     // before it was created again here: the earlier creation
                                     // decides, as it does there.
-                                    Some(info) if dropped.hlc > 0 && m.version > dropped && info.version > m.version && info.def.dtype == c.dtype => {
+                                    Some(info) if info.version > m.version && info.def.dtype == c.dtype && dropped().hlc > 0 && m.version > dropped() => {
                                         new_series.entry(path.clone()).or_insert_with(|| SeriesDef::simple(path, c.dtype, b.aligned));
                                     }
                                     _ => {}
