@@ -174,6 +174,77 @@ impl PathPattern {
     pub fn covers(&self, path: &Path) -> bool {
         (1..=path.nodes.len()).any(|n| match_nodes(&self.nodes, &path.nodes[..n], false))
     }
+
+    /// Whether every path `inner` matches, this pattern matches too (`root.**` contains
+    /// `root.a.*`). Conservative where globs inside nodes meet: false unless certain.
+    pub fn contains(&self, inner: &PathPattern) -> bool {
+        let (o, i) = (&self.nodes, &inner.nodes);
+        // c[a][b]: o[a..] contains i[b..]; filled from the ends.
+        let mut c = vec![vec![false; i.len() + 1]; o.len() + 1];
+        c[o.len()][i.len()] = true;
+        for a in (0..o.len()).rev() {
+            for b in (0..i.len()).rev() {
+                c[a][b] = if o[a] == "**" {
+                    // `**` takes inner's node (whatever it is, `**` included), then ends or goes on.
+                    c[a + 1][b + 1] || c[a][b + 1]
+                } else if i[b] == "**" {
+                    false
+                } else {
+                    let node = o[a] == "*" || if i[b].contains('*') { o[a] == i[b] } else { glob(&o[a], &i[b]) };
+                    node && c[a + 1][b + 1]
+                };
+            }
+        }
+        c[0][0]
+    }
+
+    /// The paths both this pattern and `within` match, as patterns, when `within` is a plain
+    /// prefix followed by `**` (`root.sg.**`, the usual form of a pipe's path) or neither has `**`:
+    /// None when it cannot say. An empty list means they share no path.
+    pub fn intersect(&self, within: &PathPattern) -> Option<Vec<PathPattern>> {
+        let (d, w) = (&self.nodes, &within.nodes);
+        if !d.iter().any(|n| n == "**") && !w.iter().any(|n| n == "**") {
+            if d.len() != w.len() {
+                return Some(Vec::new());
+            }
+            let mut out = Vec::with_capacity(d.len());
+            for (x, y) in d.iter().zip(w) {
+                let node = match (x.contains('*'), y.contains('*')) {
+                    (false, false) if x == y => x.clone(),
+                    (false, false) => return Some(Vec::new()),
+                    (true, false) if glob(x, y) => y.clone(),
+                    (false, true) if glob(y, x) => x.clone(),
+                    (true, false) | (false, true) => return Some(Vec::new()),
+                    (true, true) if x == "*" => y.clone(),
+                    (true, true) if y == "*" || x == y => x.clone(),
+                    (true, true) => return None,
+                };
+                out.push(node);
+            }
+            return Some(vec![PathPattern { nodes: out }]);
+        }
+        let prefix = w.split_last().filter(|(last, rest)| *last == "**" && !rest.iter().any(|n| n.contains('*')))?.1;
+        // Positions of `d` reachable after the prefix (as in match_nodes: `**` takes a node, then
+        // ends or goes on); what is left of `d` from each must match the rest, at least one node.
+        let mut at = vec![0usize];
+        for node in prefix {
+            let mut next = Vec::new();
+            for &k in &at {
+                if k == d.len() {
+                    continue;
+                }
+                if d[k] == "**" {
+                    next.extend([k, k + 1]);
+                } else if glob(&d[k], node) {
+                    next.push(k + 1);
+                }
+            }
+            next.sort_unstable();
+            next.dedup();
+            at = next;
+        }
+        Some(at.into_iter().filter(|&k| k < d.len()).map(|k| PathPattern { nodes: prefix.iter().cloned().chain(d[k..].iter().cloned()).collect() }).collect())
+    }
 }
 
 impl fmt::Display for PathPattern {
@@ -324,6 +395,33 @@ mod tests {
         assert!(match_nodes(&long, &path, false));
         assert!(!match_nodes(&long, &path[..99], false));
         assert!(match_nodes(&long, &path[..60], true) && !match_nodes(&long, &path[..60], false));
+    }
+
+    #[test]
+    fn containment_and_intersection_agree_with_matching() {
+        let pats = [
+            "root.**", "root.a.**", "root.*.d.s", "root.a.d.s", "root.**.s", "root.a.*", "root.b.**", "root.*.*.*", "root.a.d*.s", "root.**.d.**",
+        ];
+        let paths = ["root.a", "root.a.d", "root.a.d.s", "root.a.dx.s", "root.b.d.s", "root.a.e.s", "root.a.d.s.t", "root.c.d.s", "root.a.b.d.x", "root.s"];
+        let p = |t: &str| PathPattern::parse(t).unwrap();
+        for o in pats {
+            for i in pats {
+                let truth = paths.iter().all(|x| !p(i).matches(&Path::parse(x).unwrap()) || p(o).matches(&Path::parse(x).unwrap()));
+                if p(o).contains(&p(i)) {
+                    assert!(truth, "{o} was said to contain {i}");
+                }
+                if let Some(parts) = p(i).intersect(&p(o)) {
+                    for x in paths {
+                        let x = Path::parse(x).unwrap();
+                        let both = p(i).matches(&x) && p(o).matches(&x);
+                        assert_eq!(parts.iter().any(|q| q.matches(&x)), both, "{i} within {o} at {x}: {parts:?}");
+                    }
+                }
+            }
+        }
+        assert!(p("root.**").contains(&p("root.a.**")) && p("root.a.**").contains(&p("root.a.*.s")) && !p("root.a.*").contains(&p("root.a.**")));
+        assert_eq!(p("root.**").intersect(&p("root.a.**")).unwrap(), vec![p("root.a.**")]);
+        assert!(p("root.b.d.s").intersect(&p("root.a.**")).unwrap().is_empty());
     }
 
     #[test]

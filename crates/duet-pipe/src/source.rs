@@ -14,6 +14,36 @@ fn may_cover_below(patterns: &[PathPattern], p: &Path) -> bool {
     patterns.iter().any(|pat| pat.may_match_below(p) || pat.covers(p))
 }
 
+/// A deletion's patterns cut down to the paths the pipe covers: each kept as it is when one of the
+/// pipe's patterns contains it, else its intersection with each of them. Where an intersection
+/// cannot be expressed (`**` on both sides in ways [`PathPattern::intersect`] does not take), the
+/// pattern is kept whole if it can reach a covered series: deleting more than the pipe covers on
+/// the peer, as before.
+fn narrow(covered: &[PathPattern], patterns: Vec<PathPattern>) -> Vec<PathPattern> {
+    let mut out: Vec<PathPattern> = Vec::new();
+    for dp in patterns {
+        if covered.iter().any(|c| c.contains(&dp)) {
+            out.push(dp);
+            continue;
+        }
+        for c in covered {
+            match dp.intersect(c) {
+                Some(parts) => out.extend(parts),
+                None => {
+                    let fixed: Vec<String> = dp.nodes().iter().take_while(|n| !n.contains('*')).cloned().collect();
+                    if Path::from_nodes(fixed).map(|prefix| may_cover_below(covered, &prefix)).unwrap_or(true) {
+                        tracing::warn!(deletion = %dp, pipe_path = %c, "a deletion crosses the pipe's path in a way that cannot be narrowed: shipped whole");
+                        out.push(dp.clone());
+                    }
+                }
+            }
+        }
+    }
+    out.sort_by_key(|p| p.to_string());
+    out.dedup();
+    out
+}
+
 /// Whether the source ships every local mutation unchanged (no path, time or inclusion filter):
 /// then a WAL record can be forwarded as bytes, with only its origin sequence patched in.
 pub fn ships_local_verbatim(p: &SourceParams) -> bool {
@@ -85,14 +115,13 @@ pub fn select(p: &SourceParams, me: InstanceId, seq: u64, mut m: Mutation) -> Op
                 return None;
             }
             if !all_paths {
-                // Ship a deletion only when its patterns can reach series this pipe covers.
-                let reaches = patterns.iter().any(|dp| {
-                    let fixed: Vec<String> = dp.nodes().iter().take_while(|n| !n.contains('*')).cloned().collect();
-                    Path::from_nodes(fixed).map(|prefix| may_cover_below(&p.patterns, &prefix)).unwrap_or(true)
-                });
-                if !reaches {
+                // Only what the pipe covers: `delete from root.**` on this side must not reach the
+                // peer's series outside the pipe's paths.
+                let patterns = narrow(&p.patterns, patterns);
+                if patterns.is_empty() {
                     return None;
                 }
+                return Some(Mutation { op: Op::Delete { patterns, start, end }, ..m });
             }
             Op::Delete { patterns, start, end }
         }
@@ -201,6 +230,22 @@ mod tests {
         let mut want = Vec::new();
         select(&p, InstanceId(1), 77, m).unwrap().encode(&mut want);
         assert_eq!(raw, want);
+    }
+
+    #[test]
+    fn a_deletion_is_narrowed_to_the_pipes_paths() {
+        let p = params(&[("path", "root.a.**")]);
+        let del = |pat: &str| Mutation { version: Version::default(), origin_seq: 0, op: Op::Delete { patterns: vec![PathPattern::parse(pat).unwrap()], start: 0, end: 1 } };
+        let shipped = |pat: &str| match select(&p, InstanceId(0), 1, del(pat)).map(|m| m.op) {
+            Some(Op::Delete { patterns, .. }) => patterns.iter().map(|x| x.to_string()).collect::<Vec<_>>(),
+            None => vec![],
+            Some(op) => panic!("{op:?}"),
+        };
+        assert_eq!(shipped("root.**"), ["root.a.**"], "the peer's series outside root.a are not touched");
+        assert_eq!(shipped("root.a.d.s"), ["root.a.d.s"]);
+        assert_eq!(shipped("root.*.d.s"), ["root.a.d.s"]);
+        assert_eq!(shipped("root.**.s"), ["root.a.**.s", "root.a.s"]);
+        assert!(shipped("root.b.**").is_empty());
     }
 
     #[test]

@@ -368,6 +368,23 @@ fn stopping_a_pipe_stuck_on_a_silent_peer_does_not_block_show_pipes() {
 }
 
 #[test]
+fn a_deletion_through_a_pipe_with_a_path_reaches_only_that_path_on_the_peer() {
+    // Both pipes replicate root.a only; each side keeps data of its own elsewhere.
+    let a = TestServer::start(&[]);
+    let b = TestServer::start(&[]);
+    sql(&a, &pipe_sql("AB", &b, ", 'source.path'='root.a.**'"));
+    sql(&b, &pipe_sql("BA", &a, ", 'source.path'='root.a.**'"));
+    sql(&a, "insert into root.a.d(time, s) values (1, 1)");
+    sql(&b, "insert into root.b.d(time, s) values (1, 1)");
+    drain(&a, &b);
+    assert_eq!(sql(&b, "select s from root.a.d").times, vec![1]);
+    sql(&a, "delete from root.** where time <= 10");
+    drain(&a, &b);
+    assert!(sql(&b, "select s from root.a.d").times.is_empty(), "the deletion reached what the pipe covers");
+    assert_eq!(sql(&b, "select s from root.b.d").times, vec![1], "and nothing outside it");
+}
+
+#[test]
 fn metrics_endpoint_exposes_pipe_figures() {
     let mport = duet_tests::free_port();
     let p = format!("dn_metric_prometheus_reporter_port={mport}");
