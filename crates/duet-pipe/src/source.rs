@@ -139,6 +139,16 @@ pub fn select(p: &SourceParams, me: InstanceId, seq: u64, mut m: Mutation) -> Op
             if dbs.is_empty() {
                 return None;
             }
+            let everything = |d: &Path| PathPattern::exact(d).join(&["**".to_string()]);
+            if !all_paths && !dbs.iter().all(|d| p.patterns.iter().any(|c| c.contains(&everything(d)))) {
+                // The pipe carries only part of a database: on the peer, what it carries of it is
+                // deleted (its points; the peer keeps the rest of the database, and its series).
+                let patterns = narrow(&p.patterns, dbs.iter().map(everything).collect());
+                if patterns.is_empty() {
+                    return None;
+                }
+                return Some(Mutation { op: Op::Delete { patterns, start: i64::MIN, end: i64::MAX }, ..m });
+            }
             Op::DeleteDatabases(dbs)
         }
         Op::CreateSeries(mut defs) => {
@@ -246,6 +256,14 @@ mod tests {
         assert_eq!(shipped("root.*.d.s"), ["root.a.d.s"]);
         assert_eq!(shipped("root.**.s"), ["root.a.**.s", "root.a.s"]);
         assert!(shipped("root.b.**").is_empty());
+        // A database the pipe covers only in part: its covered points are deleted, not the database.
+        let gone = |paths: &[(&str, &str)], db: &str| select(&params(paths), InstanceId(0), 1, Mutation { version: Version::default(), origin_seq: 0, op: Op::DeleteDatabases(vec![Path::parse(db).unwrap()]) }).map(|m| m.op);
+        match gone(&[("path", "root.a.x.**")], "root.a") {
+            Some(Op::Delete { patterns, start, end }) => assert_eq!((patterns, start, end), (vec![PathPattern::parse("root.a.x.**").unwrap()], i64::MIN, i64::MAX)),
+            op => panic!("{op:?}"),
+        }
+        assert_eq!(gone(&[("path", "root.a.**")], "root.a"), Some(Op::DeleteDatabases(vec![Path::parse("root.a").unwrap()])));
+        assert_eq!(gone(&[("path", "root.a.**")], "root.b"), None);
     }
 
     #[test]

@@ -382,6 +382,19 @@ fn a_deletion_through_a_pipe_with_a_path_reaches_only_that_path_on_the_peer() {
     drain(&a, &b);
     assert!(sql(&b, "select s from root.a.d").times.is_empty(), "the deletion reached what the pipe covers");
     assert_eq!(sql(&b, "select s from root.b.d").times, vec![1], "and nothing outside it");
+    // A database the pipes carry only part of: deleting it on A deletes that part on B.
+    let a = TestServer::start(&[]);
+    let b = TestServer::start(&[]);
+    sql(&a, &pipe_sql("AB", &b, ", 'source.path'='root.p.x.**'"));
+    sql(&b, &pipe_sql("BA", &a, ", 'source.path'='root.p.x.**'"));
+    sql(&a, "insert into root.p.x.d(time, s) values (1, 1)");
+    sql(&b, "insert into root.p.y.d(time, s) values (1, 1)");
+    drain(&a, &b);
+    assert_eq!(sql(&b, "select s from root.p.x.d").times, vec![1]);
+    sql(&a, "delete database root.p");
+    drain(&a, &b);
+    assert!(sql(&b, "select s from root.p.x.d").times.is_empty());
+    assert_eq!(sql(&b, "select s from root.p.y.d").times, vec![1], "B's own part of the database stays");
 }
 
 #[test]
