@@ -144,6 +144,12 @@ impl PathPattern {
     pub fn exact(path: &Path) -> PathPattern {
         PathPattern { nodes: path.nodes.clone() }
     }
+    /// The pattern matching every path below `path` (`root.db` gives `root.db.**`).
+    pub fn below(path: &Path) -> PathPattern {
+        let mut nodes = path.nodes.clone();
+        nodes.push("**".to_string());
+        PathPattern { nodes }
+    }
     /// The nodes of the pattern.
     pub fn nodes(&self) -> &[String] {
         &self.nodes

@@ -139,11 +139,10 @@ pub fn select(p: &SourceParams, me: InstanceId, seq: u64, mut m: Mutation) -> Op
             if dbs.is_empty() {
                 return None;
             }
-            let everything = |d: &Path| PathPattern::exact(d).join(&["**".to_string()]);
-            if !all_paths && !dbs.iter().all(|d| p.patterns.iter().any(|c| c.contains(&everything(d)))) {
+            if !all_paths && !dbs.iter().all(|d| p.patterns.iter().any(|c| c.contains(&PathPattern::below(d)))) {
                 // The pipe carries only part of a database: on the peer, what it carries of it is
                 // deleted (its points; the peer keeps the rest of the database, and its series).
-                let patterns = narrow(&p.patterns, dbs.iter().map(everything).collect());
+                let patterns = narrow(&p.patterns, dbs.iter().map(PathPattern::below).collect());
                 if patterns.is_empty() {
                     return None;
                 }

@@ -370,10 +370,7 @@ fn prepare_batches(
             batch.recycle(buf);
         }
         let (mut points, mut newest_hlc) = (0u64, 0u64);
-        // Shipping only this instance's writes verbatim, the peer's are passed over by their
-        // origin without being read in full.
-        let mut ours = |head: &[u8]| !verbatim || head.len() < PEEK || head[source::ORIGIN_AT] == ctx.me.0.to_le_bytes();
-        if from_files {
+        let (read, body, events) = if from_files {
             let mut spans: Vec<(Arc<std::fs::File>, u64, usize)> = Vec::new();
             let mut records = 0usize;
             let mut mine = |head: &[u8]| {
@@ -394,48 +391,44 @@ fn prepare_batches(
                     _ => spans.push((file.clone(), at, len)),
                 }
             });
-            let read = match read {
-                Ok(n) => n,
-                Err(e) => {
-                    let _ = tx.send(Err(format!("cannot read the WAL (the pipe will resynchronise if it was released): {e}")));
-                    return;
-                }
-            };
-            let upto = cur.next_seq - 1;
             let body = (records > 0).then(|| {
                 let bytes = spans.iter().map(|s| s.2).sum();
                 Shipment::Logged { head: crate::transfer::wal_batch_head(bytes, records), spans }
             });
-            if !hand_over(ctx, &cur, &tx, &mut reported, Prepared { body, upto, events: records as u64, points: 0, newest_hlc, read }) {
-                return;
-            }
-            continue;
-        }
-        let read = wal.read_where(&mut cur, p.sink.batch_bytes, if verbatim { PEEK } else { 0 }, &mut ours, &mut |seq, payload| {
-            if seq > last {
-                return;
-            }
-            if verbatim && payload.len() >= PEEK {
-                // Forward the logged bytes; decoding and re-encoding would double the sender's work.
-                if u64::from_le_bytes(payload[source::ORIGIN_AT].try_into().unwrap()) == ctx.me.0 {
-                    batch.push(payload)[source::ORIGIN_SEQ_AT].copy_from_slice(&seq.to_le_bytes());
-                    newest_hlc = newest_hlc.max(u64::from_le_bytes(payload[source::HLC_AT].try_into().unwrap()));
+            (read, body, records as u64)
+        } else {
+            // Shipping only this instance's writes verbatim, the peer's are passed over by their
+            // origin without being read in full.
+            let mut ours = |head: &[u8]| !verbatim || head.len() < PEEK || head[source::ORIGIN_AT] == ctx.me.0.to_le_bytes();
+            let read = wal.read_where(&mut cur, p.sink.batch_bytes, if verbatim { PEEK } else { 0 }, &mut ours, &mut |seq, payload| {
+                if seq > last {
+                    return;
                 }
-                return;
-            }
-            match Mutation::decode(payload) {
-                Ok(m) => {
-                    if let Some(m) = source::select(&p.source, ctx.me, seq, m) {
-                        points += points_of(&m);
-                        newest_hlc = newest_hlc.max(m.version.hlc);
-                        let mut enc = Vec::new();
-                        m.encode(&mut enc);
-                        batch.push(&enc);
+                if verbatim && payload.len() >= PEEK {
+                    // Forward the logged bytes; decoding and re-encoding would double the sender's work.
+                    if u64::from_le_bytes(payload[source::ORIGIN_AT].try_into().unwrap()) == ctx.me.0 {
+                        batch.push(payload)[source::ORIGIN_SEQ_AT].copy_from_slice(&seq.to_le_bytes());
+                        newest_hlc = newest_hlc.max(u64::from_le_bytes(payload[source::HLC_AT].try_into().unwrap()));
                     }
+                    return;
                 }
-                Err(e) => tracing::error!(pipe = %ctx.name, seq, "skipping undecodable WAL record: {e}"),
-            }
-        });
+                match Mutation::decode(payload) {
+                    Ok(m) => {
+                        if let Some(m) = source::select(&p.source, ctx.me, seq, m) {
+                            points += points_of(&m);
+                            newest_hlc = newest_hlc.max(m.version.hlc);
+                            let mut enc = Vec::new();
+                            m.encode(&mut enc);
+                            batch.push(&enc);
+                        }
+                    }
+                    Err(e) => tracing::error!(pipe = %ctx.name, seq, "skipping undecodable WAL record: {e}"),
+                }
+            });
+            let events = batch.count() as u64;
+            let body = (!batch.is_empty()).then(|| Shipment::Body(batch.finish(p.sink.compression)));
+            (read, body, events)
+        };
         let read = match read {
             Ok(n) => n,
             Err(e) => {
@@ -444,40 +437,27 @@ fn prepare_batches(
             }
         };
         let upto = cur.next_seq - 1;
-        let events = batch.count() as u64;
-        let body = (!batch.is_empty()).then(|| Shipment::Body(batch.finish(p.sink.compression)));
-        if !hand_over(ctx, &cur, &tx, &mut reported, Prepared { body, upto, events, points, newest_hlc, read }) {
+        if body.is_none() {
+            if read == 0 {
+                wal.wait_beyond(upto, Duration::from_millis(100));
+            }
+            if upto == reported {
+                continue;
+            }
+        }
+        let only_others = verbatim && body.is_none() && read > 0;
+        reported = upto;
+        if tx.send(Ok(Prepared { body, upto, events, points, newest_hlc, read })).is_err() {
             return;
         }
-    }
-}
-
-/// Passes a prepared batch to the shipping thread, or waits when there was nothing to read.
-/// False once the shipping thread is gone.
-fn hand_over(ctx: &TaskContext, cur: &WalCursor, tx: &std::sync::mpsc::SyncSender<Result<Prepared, String>>, reported: &mut u64, prepared: Prepared) -> bool {
-    let wal = ctx.engine.wal();
-    let (upto, read) = (prepared.upto, prepared.read);
-    if prepared.body.is_none() {
-        if read == 0 {
-            wal.wait_beyond(upto, Duration::from_millis(100));
-        }
-        if upto == *reported {
-            return true;
+        if only_others {
+            // Everything read was another origin's (a peer's writes, applied here). Until this
+            // instance writes again, the rest is read in bulk every LOCAL_WAIT instead of at each
+            // replicated record: on a receiver that is not written to, this pipe woke a few hundred
+            // times a second to skip what its peer had sent.
+            ctx.engine.wait_local_beyond(cur.next_seq - 1, LOCAL_WAIT);
         }
     }
-    let only_others = source::ships_local_verbatim(&ctx.params.source) && prepared.body.is_none() && read > 0;
-    *reported = upto;
-    if tx.send(Ok(prepared)).is_err() {
-        return false;
-    }
-    if only_others {
-        // Everything read was another origin's (a peer's writes, applied here). Until this
-        // instance writes again, the rest is read in bulk every LOCAL_WAIT instead of at each
-        // replicated record: on a receiver that is not written to, this pipe woke a few hundred
-        // times a second to skip what its peer had sent.
-        ctx.engine.wait_local_beyond(cur.next_seq - 1, LOCAL_WAIT);
-    }
-    true
 }
 
 /// Bytes of a logged mutation that say whose it is (its HLC, origin and origin sequence).

@@ -709,7 +709,7 @@ impl State {
                 // it saw the drop) stays, and so does its series.
                 let patterns: Vec<PathPattern> = match op {
                     Op::DropSeries(ps) => ps.iter().map(PathPattern::exact).collect(),
-                    Op::DeleteDatabases(dbs) => dbs.iter().map(|d| PathPattern::exact(d).join(&["**".to_string()])).collect(),
+                    Op::DeleteDatabases(dbs) => dbs.iter().map(PathPattern::below).collect(),
                     _ => unreachable!(),
                 };
                 match op {
@@ -1766,7 +1766,7 @@ impl Engine {
             if cutoff == i64::MIN {
                 continue;
             }
-            let patterns = vec![PathPattern::exact(&db).join(&["**".to_string()])];
+            let patterns = vec![PathPattern::below(&db)];
             match self.write(Op::Delete { patterns, start: i64::MIN, end: cutoff - 1 }) {
                 Ok(_) => {}
                 Err(e) if e.code == StatusCode::PathNotExist => {} // nothing stored under it
@@ -2611,19 +2611,31 @@ mod tests {
     }
 
     /// Ships `from`'s own WAL records after `*at` to `to` (a double-living pipe, by hand).
-    fn ship(from: &Engine, to: &Engine, at: &mut u64) {
-        let mut muts = Vec::new();
-        from.wal()
-            .read(&mut crate::wal::WalCursor::at(*at + 1), usize::MAX, &mut |seq, p| {
+    /// The mutations `e` logged after `after`, each with its sequence as origin sequence (as a
+    /// pipe ships them).
+    fn logged(e: &Engine, after: u64) -> Vec<Mutation> {
+        let mut out = Vec::new();
+        e.wal()
+            .read(&mut crate::wal::WalCursor::at(after + 1), usize::MAX, &mut |seq, p| {
                 let mut m = Mutation::decode(p).unwrap();
-                if m.version.origin == from.instance() {
-                    m.origin_seq = seq;
-                    muts.push(m);
-                }
-                *at = seq;
+                m.origin_seq = seq;
+                out.push(m);
             })
             .unwrap();
-        to.apply_remote(&format!("{}", from.instance()), muts).unwrap();
+        out
+    }
+
+    fn ship(from: &Engine, to: &Engine, at: &mut u64) {
+        let all = logged(from, *at);
+        *at = all.last().map_or(*at, |m| m.origin_seq);
+        let own = all.into_iter().filter(|m| m.version.origin == from.instance()).collect();
+        to.apply_remote(&format!("{}", from.instance()), own).unwrap();
+    }
+
+    /// Ships both ways: `a` to `b`, then `b` to `a`.
+    fn exchange(a: &Engine, b: &Engine, ab: &mut u64, ba: &mut u64) {
+        ship(a, b, ab);
+        ship(b, a, ba);
     }
 
     /// A pair of engines (instances 1 and 2) with a schema level of `level`, and their pipes' positions.
@@ -2665,8 +2677,7 @@ mod tests {
         drop_s(&a, "root.db.e.s");
         tick();
         ins(&b, "root.db.e", 2, 2.0);
-        ship(&a, &b, &mut ab);
-        ship(&b, &a, &mut ba);
+        exchange(&a, &b, &mut ab, &mut ba);
         assert_eq!(shown(&a), shown(&b));
         assert_eq!(shown(&a).0, vec![("root.db.e.s".to_string(), DataType::Double, vec![(2, Value::F64(2.0))])]);
         // The other order: B's write is older than A's drop, which removes it everywhere (A made
@@ -2679,8 +2690,7 @@ mod tests {
         ins(&b, "root.db.e", 2, 2.0);
         tick();
         drop_s(&a, "root.db.e.s");
-        ship(&a, &b, &mut ab);
-        ship(&b, &a, &mut ba);
+        exchange(&a, &b, &mut ab, &mut ba);
         assert_eq!(shown(&a), shown(&b));
         assert!(shown(&a).0.is_empty(), "{:?}", shown(&a));
         // A database deleted on A while B creates a series in it (level 2, so a path like root.q.s
@@ -2694,8 +2704,7 @@ mod tests {
         a.write(Op::DeleteDatabases(vec![Path::parse("root.q").unwrap()])).unwrap();
         tick();
         b.write(Op::CreateSeries(vec![SeriesDef::simple(Path::parse("root.q.s").unwrap(), DataType::Double, false)])).unwrap();
-        ship(&a, &b, &mut ab);
-        ship(&b, &a, &mut ba);
+        exchange(&a, &b, &mut ab, &mut ba);
         assert_eq!(shown(&a), shown(&b));
         assert_eq!(shown(&a).1, vec![("root.q".to_string(), None)]);
         assert_eq!(shown(&a).0.len(), 1);
@@ -2708,8 +2717,7 @@ mod tests {
         b.write(Op::CreateSeries(vec![SeriesDef::simple(Path::parse("root.q.s").unwrap(), DataType::Double, false)])).unwrap();
         tick();
         a.write(Op::DeleteDatabases(vec![Path::parse("root.q").unwrap()])).unwrap();
-        ship(&a, &b, &mut ab);
-        ship(&b, &a, &mut ba);
+        exchange(&a, &b, &mut ab, &mut ba);
         assert_eq!(shown(&a), shown(&b));
         assert_eq!(shown(&a), (vec![], vec![]));
     }
@@ -2729,8 +2737,7 @@ mod tests {
         tick();
         b.write(Op::SetTtl { database: t.clone(), ttl: Some(7_200_000) }).unwrap();
         b.write(Op::CreateSeries(vec![def("alias2")])).unwrap();
-        ship(&a, &b, &mut ab);
-        ship(&b, &a, &mut ba);
+        exchange(&a, &b, &mut ab, &mut ba);
         assert_eq!(shown(&a), shown(&b));
         assert_eq!(shown(&a).1, vec![("root.t".to_string(), Some(7_200_000))]);
         let alias = |e: &Engine| e.state().schema.series(&Path::parse("root.t.m.temp").unwrap()).unwrap().def.alias.clone();
@@ -2739,15 +2746,7 @@ mod tests {
         // late is still refused.
         let early = a.write(Op::CreateSeries(vec![SeriesDef::simple(Path::parse("root.t.m.x").unwrap(), DataType::Int64, false)])).unwrap();
         let _ = early;
-        let mut late = Vec::new();
-        a.wal().read(&mut crate::wal::WalCursor::at(1), usize::MAX, &mut |seq, p| {
-            let mut m = Mutation::decode(p).unwrap();
-            m.origin_seq = seq;
-            if matches!(&m.op, Op::CreateSeries(d) if d[0].path.last() == "x") {
-                late.push(m);
-            }
-        })
-        .unwrap();
+        let mut late: Vec<Mutation> = logged(&a, 0).into_iter().filter(|m| matches!(&m.op, Op::CreateSeries(d) if d[0].path.last() == "x")).collect();
         tick();
         a.write(Op::DropSeries(vec![Path::parse("root.t.m.x").unwrap()])).unwrap();
         a.flush().unwrap();
@@ -2800,8 +2799,7 @@ mod tests {
         a.write(Op::Insert(vec![text])).unwrap();
         tick();
         b.write(Op::Insert(vec![batch("root.sg.d", vec![2], vec![2.5])])).unwrap();
-        ship(&a, &b, &mut ab);
-        ship(&b, &a, &mut ba);
+        exchange(&a, &b, &mut ab, &mut ba);
         assert_eq!(shown(&a), shown(&b));
         assert_eq!(shown(&a).0, vec![("root.sg.d.s".to_string(), DataType::Text, vec![(3, Value::Bytes(b"abc".to_vec()))])]);
         assert_eq!(defs(&a), defs(&b));
@@ -2820,8 +2818,7 @@ mod tests {
         a.write(Op::DeleteDatabases(vec![q.clone()])).unwrap();
         tick();
         b.write(Op::Insert(vec![batch("root.q.d", vec![1], vec![1.0])])).unwrap();
-        ship(&a, &b, &mut ab);
-        ship(&b, &a, &mut ba);
+        exchange(&a, &b, &mut ab, &mut ba);
         assert_eq!(shown(&a), shown(&b));
         assert_eq!(shown(&a), (vec![("root.q.d.s".to_string(), DataType::Double, vec![(1, Value::F64(1.0))])], vec![("root.q".to_string(), None)]));
         assert_eq!(defs(&a), defs(&b));
@@ -2839,8 +2836,7 @@ mod tests {
         b2.write(Op::Insert(vec![batch("root.re.d", vec![2], vec![2.0])])).unwrap();
         tick();
         a2.write(Op::CreateSeries(vec![SeriesDef { alias: Some("again".into()), ..SeriesDef::simple(r.clone(), DataType::Double, false) }])).unwrap();
-        ship(&a2, &b2, &mut ab2);
-        ship(&b2, &a2, &mut ba2);
+        exchange(&a2, &b2, &mut ab2, &mut ba2);
         assert_eq!(shown(&a2), shown(&b2));
         assert_eq!(defs(&a2), defs(&b2));
         // B sets a TTL and writes into a database A deleted before: the TTL comes back with it on A.
@@ -2854,15 +2850,12 @@ mod tests {
         tick();
         b3.write(Op::SetTtl { database: w.clone(), ttl: Some(360_000_000_000) }).unwrap();
         b3.write(Op::Insert(vec![batch("root.w.d", vec![2], vec![2.0])])).unwrap();
-        ship(&a3, &b3, &mut ab3);
-        ship(&b3, &a3, &mut ba3);
+        exchange(&a3, &b3, &mut ab3, &mut ba3);
         assert_eq!(shown(&a3), shown(&b3));
         assert_eq!(shown(&a3).1, vec![("root.w".to_string(), Some(360_000_000_000))]);
         assert_eq!(ttls(&a3), ttls(&b3));
         // A TTL set on B before A's deletion, arriving late, stays gone on both.
-        let mut late = Vec::new();
-        b.wal().read(&mut crate::wal::WalCursor::at(1), usize::MAX, &mut |_, p| late.push(Mutation::decode(p).unwrap())).unwrap();
-        let mut old_ttl = late.into_iter().find(|m| m.version.origin == InstanceId(1) && matches!(m.op, Op::SetTtl { .. })).expect("A's TTL logged on B");
+        let mut old_ttl = logged(&b, 0).into_iter().find(|m| m.version.origin == InstanceId(1) && matches!(m.op, Op::SetTtl { .. })).expect("A's TTL logged on B");
         old_ttl.version.origin = InstanceId(3);
         old_ttl.origin_seq = 1;
         a.apply_remote("late", vec![old_ttl.clone()]).unwrap();
@@ -2938,14 +2931,7 @@ mod tests {
         };
         e.write(Op::Insert(vec![text])).unwrap();
         e.flush().unwrap();
-        let mut muts = Vec::new();
-        peer.wal().read(&mut crate::wal::WalCursor::at(1), usize::MAX, &mut |seq, p| {
-            let mut m = Mutation::decode(p).unwrap();
-            m.origin_seq = seq;
-            muts.push(m);
-        })
-        .unwrap();
-        e.apply_remote("s", muts).unwrap();
+        e.apply_remote("s", logged(&peer, 0)).unwrap();
         let x = Path::parse("root.c.d.x").unwrap();
         let st = e.state();
         assert_eq!(st.schema.series(&x).unwrap().def.dtype, DataType::Int64);
@@ -2965,13 +2951,7 @@ mod tests {
         let peer = Engine::open(EngineConfig { instance: InstanceId(7), ..cfg(dp.path(), true) }).unwrap();
         peer.write(Op::Insert(vec![batch("root.db.d", vec![50, 9000], vec![1.0, 2.0])])).unwrap();
         peer.write(Op::Delete { patterns: vec![PathPattern::parse("root.db.**").unwrap()], start: i64::MIN, end: 99 }).unwrap();
-        let mut late = Vec::new();
-        peer.wal().read(&mut crate::wal::WalCursor::at(1), usize::MAX, &mut |seq, p| {
-            let mut m = Mutation::decode(p).unwrap();
-            m.origin_seq = seq;
-            late.push(m);
-        })
-        .unwrap();
+        let late = logged(&peer, 0);
         std::thread::sleep(std::time::Duration::from_millis(2));
         let e = Engine::open(cfg(de.path(), true)).unwrap();
         e.write(Op::Insert(vec![batch("root.db.d", (0..100).map(|t| t * 100).collect(), vec![0.5; 100])])).unwrap();
@@ -3022,14 +3002,7 @@ mod tests {
         // A peer's writes applied here are not ours to ship.
         let b = Engine::open(EngineConfig { instance: InstanceId(7), ..cfg(db.path(), true) }).unwrap();
         let bw = b.write(Op::Insert(vec![batch("root.db.e", vec![2], vec![2.0])])).unwrap();
-        let mut muts = Vec::new();
-        b.wal().read(&mut crate::wal::WalCursor::at(1), usize::MAX, &mut |seq, p| {
-            let mut m = Mutation::decode(p).unwrap();
-            m.origin_seq = seq;
-            muts.push(m);
-        })
-        .unwrap();
-        assert!(bw.seq > 0 && a.apply_remote("s", muts).unwrap().applied > 0);
+        assert!(bw.seq > 0 && a.apply_remote("s", logged(&b, 0)).unwrap().applied > 0);
         assert!(a.wal().last_seq() > ack.seq);
         assert!(!a.wait_local_beyond(ack.seq, short));
         // A waiting pipe is woken by the next local write.
@@ -3064,15 +3037,7 @@ mod tests {
         b.write(Op::Insert(vec![batch("root.db.d", vec![2, 3], vec![20.0, 30.0])])).unwrap();
         // Ship each side's own WAL records to the other, twice (re-sends must be harmless).
         let ship = |from: &Engine, to: &Engine| {
-            let mut muts = Vec::new();
-            from.wal().read(&mut crate::wal::WalCursor::at(1), usize::MAX, &mut |seq, p| {
-                let mut m = Mutation::decode(p).unwrap();
-                if m.version.origin == from.instance() {
-                    m.origin_seq = seq;
-                    muts.push(m);
-                }
-            })
-            .unwrap();
+            let muts: Vec<Mutation> = logged(from, 0).into_iter().filter(|m| m.version.origin == from.instance()).collect();
             to.apply_remote("s", muts.clone()).unwrap();
             let again = to.apply_remote("s", muts).unwrap();
             assert_eq!(again.applied, 0);
@@ -3100,15 +3065,8 @@ mod tests {
             let dev = if i % 2 == 0 { "root.x.d" } else { "root.y.d" };
             a.write(Op::Insert(vec![batch(dev, vec![i], vec![i as f64])])).unwrap();
         }
-        let mut x = Vec::new();
-        let mut y = Vec::new();
-        a.wal().read(&mut crate::wal::WalCursor::at(1), usize::MAX, &mut |seq, p| {
-            let mut m = Mutation::decode(p).unwrap();
-            m.origin_seq = seq;
-            let Op::Insert(bs) = &m.op else { return };
-            if bs[0].device.to_string() == "root.x.d" { x.push(m) } else { y.push(m) }
-        })
-        .unwrap();
+        let (x, y): (Vec<Mutation>, Vec<Mutation>) =
+            logged(&a, 0).into_iter().filter(|m| matches!(m.op, Op::Insert(_))).partition(|m| matches!(&m.op, Op::Insert(bs) if bs[0].device.to_string() == "root.x.d"));
         assert!(x.len() == 3 && y.len() == 3 && x[2].origin_seq > y[0].origin_seq);
         // Stream "x" ships everything; "y" only its first record so far.
         assert_eq!(b.apply_remote("x", x.clone()).unwrap().applied, 3);

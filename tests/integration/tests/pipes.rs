@@ -18,10 +18,15 @@ fn pipe_sql(name: &str, to: &TestServer, extra: &str) -> String {
 }
 
 fn pair() -> (TestServer, TestServer) {
+    pair_with("")
+}
+
+/// Two servers with pipes AB and BA, each with `extra` source parameters.
+fn pair_with(extra: &str) -> (TestServer, TestServer) {
     let a = TestServer::start(&[]);
     let b = TestServer::start(&[]);
-    sql(&a, &pipe_sql("AB", &b, ""));
-    sql(&b, &pipe_sql("BA", &a, ""));
+    sql(&a, &pipe_sql("AB", &b, extra));
+    sql(&b, &pipe_sql("BA", &a, extra));
     (a, b)
 }
 
@@ -369,32 +374,24 @@ fn stopping_a_pipe_stuck_on_a_silent_peer_does_not_block_show_pipes() {
 
 #[test]
 fn a_deletion_through_a_pipe_with_a_path_reaches_only_that_path_on_the_peer() {
-    // Both pipes replicate root.a only; each side keeps data of its own elsewhere.
-    let a = TestServer::start(&[]);
-    let b = TestServer::start(&[]);
-    sql(&a, &pipe_sql("AB", &b, ", 'source.path'='root.a.**'"));
-    sql(&b, &pipe_sql("BA", &a, ", 'source.path'='root.a.**'"));
-    sql(&a, "insert into root.a.d(time, s) values (1, 1)");
-    sql(&b, "insert into root.b.d(time, s) values (1, 1)");
-    drain(&a, &b);
-    assert_eq!(sql(&b, "select s from root.a.d").times, vec![1]);
-    sql(&a, "delete from root.** where time <= 10");
-    drain(&a, &b);
-    assert!(sql(&b, "select s from root.a.d").times.is_empty(), "the deletion reached what the pipe covers");
-    assert_eq!(sql(&b, "select s from root.b.d").times, vec![1], "and nothing outside it");
-    // A database the pipes carry only part of: deleting it on A deletes that part on B.
-    let a = TestServer::start(&[]);
-    let b = TestServer::start(&[]);
-    sql(&a, &pipe_sql("AB", &b, ", 'source.path'='root.p.x.**'"));
-    sql(&b, &pipe_sql("BA", &a, ", 'source.path'='root.p.x.**'"));
-    sql(&a, "insert into root.p.x.d(time, s) values (1, 1)");
-    sql(&b, "insert into root.p.y.d(time, s) values (1, 1)");
-    drain(&a, &b);
-    assert_eq!(sql(&b, "select s from root.p.x.d").times, vec![1]);
-    sql(&a, "delete database root.p");
-    drain(&a, &b);
-    assert!(sql(&b, "select s from root.p.x.d").times.is_empty());
-    assert_eq!(sql(&b, "select s from root.p.y.d").times, vec![1], "B's own part of the database stays");
+    // Both pipes carry one path; each side keeps data of its own elsewhere: a deletion on A,
+    // including one of the whole database, reaches only what the pipes carry on B.
+    // (pipe path, A's device, B's own device, the deletion)
+    let cases = [
+        ("root.a.**", "root.a.d", "root.b.d", "delete from root.** where time <= 10"),
+        ("root.p.x.**", "root.p.x.d", "root.p.y.d", "delete database root.p"),
+    ];
+    for (path, carried, own, deletion) in cases {
+        let (a, b) = pair_with(&format!(", 'source.path'='{path}'"));
+        sql(&a, &format!("insert into {carried}(time, s) values (1, 1)"));
+        sql(&b, &format!("insert into {own}(time, s) values (1, 1)"));
+        drain(&a, &b);
+        assert_eq!(sql(&b, &format!("select s from {carried}")).times, vec![1]);
+        sql(&a, deletion);
+        drain(&a, &b);
+        assert!(sql(&b, &format!("select s from {carried}")).times.is_empty(), "{deletion}: it reached what the pipe carries");
+        assert_eq!(sql(&b, &format!("select s from {own}")).times, vec![1], "{deletion}: and nothing outside it");
+    }
 }
 
 #[test]
