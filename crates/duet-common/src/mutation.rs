@@ -234,6 +234,10 @@ pub enum Op {
     /// its own pace). Never shipped; its version's origin is no instance's (0), so no pipe takes
     /// it for a local write.
     Stream(String),
+    /// Drop the series matching these patterns, whichever the receiver holds: what a pipe that
+    /// carries only part of a database ships of its deletion (the sender cannot list the peer's
+    /// series). A receiver turns it into [`Op::DropSeries`] of its matching series before logging.
+    DropMatching(Vec<PathPattern>),
 }
 
 /// One durable change with its version and origin.
@@ -255,6 +259,7 @@ const TAG_CREATE_SERIES: u8 = 5;
 const TAG_DROP_SERIES: u8 = 6;
 const TAG_SET_TTL: u8 = 7;
 const TAG_STREAM: u8 = 8;
+const TAG_DROP_MATCHING: u8 = 9;
 
 fn put_path(out: &mut Vec<u8>, p: &[String]) {
     out.put_var(p.len() as u64);
@@ -435,6 +440,13 @@ impl Mutation {
                 out.put_u8(TAG_STREAM);
                 out.put_str(s);
             }
+            Op::DropMatching(patterns) => {
+                out.put_u8(TAG_DROP_MATCHING);
+                out.put_var(patterns.len() as u64);
+                for p in patterns {
+                    put_path(out, p.nodes());
+                }
+            }
         }
     }
 
@@ -501,6 +513,10 @@ impl Mutation {
                 Op::SetTtl { database, ttl }
             }
             TAG_STREAM => Op::Stream(r.string()?),
+            TAG_DROP_MATCHING => {
+                let n = r.count()?;
+                Op::DropMatching((0..n).map(|_| get_nodes(&mut r).map(PathPattern::from_nodes)).collect::<Result<_, _>>()?)
+            }
             t => return Err(DecodeError(format!("unknown mutation tag {t}"))),
         };
         if r.remaining() != 0 {
@@ -542,6 +558,7 @@ mod tests {
             Op::DropSeries(vec![dev.child("s")]),
             Op::SetTtl { database: Path::parse("root.db").unwrap(), ttl: Some(3600) },
             Op::Stream("7/AB@1764190000000".into()),
+            Op::DropMatching(vec![PathPattern::parse("root.db.x.**").unwrap(), PathPattern::parse("root.db.*.s").unwrap()]),
         ];
         for op in ops {
             let m = Mutation { version: Version { hlc: 99, origin: InstanceId(7) }, origin_seq: 12, op };

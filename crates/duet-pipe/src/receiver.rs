@@ -225,6 +225,8 @@ impl Receiver {
                 ("batch_formats", "wal".to_string()),
                 // Drops and schema settings are applied by version (Schema::apply_with).
                 ("schema_rules", "versioned".to_string()),
+                // Schema ops beyond the first version's.
+                ("schema_ops", "drop_matching".to_string()),
             ])),
         }
     }

@@ -23,10 +23,19 @@ pub struct SinkConn {
     pub peer: InstanceId,
     /// The receiver's highest applied sequence of ours, at handshake.
     pub watermark: u64,
-    /// Whether the receiver takes batches of logged WAL records (transfer::WAL_RECORDS).
+    /// What the receiver announced it takes.
+    pub caps: PeerCaps,
+}
+
+/// What a receiver announces in the handshake that it takes, beyond the first version's batches.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PeerCaps {
+    /// Batches of logged WAL records (transfer::WAL_RECORDS).
     pub wal_batches: bool,
-    /// Whether the receiver applies drops by version (then a resynchronisation ships them).
+    /// Drops applied by version (then a resynchronisation ships them).
     pub versioned_schema: bool,
+    /// [`duet_common::mutation::Op::DropMatching`].
+    pub drop_matching: bool,
 }
 
 /// Why no endpoint could be used.
@@ -86,9 +95,12 @@ fn handshake(host: &str, port: u16, p: &SinkParams, me: InstanceId, precision: P
     let kv = decode_kv(&resp.body.unwrap_or_default()).map_err(|e| refused(format!("bad handshake reply: {e}")))?;
     let peer = get(&kv, "instance").and_then(InstanceId::parse).ok_or_else(|| refused("handshake reply has no instance id".into()))?;
     let watermark = get(&kv, "watermark").and_then(|w| w.parse().ok()).unwrap_or(0);
-    let wal_batches = get(&kv, "batch_formats").is_some_and(|f| f.split(',').any(|x| x == "wal"));
-    let versioned_schema = get(&kv, "schema_rules") == Some("versioned");
-    Ok(SinkConn { client, stream, batches: 0, endpoint: (host.to_string(), port), peer, watermark, wal_batches, versioned_schema })
+    let caps = PeerCaps {
+        wal_batches: get(&kv, "batch_formats").is_some_and(|f| f.split(',').any(|x| x == "wal")),
+        versioned_schema: get(&kv, "schema_rules") == Some("versioned"),
+        drop_matching: get(&kv, "schema_ops").is_some_and(|f| f.split(',').any(|x| x == "drop_matching")),
+    };
+    Ok(SinkConn { client, stream, batches: 0, endpoint: (host.to_string(), port), peer, watermark, caps })
 }
 
 /// What the receiver reported for a batch.

@@ -44,6 +44,15 @@ fn narrow(covered: &[PathPattern], patterns: Vec<PathPattern>) -> Vec<PathPatter
     out
 }
 
+/// What a receiver that does not take [`Op::DropMatching`] gets instead: the points of the series
+/// it would drop (their definitions stay there).
+pub fn for_older_receiver(m: Mutation) -> Mutation {
+    match m.op {
+        Op::DropMatching(patterns) => Mutation { op: Op::Delete { patterns, start: i64::MIN, end: i64::MAX }, ..m },
+        _ => m,
+    }
+}
+
 /// Whether the source ships every local mutation unchanged (no path, time or inclusion filter):
 /// then a WAL record can be forwarded as bytes, with only its origin sequence patched in.
 pub fn ships_local_verbatim(p: &SourceParams) -> bool {
@@ -140,13 +149,13 @@ pub fn select(p: &SourceParams, me: InstanceId, seq: u64, mut m: Mutation) -> Op
                 return None;
             }
             if !all_paths && !dbs.iter().all(|d| p.patterns.iter().any(|c| c.contains(&PathPattern::below(d)))) {
-                // The pipe carries only part of a database: on the peer, what it carries of it is
-                // deleted (its points; the peer keeps the rest of the database, and its series).
+                // The pipe carries only part of a database: on the peer, the series it carries of
+                // it are dropped (the peer keeps the rest of the database, and its series).
                 let patterns = narrow(&p.patterns, dbs.iter().map(PathPattern::below).collect());
                 if patterns.is_empty() {
                     return None;
                 }
-                return Some(Mutation { op: Op::Delete { patterns, start: i64::MIN, end: i64::MAX }, ..m });
+                return Some(Mutation { op: Op::DropMatching(patterns), ..m });
             }
             Op::DeleteDatabases(dbs)
         }
@@ -175,6 +184,16 @@ pub fn select(p: &SourceParams, me: InstanceId, seq: u64, mut m: Mutation) -> Op
                 return None;
             }
             Op::SetTtl { database, ttl }
+        }
+        Op::DropMatching(patterns) => {
+            if !inc.has("schema.timeseries.ordinary.drop") {
+                return None;
+            }
+            let patterns = if all_paths { patterns } else { narrow(&p.patterns, patterns) };
+            if patterns.is_empty() {
+                return None;
+            }
+            Op::DropMatching(patterns)
         }
         // A receiver's own bookkeeping of where replicated writes came from.
         Op::Stream(_) => return None,
@@ -257,10 +276,10 @@ mod tests {
         assert!(shipped("root.b.**").is_empty());
         // A database the pipe covers only in part: its covered points are deleted, not the database.
         let gone = |paths: &[(&str, &str)], db: &str| select(&params(paths), InstanceId(0), 1, Mutation { version: Version::default(), origin_seq: 0, op: Op::DeleteDatabases(vec![Path::parse(db).unwrap()]) }).map(|m| m.op);
-        match gone(&[("path", "root.a.x.**")], "root.a") {
-            Some(Op::Delete { patterns, start, end }) => assert_eq!((patterns, start, end), (vec![PathPattern::parse("root.a.x.**").unwrap()], i64::MIN, i64::MAX)),
-            op => panic!("{op:?}"),
-        }
+        let x = vec![PathPattern::parse("root.a.x.**").unwrap()];
+        assert_eq!(gone(&[("path", "root.a.x.**")], "root.a"), Some(Op::DropMatching(x.clone())), "the covered series are dropped");
+        let m = Mutation { version: Version::default(), origin_seq: 0, op: Op::DropMatching(x.clone()) };
+        assert_eq!(for_older_receiver(m).op, Op::Delete { patterns: x, start: i64::MIN, end: i64::MAX }, "or their points deleted");
         assert_eq!(gone(&[("path", "root.a.**")], "root.a"), Some(Op::DeleteDatabases(vec![Path::parse("root.a").unwrap()])));
         assert_eq!(gone(&[("path", "root.a.**")], "root.b"), None);
     }

@@ -193,7 +193,7 @@ fn resync(ctx: &TaskContext, conn: &mut sink::SinkConn, stop: &AtomicBool, stats
     tracing::warn!(pipe = %ctx.name, missing_from, "pipe resynchronising from stored data");
     let only = if p.source.double_living || !p.source.forwarding { Some(ctx.me) } else { None };
     let covers = |path: &duet_common::path::Path| p.source.patterns.iter().any(|pat| pat.matches(path));
-    let with_drops = conn.versioned_schema;
+    let (with_drops, caps) = (conn.caps.versioned_schema, conn.caps);
     let mut batch: Vec<Vec<u8>> = Vec::new();
     let mut bytes = 0usize;
     let mut points = 0u64;
@@ -219,6 +219,7 @@ fn resync(ctx: &TaskContext, conn: &mut sink::SinkConn, stop: &AtomicBool, stats
             return Err("stopped during resynchronisation".into());
         }
         if let Some(m) = source::select(&p.source, ctx.me, 0, m) {
+            let m = if caps.drop_matching { m } else { source::for_older_receiver(m) };
             points += points_of(&m);
             let mut enc = Vec::new();
             m.encode(&mut enc);
@@ -303,8 +304,9 @@ fn stream(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>, backoff: &
         let quit = &quit;
         // Shipping only our own writes, uncompressed, to a receiver that takes logged records:
         // they go from the WAL's files to the socket without passing through this process.
-        let from_files = conn.wal_batches && p.sink.compression == crate::params::Compression::None && source::ships_local_verbatim(&p.source);
-        scope.spawn(move || prepare_batches(ctx, cur, last, from_files, (stop, quit), tx, used_rx));
+        let from_files = conn.caps.wal_batches && p.sink.compression == crate::params::Compression::None && source::ships_local_verbatim(&p.source);
+        let caps = conn.caps;
+        scope.spawn(move || prepare_batches(ctx, cur, last, (from_files, caps), (stop, quit), tx, used_rx));
         let r = ship_batches(ctx, &mut conn, stop, stats, (rx, used_tx), confirmed, peer);
         quit.store(true, Ordering::Release);
         r
@@ -350,7 +352,7 @@ fn prepare_batches(
     ctx: &TaskContext,
     mut cur: WalCursor,
     last: u64,
-    from_files: bool,
+    (from_files, caps): (bool, crate::sink::PeerCaps),
     (stop, quit): (&AtomicBool, &AtomicBool),
     tx: std::sync::mpsc::SyncSender<Result<Prepared, String>>,
     used: std::sync::mpsc::Receiver<Vec<u8>>,
@@ -415,6 +417,7 @@ fn prepare_batches(
                 match Mutation::decode(payload) {
                     Ok(m) => {
                         if let Some(m) = source::select(&p.source, ctx.me, seq, m) {
+                            let m = if caps.drop_matching { m } else { source::for_older_receiver(m) };
                             points += points_of(&m);
                             newest_hlc = newest_hlc.max(m.version.hlc);
                             let mut enc = Vec::new();

@@ -194,7 +194,7 @@ impl Schema {
                 }
                 Ok(())
             }
-            Op::Insert(_) | Op::Delete { .. } | Op::Stream(_) => Ok(()),
+            Op::Insert(_) | Op::Delete { .. } | Op::Stream(_) | Op::DropMatching(_) => Ok(()),
         }
     }
 
@@ -397,6 +397,11 @@ impl Schema {
                 }
                 vec![]
             }
+            Op::DropMatching(patterns) => {
+                // The series held here (by path: an alias is not a series' path).
+                let paths: Vec<Path> = self.series.keys().filter(|s| patterns.iter().any(|p| p.matches(s))).cloned().collect();
+                self.apply_with(&Op::DropSeries(paths), v, newer_data)
+            }
             Op::Insert(_) | Op::Delete { .. } | Op::Stream(_) => vec![],
         }
     }
@@ -556,6 +561,24 @@ mod tests {
         assert_eq!(s.apply(&Op::DeleteDatabases(vec![p("root.db")]), V0), vec![p("root.db.d.s1")]);
         assert_eq!(s.series_count(), 0);
         assert!(s.device(&p("root.db.d")).is_none());
+    }
+
+    #[test]
+    fn a_drop_by_pattern_drops_the_matching_series_held_here_older_than_it() {
+        let mut s = Schema::new();
+        s.apply(&Op::CreateDatabase(p("root.p")), V0);
+        let v = |hlc| Version { hlc, origin: InstanceId(1) };
+        let (v1, v2, v3) = (v(1), v(2), v(3));
+        for (path, v) in [("root.p.x.d.s", v1), ("root.p.x.e.s", v1), ("root.p.x.n.s", v3), ("root.p.y.d.s", v1)] {
+            s.apply(&Op::CreateSeries(vec![SeriesDef::simple(p(path), DataType::Int64, false)]), v);
+        }
+        let gone = s.apply(&Op::DropMatching(vec![PathPattern::parse("root.p.x.**").unwrap()]), v2);
+        assert_eq!(gone, vec![p("root.p.x.d.s"), p("root.p.x.e.s")], "created after the drop: root.p.x.n.s stays");
+        assert!(s.series(&p("root.p.y.d.s")).is_some() && s.database(&p("root.p")).is_some(), "the rest of the database stays");
+        assert_eq!(s.drop_version(&p("root.p.x.d.s")), v2, "remembered per series, as DROP TIMESERIES is");
+        let late = Op::CreateSeries(vec![SeriesDef::simple(p("root.p.x.d.s"), DataType::Int64, false)]);
+        s.apply(&late, v1);
+        assert!(s.series(&p("root.p.x.d.s")).is_none(), "an older creation arriving late stays dropped");
     }
 
     #[test]

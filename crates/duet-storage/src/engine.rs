@@ -703,13 +703,14 @@ impl State {
                 }
                 self.add_tombstone(Tombstone { patterns: patterns.clone(), start: *start, end: *end, version: m.version });
             }
-            op @ (Op::DropSeries(_) | Op::DeleteDatabases(_)) => {
+            op @ (Op::DropSeries(_) | Op::DeleteDatabases(_) | Op::DropMatching(_)) => {
                 // A drop is a deletion of everything older than it, in files too and in a
                 // replica's writes that arrive later; what is newer (a replica's write made before
                 // it saw the drop) stays, and so does its series.
                 let patterns: Vec<PathPattern> = match op {
                     Op::DropSeries(ps) => ps.iter().map(PathPattern::exact).collect(),
                     Op::DeleteDatabases(dbs) => dbs.iter().map(PathPattern::below).collect(),
+                    Op::DropMatching(patterns) => patterns.clone(),
                     _ => unreachable!(),
                 };
                 match op {

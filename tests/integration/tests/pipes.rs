@@ -376,12 +376,12 @@ fn stopping_a_pipe_stuck_on_a_silent_peer_does_not_block_show_pipes() {
 fn a_deletion_through_a_pipe_with_a_path_reaches_only_that_path_on_the_peer() {
     // Both pipes carry one path; each side keeps data of its own elsewhere: a deletion on A,
     // including one of the whole database, reaches only what the pipes carry on B.
-    // (pipe path, A's device, B's own device, the deletion)
+    // (pipe path, A's device, B's own device, the deletion, whether the carried series stays)
     let cases = [
-        ("root.a.**", "root.a.d", "root.b.d", "delete from root.** where time <= 10"),
-        ("root.p.x.**", "root.p.x.d", "root.p.y.d", "delete database root.p"),
+        ("root.a.**", "root.a.d", "root.b.d", "delete from root.** where time <= 10", true),
+        ("root.p.x.**", "root.p.x.d", "root.p.y.d", "delete database root.p", false),
     ];
-    for (path, carried, own, deletion) in cases {
+    for (path, carried, own, deletion, stays) in cases {
         let (a, b) = pair_with(&format!(", 'source.path'='{path}'"));
         sql(&a, &format!("insert into {carried}(time, s) values (1, 1)"));
         sql(&b, &format!("insert into {own}(time, s) values (1, 1)"));
@@ -391,6 +391,11 @@ fn a_deletion_through_a_pipe_with_a_path_reaches_only_that_path_on_the_peer() {
         drain(&a, &b);
         assert!(sql(&b, &format!("select s from {carried}")).times.is_empty(), "{deletion}: it reached what the pipe carries");
         assert_eq!(sql(&b, &format!("select s from {own}")).times, vec![1], "{deletion}: and nothing outside it");
+        // The schema follows: a deleted database's carried series are gone on B too (only their
+        // points went before), and B's own series stays.
+        assert_eq!(sql(&b, &format!("show timeseries {carried}.**")).rows.len(), stays as usize, "{deletion}: carried series");
+        assert_eq!(sql(&b, &format!("show timeseries {own}.**")).rows.len(), 1, "{deletion}: B's own series");
+        assert_eq!(sql(&a, &format!("show timeseries {carried}.**")).rows.len(), stays as usize, "{deletion}: on A");
     }
 }
 
