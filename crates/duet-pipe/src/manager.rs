@@ -21,6 +21,8 @@ struct Entry {
     meta: PipeMeta,
     params: PipeParams,
     task: Option<Arc<PipeTask>>,
+    /// Stopped only to start again with a new definition (ALTER PIPE): still shown as RUNNING.
+    restarting: bool,
 }
 
 /// The pipes of this instance.
@@ -59,7 +61,7 @@ impl PipeManager {
             let params = PipeParams::parse(&meta.source, &meta.processor, &meta.sink, precision)?;
             let task = meta.running.then(|| PipeTask::start(mgr.context(&meta, &params)));
             tracing::info!(pipe = %meta.name, running = meta.running, "pipe loaded");
-            mgr.pipes.lock().unwrap().insert(meta.name.clone(), Entry { meta, params, task });
+            mgr.pipes.lock().unwrap().insert(meta.name.clone(), Entry { meta, params, task, restarting: false });
         }
         Ok(mgr)
     }
@@ -284,7 +286,7 @@ impl PipeControl for PipeManager {
         self.engine.hold_wal(&meta.name, Some(if params.source.history { 0 } else { meta.created_seq }));
         let task = Some(PipeTask::start(self.context(&meta, &params)));
         tracing::info!(pipe = %meta.name, "pipe created");
-        pipes.insert(meta.name.clone(), Entry { meta, params, task });
+        pipes.insert(meta.name.clone(), Entry { meta, params, task, restarting: false });
         Ok(())
     }
 
@@ -310,10 +312,23 @@ impl PipeControl for PipeManager {
         }
         let params = PipeParams::parse(&meta.source, &meta.processor, &meta.sink, self.precision)?;
         self.check_not_self(&params)?;
-        self.stop_task(&name);
-        let saved = self.store.save(&meta);
+        let (task, old) = {
+            let mut pipes = self.pipes.lock().unwrap();
+            let e = pipes.get_mut(&name).expect("pipes change only under the ops lock");
+            e.restarting = e.task.is_some();
+            (e.task.take(), e.params.source.clone())
+        };
+        if let Some(t) = task {
+            t.stop();
+        }
+        // A source that now selects more (a wider path, time range or inclusion) ships what it
+        // passed over: the stored data it selects, before it resumes from the WAL. Asked for
+        // before the definition is saved, so that a crash between the two cannot lose it.
+        let widened = !params.source.within(&old);
+        let saved = if widened { self.store.request_resync(&name) } else { Ok(()) }.and_then(|_| self.store.save(&meta));
         let mut pipes = self.pipes.lock().unwrap();
         let e = pipes.get_mut(&name).expect("pipes change only under the ops lock");
+        e.restarting = false;
         if let Err(st) = saved {
             // The old definition stays, as it was.
             e.task = e.meta.running.then(|| PipeTask::start(self.context(&e.meta, &e.params)));
@@ -409,13 +424,17 @@ impl PipeControl for PipeManager {
                 continue;
             }
             let st = e.task.as_ref().map(|t| t.stats()).unwrap_or_else(|| Stats { confirmed: self.store.progress(n).0, ..Default::default() });
-            let remaining = readable.saturating_sub(st.confirmed);
+            let mut remaining = readable.saturating_sub(st.confirmed);
+            if remaining == 0 && self.store.resync_requested(n) {
+                // Stored data an ALTER PIPE selected is still to ship (it has no event count).
+                remaining = 1;
+            }
             let eta = if remaining == 0 { 0.0 } else if st.rate > 0.0 { remaining as f64 / st.rate } else { -1.0 };
             let text = |s: String| Some(Value::Bytes(s.into_bytes()));
             let row: Vec<Option<Value>> = vec![
                 text(n.clone()),
                 text(format_datetime(e.meta.created_ms, Precision::Ms, 0)),
-                text(if e.task.is_some() { "RUNNING".into() } else { "STOPPED".into() }),
+                text(if e.task.is_some() || e.restarting { "RUNNING".into() } else { "STOPPED".into() }),
                 text(render(&e.meta.source)),
                 text(render(&e.meta.processor)),
                 text(render(&e.meta.sink)),

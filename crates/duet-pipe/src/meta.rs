@@ -84,6 +84,31 @@ impl MetaStore {
         self.dir.join(format!("{name}.progress"))
     }
 
+    fn resync_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.resync"))
+    }
+
+    /// Asks the pipe to ship the stored data its source selects before it resumes from the WAL
+    /// (after an ALTER PIPE widened what it selects), until [`MetaStore::resync_done`].
+    pub fn request_resync(&self, name: &str) -> Result<(), Status> {
+        write_atomic(&self.resync_path(name), b"widened\n")
+    }
+
+    /// Whether a resynchronisation was asked for and not done yet.
+    pub fn resync_requested(&self, name: &str) -> bool {
+        self.resync_path(name).exists()
+    }
+
+    /// Records that the asked-for resynchronisation is done.
+    pub fn resync_done(&self, name: &str) -> Result<(), Status> {
+        let p = self.resync_path(name);
+        match fs::remove_file(&p) {
+            Ok(()) => fs::File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|e| io("sync", &self.dir, e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io("remove", &p, e)),
+        }
+    }
+
     /// Saves a definition.
     pub fn save(&self, m: &PipeMeta) -> Result<(), Status> {
         let mut t = String::new();
@@ -112,7 +137,7 @@ impl MetaStore {
 
     /// Deletes a pipe's files.
     pub fn remove(&self, name: &str) -> Result<(), Status> {
-        for p in [self.meta_path(name), self.progress_path(name)] {
+        for p in [self.meta_path(name), self.progress_path(name), self.resync_path(name)] {
             if p.exists() {
                 fs::remove_file(&p).map_err(|e| io("remove", &p, e))?;
             }
@@ -188,7 +213,14 @@ mod tests {
         assert_eq!(s.progress("AB"), (0, 0));
         s.save_progress("AB", 42, 0xabc).unwrap();
         assert_eq!(s.progress("AB"), (42, 0xabc));
+        assert!(!s.resync_requested("AB"));
+        s.request_resync("AB").unwrap();
+        assert!(s.resync_requested("AB"));
+        s.resync_done("AB").unwrap();
+        assert!(!s.resync_requested("AB"));
+        s.request_resync("AB").unwrap();
         s.remove("AB").unwrap();
+        assert!(!s.resync_requested("AB"), "a dropped pipe's request goes with it");
         assert!(s.load_all().unwrap().is_empty());
     }
 

@@ -73,6 +73,20 @@ pub struct SourceParams {
     pub inclusion: Inclusion,
 }
 
+impl SourceParams {
+    /// Whether everything this source selects, `old` selected too (an ALTER PIPE that only narrows
+    /// a pipe leaves nothing unshipped behind it).
+    pub fn within(&self, old: &SourceParams) -> bool {
+        let origins = (self.double_living || !self.forwarding) || !(old.double_living || !old.forwarding);
+        origins
+            && (!self.history || old.history)
+            && self.patterns.iter().all(|n| old.patterns.iter().any(|o| o.contains(n)))
+            && self.start_time >= old.start_time
+            && self.end_time <= old.end_time
+            && CATEGORIES.iter().all(|c| !self.inclusion.has(c) || old.inclusion.has(c))
+    }
+}
+
 /// Which compressor a sink uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
@@ -308,6 +322,24 @@ mod tests {
 
     fn kv(v: &[(&str, &str)]) -> Vec<(String, String)> {
         v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn a_source_is_within_another_when_it_selects_no_more() {
+        let src = |v: &[(&str, &str)]| PipeParams::parse(&kv(v), &[], &kv(&[("sink", "do-nothing-sink")]), Precision::Ms).unwrap().source;
+        let old = src(&[("source.path", "root.a.**"), ("start-time", "10")]);
+        for (narrower, v) in [
+            (true, src(&[("source.path", "root.a.d.**"), ("start-time", "10")])),
+            (true, src(&[("source.path", "root.a.**"), ("start-time", "20"), ("inclusion", "data")])),
+            (false, src(&[("source.path", "root.**"), ("start-time", "10")])),
+            (false, src(&[("source.path", "root.a.**")])),
+        ] {
+            assert_eq!(v.within(&old), narrower, "{v:?}");
+        }
+        let own = src(&[("source.mode.double-living", "true")]);
+        assert!(!src(&[]).within(&own), "forwarding the peers' writes too");
+        let no_history = src(&[("source.path", "root.a.**"), ("start-time", "10"), ("history.enable", "false")]);
+        assert!(no_history.within(&old) && !old.within(&no_history), "history enabled again selects what lies before the pipe");
     }
 
     #[test]

@@ -181,16 +181,14 @@ fn run(ctx: TaskContext, stop: Arc<AtomicBool>, stats: Arc<Mutex<Stats>>) {
 }
 
 /// Ships the stored data the source selects, in batches, and returns the WAL position it covers.
-fn resync(ctx: &TaskContext, conn: &mut sink::SinkConn, stop: &AtomicBool, stats: &Mutex<Stats>, missing_from: u64) -> Result<u64, String> {
+fn resync(ctx: &TaskContext, conn: &mut sink::SinkConn, stop: &AtomicBool, stats: &Mutex<Stats>, why: &str) -> Result<u64, String> {
     let p = &ctx.params;
     {
         let mut s = stats.lock().unwrap();
         s.resyncs += 1;
-        s.exception = Some(format!(
-            "resynchronising from stored data: the WAL no longer holds position {missing_from} (history before the pipe, or a backlog past pipe_wal_retention_bytes)"
-        ));
+        s.exception = Some(format!("resynchronising from stored data: {why}"));
     }
-    tracing::warn!(pipe = %ctx.name, missing_from, "pipe resynchronising from stored data");
+    tracing::warn!(pipe = %ctx.name, "pipe resynchronising from stored data: {why}");
     let only = if p.source.double_living || !p.source.forwarding { Some(ctx.me) } else { None };
     let covers = |path: &duet_common::path::Path| p.source.patterns.iter().any(|pat| pat.matches(path));
     let (with_drops, caps) = (conn.caps.versioned_schema, conn.caps);
@@ -284,12 +282,22 @@ fn stream(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>, backoff: &
     let wal = ctx.engine.wal();
     let peer = conn.peer.0;
     let mut from = first.max(conn.watermark.max(confirmed) + 1);
-    if from < wal.first_seq() && from <= last {
+    let widened = ctx.store.resync_requested(&ctx.name);
+    if (from < wal.first_seq() && from <= last) || (widened && p.source.history) {
         // What the pipe still has to ship is no longer in the WAL (history from before the pipe,
-        // or a backlog past pipe_wal_retention_bytes): ship it from the stored data instead.
-        confirmed = resync(ctx, &mut conn, stop, stats, from)?;
+        // or a backlog past pipe_wal_retention_bytes), or it was never selected (an ALTER PIPE
+        // widened the source): ship it from the stored data instead.
+        let why = if widened {
+            "ALTER PIPE widened the source".to_string()
+        } else {
+            format!("the WAL no longer holds position {from} (history before the pipe, or a backlog past pipe_wal_retention_bytes)")
+        };
+        confirmed = resync(ctx, &mut conn, stop, stats, &why)?;
         ctx.store.save_progress(&ctx.name, confirmed, peer).map_err(|e| e.message)?;
         from = confirmed + 1;
+    }
+    if widened {
+        ctx.store.resync_done(&ctx.name).map_err(|e| e.message)?;
     }
     ctx.engine.hold_wal(&ctx.name, Some(confirmed));
     // A reader thread tails the WAL, selects and encodes the next batch while this thread waits

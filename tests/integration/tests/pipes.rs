@@ -344,13 +344,23 @@ fn stopping_a_pipe_stuck_on_a_silent_peer_does_not_block_show_pipes() {
     let port = silent.local_addr().unwrap().port();
     let held = std::thread::spawn(move || {
         let mut conns = Vec::new();
-        for c in silent.incoming().take(2) {
+        for c in silent.incoming().take(3) {
             conns.push(c);
         }
         std::thread::sleep(Duration::from_secs(30));
     });
     let a = TestServer::start(&[]);
     sql(&a, &format!("create pipe stuck with sink ('sink.ip'='127.0.0.1', 'sink.port'='{port}')"));
+    std::thread::sleep(Duration::from_millis(300));
+    // ALTER PIPE waits for the thread too, to start it again: meanwhile the pipe shows as running.
+    let sess = a.session();
+    let altering = std::thread::spawn(move || {
+        let mut sess = sess;
+        sess.execute("alter pipe stuck modify sink ('sink.batch.size-bytes'='65536')").map(|_| ())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(pipe_field(&a, "stuck", "State"), Value::Bytes(b"RUNNING".to_vec()), "a pipe restarting for ALTER PIPE");
+    altering.join().unwrap().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let sess = a.session();
     let stopping = std::thread::spawn(move || {
@@ -397,6 +407,36 @@ fn a_deletion_through_a_pipe_with_a_path_reaches_only_that_path_on_the_peer() {
         assert_eq!(sql(&b, &format!("show timeseries {own}.**")).rows.len(), 1, "{deletion}: B's own series");
         assert_eq!(sql(&a, &format!("show timeseries {carried}.**")).rows.len(), stays as usize, "{deletion}: on A");
     }
+}
+
+#[test]
+fn alter_pipe_that_widens_the_path_ships_what_it_passed_over() {
+    let (mut a, b) = pair_with(", 'source.path'='root.w.a.**'");
+    sql(&a, "insert into root.w.a.d(time, s) values (1, 1)");
+    sql(&a, "insert into root.w.b.d(time, s) values (1, 1), (2, 2)");
+    sql(&a, "flush");
+    drain(&a, &b);
+    assert_eq!(sql(&b, "select s from root.w.a.d").times, vec![1]);
+    assert!(sql(&b, "show timeseries root.w.b.**").rows.is_empty(), "not carried yet");
+    // Narrowing ships nothing again; widening ships the stored data the pipe now selects.
+    sql(&a, "alter pipe AB modify source ('source.path'='root.w.a.d.**')");
+    drain(&a, &b);
+    assert_eq!(pipe_field(&a, "AB", "Resyncs"), Value::I64(0), "a narrower source has nothing to catch up");
+    sql(&a, "alter pipe AB modify source ('source.path'='root.w.**')");
+    drain(&a, &b);
+    assert_eq!(sql(&b, "select s from root.w.b.d").times, vec![1, 2], "what the wider path passed over");
+    assert_eq!(pipe_field(&a, "AB", "Resyncs"), Value::I64(1));
+    assert_eq!(pipe_field(&a, "AB", "ExceptionMessage"), Value::Bytes(vec![]));
+    // New writes under the wider path follow from the WAL, and a restart does not resync again.
+    sql(&a, "insert into root.w.b.d(time, s) values (3, 3)");
+    drain(&a, &b);
+    assert_eq!(sql(&b, "select s from root.w.b.d").times, vec![1, 2, 3]);
+    assert!(a.stop());
+    a.restart();
+    sql(&a, "insert into root.w.b.d(time, s) values (4, 4)");
+    drain(&a, &b);
+    assert_eq!(sql(&b, "select s from root.w.b.d").times, vec![1, 2, 3, 4]);
+    assert_eq!(pipe_field(&a, "AB", "Resyncs"), Value::I64(0), "done once");
 }
 
 #[test]
