@@ -15,12 +15,14 @@
 //! - [`sink`]: the sending side of one connection: endpoints with fail-over, handshake, rate limit.
 //! - [`task`]: one running pipe: the tail-ship-confirm loop, retries with capped backoff, statistics.
 //! - [`manager`]: all pipes of the instance; implements the SQL statements and SHOW PIPES.
+//! - [`repair`]: how REPAIR PIPE sizes its requests for the peer's points.
 //! - [`receiver`]: the receiving side of pipeTransfer: authentication, validation, application.
 
 pub mod manager;
 pub mod meta;
 pub mod params;
 pub mod receiver;
+pub mod repair;
 pub mod sink;
 pub mod source;
 pub mod task;

@@ -135,8 +135,10 @@ pub const DEFAULT_BUCKET_MS: i64 = 3_600_000;
 
 /// A repair sends this instance's points of differing buckets in batches of about this size.
 const REPAIR_BATCH_BYTES: usize = 16 << 20;
-/// A repair fetches the peer's points this many buckets at a time.
+/// A repair fetches the peer's points at most this many buckets at a time,
 const REPAIR_FETCH_RANGES: usize = 8;
+/// and about this many points (the peer's digest counts them).
+const REPAIR_FETCH_POINTS: u64 = 1 << 20;
 
 impl PipeManager {
     /// Compares this instance with the pipe's peer by digests per series and time bucket; with
@@ -200,9 +202,11 @@ impl PipeManager {
                 conn.send(&crate::transfer::encode_batch(&batch, crate::params::Compression::Lz4)).map_err(|e| err(StatusCode::PipeError, e))?;
             }
             // Pull theirs and apply them here by version, a few buckets at a time.
-            for few in ranges.chunks(REPAIR_FETCH_RANGES) {
-                let theirs = conn.fetch(few).map_err(|e| err(StatusCode::PipeError, e))?;
-                self.engine.apply_repair(theirs)?;
+            let counted: Vec<(crate::repair::Range, u64)> = ranges.iter().cloned().zip(differing.iter().map(|d| d.3)).collect();
+            for few in crate::repair::plan_fetches(&counted, REPAIR_FETCH_RANGES, REPAIR_FETCH_POINTS) {
+                let mut fetch = |r: &[crate::repair::Range]| conn.fetch(r);
+                let mut apply = |theirs| self.engine.apply_repair(theirs).map(|_| ()).map_err(|e| e.message);
+                crate::repair::fetch_halving(&mut fetch, &few, &mut apply).map_err(|e| err(StatusCode::PipeError, e))?;
             }
             let left = diff(&mut conn)?;
             statuses = differing.iter().map(|(p, b, _, _)| if left.iter().any(|(q, c, _, _)| q == p && c == b) { "differs after repair" } else { "repaired" }).collect();

@@ -169,7 +169,7 @@ impl Receiver {
                         if bytes > transfer::MAX_BATCH_BYTES {
                             return refuse(
                                 StatusCode::PipeError,
-                                format!("the ranges asked for hold more than {} bytes, the most one reply carries; ask for fewer at a time", transfer::MAX_BATCH_BYTES),
+                                format!("the ranges asked for hold {} ({} bytes); ask for fewer at a time", crate::repair::TOO_LARGE, transfer::MAX_BATCH_BYTES),
                             );
                         }
                         enc.push(buf);
