@@ -179,7 +179,13 @@ pub fn pipe_transfer_parts(client: &mut RawClient, stream: &mut TcpStream, versi
         }
         Ok(())
     };
-    // Memory parts go out with the header (and the tail) in one system call where they can.
+    // Memory parts go out with the header (and the tail) in one system call where they can. With
+    // file parts, the socket is corked for the frame: header, file spans and tail leave in full
+    // segments (each went out as its own before, and woke the receiver for a few bytes).
+    let corked = parts.iter().any(|p| matches!(p, BodyPart::File(..)));
+    if corked {
+        rustix::net::sockopt::set_tcp_cork(&*stream, true).map_err(std::io::Error::from)?;
+    }
     let mut pending: Vec<&[u8]> = vec![&head];
     for p in parts {
         match p {
@@ -205,6 +211,9 @@ pub fn pipe_transfer_parts(client: &mut RawClient, stream: &mut TcpStream, versi
     }
     pending.push(&tail);
     write_all(stream, &pending)?;
+    if corked {
+        rustix::net::sockopt::set_tcp_cork(&*stream, false).map_err(std::io::Error::from)?;
+    }
     // The reply, as the generated client would read it.
     let i = client.i_prot_mut();
     let ident = i.read_message_begin()?;
