@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Replication benchmark (issue 5) with both pipes of a dual-active pair running on this machine:
 #  1. ingest throughput of the standard workload (10 M points, 4 clients) on a single instance, then
-#     on A with both pipes running: the ingest overhead of the pipes;
+#     on A with both pipes running: the ingest overhead of the pipes. Measured twice: on fresh
+#     instances (the first 10 M points fit in one memtable: no flush runs during the measurement),
+#     and sustained: the same instances take SUSTAIN_RUNS (default 2) more runs of the workload
+#     (each under its own prefix; a pair drains in between), whose median is the rate of an
+#     instance that flushes as it goes, as a running deployment does;
 #  2. the maximum ingest rate: the highest offered rate that A, with both pipes running, sustains
 #     while B keeps up. Offered by `duet-bench lag` (4 clients, insertTablet of 1000 rows x 10
 #     sensors) on a fresh pair for LAG_WARMUP_S + LAG_PROBE_S seconds per candidate (measured:
@@ -28,7 +32,7 @@
 #   bench/replication.sh [LAG_RATE_PER_S]
 #   env: DUET_BIN (binaries to test, default target/release after building), SINK_EXTRA (extra sink
 #        parameters, e.g. ",'sink.batch.size-bytes'='8388608'"), LAG_PROBE_S (default 6), LAG_S (10),
-#        LAG_WARMUP_S (10)
+#        LAG_WARMUP_S (10), ROUNDS (3), SUSTAIN_RUNS (2)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 rate="${1:-500}"
@@ -74,21 +78,32 @@ pair() { # suffix: a fresh A and B with both pipes
 }
 extra="${SINK_EXTRA:-}"
 echo "-- 1. ingest: a single instance, then A with both pipes running, alternately on fresh instances ($rounds rounds)"
-solos=(); paireds=(); e2es=()
+solos=(); paireds=(); e2es=(); solo_sus=(); paired_sus=(); sustain_runs="${SUSTAIN_RUNS:-2}"
 for r in $(seq "$rounds"); do
   [ "$r" = 1 ] || stop "$tmp/a$((r - 1))" "$tmp/b$((r - 1))"
   start "$tmp/solo$r" "$pc"
   solo_line=$(bench ingest --port "$pc" --prefix root.solo 2>/dev/null); echo "single: $solo_line"
-  solos+=("$(field points_per_s <<<"$solo_line")"); stop "$tmp/solo$r"
+  solos+=("$(field points_per_s <<<"$solo_line")")
+  for k in $(seq "$sustain_runs"); do
+    line=$(bench ingest --port "$pc" --prefix "root.solo$k" 2>/dev/null); echo "  sustained $k: $line"
+    solo_sus+=("$(field points_per_s <<<"$line")")
+  done
+  stop "$tmp/solo$r"
   pair "$r"
   paired_line=$(bench ingest --port "$pa" --prefix root.paired 2>/dev/null); echo "paired: $paired_line"
   paireds+=("$(field points_per_s <<<"$paired_line")"); secs=$(field seconds <<<"$paired_line")
   t0=$(date +%s.%N); drain; t1=$(date +%s.%N)
   drained=$(calc "$t1-$t0"); e2es+=("$(calc "round(10000000/($secs+$drained))")")
   echo "        drained to B $(calc "f'{$drained:.2f}'") s after the ingest returned: everything on B at points_per_s=${e2es[-1]}"
+  for k in $(seq "$sustain_runs"); do
+    line=$(bench ingest --port "$pa" --prefix "root.paired$k" 2>/dev/null); echo "  sustained $k: $line"
+    paired_sus+=("$(field points_per_s <<<"$line")"); drain
+  done
 done
 solo=$(median "${solos[@]}"); paired=$(median "${paireds[@]}"); e2e=$(median "${e2es[@]}")
+solo_s=$(median "${solo_sus[@]}"); paired_s=$(median "${paired_sus[@]}")
 echo "medians: single instance points_per_s=$solo, A with pipes points_per_s=$paired, everything on B points_per_s=$e2e"
+echo "medians, sustained: single instance points_per_s=$solo_s, A with pipes points_per_s=$paired_s"
 stop "$tmp/a$rounds" "$tmp/b$rounds"
 # Steps 2 and 3 run each measurement on a fresh pair after a warm-up at the same load: a pair that
 # carried over the data of earlier candidates would be measured with ever more data to compact.
@@ -159,12 +174,14 @@ catchup=$(median "${catchups[@]}")
 echo "median catch-up: points_per_s=$catchup"
 
 echo "-- summary (targets of issue 5; $mode)"
-python3 - "$solo" "$paired" "$best" "$half" "$half_p50" "$half_p99" "$catchup" <<'PY'
+python3 - "$solo" "$paired" "$best" "$half" "$half_p50" "$half_p99" "$catchup" "$solo_s" "$paired_s" <<'PY'
 import sys
-solo, paired, best, half, p50, p99, catchup = map(float, sys.argv[1:])
+solo, paired, best, half, p50, p99, catchup, solo_s, paired_s = map(float, sys.argv[1:])
 ov = (1 - paired / solo) * 100
+ov_s = (1 - paired_s / solo_s) * 100
 cu = catchup / solo * 100
-print(f"ingest overhead with pipes: {ov:.1f}% (target <= 15%)  [medians: {solo:.0f} -> {paired:.0f} points/s]")
+print(f"ingest overhead with pipes, fresh instances: {ov:.1f}% (target <= 15%)  [medians: {solo:.0f} -> {paired:.0f} points/s]")
+print(f"ingest overhead with pipes, sustained (flushing): {ov_s:.1f}% (target <= 15%)  [medians: {solo_s:.0f} -> {paired_s:.0f} points/s]")
 print(f"replication lag at half the maximum ingest rate ({half:.0f} of {best:.0f} points/s), medians of the runs: p50 {p50:.2f} ms, p99 {p99:.2f} ms (target p99 <= 10 ms)")
 print(f"catch-up: median {catchup:.0f} points/s = {cu:.0f}% of the single-instance ingest rate (target >= 50%)")
 PY
