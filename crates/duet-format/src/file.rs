@@ -158,11 +158,12 @@ pub(crate) fn decode_footer(buf: &[u8], data_end: u64) -> Result<(Vec<SeriesMeta
             nodes.push(String::from_utf8(b.to_vec()).map_err(|_| Error::decode("path node is not UTF-8"))?);
         }
         let path = Path::from_nodes(nodes).map_err(|m| Error::decode(format!("bad series path: {m}")))?;
-        if series.last().is_some_and(|s| s.path >= path) {
-            return Err(Error::decode(format!("series {path} is out of order")));
-        }
         let code = input.u8()?;
         let dtype = DataType::from_code(code as i32).ok_or_else(|| Error::decode(format!("unknown data type code {code}")))?;
+        // A path comes once per type (see FileWriter::begin_series).
+        if series.last().is_some_and(|s| (&s.path, s.dtype.code()) >= (&path, code)) {
+            return Err(Error::decode(format!("series {path} is out of order")));
+        }
         let c = input.count(input.remaining(), "chunk count")?;
         let mut chunks: Vec<ChunkMeta> = Vec::with_capacity(c);
         let mut stats: Option<Stats> = None;

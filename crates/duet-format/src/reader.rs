@@ -5,6 +5,7 @@ use crate::file::{decode_footer, decode_index, unseal, PageMeta, SeriesMeta, Chu
 use crate::file::{FORMAT_VERSION, HEADER_LEN, MAGIC, TRAILER_LEN, TRAILER_MAGIC};
 use crate::page::{decode_page, Points};
 use duet_common::path::Path;
+use duet_common::types::DataType;
 use duet_common::version::InstanceId;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -102,9 +103,23 @@ impl FileReader {
         &self.series
     }
 
-    /// The metadata of one series, if the file holds it (binary search, no I/O).
+    /// The metadata of one series, if the file holds it (binary search, no I/O). A path whose
+    /// series was created with another type on a replica may be held once per type: this is the
+    /// first; [`Self::series_typed`] picks one.
     pub fn series_meta(&self, path: &Path) -> Option<&SeriesMeta> {
-        self.series.binary_search_by(|s| s.path.cmp(path)).ok().map(|i| &self.series[i])
+        self.series_of(path).first()
+    }
+
+    /// Every entry the file holds for `path` (one per data type, in type order; usually one).
+    pub fn series_of(&self, path: &Path) -> &[SeriesMeta] {
+        let lo = self.series.partition_point(|s| s.path < *path);
+        let n = self.series[lo..].iter().take_while(|s| s.path == *path).count();
+        &self.series[lo..lo + n]
+    }
+
+    /// The entry for `path` whose type `typed` accepts.
+    pub fn series_typed(&self, path: &Path, typed: impl Fn(DataType) -> bool) -> Option<&SeriesMeta> {
+        self.series_of(path).iter().find(|s| typed(s.dtype))
     }
 
     /// The pages of one chunk with their statistics (reads and checks the chunk's index block).
@@ -128,7 +143,11 @@ impl FileReader {
         let at = (s as *const SeriesMeta as usize).wrapping_sub(self.series.as_ptr() as usize) / std::mem::size_of::<SeriesMeta>();
         let i = match self.series.get(at) {
             Some(x) if std::ptr::eq(x, s) => at,
-            _ => self.series.binary_search_by(|x| x.path.cmp(&s.path)).map_err(|_| Error::Invalid(format!("{} is not a series of {}", s.path, self.path.display())))?,
+            _ => {
+                let lo = self.series.partition_point(|x| x.path < s.path);
+                let at = self.series_of(&s.path).iter().position(|x| x.dtype == s.dtype);
+                lo + at.ok_or_else(|| Error::Invalid(format!("{} is not a series of {}", s.path, self.path.display())))?
+            }
         };
         if let Some(p) = self.pages[i].get() {
             return Ok(p.clone());
@@ -165,10 +184,10 @@ impl FileReader {
         Ok(points)
     }
 
-    /// Points of one series with time in `[start, end]`, decoding only pages whose statistics
-    /// overlap the range; None when the file lacks the series.
-    pub fn read_series(&self, path: &Path, start: i64, end: i64) -> Result<Option<Points>> {
-        let Some(s) = self.series_meta(path) else { return Ok(None) };
+    /// Points of one series of type `dtype` with time in `[start, end]`, decoding only pages whose
+    /// statistics overlap the range; None when the file lacks the series (of that type).
+    pub fn read_series(&self, path: &Path, dtype: DataType, start: i64, end: i64) -> Result<Option<Points>> {
+        let Some(s) = self.series_typed(path, |d| d == dtype) else { return Ok(None) };
         let mut out = Points::empty(s.dtype);
         for c in s.chunks.iter().filter(|c| c.stats.overlaps(start, end)) {
             for p in self.chunk_pages(s, c)?.iter().filter(|p| p.stats.overlaps(start, end)) {

@@ -46,7 +46,7 @@ pub struct FileSummary {
     pub points: u64,
 }
 
-/// Writes one immutable columnar file. Series must be written in ascending path order; nothing is
+/// Writes one immutable columnar file. Series must be written in ascending (path, type) order; nothing is
 /// readable until [`FileWriter::finish`] has written the footer and synced the file.
 pub struct FileWriter {
     out: BufWriter<File>,
@@ -157,8 +157,10 @@ impl FileWriter {
             return Err(Error::Invalid(format!("series {path} begun before {} ended", open.path)));
         }
         if let Some(last) = self.series.last() {
-            if last.path >= *path {
-                return Err(Error::Invalid(format!("series {path} written after {}: paths must ascend", last.path)));
+            // A path may come once per type (data of a type that lost a schema conflict is kept
+            // next to the series' own), in type order.
+            if (&last.path, last.dtype.code()) >= (path, dtype.code()) {
+                return Err(Error::Invalid(format!("series {path} ({dtype}) written after {} ({}): paths must ascend", last.path, last.dtype)));
             }
         }
         self.open = Some(OpenSeries { path: path.clone(), dtype, chunks: Vec::new(), stats: None, chunk: None, points: 0 });

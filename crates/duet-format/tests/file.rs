@@ -86,7 +86,7 @@ fn check_file(path: &std::path::Path, series: &[Series], ranges: &[(i64, i64)]) 
         let n = s.points.len();
         let expect_stats = Stats::of(&s.points.times, &s.points.values, &s.points.versions, 0..n);
         assert_eq!(stats_text(&meta.stats), stats_text(&expect_stats), "{}", s.path);
-        let all = r.read_series(&s.path, i64::MIN, i64::MAX).unwrap().unwrap();
+        let all = r.read_series(&s.path, s.dtype, i64::MIN, i64::MAX).unwrap().unwrap();
         assert_eq!(norm(&all), norm(&s.points), "{}", s.path);
         let pages = r.series_pages(&s.path).unwrap().unwrap();
         assert_eq!(pages.iter().map(|p| p.stats.count).sum::<u64>(), n as u64);
@@ -95,13 +95,13 @@ fn check_file(path: &std::path::Path, series: &[Series], ranges: &[(i64, i64)]) 
             assert_eq!(stats_text(&Stats::of(&pts.times, &pts.values, &pts.versions, 0..pts.len())), stats_text(&Some(p.stats.clone())));
         }
         for &(a, b) in ranges {
-            let got = r.read_series(&s.path, a, b).unwrap().unwrap();
+            let got = r.read_series(&s.path, s.dtype, a, b).unwrap().unwrap();
             let want: Vec<_> = norm(&s.points).into_iter().filter(|p| p.0 >= a && p.0 <= b).collect();
             assert_eq!(norm(&got), want, "{} in [{a}, {b}]", s.path);
         }
     }
     assert!(r.series_meta(&Path::parse("root.db.missing").unwrap()).is_none());
-    assert!(r.read_series(&Path::parse("root.db.missing").unwrap(), 0, 1).unwrap().is_none());
+    assert!(r.read_series(&Path::parse("root.db.missing").unwrap(), DataType::Int64, 0, 1).unwrap().is_none());
     assert_eq!(r.verify().unwrap(), series.iter().map(|s| s.points.len() as u64).sum::<u64>());
 }
 
@@ -204,7 +204,7 @@ type Contents = Vec<Vec<(i64, String, Version)>>;
 fn read_everything(path: &std::path::Path) -> Result<Contents, Error> {
     let r = FileReader::open(path)?;
     r.verify()?;
-    r.series().iter().map(|s| Ok(norm(&r.read_series(&s.path, i64::MIN, i64::MAX)?.unwrap()))).collect()
+    r.series().iter().map(|s| Ok(norm(&r.read_series(&s.path, s.dtype, i64::MIN, i64::MAX)?.unwrap()))).collect()
 }
 
 #[test]
@@ -282,9 +282,17 @@ fn misuse_is_rejected() {
     ));
     // Duplicate timestamps are allowed (e.g. two versions kept side by side).
     w.write_series(&c, DataType::Int64, &[5, 5], &ColumnValues::I64(vec![1, 2]), &[v, v]).unwrap();
+    // A path may come again with another type (points of a type that lost a schema conflict),
+    // in type order.
+    w.write_points(&c, DataType::Text, &[(7, Value::Bytes(b"t".to_vec()), v)]).unwrap();
+    assert!(matches!(w.write_points(&c, DataType::Int32, &[(1, Value::I32(1), v)]), Err(Error::Invalid(_))), "types ascend");
     w.finish().unwrap();
     let r = FileReader::open(&p).unwrap();
-    assert_eq!(r.read_series(&c, 5, 5).unwrap().unwrap().len(), 2);
+    assert_eq!(r.read_series(&c, DataType::Int64, 5, 5).unwrap().unwrap().len(), 2);
+    assert_eq!(r.series_of(&c).iter().map(|m| m.dtype).collect::<Vec<_>>(), vec![DataType::Int64, DataType::Text]);
+    assert_eq!(r.read_series(&c, DataType::Text, i64::MIN, i64::MAX).unwrap().unwrap().times, vec![7]);
+    assert!(r.series_typed(&c, |d| d == DataType::Double).is_none());
+    assert_eq!(r.meta_pages(r.series_typed(&c, |d| d == DataType::Text).unwrap()).unwrap().len(), 1);
     let unfinished = dir.path().join("u.dcf");
     drop(FileWriter::create(&unfinished).unwrap());
     assert!(matches!(FileReader::open(&unfinished), Err(Error::Corrupt { .. })));
@@ -330,7 +338,7 @@ fn standard_workload_size() {
     assert!(bpp <= 0.85, "{bpp} bytes/point");
     let r = FileReader::open(&path).unwrap();
     for (p, values) in &all {
-        let got = r.read_series(p, i64::MIN, i64::MAX).unwrap().unwrap();
+        let got = r.read_series(p, DataType::Double, i64::MIN, i64::MAX).unwrap().unwrap();
         assert!(matches!(&got.values, ColumnValues::F64(v) if v.iter().zip(values).all(|(a, b)| a.to_bits() == b.to_bits())));
     }
 }
@@ -392,8 +400,8 @@ fn copied_pages_read_back_like_the_originals() {
     let mut want = p1.clone();
     want.append(mid.clone());
     want.append(p2.clone());
-    assert_eq!(norm(&r.read_series(&x, i64::MIN, i64::MAX).unwrap().unwrap()), norm(&want));
-    assert_eq!(norm(&r.read_series(&x, 4400, 6050).unwrap().unwrap()).len(), 10 + 70 + 6);
+    assert_eq!(norm(&r.read_series(&x, DataType::Double, i64::MIN, i64::MAX).unwrap().unwrap()), norm(&want));
+    assert_eq!(norm(&r.read_series(&x, DataType::Double, 4400, 6050).unwrap().unwrap()).len(), 10 + 70 + 6);
     let meta = r.series_meta(&x).unwrap();
     assert_eq!(meta.stats.as_ref().unwrap().count, 920);
     assert_eq!(meta.chunks.len(), 4, "5 + 1 + 4 pages in chunks of 3");

@@ -266,11 +266,12 @@ impl Schema {
     /// must be dropped (removed series, and series replaced by a type-conflict resolution).
     /// Drops keep series that have data newer than them only through [`Schema::apply_with`].
     pub fn apply(&mut self, op: &Op, v: Version) -> Vec<Path> {
-        self.apply_with(op, v, &|_, _, _| None)
+        self.apply_with(op, v, &|_, _| None)
     }
 
-    /// Like [`Schema::apply`]; `newer_data(series, type, v)` gives the oldest version greater than
-    /// `v` among the series' points of that type, if any.
+    /// Like [`Schema::apply`]; `newer_data(series, v)` gives the oldest version greater than `v`
+    /// among the series' stored points, of any type (points of a type that lost a conflict
+    /// included), with that point's type.
     ///
     /// Every rule compares versions, so that replicas applying the same ops in any order agree:
     /// - type conflicts (the same series created with different types on two replicas) resolve
@@ -281,7 +282,7 @@ impl Schema {
     ///   database back;
     /// - a database goes with a deletion newer than its creation once no series is left in it;
     /// - the newest TTL setting wins.
-    pub fn apply_with(&mut self, op: &Op, v: Version, newer_data: &dyn Fn(&Path, DataType, Version) -> Option<Version>) -> Vec<Path> {
+    pub fn apply_with(&mut self, op: &Op, v: Version, newer_data: &dyn Fn(&Path, Version) -> Option<(Version, DataType)>) -> Vec<Path> {
         match op {
             Op::CreateDatabase(p) => {
                 if self.dropped_databases.get(p).is_some_and(|d| v < *d) {
@@ -410,14 +411,16 @@ impl Schema {
     /// (which the drop does not hide). One kept for its points is, from then on, what the other
     /// side makes of them: a series created by the oldest of them, with a default definition (and
     /// a snapshot replayed without data to look at keeps it too).
-    fn survives_drop(&mut self, p: &Path, v: Version, newer_data: &dyn Fn(&Path, DataType, Version) -> Option<Version>) -> bool {
+    fn survives_drop(&mut self, p: &Path, v: Version, newer_data: &dyn Fn(&Path, Version) -> Option<(Version, DataType)>) -> bool {
         let Some(info) = self.series.get(p) else { return false };
         if info.latest > v {
             return true;
         }
-        if let Some(first) = newer_data(p, info.def.dtype, v).filter(|n| *n > v) {
+        if let Some((first, dtype)) = newer_data(p, v).filter(|n| n.0 > v) {
+            // The first write after the drop makes the series again, with its type: a point of
+            // a type that lost a conflict before the drop may be it.
             let info = self.series.get_mut(p).unwrap();
-            info.def = SeriesDef::simple(p.clone(), info.def.dtype, info.def.aligned);
+            info.def = SeriesDef::simple(p.clone(), dtype, info.def.aligned);
             info.version = first;
             info.latest = first;
             return true;

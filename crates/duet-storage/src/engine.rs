@@ -184,12 +184,12 @@ impl State {
         // (time, value, oldest version the point may have)
         let mut cands: Vec<(i64, Value, Version)> = Vec::new();
         for m in self.frozen.iter().map(|m| m.as_ref()).chain(std::iter::once(&self.mem)) {
-            if let Some((t, v, ver)) = m.get(series).filter(|b| typed(b.dtype)).and_then(|b| b.last_in(lo, end)) {
+            if let Some((t, v, ver)) = m.get_typed(series, &typed).and_then(|b| b.last_in(lo, end)) {
                 cands.push((t, v, ver));
             }
         }
         for f in &self.files {
-            let Some(Ok(pages)) = f.reader.series_meta(series).filter(|m| typed(m.dtype)).map(|m| f.reader.meta_pages(m)) else { continue };
+            let Some(Ok(pages)) = f.reader.series_typed(series, &typed).map(|m| f.reader.meta_pages(m)) else { continue };
             // Pages of a series are in time order within a file: the last one reaching into the
             // range holds its newest point.
             for page in pages.iter().rev().filter(|p| p.stats.start_time <= end && p.stats.end_time >= lo) {
@@ -237,8 +237,9 @@ impl State {
             let last = *t.last()?;
             Some((last, v.get(t.len() - 1)))
         };
-        let in_files: u64 = self.files.iter().filter_map(|f| f.reader.series_meta(series)?.stats.as_ref().map(|s| s.count)).sum();
-        let in_memory: usize = self.frozen.iter().map(|m| m.as_ref()).chain(std::iter::once(&self.mem)).filter_map(|m| m.get(series)).map(|b| b.len()).sum();
+        let typed = self.typed(series);
+        let in_files: u64 = self.files.iter().filter_map(|f| f.reader.series_typed(series, &typed)?.stats.as_ref().map(|s| s.count)).sum();
+        let in_memory: usize = self.frozen.iter().map(|m| m.as_ref()).chain(std::iter::once(&self.mem)).filter_map(|m| m.get_typed(series, &typed)).map(|b| b.len()).sum();
         if in_files + in_memory as u64 <= MERGE_SLICE_POINTS {
             return last_of(lo, end);
         }
@@ -281,10 +282,8 @@ impl State {
         let mut pts: Vec<(i64, Version, Value)> = Vec::new();
         let mut sources = 0;
         for f in &self.files {
-            if f.reader.series_meta(series).is_some_and(|m| !typed(m.dtype)) {
-                continue;
-            }
-            match f.reader.read_series(series, start, end) {
+            let Some(meta) = f.reader.series_typed(series, &typed) else { continue };
+            match f.reader.read_series(series, meta.dtype, start, end) {
                 Ok(Some(p)) if !p.is_empty() => {
                     sources += 1;
                     for i in 0..p.len() {
@@ -298,7 +297,7 @@ impl State {
             }
         }
         for m in self.frozen.iter().map(|m| m.as_ref()).chain(std::iter::once(&self.mem)) {
-            if let Some(buf) = m.get(series).filter(|b| typed(b.dtype)) {
+            if let Some(buf) = m.get_typed(series, &typed) {
                 let before = pts.len();
                 pts.extend(buf.range(start, end).map(|(t, v, ver)| (t, ver, v)));
                 if pts.len() > before {
@@ -327,7 +326,7 @@ impl State {
         let want = std::mem::discriminant(&ColumnValues::empty(dtype, 0));
         let mut files: Vec<Points> = Vec::new();
         for f in &self.files {
-            match f.reader.read_series(series, start, end) {
+            match f.reader.read_series(series, dtype, start, end) {
                 Ok(Some(p)) if !p.is_empty() => files.push(p),
                 Ok(_) => {}
                 // A damaged block is reported, never served as data.
@@ -337,7 +336,7 @@ impl State {
         // Memtable versions are expanded (from runs) only when several sources must be merged.
         let mut mems: Vec<(&[i64], &ColumnValues, &crate::memtable::Versions, usize)> = Vec::new();
         for m in self.frozen.iter().map(|m| m.as_ref()).chain(std::iter::once(&self.mem)) {
-            if let Some(buf) = m.get(series) {
+            if let Some(buf) = m.get_typed(series, |d| d == dtype) {
                 let (t, v, ver) = buf.columns();
                 let lo = t.partition_point(|&x| x < start);
                 let hi = t.partition_point(|&x| x <= end).max(lo);
@@ -435,13 +434,13 @@ impl State {
         }
         let in_range = |m: &&duet_format::SeriesMeta| m.stats.as_ref().is_some_and(|s| s.overlaps(lo, end));
         let held: Vec<(&Arc<DataFile>, &duet_format::SeriesMeta)> =
-            self.files.iter().filter_map(|f| f.reader.series_meta(series).filter(in_range).map(|m| (f, m))).collect();
+            self.files.iter().filter_map(|f| f.reader.series_typed(series, |d| d == dtype).filter(in_range).map(|m| (f, m))).collect();
         let bufs: Vec<&crate::memtable::SeriesBuf> = self
             .frozen
             .iter()
             .map(|m| m.as_ref())
             .chain(std::iter::once(&self.mem))
-            .filter_map(|m| m.get(series))
+            .filter_map(|m| m.get_typed(series, |d| d == dtype))
             .filter(|buf| {
                 let t = buf.columns().0;
                 match (t.first(), t.last()) {
@@ -717,9 +716,7 @@ impl State {
                     // Looked up, not matched against each of possibly many patterns.
                     Op::DropSeries(ps) => {
                         for p in ps {
-                            if let Some(buf) = self.mem.get_mut(p) {
-                                buf.delete(i64::MIN, i64::MAX, m.version);
-                            }
+                            self.mem.delete(p, i64::MIN, i64::MAX, m.version);
                         }
                     }
                     _ => {
@@ -732,41 +729,44 @@ impl State {
                 }
                 self.add_tombstone(Tombstone { patterns, start: i64::MIN, end: i64::MAX, version: m.version });
                 let (mem, frozen, files) = (&self.mem, &self.frozen, &self.files);
-                // The oldest version newer than the drop among a series' points of its type.
-                let first_after = |p: &Path, dtype: duet_common::types::DataType, v: Version| -> Option<Version> {
-                    let mut first: Option<Version> = None;
-                    let mut see = |x: Version| {
-                        if x > v && first.is_none_or(|f| x < f) {
-                            first = Some(x);
+                // The oldest version newer than the drop among a series' points, of any type
+                // (points of a type that lost a conflict included), with that point's type.
+                let first_after = |p: &Path, v: Version| -> Option<(Version, duet_common::types::DataType)> {
+                    let mut first: Option<(Version, duet_common::types::DataType)> = None;
+                    let mut see = |x: Version, t| {
+                        if x > v && first.is_none_or(|f| x < f.0) {
+                            first = Some((x, t));
                         }
                     };
                     for m in frozen.iter().map(|m| m.as_ref()).chain(std::iter::once(mem)) {
-                        if let Some(buf) = m.get(p).filter(|b| b.dtype == dtype) {
-                            buf.columns().2.for_each_run(0, buf.len(), |_, x| see(x));
+                        for buf in [m.get(p), m.lost_of(p)].into_iter().flatten() {
+                            buf.columns().2.for_each_run(0, buf.len(), |_, x| see(x, buf.dtype));
                         }
                     }
                     for f in files {
-                        let Some(meta) = f.reader.series_meta(p).filter(|meta| meta.dtype == dtype) else { continue };
-                        // Only a race with a replica's write gets past the statistics, and then
-                        // only pages holding versions on both sides of the drop are decoded.
-                        if meta.stats.as_ref().is_none_or(|st| st.max_version <= v) {
-                            continue;
-                        }
-                        let pages = match f.reader.meta_pages(meta) {
-                            Ok(pages) => pages,
-                            Err(e) => {
-                                tracing::error!("skipping unreadable data of {p} in file {}: {e}", f.id);
+                        for meta in f.reader.series_of(p) {
+                            let see = &mut |x| see(x, meta.dtype);
+                            // Only a race with a replica's write gets past the statistics, and then
+                            // only pages holding versions on both sides of the drop are decoded.
+                            if meta.stats.as_ref().is_none_or(|st| st.max_version <= v) {
                                 continue;
                             }
-                        };
-                        for page in pages.iter().filter(|pg| pg.stats.max_version > v) {
-                            if page.stats.min_version > v {
-                                see(page.stats.min_version);
-                                continue;
-                            }
-                            match f.reader.read_page(page) {
-                                Ok(pts) => pts.versions.iter().for_each(|x| see(*x)),
-                                Err(e) => tracing::error!("skipping unreadable data of {p} in file {}: {e}", f.id),
+                            let pages = match f.reader.meta_pages(meta) {
+                                Ok(pages) => pages,
+                                Err(e) => {
+                                    tracing::error!("skipping unreadable data of {p} in file {}: {e}", f.id);
+                                    continue;
+                                }
+                            };
+                            for page in pages.iter().filter(|pg| pg.stats.max_version > v) {
+                                if page.stats.min_version > v {
+                                    see(page.stats.min_version);
+                                    continue;
+                                }
+                                match f.reader.read_page(page) {
+                                    Ok(pts) => pts.versions.iter().for_each(|x| see(*x)),
+                                    Err(e) => tracing::error!("skipping unreadable data of {p} in file {}: {e}", f.id),
+                                }
                             }
                         }
                     }
@@ -775,14 +775,26 @@ impl State {
                 for g in self.schema.apply_with(op, m.version, &first_after) {
                     self.mem.remove(&g);
                 }
+                // A series the drop left to points of a type that had lost a conflict now has
+                // that type: its set-aside points are its own again.
+                let back: Vec<(Path, duet_common::types::DataType)> = self
+                    .mem
+                    .lost()
+                    .filter_map(|(p, b)| self.schema.series(p).filter(|s| s.def.dtype == b.dtype).map(|s| (p.clone(), s.def.dtype)))
+                    .collect();
+                for (p, t) in back {
+                    self.mem.promote(&p, t);
+                }
             }
             op => {
                 let gone = self.schema.apply(op, m.version);
                 if !gone.is_empty() {
                     // A type conflict's losing series: hide its data in files too, and in any
-                    // replica's late writes older than the winning creation.
+                    // replica's late writes older than the winning creation. Its points newer
+                    // than that are set aside, not dropped: a later drop of the winner can make
+                    // them the series' again (as on a replica that sees the drop first).
                     for g in &gone {
-                        self.mem.remove(g);
+                        self.mem.demote(g);
                     }
                     self.add_tombstone(Tombstone { patterns: gone.iter().map(PathPattern::exact).collect(), start: i64::MIN, end: i64::MAX, version: m.version });
                 }
@@ -1306,9 +1318,16 @@ impl Engine {
                         let mut new_dbs: Vec<Path> = Vec::new();
                         for b in batches.iter_mut() {
                             let before = b.columns.len();
-                            b.columns.retain(|c| match st.schema.series(&b.device.child(&c.name)) {
-                                Some(info) => info.def.dtype == c.dtype,
-                                None => true,
+                            // A column of another type than its series is of a type that lost a
+                            // conflict, unless the write is older than the series' creation and
+                            // newer than its last drop: then it made the series first (see below).
+                            let makes_first = |path: &Path, info: &duet_schema::SeriesInfo| info.version > m.version && m.version > st.schema.drop_version(path);
+                            b.columns.retain(|c| {
+                                let path = b.device.child(&c.name);
+                                match st.schema.series(&path) {
+                                    Some(info) => info.def.dtype == c.dtype || makes_first(&path, info),
+                                    None => true,
+                                }
                             });
                             if before != b.columns.len() {
                                 out.conflicts += before - b.columns.len();
@@ -1333,6 +1352,14 @@ impl Engine {
                                     // before it was created again here: the earlier creation
                                     // decides, as it does there.
                                     Some(info) if info.version > m.version && info.def.dtype == c.dtype && dropped().hlc > 0 && m.version > dropped() => {
+                                        new_series.entry(path.clone()).or_insert_with(|| SeriesDef::simple(path, c.dtype, b.aligned));
+                                    }
+                                    // The replica wrote this type after a drop it had not seen
+                                    // yet (its own creation of the series was older than the
+                                    // drop), before the series was made again here with another
+                                    // type: the earlier write decides the type, as it does there.
+                                    Some(info) if info.def.dtype != c.dtype => {
+                                        out.conflicts += 1;
                                         new_series.entry(path.clone()).or_insert_with(|| SeriesDef::simple(path, c.dtype, b.aligned));
                                     }
                                     _ => {}
@@ -1749,8 +1776,9 @@ impl Engine {
     /// Merges the files `pick` chooses (by id) from the live ones into one.
     fn merge_files(&self, pick: impl FnOnce(&State) -> Vec<u64>) -> Result<(), Status> {
         let _one = self.compact_lock.lock().unwrap_or_else(|p| p.into_inner());
-        // Per series the compaction keeps: its schema type and the earliest time its TTL keeps.
-        type Keep = HashMap<Path, (duet_common::types::DataType, Option<i64>)>;
+        // Per series the compaction keeps: its schema type, the earliest time its TTL keeps and
+        // the version of its creation.
+        type Keep = HashMap<Path, (duet_common::types::DataType, Option<i64>, Version)>;
         let (chosen, expiring): (HashSet<u64>, Vec<(Path, i64)>) = {
             let st = self.state();
             (pick(&st).into_iter().collect(), st.schema.databases().filter_map(|(p, d)| d.ttl.map(|t| (p.clone(), t))).collect())
@@ -1782,7 +1810,7 @@ impl Engine {
             let keep = st
                 .schema
                 .all_series()
-                .map(|s| (s.def.path.clone(), (s.def.dtype, st.schema.database(&s.database).and_then(|d| d.ttl))))
+                .map(|s| (s.def.path.clone(), (s.def.dtype, st.schema.database(&s.database).and_then(|d| d.ttl), s.version)))
                 .collect();
             (st.files.iter().filter(|f| chosen.contains(&f.id)).cloned().collect(), st.tombstones.clone(), keep)
         };
@@ -1800,80 +1828,105 @@ impl Engine {
         let origin_maps: Vec<Vec<u64>> = files.iter().map(|f| w.map_origins(f.reader.origins())).collect();
         let (mut points_in, mut points_out, mut copied) = (0usize, 0usize, 0usize);
         for series in &all {
-            let Some((dtype, ttl)) = keep.get(series).copied() else { continue };
+            let Some((dtype, ttl, created)) = keep.get(series).copied() else { continue };
             let lo = ttl.map_or(i64::MIN, |t| now.saturating_sub(t));
             // A deletion wholly before the TTL's cut (the expiry logged above) changes nothing here.
             let relevant: Vec<&Tombstone> = tombs.iter().filter(|d| d.end >= lo && d.patterns.iter().any(|p| p.matches(series))).collect();
-            // The series' parts, as the files' metadata describes them (no page read yet).
-            let mut metas: Vec<(usize, &duet_format::SeriesMeta, &duet_format::Stats)> = files
-                .iter()
-                .enumerate()
-                .filter_map(|(i, f)| f.reader.series_meta(series).filter(|m| m.dtype == dtype).and_then(|m| m.stats.as_ref().map(|s| (i, m, s))))
-                .collect();
-            metas.sort_by_key(|(_, _, s)| s.start_time);
-            let disjoint = metas.windows(2).all(|w| w[0].2.end_time < w[1].2.start_time);
-            let untouched = match (metas.first(), metas.last()) {
-                (Some(a), Some(b)) => relevant.iter().all(|d| d.end < a.2.start_time || d.start > b.2.end_time),
-                _ => true,
-            };
-            if disjoint && untouched {
-                // In-order data that no deletion reaches (the usual case): pages are copied as
-                // they are, without decoding; only small ones (a flush's last page of a series)
-                // and ones the TTL cuts are decoded, and re-encoded together.
-                let mut out = SeriesCopy::new(series, dtype);
-                for (i, m, _) in metas {
-                    let f = &files[i];
-                    for page in f.reader.meta_pages(m)?.iter() {
-                        points_in += page.stats.count as usize;
-                        if page.stats.end_time < lo {
-                            continue;
+            // Points of a type that lost a schema conflict are kept while a drop of the series
+            // could still make them its own again: those newer than the winning creation. Each
+            // type is an entry of its own, in type order.
+            let mut types: Vec<duet_common::types::DataType> = files.iter().flat_map(|f| f.reader.series_of(series).iter().map(|m| m.dtype)).collect();
+            types.sort_by_key(|t| t.code());
+            types.dedup();
+            for t in types {
+                if t != dtype {
+                    let mut pts: Vec<(i64, Version, Value)> = Vec::new();
+                    for f in &files {
+                        if let Some(p) = f.reader.read_series(series, t, lo, i64::MAX)? {
+                            points_in += p.len();
+                            pts.extend((0..p.len()).map(|i| p.get(i)).filter(|(_, _, ver)| *ver > created).map(|(tm, v, ver)| (tm, ver, v)));
                         }
-                        if page.stats.start_time >= lo && page.stats.count as usize >= COPY_MIN_POINTS {
-                            out.copy(&mut w, &f.reader.read_raw_page(page)?, page.stats.clone(), &origin_maps[i])?;
-                            copied += page.stats.count as usize;
-                        } else {
-                            let mut p = f.reader.read_page(page)?;
-                            p.retain_time(lo, i64::MAX);
-                            out.push(&mut w, p)?;
+                    }
+                    let mut lost = duet_format::Points::empty(t);
+                    for (tm, v, ver) in newest_per_time(pts, &relevant) {
+                        lost.times.push(tm);
+                        lost.values.push(v);
+                        lost.versions.push(ver);
+                    }
+                    if !lost.is_empty() {
+                        points_out += lost.len();
+                        w.write_series(series, t, &lost.times, &lost.values, &lost.versions)?;
+                    }
+                    continue;
+                }
+                // The series' parts, as the files' metadata describes them (no page read yet).
+                let mut metas: Vec<(usize, &duet_format::SeriesMeta, &duet_format::Stats)> = files
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, f)| f.reader.series_typed(series, |d| d == dtype).and_then(|m| m.stats.as_ref().map(|s| (i, m, s))))
+                    .collect();
+                metas.sort_by_key(|(_, _, s)| s.start_time);
+                let disjoint = metas.windows(2).all(|w| w[0].2.end_time < w[1].2.start_time);
+                let untouched = match (metas.first(), metas.last()) {
+                    (Some(a), Some(b)) => relevant.iter().all(|d| d.end < a.2.start_time || d.start > b.2.end_time),
+                    _ => true,
+                };
+                if disjoint && untouched {
+                    // In-order data that no deletion reaches (the usual case): pages are copied as
+                    // they are, without decoding; only small ones (a flush's last page of a series)
+                    // and ones the TTL cuts are decoded, and re-encoded together.
+                    let mut out = SeriesCopy::new(series, dtype);
+                    for (i, m, _) in metas {
+                        let f = &files[i];
+                        for page in f.reader.meta_pages(m)?.iter() {
+                            points_in += page.stats.count as usize;
+                            if page.stats.end_time < lo {
+                                continue;
+                            }
+                            if page.stats.start_time >= lo && page.stats.count as usize >= COPY_MIN_POINTS {
+                                out.copy(&mut w, &f.reader.read_raw_page(page)?, page.stats.clone(), &origin_maps[i])?;
+                                copied += page.stats.count as usize;
+                            } else {
+                                let mut p = f.reader.read_page(page)?;
+                                p.retain_time(lo, i64::MAX);
+                                out.push(&mut w, p)?;
+                            }
+                        }
+                    }
+                    points_out += out.finish(&mut w)?;
+                    continue;
+                }
+                let mut parts: Vec<duet_format::Points> = Vec::new();
+                for f in &files {
+                    if let Some(p) = f.reader.read_series(series, dtype, lo, i64::MAX)? {
+                        points_in += p.len();
+                        if !p.is_empty() {
+                            parts.push(p);
                         }
                     }
                 }
-                points_out += out.finish(&mut w)?;
-                continue;
-            }
-            let mut parts: Vec<duet_format::Points> = Vec::new();
-            for f in &files {
-                if f.reader.series_meta(series).is_some_and(|m| m.dtype != dtype) {
-                    continue; // data of a type that lost a schema conflict
+                // Overlapping parts, or ones a tombstone reaches (parts that follow each other
+                // untouched were copied above): newest version per time, tombstones applied.
+                if parts.is_empty() {
+                    continue;
                 }
-                if let Some(p) = f.reader.read_series(series, lo, i64::MAX)? {
-                    points_in += p.len();
-                    if !p.is_empty() {
-                        parts.push(p);
+                let mut pts: Vec<(i64, Version, Value)> = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+                for p in &parts {
+                    for i in 0..p.len() {
+                        let (t, v, ver) = p.get(i);
+                        pts.push((t, ver, v));
                     }
                 }
-            }
-            // Overlapping parts, or ones a tombstone reaches (parts that follow each other
-            // untouched were copied above): newest version per time, tombstones applied.
-            if parts.is_empty() {
-                continue;
-            }
-            let mut pts: Vec<(i64, Version, Value)> = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
-            for p in &parts {
-                for i in 0..p.len() {
-                    let (t, v, ver) = p.get(i);
-                    pts.push((t, ver, v));
+                let mut merged = duet_format::Points::empty(dtype);
+                for (t, v, ver) in newest_per_time(pts, &relevant) {
+                    merged.times.push(t);
+                    merged.values.push(v);
+                    merged.versions.push(ver);
                 }
-            }
-            let mut merged = duet_format::Points::empty(dtype);
-            for (t, v, ver) in newest_per_time(pts, &relevant) {
-                merged.times.push(t);
-                merged.values.push(v);
-                merged.versions.push(ver);
-            }
-            if !merged.is_empty() {
-                points_out += merged.len();
-                w.write_series(series, dtype, &merged.times, &merged.values, &merged.versions)?;
+                if !merged.is_empty() {
+                    points_out += merged.len();
+                    w.write_series(series, dtype, &merged.times, &merged.values, &merged.versions)?;
+                }
             }
         }
         w.finish()?;
@@ -2214,8 +2267,9 @@ impl State {
             return Some((times, values));
         }
         let tombs: Vec<&Tombstone> = self.tombstones.iter().filter(|d| d.start <= hi && d.end >= lo && d.patterns.iter().any(|p| p.matches(series))).collect();
-        let files: Vec<(&DataFile, &duet_format::SeriesMeta)> = self.files.iter().filter_map(|f| f.reader.series_meta(series).map(|m| (f.as_ref(), m))).collect();
-        let bufs: Vec<&crate::memtable::SeriesBuf> = self.frozen.iter().map(|m| m.as_ref()).chain(std::iter::once(&self.mem)).filter_map(|m| m.get(series)).collect();
+        let typed = self.typed(series);
+        let files: Vec<(&DataFile, &duet_format::SeriesMeta)> = self.files.iter().filter_map(|f| f.reader.series_typed(series, &typed).map(|m| (f.as_ref(), m))).collect();
+        let bufs: Vec<&crate::memtable::SeriesBuf> = self.frozen.iter().map(|m| m.as_ref()).chain(std::iter::once(&self.mem)).filter_map(|m| m.get_typed(series, &typed)).collect();
         // Points in scan order (descending when `desc`) until `limit` of the schema's type are found.
         let mut found: Vec<(i64, Value)> = Vec::new();
         while found.len() < limit && lo <= hi {
@@ -2907,6 +2961,77 @@ mod tests {
         b.apply_remote("resync", muts).unwrap();
         assert_eq!(shown(&a), shown(&b));
         assert_eq!(shown(&b).0, vec![("root.r.d.s".to_string(), DataType::Double, vec![(3, Value::F64(3.0))])]);
+    }
+
+    #[test]
+    fn points_of_a_type_that_lost_a_conflict_come_back_when_a_drop_makes_them_first() {
+        // A creates root.t.d.x as INT64, B (not knowing) as TEXT, A drops the series, and B,
+        // still not knowing, writes TEXT again. In version order the drop ends the INT64 series
+        // and B's last write makes it again as TEXT: A sees exactly that; B must not have thrown
+        // its TEXT points away when A's older INT64 creation won the conflict. Also with B's
+        // points flushed, and with the conflict resolved before the drop arrives, then B
+        // flushing, compacting and restarting in between.
+        let x = Path::parse("root.t.d.x").unwrap();
+        let col = |dtype, values| Column { name: "x".into(), dtype, values, nulls: None };
+        let int = |e: &Engine, t: i64| e.write(Op::Insert(vec![InsertBatch { device: x.parent().unwrap(), aligned: false, times: vec![t], columns: vec![col(DataType::Int64, ColumnValues::I64(vec![t]))] }])).unwrap();
+        let text = |e: &Engine, t: i64| e.write(Op::Insert(vec![InsertBatch { device: x.parent().unwrap(), aligned: false, times: vec![t], columns: vec![col(DataType::Text, ColumnValues::Bytes(vec![format!("b{t}").into_bytes()]))] }])).unwrap();
+        let want = vec![("root.t.d.x".to_string(), DataType::Text, vec![(2, Value::Bytes(b"b2".to_vec()))])];
+        for mode in 0..4 {
+            let (_da, db, a, mut b) = pair_of(1);
+            let (mut ab, mut ba) = (0, 0);
+            int(&a, 1);
+            tick();
+            text(&b, 1);
+            let before_drop = a.wal().last_seq();
+            tick();
+            a.write(Op::DropSeries(vec![x.clone()])).unwrap();
+            tick();
+            text(&b, 2);
+            if mode == 1 {
+                b.flush().unwrap();
+            }
+            if mode >= 2 {
+                // B gets A's creation (and loses the conflict) but not yet the drop; its TEXT
+                // points are in a file (2) or in its memtable (3) then.
+                if mode == 2 {
+                    b.flush().unwrap();
+                }
+                let first: Vec<Mutation> = logged(&a, 0).into_iter().filter(|m| m.origin_seq <= before_drop).collect();
+                ab = before_drop;
+                b.apply_remote(&format!("{}", a.instance()), first).unwrap();
+                assert_eq!(shown(&b).0, vec![("root.t.d.x".to_string(), DataType::Int64, vec![(1, Value::I64(1))])], "INT64 won, TEXT is hidden");
+                b.flush().unwrap();
+                b.compact().unwrap();
+                let st = b.state();
+                assert_eq!(st.files.len(), 1);
+                let kept: Vec<DataType> = st.files[0].reader.series_of(&x).iter().map(|m| m.dtype).collect();
+                assert_eq!(kept, vec![DataType::Int64, DataType::Text], "the TEXT points newer than the INT64 creation are kept");
+                drop(st);
+                drop(b);
+                b = Engine::open(EngineConfig { instance: InstanceId(2), default_database_level: 1, ..cfg(db.path(), true) }).unwrap();
+                b.hold_wal("ship", Some(0));
+            }
+            exchange(&a, &b, &mut ab, &mut ba);
+            assert_eq!(shown(&a).0, want, "mode {mode}: A");
+            assert_eq!(shown(&b).0, want, "mode {mode}: B");
+        }
+        // The same, where A also writes INT64 after its drop (making the series INT64 there
+        // again) before B's older TEXT write arrives: that write came first after the drop, so
+        // TEXT wins on A too, and A's INT64 point is the one of a lost type.
+        let (_da, _db, a, b) = pair_of(1);
+        let (mut ab, mut ba) = (0, 0);
+        int(&a, 1);
+        tick();
+        text(&b, 1);
+        tick();
+        a.write(Op::DropSeries(vec![x.clone()])).unwrap();
+        tick();
+        text(&b, 2);
+        tick();
+        int(&a, 3);
+        exchange(&a, &b, &mut ab, &mut ba);
+        assert_eq!(shown(&a).0, want, "A");
+        assert_eq!(shown(&b).0, want, "B");
     }
 
     #[test]

@@ -372,6 +372,11 @@ pub struct Memtable {
     /// reallocation copies and the page faults on new memory then land on the writers (and on a
     /// pipe receiver's apply), which showed as replication lag spikes at every flush.
     spares: HashMap<Path, SeriesBuf>,
+    /// Points of a type that lost a schema conflict (the series was created with another type on
+    /// a replica first), by series: never read as the series', but flushed with it and kept, since
+    /// a later drop of the winning series can make them the series' again (the first write after
+    /// a drop decides the type, on every replica). Usually empty.
+    lost: HashMap<Path, SeriesBuf>,
 }
 
 impl Memtable {
@@ -439,14 +444,76 @@ impl Memtable {
         self.series.get_mut(path)
     }
 
-    /// Drops a series' points.
+    /// Drops a series' points, set-aside ones included.
     pub fn remove(&mut self, path: &Path) {
         self.series.remove(path);
+        self.lost.remove(path);
     }
 
-    /// Iterates all buffers.
+    /// Deletes a series' points in `[start, end]` older than `v`, set-aside ones included.
+    pub fn delete(&mut self, path: &Path, start: i64, end: i64, v: Version) {
+        for buf in [self.series.get_mut(path), self.lost.get_mut(path)].into_iter().flatten() {
+            buf.delete(start, end, v);
+        }
+    }
+
+    /// A series' points of a type that lost a conflict, if any.
+    pub fn lost_of(&self, path: &Path) -> Option<&SeriesBuf> {
+        if self.lost.is_empty() {
+            return None;
+        }
+        self.lost.get(path)
+    }
+
+    /// The buffer of a series whose type `typed` accepts: the series' own, or its points of a
+    /// type that lost a conflict.
+    pub fn get_typed(&self, path: &Path, typed: impl Fn(DataType) -> bool) -> Option<&SeriesBuf> {
+        match self.get(path) {
+            Some(b) if typed(b.dtype) => Some(b),
+            _ if self.lost.is_empty() => None,
+            _ => self.lost.get(path).filter(|b| typed(b.dtype)),
+        }
+    }
+
+    /// Sets a series' points aside as of a type that lost a schema conflict (see `lost`).
+    pub fn demote(&mut self, path: &Path) {
+        let Some(buf) = self.series.remove(path) else { return };
+        match self.lost.get_mut(path) {
+            // Lost twice to the same type: one buffer of it.
+            Some(old) if old.dtype == buf.dtype => {
+                for (t, v, ver) in buf.range(i64::MIN, i64::MAX) {
+                    old.push(t, v, ver);
+                }
+                old.normalize();
+            }
+            _ => {
+                self.lost.insert(path.clone(), buf);
+            }
+        }
+    }
+
+    /// Makes a series' set-aside points of type `dtype` its own again (a drop made that type the
+    /// series'), setting aside what it held of another type.
+    pub fn promote(&mut self, path: &Path, dtype: DataType) {
+        if self.lost.get(path).is_none_or(|b| b.dtype != dtype) {
+            return;
+        }
+        let back = self.lost.remove(path).unwrap();
+        if let Some(cur) = self.series.insert(path.clone(), back) {
+            if !cur.is_empty() {
+                self.lost.insert(path.clone(), cur);
+            }
+        }
+    }
+
+    /// Series with points set aside, and their buffers.
+    pub fn lost(&self) -> impl Iterator<Item = (&Path, &SeriesBuf)> {
+        self.lost.iter()
+    }
+
+    /// Iterates all buffers, set-aside ones included.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Path, &mut SeriesBuf)> {
-        self.series.iter_mut()
+        self.series.iter_mut().chain(self.lost.iter_mut())
     }
 
     /// Adds to the running size estimate.
@@ -461,24 +528,25 @@ impl Memtable {
 
     /// Whether no series holds points.
     pub fn is_empty(&self) -> bool {
-        self.series.values().all(|s| s.is_empty())
+        self.series.values().chain(self.lost.values()).all(|s| s.is_empty())
     }
 
-    /// All buffers, in ascending path order (the order files are written in).
+    /// All buffers, set-aside ones included, in ascending (path, type) order (the order files are
+    /// written in).
     pub fn sorted(&self) -> Vec<(&Path, &SeriesBuf)> {
-        let mut v: Vec<(&Path, &SeriesBuf)> = self.series.iter().filter(|(_, b)| !b.is_empty()).collect();
-        v.sort_by(|a, b| a.0.cmp(b.0));
+        let mut v: Vec<(&Path, &SeriesBuf)> = self.series.iter().chain(self.lost.iter()).filter(|(_, b)| !b.is_empty()).collect();
+        v.sort_by(|a, b| (a.0, a.1.dtype.code()).cmp(&(b.0, b.1.dtype.code())));
         v
     }
 
     /// Total points held.
     pub fn points(&self) -> usize {
-        self.series.values().map(|s| s.len()).sum()
+        self.series.values().chain(self.lost.values()).map(|s| s.len()).sum()
     }
 
     /// Approximate heap bytes held.
     pub fn bytes(&self) -> usize {
-        self.series.values().map(|s| s.bytes()).sum()
+        self.series.values().chain(self.lost.values()).map(|s| s.bytes()).sum()
     }
 }
 
