@@ -15,6 +15,9 @@ pub struct DatabaseInfo {
     pub ttl: Option<i64>,
     /// Newest creation of the database (a deletion older than it leaves the database).
     pub version: Version,
+    /// Earliest creation (for one kept by newer series through its deletion, the oldest of them):
+    /// between databases that would nest, created on two replicas, the earlier one stays.
+    pub created: Version,
     /// Version of the TTL setting in force: the newest one wins on every replica.
     pub ttl_version: Version,
 }
@@ -288,10 +291,14 @@ impl Schema {
                 if self.dropped_databases.get(p).is_some_and(|d| v < *d) {
                     return vec![];
                 }
+                if !self.databases.contains_key(p) && !self.nest(p, v) {
+                    return vec![];
+                }
                 // Created again after a deletion: TTL settings older than the deletion are gone.
                 let ttl_version = self.dropped_databases.get(p).copied().unwrap_or(Version { hlc: 0, origin: InstanceId(0) });
-                let d = self.databases.entry(p.clone()).or_insert(DatabaseInfo { ttl: None, version: v, ttl_version });
+                let d = self.databases.entry(p.clone()).or_insert(DatabaseInfo { ttl: None, version: v, created: v, ttl_version });
                 d.version = d.version.max(v);
+                d.created = d.created.min(v);
                 if let Some((ttl, tv)) = self.pending_ttl.remove(p) {
                     if tv > d.ttl_version {
                         d.ttl = ttl;
@@ -318,10 +325,15 @@ impl Schema {
                             gone.push(s);
                         }
                     }
+                    // What brings it back where the deletion came first: its oldest surviving
+                    // series, or a creation after the deletion.
+                    let revived = self.series.range(db.clone()..).take_while(|(s, _)| s.starts_with(db)).map(|(_, i)| i.version).min();
                     match self.databases.get_mut(db) {
                         Some(info) if left || info.version > v => {
                             // It stays (as where the other side creates it again), without the
                             // settings the deletion removed.
+                            let again = (info.version > v).then_some(info.version);
+                            info.created = [revived, again].into_iter().flatten().min().unwrap_or(info.created);
                             info.version = info.version.max(v);
                             if v > info.ttl_version {
                                 info.ttl = None;
@@ -347,7 +359,10 @@ impl Schema {
                         None => match self.revivable_database(&d.path, v) {
                             Some(db) => {
                                 self.apply_with(&Op::CreateDatabase(db.clone()), v, newer_data);
-                                db
+                                match self.database_of(&d.path) {
+                                    Some(db) => db.clone(),
+                                    None => continue,
+                                }
                             }
                             None => continue,
                         },
@@ -441,9 +456,79 @@ impl Schema {
         self.dropped_databases.iter().filter(|(d, _)| p.starts_with(d)).map(|(_, v)| *v).fold(series, Version::max)
     }
 
-    /// A deleted database above `p` that a creation at `v` (newer than the deletion) brings back.
+    /// A deleted database above `p` that a creation at `v` (newer than the deletion) brings back
+    /// (deeper, where a database created since lies below it: see [`Schema::placement`]).
     pub fn revivable_database(&self, p: &Path, v: Version) -> Option<Path> {
-        self.dropped_databases.iter().filter(|(d, dv)| p.starts_with(d) && **dv < v).map(|(d, _)| d.clone()).next()
+        let db = self.dropped_databases.iter().filter(|(d, dv)| p.starts_with(d) && **dv < v).map(|(d, _)| d.clone()).next()?;
+        self.placement(p, &db)
+    }
+
+    /// Where a database for series `path` goes when it would be `candidate` (a prefix of it): the
+    /// shortest prefix of `path` at least as long that has no database above or below it. None
+    /// when `path` has none (it lies in a database, or is too short).
+    pub fn placement(&self, path: &Path, candidate: &Path) -> Option<Path> {
+        let nodes = path.nodes();
+        (candidate.nodes().len()..nodes.len()).find_map(|n| {
+            let p = Path::from_nodes(nodes[..n].to_vec()).ok()?;
+            let clash = self.databases.keys().any(|d| p.starts_with(d) || d.starts_with(&p));
+            (!clash).then_some(p)
+        })
+    }
+
+    /// Makes room for database `p` created at `v` among databases that would nest with it (IoTDB
+    /// allows no database below another; replicas that created nested ones concurrently, or one
+    /// brought back by a replica's write, keep the earlier creation, the outer one at a tie).
+    /// Returns whether `p` is to be created: a database above it created at or before `v`, or one
+    /// below it created before `v`, keeps its place instead. A later one above it gives way: its
+    /// series outside `p` go to databases one level down (where [`Schema::placement`] puts them,
+    /// as a replica that never had it does); later ones below it are merged into it.
+    fn nest(&mut self, p: &Path, v: Version) -> bool {
+        let zero = Version { hlc: 0, origin: InstanceId(0) };
+        let below = |s: &Schema, d: &Path| s.series.range(d.clone()..).take_while(|(x, _)| x.starts_with(d)).map(|(x, i)| (x.clone(), i.version)).collect::<Vec<_>>();
+        let outer = self.databases.iter().find(|(d, _)| p.starts_with(d)).map(|(d, i)| (d.clone(), i.created));
+        let moves: Vec<(Path, Path, Version)> = match outer {
+            Some((_, c)) if c <= v => return false,
+            Some((q, _)) => {
+                // (No database lies below q: databases never nest before this.)
+                let info = self.databases.remove(&q).unwrap();
+                self.databases.insert(p.clone(), DatabaseInfo { ttl: None, version: v, created: v, ttl_version: zero });
+                let placed: Vec<(Path, Option<Path>, Version)> = below(self, &q)
+                    .into_iter()
+                    .map(|(s, sv)| {
+                        let db = if s.starts_with(p) { Some(p.clone()) } else { self.placement(&s, &q) };
+                        (s, db, sv)
+                    })
+                    .collect();
+                self.databases.remove(p);
+                if placed.iter().any(|(_, db, _)| db.is_none()) {
+                    // A series right beside p's branch has no database of its own to go to.
+                    self.databases.insert(q, info);
+                    return false;
+                }
+                tracing::warn!(database = %q, below = %p, "databases created on two replicas nest: the later one, above, gives way to the earlier one below");
+                placed.into_iter().map(|(s, db, sv)| (s, db.unwrap(), sv)).collect()
+            }
+            None => {
+                let inner: Vec<(Path, Version)> = self.databases.iter().filter(|(d, _)| d.starts_with(p)).map(|(d, i)| (d.clone(), i.created)).collect();
+                if inner.iter().any(|(_, c)| *c < v) {
+                    return false;
+                }
+                for (d, _) in &inner {
+                    tracing::warn!(database = %d, into = %p, "databases created on two replicas nest: the later one, below, is merged into the earlier one above");
+                    self.databases.remove(d);
+                }
+                below(self, p).into_iter().map(|(s, sv)| (s, p.clone(), sv)).collect()
+            }
+        };
+        for (s, db, sv) in moves {
+            if db != *p {
+                let d = self.databases.entry(db.clone()).or_insert(DatabaseInfo { ttl: None, version: sv, created: sv, ttl_version: zero });
+                d.created = d.created.min(sv);
+                d.version = d.version.max(sv);
+            }
+            self.series.get_mut(&s).unwrap().database = db;
+        }
+        true
     }
 
     /// Whether applying `CreateSeries` of `d` at version `v` would be a type conflict, and if so
@@ -471,7 +556,10 @@ impl Schema {
     pub fn snapshot(&self) -> Vec<u8> {
         let mut ops: Vec<(Op, Version)> = Vec::new();
         for (p, info) in &self.databases {
-            ops.push((Op::CreateDatabase(p.clone()), info.version));
+            ops.push((Op::CreateDatabase(p.clone()), info.created));
+            if info.version != info.created {
+                ops.push((Op::CreateDatabase(p.clone()), info.version));
+            }
             if info.ttl.is_some() || info.ttl_version.hlc > 0 {
                 ops.push((Op::SetTtl { database: p.clone(), ttl: info.ttl }, info.ttl_version));
             }
@@ -516,8 +604,7 @@ impl Schema {
 }
 
 fn tracing_conflict(path: &Path, existing: &SeriesInfo, incoming: &SeriesDef, v: Version) {
-    // The schema crate has no logger; stderr is captured in the server log.
-    eprintln!(
+    tracing::warn!(
         "schema conflict on {path}: {} (version {:?}) replaced by {} (version {:?}); the earlier creation wins on every replica",
         existing.def.dtype, existing.version, incoming.dtype, v
     );

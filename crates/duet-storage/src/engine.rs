@@ -1198,7 +1198,12 @@ impl Engine {
     fn database_for_replica(&self, schema: &Schema, path: &Path, v: Version) -> Result<Path, Status> {
         match schema.revivable_database(path, v) {
             Some(db) => Ok(db),
-            None => self.auto_database(path),
+            // Deeper than the configured level where a database created since lies below it
+            // (as where the replica's database gave way to it).
+            None => {
+                let db = self.auto_database(path)?;
+                Ok(schema.placement(path, &db).unwrap_or(db))
+            }
         }
     }
 
@@ -2961,6 +2966,68 @@ mod tests {
         b.apply_remote("resync", muts).unwrap();
         assert_eq!(shown(&a), shown(&b));
         assert_eq!(shown(&b).0, vec![("root.r.d.s".to_string(), DataType::Double, vec![(3, Value::F64(3.0))])]);
+    }
+
+    #[test]
+    fn databases_created_nested_on_two_sides_resolve_to_the_earlier_one() {
+        let db = |e: &Engine, p: &str| e.write(Op::CreateDatabase(Path::parse(p).unwrap())).unwrap();
+        let ins = |e: &Engine, dev: &str, t: i64| e.write(Op::Insert(vec![batch(dev, vec![t], vec![t as f64])])).unwrap();
+        // Which database each series is in, and the databases, on one side.
+        let placed = |e: &Engine| {
+            let st = e.state();
+            let dbs: Vec<String> = st.schema.databases().map(|(p, _)| p.to_string()).collect();
+            let series: Vec<(String, String)> = st.schema.all_series().map(|s| (s.def.path.to_string(), s.database.to_string())).collect();
+            (dbs, series)
+        };
+        // A creates root.n, B creates root.n.x (IoTDB allows no database below another), each
+        // writes into its own, in both orders of creation: the earlier creation stays on both.
+        for outer_first in [true, false] {
+            let (_da, _db, a, b) = pair_of(1);
+            let (mut ab, mut ba) = (0, 0);
+            if outer_first {
+                db(&a, "root.n");
+                tick();
+                db(&b, "root.n.x");
+            } else {
+                db(&b, "root.n.x");
+                tick();
+                db(&a, "root.n");
+            }
+            ins(&a, "root.n.d", 1);
+            ins(&b, "root.n.x", 2);
+            exchange(&a, &b, &mut ab, &mut ba);
+            assert_eq!(shown(&a), shown(&b), "outer first: {outer_first}");
+            assert_eq!(placed(&a), placed(&b), "outer first: {outer_first}");
+            let want: Vec<String> = if outer_first { vec!["root.n".into()] } else { vec!["root.n.d".into(), "root.n.x".into()] };
+            assert_eq!(placed(&a).0, want, "outer first: {outer_first}");
+            assert_eq!(shown(&a).0.len(), 2, "both series stay");
+        }
+        // A deletes root.sg and creates root.sg.x, while B (not knowing) writes into root.sg.d:
+        // B's write brings root.sg back, but root.sg.x came first; both end with root.sg.x and
+        // root.sg.d (both kept root.sg and root.sg.x before, nested).
+        let (_da, _db, a, b) = pair_of(1);
+        let (mut ab, mut ba) = (0, 0);
+        ins(&a, "root.sg.d", 1);
+        ship(&a, &b, &mut ab);
+        tick();
+        a.write(Op::DeleteDatabases(vec![Path::parse("root.sg").unwrap()])).unwrap();
+        tick();
+        db(&a, "root.sg.x");
+        ins(&a, "root.sg.x", 3);
+        tick();
+        ins(&b, "root.sg.d", 4);
+        exchange(&a, &b, &mut ab, &mut ba);
+        assert_eq!(shown(&a), shown(&b));
+        assert_eq!(placed(&a), placed(&b));
+        assert_eq!(placed(&a).0, vec!["root.sg.d".to_string(), "root.sg.x".to_string()]);
+        assert_eq!(shown(&a).0.iter().map(|s| (s.0.as_str(), s.2.len())).collect::<Vec<_>>(), vec![("root.sg.d.s", 1), ("root.sg.x.s", 1)]);
+        // And through a restart (the schema snapshot keeps where each series is).
+        a.flush().unwrap();
+        let before = placed(&a);
+        let dir = a.cfg.data_dir.clone();
+        drop(a);
+        let a = Engine::open(EngineConfig { instance: InstanceId(1), ..cfg(dir.parent().unwrap(), true) }).unwrap();
+        assert_eq!(placed(&a), before);
     }
 
     #[test]
