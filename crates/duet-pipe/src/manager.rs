@@ -180,7 +180,7 @@ impl PipeManager {
         let differing = diff(&mut conn)?;
         let mut statuses: Vec<&str> = vec!["differs"; differing.len()];
         if repair && !differing.is_empty() {
-            let ranges: Vec<(duet_common::path::Path, i64, i64)> = differing.iter().map(|(p, b, _, _)| (p.clone(), *b, b + bucket - 1)).collect();
+            let ranges: Vec<(duet_common::path::Path, i64, i64)> = differing.iter().map(|(p, b, _, _)| (p.clone(), *b, b.saturating_add(bucket - 1))).collect();
             // Push ours: the receiver applies them by version (origin kept, nothing echoes).
             // In batches of about REPAIR_BATCH_BYTES, as a pipe ships (a reply or request carries
             // at most MAX_BATCH_BYTES).
@@ -221,7 +221,7 @@ impl PipeManager {
             cols: vec![Vec::new(); 6],
         };
         for ((p, b, l, r), st) in differing.into_iter().zip(statuses) {
-            let row = [text(p.to_string()), Some(Value::I64(b)), Some(Value::I64(b + bucket - 1)), Some(Value::I64(l as i64)), Some(Value::I64(r as i64)), text(st.to_string())];
+            let row = [text(p.to_string()), Some(Value::I64(b)), Some(Value::I64(b.saturating_add(bucket - 1))), Some(Value::I64(l as i64)), Some(Value::I64(r as i64)), text(st.to_string())];
             rs.times.push(0);
             for (i, v) in row.into_iter().enumerate() {
                 rs.cols[i].push(v);

@@ -19,12 +19,14 @@ pub fn plan_fetches(ranges: &[(Range, u64)], max_ranges: usize, max_points: u64)
     let mut cur: Vec<Range> = Vec::new();
     let mut points = 0u64;
     for ((p, a, b), n) in ranges {
-        let slices = n.div_ceil(max_points).max(1).min((b - a + 1) as u64);
-        let width = (b - a + 1) / slices as i64;
-        for i in 0..slices as i64 {
-            let start = a + i * width;
-            let end = if i == slices as i64 - 1 { *b } else { start + width - 1 };
-            let share = n / slices;
+        // (In i128: a range may span all of time.)
+        let span = *b as i128 - *a as i128 + 1;
+        let slices = (n.div_ceil(max_points).max(1) as i128).min(span);
+        let width = span / slices;
+        for i in 0..slices {
+            let start = (*a as i128 + i * width) as i64;
+            let end = if i == slices - 1 { *b } else { (start as i128 + width - 1) as i64 };
+            let share = n / slices as u64;
             if !cur.is_empty() && (cur.len() >= max_ranges || points + share > max_points) {
                 out.push(std::mem::take(&mut cur));
                 points = 0;
@@ -59,7 +61,7 @@ pub fn fetch_halving(
             if a >= b {
                 return Err(format!("{e} (the points of {p} at time {a} alone)"));
             }
-            let mid = a + (b - a) / 2;
+            let mid = ((*a as i128 + *b as i128).div_euclid(2)) as i64;
             fetch_halving(fetch, &[(p.clone(), *a, mid)], apply)?;
             fetch_halving(fetch, &[(p.clone(), mid + 1, *b)], apply)
         }
@@ -93,6 +95,10 @@ mod tests {
         let many: Vec<(Range, u64)> = (0..5).map(|i| ((p("root.a.d.s"), i * 10, i * 10 + 9), 0)).collect();
         assert_eq!(plan_fetches(&many, 2, 100).iter().map(|f| f.len()).collect::<Vec<_>>(), vec![2, 2, 1]);
         assert_eq!(plan_fetches(&[((p("root.a.d.s"), 5, 5), 1000)], 8, 10), vec![vec![(p("root.a.d.s"), 5, 5)]], "one instant is not cut");
+        let all_time = plan_fetches(&[((p("root.a.d.s"), i64::MIN, i64::MAX), 30)], 8, 10);
+        assert_eq!(all_time.iter().flatten().map(|r| (r.1, r.2)).collect::<Vec<_>>().first().map(|r| r.0), Some(i64::MIN));
+        assert_eq!(all_time.iter().flatten().last().map(|r| r.2), Some(i64::MAX), "all of time, in three slices");
+        assert_eq!(all_time.len(), 3);
     }
 
     #[test]

@@ -16,10 +16,11 @@ fn may_cover_below(patterns: &[PathPattern], p: &Path) -> bool {
 
 /// A deletion's patterns cut down to the paths the pipe covers: each kept as it is when one of the
 /// pipe's patterns contains it, else its intersection with each of them. Where an intersection
-/// cannot be expressed (`**` on both sides in ways [`PathPattern::intersect`] does not take), the
-/// pattern is kept whole if it can reach a covered series: deleting more than the pipe covers on
-/// the peer, as before.
-fn narrow(covered: &[PathPattern], patterns: Vec<PathPattern>) -> Vec<PathPattern> {
+/// cannot be expressed (`**` on both sides in ways [`PathPattern::intersect`] does not take,
+/// either way round), the pattern is kept whole if it can reach a covered series and `whole`
+/// allows (a deletion of points: deleting more than the pipe covers on the peer, as before), or
+/// left out (a drop of series must not reach the peer's own).
+fn narrow(covered: &[PathPattern], patterns: Vec<PathPattern>, whole: bool) -> Vec<PathPattern> {
     let mut out: Vec<PathPattern> = Vec::new();
     for dp in patterns {
         if covered.iter().any(|c| c.contains(&dp)) {
@@ -27,13 +28,17 @@ fn narrow(covered: &[PathPattern], patterns: Vec<PathPattern>) -> Vec<PathPatter
             continue;
         }
         for c in covered {
-            match dp.intersect(c) {
+            match dp.intersect(c).or_else(|| c.intersect(&dp)) {
                 Some(parts) => out.extend(parts),
                 None => {
                     let fixed: Vec<String> = dp.nodes().iter().take_while(|n| !n.contains('*')).cloned().collect();
                     if Path::from_nodes(fixed).map(|prefix| may_cover_below(covered, &prefix)).unwrap_or(true) {
-                        tracing::warn!(deletion = %dp, pipe_path = %c, "a deletion crosses the pipe's path in a way that cannot be narrowed: shipped whole");
-                        out.push(dp.clone());
+                        if whole {
+                            tracing::warn!(deletion = %dp, pipe_path = %c, "a deletion crosses the pipe's path in a way that cannot be narrowed: shipped whole");
+                            out.push(dp.clone());
+                        } else {
+                            tracing::warn!(deletion = %dp, pipe_path = %c, "a drop crosses the pipe's path in a way that cannot be narrowed: not shipped");
+                        }
                     }
                 }
             }
@@ -126,7 +131,7 @@ pub fn select(p: &SourceParams, me: InstanceId, seq: u64, mut m: Mutation) -> Op
             if !all_paths {
                 // Only what the pipe covers: `delete from root.**` on this side must not reach the
                 // peer's series outside the pipe's paths.
-                let patterns = narrow(&p.patterns, patterns);
+                let patterns = narrow(&p.patterns, patterns, true);
                 if patterns.is_empty() {
                     return None;
                 }
@@ -151,7 +156,7 @@ pub fn select(p: &SourceParams, me: InstanceId, seq: u64, mut m: Mutation) -> Op
             if !all_paths && !dbs.iter().all(|d| p.patterns.iter().any(|c| c.contains(&PathPattern::below(d)))) {
                 // The pipe carries only part of a database: on the peer, the series it carries of
                 // it are dropped (the peer keeps the rest of the database, and its series).
-                let patterns = narrow(&p.patterns, dbs.iter().map(PathPattern::below).collect());
+                let patterns = narrow(&p.patterns, dbs.iter().map(PathPattern::below).collect(), false);
                 if patterns.is_empty() {
                     return None;
                 }
@@ -189,7 +194,7 @@ pub fn select(p: &SourceParams, me: InstanceId, seq: u64, mut m: Mutation) -> Op
             if !inc.has("schema.timeseries.ordinary.drop") {
                 return None;
             }
-            let patterns = if all_paths { patterns } else { narrow(&p.patterns, patterns) };
+            let patterns = if all_paths { patterns } else { narrow(&p.patterns, patterns, false) };
             if patterns.is_empty() {
                 return None;
             }
@@ -281,6 +286,11 @@ mod tests {
         let m = Mutation { version: Version::default(), origin_seq: 0, op: Op::DropMatching(x.clone()) };
         assert_eq!(for_older_receiver(m).op, Op::Delete { patterns: x, start: i64::MIN, end: i64::MAX }, "or their points deleted");
         assert_eq!(gone(&[("path", "root.a.**")], "root.a"), Some(Op::DeleteDatabases(vec![Path::parse("root.a").unwrap()])));
+        // Pipe paths with wildcards before `**`, or `**` inside: cut the other way round (these
+        // went whole, and dropped the peer's own series outside the pipe).
+        let pats = |v: &[&str]| v.iter().map(|x| PathPattern::parse(x).unwrap()).collect::<Vec<_>>();
+        assert_eq!(gone(&[("path", "root.*.x.**")], "root.p"), Some(Op::DropMatching(pats(&["root.p.x.**"]))));
+        assert_eq!(gone(&[("path", "root.**.s")], "root.p"), Some(Op::DropMatching(pats(&["root.p.**.s", "root.p.s"]))));
         assert_eq!(gone(&[("path", "root.a.**")], "root.b"), None);
     }
 

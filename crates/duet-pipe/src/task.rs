@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use duet_common::mutation::{Mutation, Op};
 use duet_common::time::Precision;
-use duet_common::version::{InstanceId, HLC_LOGICAL_BITS};
+use duet_common::version::{InstanceId, Version, HLC_LOGICAL_BITS};
 use duet_storage::{Engine, WalCursor};
 use duet_protocol::client::BodyPart;
 
@@ -190,6 +190,8 @@ fn resync(ctx: &TaskContext, conn: &mut sink::SinkConn, stop: &AtomicBool, stats
     }
     tracing::warn!(pipe = %ctx.name, "pipe resynchronising from stored data: {why}");
     let only = if p.source.double_living || !p.source.forwarding { Some(ctx.me) } else { None };
+    // Without history, only what was written since the pipe was made (versions are HLC times).
+    let since = if p.source.history { Version::default() } else { Version { hlc: (ctx.created_ms.max(0) as u64) << HLC_LOGICAL_BITS, origin: InstanceId(0) } };
     let covers = |path: &duet_common::path::Path| p.source.patterns.iter().any(|pat| pat.matches(path));
     let (with_drops, caps) = (conn.caps.versioned_schema, conn.caps);
     let mut batch: Vec<Vec<u8>> = Vec::new();
@@ -212,7 +214,7 @@ fn resync(ctx: &TaskContext, conn: &mut sink::SinkConn, stop: &AtomicBool, stats
         *points = 0;
         Ok(())
     };
-    let at = ctx.engine.export(&covers, only, with_drops, &mut |m| {
+    let at = ctx.engine.export(&covers, only, with_drops, since, &mut |m| {
         if stop.load(Ordering::Acquire) {
             return Err("stopped during resynchronisation".into());
         }
@@ -283,7 +285,7 @@ fn stream(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>, backoff: &
     let peer = conn.peer.0;
     let mut from = first.max(conn.watermark.max(confirmed) + 1);
     let widened = ctx.store.resync_requested(&ctx.name);
-    if (from < wal.first_seq() && from <= last) || (widened && p.source.history) {
+    if (from < wal.first_seq() && from <= last) || widened {
         // What the pipe still has to ship is no longer in the WAL (history from before the pipe,
         // or a backlog past pipe_wal_retention_bytes), or it was never selected (an ALTER PIPE
         // widened the source): ship it from the stored data instead.

@@ -1456,6 +1456,7 @@ impl Engine {
         covers: &dyn Fn(&Path) -> bool,
         only_origin: Option<InstanceId>,
         with_drops: bool,
+        since: Version,
         emit: &mut dyn FnMut(Mutation) -> Result<(), String>,
     ) -> Result<u64, String> {
         let at = {
@@ -1465,7 +1466,7 @@ impl Engine {
         // The pipe saves this position as confirmed: it must not name records a power cut could
         // take, whose numbers would then go to new writes the pipe would never ship.
         self.wal.sync_all().map_err(|e| format!("WAL sync failed: {e}"))?;
-        let keep = |v: &Version| only_origin.is_none_or(|o| v.origin == o);
+        let keep = |v: &Version| only_origin.is_none_or(|o| v.origin == o) && *v >= since;
         let (dbs, defs, tombs, drops) = {
             let st = self.state();
             let dbs: Vec<(Path, duet_schema::DatabaseInfo)> = st.schema.databases().map(|(p, d)| (p.clone(), d.clone())).collect();
@@ -1474,18 +1475,25 @@ impl Engine {
             (dbs, defs, st.tombstones.clone(), st.schema.drops().filter(|(op, _)| drop_covered(op, covers)).collect::<Vec<_>>())
         };
         // With their own versions, which decide on the replica against its own drops and settings.
+        // (Schema made before `since`: a series written since is made on the replica by the write.)
+        let since_ok = |v: &Version| *v >= since;
         for (db, info) in &dbs {
             if defs.iter().any(|(d, _)| d.path.starts_with(db)) {
-                emit(Mutation { version: info.version, origin_seq: 0, op: Op::CreateDatabase(db.clone()) })?;
-                if info.ttl.is_some() || info.ttl_version.hlc > 0 {
+                let mut vs = vec![info.created, info.version];
+                vs.dedup();
+                for v in vs.into_iter().filter(since_ok) {
+                    emit(Mutation { version: v, origin_seq: 0, op: Op::CreateDatabase(db.clone()) })?;
+                }
+                if (info.ttl.is_some() || info.ttl_version.hlc > 0) && since_ok(&info.ttl_version) {
                     emit(Mutation { version: info.ttl_version, origin_seq: 0, op: Op::SetTtl { database: db.clone(), ttl: info.ttl } })?;
                 }
             }
         }
         for (def, v) in &defs {
-            emit(Mutation { version: v.0, origin_seq: 0, op: Op::CreateSeries(vec![def.clone()]) })?;
-            if v.1 != v.0 {
-                emit(Mutation { version: v.1, origin_seq: 0, op: Op::CreateSeries(vec![def.clone()]) })?;
+            let mut vs = vec![v.0, v.1];
+            vs.dedup();
+            for v in vs.into_iter().filter(since_ok) {
+                emit(Mutation { version: v, origin_seq: 0, op: Op::CreateSeries(vec![def.clone()]) })?;
             }
         }
         let now = self.now();
@@ -1519,7 +1527,8 @@ impl Engine {
             let pts = self.state().scan_versions(&p, i64::MIN, i64::MAX, now);
             let mut cur: Option<(i64, u64, u64)> = None;
             for (t, v, ver) in pts {
-                let b = t.div_euclid(bucket) * bucket;
+                // (Clamped at the ends of time, where the bucket's start would overflow.)
+                let b = t.div_euclid(bucket).saturating_mul(bucket);
                 if cur.is_some_and(|c| c.0 != b) {
                     let (cb, n, h) = cur.take().unwrap();
                     out.push((p.clone(), cb, n, h));
@@ -2958,7 +2967,7 @@ mod tests {
         a.write(Op::Insert(vec![batch("root.r.d", vec![3], vec![3.0])])).unwrap();
         a.write(Op::DeleteDatabases(vec![Path::parse("root.r2").unwrap()])).unwrap();
         let mut muts = Vec::new();
-        a.export(&|_| true, Some(a.instance()), true, &mut |m| {
+        a.export(&|_| true, Some(a.instance()), true, Version::default(), &mut |m| {
             muts.push(m);
             Ok(())
         })

@@ -440,6 +440,28 @@ fn alter_pipe_that_widens_the_path_ships_what_it_passed_over() {
 }
 
 #[test]
+fn alter_pipe_without_history_that_widens_ships_only_what_came_after_the_pipe() {
+    let a = TestServer::start(&[]);
+    let b = TestServer::start(&[]);
+    sql(&a, "insert into root.h.y.old(time, s) values (1, 1)");
+    std::thread::sleep(Duration::from_millis(5));
+    let no_history = ", 'source.path'='root.h.x.**', 'source.history.enable'='false'";
+    sql(&a, &pipe_sql("AB", &b, no_history));
+    sql(&b, &pipe_sql("BA", &a, no_history));
+    sql(&a, "insert into root.h.y.d(time, s) values (2, 2)");
+    sql(&a, "insert into root.h.x.d(time, s) values (3, 3)");
+    drain(&a, &b);
+    assert!(sql(&b, "show timeseries root.h.y.**").rows.is_empty());
+    sql(&a, "alter pipe AB modify source ('source.path'='root.h.**')");
+    drain(&a, &b);
+    // Without history, what the wider path selects that was written since the pipe was made
+    // (it shipped nothing before).
+    assert_eq!(sql(&b, "select s from root.h.y.d").times, vec![2], "written after the pipe was made");
+    assert!(sql(&b, "show timeseries root.h.y.old.**").rows.is_empty(), "history stays behind");
+    assert_eq!(sql(&b, "select s from root.h.x.d").times, vec![3]);
+}
+
+#[test]
 fn metrics_endpoint_exposes_pipe_figures() {
     let mport = duet_tests::free_port();
     let p = format!("dn_metric_prometheus_reporter_port={mport}");
@@ -600,12 +622,21 @@ fn check_pipe_finds_differences_and_repair_pipe_fixes_them() {
     sql(&a, "insert into root.cr.d(time, v) values (4, 4)");
     sql(&b, "insert into root.cr.d(time, v) values (2, 20)");
     sql(&b, "delete from root.cr.e.v where time <= 1");
+    // Points at the ends of time (their buckets' bounds overflowed, and the repair never fixed them).
+    sql(&b, "insert into root.cr.x(time, v) values (-9223372036854775000, 1), (9223372036854775000, 2)");
     let diff = sql(&a, "check pipe AB");
     assert_eq!(diff.columns, vec!["Series", "BucketStart", "BucketEnd", "LocalPoints", "PeerPoints", "Status"]);
     let series: Vec<String> = diff.rows.iter().map(|r| r[0].as_ref().unwrap().render(duet_common::DataType::Text)).collect();
-    assert_eq!(series, vec!["root.cr.d.v", "root.cr.e.v"], "{:?}", diff.rows);
+    assert_eq!(series, vec!["root.cr.d.v", "root.cr.e.v", "root.cr.x.v", "root.cr.x.v"], "{:?}", diff.rows);
     assert_eq!(diff.rows[0][3], Some(Value::I64(4)));
     assert_eq!(diff.rows[0][4], Some(Value::I64(3)));
+    let bounds = |r: &Vec<Option<Value>>| match (&r[1], &r[2]) {
+        (Some(Value::I64(a)), Some(Value::I64(b))) => (*a, *b),
+        x => panic!("{x:?}"),
+    };
+    let (lo, hi) = (bounds(&diff.rows[2]), bounds(&diff.rows[3]));
+    assert!(lo.0 <= -9223372036854775000 && -9223372036854775000 <= lo.1 && lo.0 <= lo.1, "{lo:?}");
+    assert!(hi.0 <= 9223372036854775000 && 9223372036854775000 <= hi.1, "{hi:?}");
     let fixed = sql(&a, "repair pipe AB");
     assert!(fixed.rows.iter().all(|r| r[5] == Some(Value::Bytes(b"repaired".to_vec()))), "{:?}", fixed.rows);
     assert!(sql(&a, "check pipe AB").rows.is_empty());
@@ -615,6 +646,7 @@ fn check_pipe_finds_differences_and_repair_pipe_fixes_them() {
     assert_eq!(d.times, vec![1, 2, 3, 4]);
     assert_eq!(d.rows[1][0], Some(Value::F64(20.0)));
     assert!(sql(&a, "select v from root.cr.e").times.is_empty());
+    assert_eq!(sql(&a, "select v from root.cr.x").times, vec![-9223372036854775000, 9223372036854775000]);
     // Restarting the pipes afterwards changes nothing.
     sql(&a, "start pipe AB");
     sql(&b, "start pipe BA");
