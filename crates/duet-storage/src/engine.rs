@@ -2187,6 +2187,12 @@ fn inserts_by_version(def: &SeriesDef, pts: impl IntoIterator<Item = (i64, Value
         }
     }
     let device = def.path.parent().expect("series path has a device");
+    // In time order where the groups follow each other in time (writes of one series rarely
+    // interleave): applied by version order, every group that went back in time made the
+    // replica's memtable sort the series anew (a repair of 3 M points written by two clients
+    // took 100 s).
+    let mut groups: Vec<(Version, (Vec<i64>, duet_common::mutation::ColumnValues))> = groups.into_iter().collect();
+    groups.sort_by_key(|(v, (times, _))| (times.first().copied(), *v));
     groups
         .into_iter()
         .map(|(version, (times, values))| Mutation {

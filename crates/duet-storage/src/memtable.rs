@@ -18,12 +18,14 @@ pub struct SeriesBuf {
     versions: Versions,
     /// Whether `times` is strictly increasing (no duplicates), so no merge is needed to read.
     sorted: bool,
+    /// When not `sorted`: the points before this index are (the buffer was sorted up to there).
+    unsorted_from: usize,
 }
 
 impl SeriesBuf {
     /// An empty buffer.
     pub fn new(dtype: DataType) -> SeriesBuf {
-        SeriesBuf { dtype, times: Vec::new(), values: ColumnValues::empty(dtype, 0), versions: Versions::default(), sorted: true }
+        SeriesBuf { dtype, times: Vec::new(), values: ColumnValues::empty(dtype, 0), versions: Versions::default(), sorted: true, unsorted_from: 0 }
     }
 
     /// Number of stored points (before de-duplication).
@@ -39,8 +41,9 @@ impl SeriesBuf {
     /// Appends one point; `value` must fit the buffer's type.
     pub fn push(&mut self, t: i64, value: Value, v: Version) {
         if let Some(&last) = self.times.last() {
-            if t <= last {
+            if t <= last && self.sorted {
                 self.sorted = false;
+                self.unsorted_from = self.times.len();
             }
         }
         if self.values.push(value) {
@@ -88,19 +91,27 @@ impl SeriesBuf {
             let starts_after = before == 0 || self.times[before - 1] < new[0];
             if !starts_after || new.windows(2).any(|w| w[0] >= w[1]) {
                 self.sorted = false;
+                self.unsorted_from = before;
             }
         }
         added
     }
 
     /// Sorts by time and keeps, for each timestamp, the point with the greatest version.
+    /// Only the points from the first one the new ones reach back to are reordered: a replica's
+    /// batch that lands before a few newer points (a repair or resync, by version) costs its own
+    /// size, not the buffer's.
     pub fn normalize(&mut self) {
         if self.sorted {
             return;
         }
-        let versions = self.versions.range(0, self.times.len()).into_owned();
-        let mut idx: Vec<usize> = (0..self.times.len()).collect();
-        idx.sort_by(|&a, &b| (self.times[a], versions[a]).cmp(&(self.times[b], versions[b])));
+        let n = self.times.len();
+        let k = self.unsorted_from.min(n);
+        let first_new = self.times[k..].iter().copied().min().unwrap_or(i64::MAX);
+        let pos = self.times[..k].partition_point(|&t| t < first_new);
+        let versions = self.versions.range(pos, n).into_owned();
+        let mut idx: Vec<usize> = (pos..n).collect();
+        idx.sort_by(|&a, &b| (self.times[a], versions[a - pos]).cmp(&(self.times[b], versions[b - pos])));
         let mut keep: Vec<usize> = Vec::with_capacity(idx.len());
         for i in idx {
             if let Some(&last) = keep.last() {
@@ -111,7 +122,18 @@ impl SeriesBuf {
             }
             keep.push(i);
         }
-        self.reorder(&keep, &versions);
+        let times: Vec<i64> = keep.iter().map(|&i| self.times[i]).collect();
+        let values: Vec<Value> = keep.iter().map(|&i| self.values.get(i)).collect();
+        self.times.truncate(pos);
+        self.times.extend(times);
+        truncate_values(&mut self.values, pos);
+        for v in values {
+            self.values.push(v);
+        }
+        self.versions.truncate(pos);
+        for &i in &keep {
+            self.versions.push_n(versions[i - pos], 1);
+        }
         self.sorted = true;
     }
 
@@ -202,6 +224,18 @@ impl SeriesBuf {
     }
 }
 
+/// Keeps the first `n` values.
+fn truncate_values(values: &mut ColumnValues, n: usize) {
+    match values {
+        ColumnValues::Bool(v) => v.truncate(n),
+        ColumnValues::I32(v) => v.truncate(n),
+        ColumnValues::I64(v) => v.truncate(n),
+        ColumnValues::F32(v) => v.truncate(n),
+        ColumnValues::F64(v) => v.truncate(n),
+        ColumnValues::Bytes(v) => v.truncate(n),
+    }
+}
+
 /// Bytes one value of a column takes in a buffer; None for TEXT and BLOB (a vector each).
 pub fn value_width(values: &ColumnValues) -> Option<usize> {
     match values {
@@ -265,6 +299,24 @@ impl Versions {
         if !self.dense && self.vers.len() >= MIN_RUNS_BEFORE_DENSE && self.vers.len() * 5 > self.len * 4 {
             self.densify();
         }
+    }
+
+    /// Keeps the first `n` points.
+    pub fn truncate(&mut self, n: usize) {
+        if n >= self.len {
+            return;
+        }
+        if self.dense {
+            self.vers.truncate(n);
+        } else if n == 0 {
+            self.starts.clear();
+            self.vers.clear();
+        } else {
+            let r = self.run_of(n - 1);
+            self.starts.truncate(r + 1);
+            self.vers.truncate(r + 1);
+        }
+        self.len = n;
     }
 
     fn densify(&mut self) {
@@ -569,6 +621,49 @@ mod tests {
         a.normalize();
         let got: Vec<(i64, Value)> = a.range(i64::MIN, i64::MAX).map(|(t, x, _)| (t, x)).collect();
         assert_eq!(got, vec![(3, Value::I64(2)), (5, Value::I64(4))]);
+    }
+
+    #[test]
+    fn normalizing_reorders_only_what_the_new_points_reach_back_to() {
+        use duet_common::mutation::Column;
+        // Batches in random places, with repeated times and versions in any order, against a
+        // full sort that keeps the greatest version per time.
+        let mut seed = 7u64;
+        let mut rnd = |m: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % m
+        };
+        let mut a = SeriesBuf::new(DataType::Int64);
+        let mut all: Vec<(i64, Version, i64)> = Vec::new();
+        for round in 0..300u64 {
+            let start = rnd(5000) as i64;
+            let n = 1 + rnd(40) as usize;
+            let times: Vec<i64> = (0..n as i64).map(|i| start + i * (1 + rnd(3) as i64)).collect();
+            let vals: Vec<i64> = times.iter().map(|t| t * 10 + round as i64).collect();
+            let ver = v(rnd(1000), 1 + rnd(3));
+            let col = Column { name: "s".into(), dtype: DataType::Int64, values: ColumnValues::I64(vals.clone()), nulls: None };
+            a.extend(&times, &col, ver, None);
+            a.normalize();
+            all.extend(times.iter().zip(&vals).map(|(t, x)| (*t, ver, *x)));
+        }
+        all.sort_by_key(|p| (p.0, p.1));
+        let mut want: Vec<(i64, Value, Version)> = Vec::new();
+        for (t, ver, x) in all {
+            if want.last().is_some_and(|l| l.0 == t) {
+                want.pop();
+            }
+            want.push((t, Value::I64(x), ver));
+        }
+        assert_eq!(a.range(i64::MIN, i64::MAX).collect::<Vec<_>>(), want);
+        // A batch landing before one newer point.
+        let mut b = SeriesBuf::new(DataType::Int64);
+        let col = |n: usize| Column { name: "s".into(), dtype: DataType::Int64, values: ColumnValues::I64(vec![1; n]), nulls: None };
+        b.extend(&[5000], &col(1), v(9, 1), None);
+        b.extend(&[0, 1, 2], &col(3), v(1, 1), None);
+        b.normalize();
+        b.extend(&[3, 4], &col(2), v(2, 1), None);
+        b.normalize();
+        assert_eq!(b.range(i64::MIN, i64::MAX).map(|p| (p.0, p.2)).collect::<Vec<_>>(), vec![(0, v(1, 1)), (1, v(1, 1)), (2, v(1, 1)), (3, v(2, 1)), (4, v(2, 1)), (5000, v(9, 1))]);
     }
 
     #[test]
