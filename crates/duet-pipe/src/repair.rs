@@ -7,8 +7,10 @@ use duet_common::path::Path;
 /// A series and an inclusive time range of it.
 pub type Range = (Path, i64, i64);
 
-/// What a receiver's refusal of a fetch says when the ranges hold more than one reply carries.
+/// What a receiver's refusal of a fetch says when the ranges hold more than one reply carries
+/// (and what receivers before it said).
 pub const TOO_LARGE: &str = "more than one reply carries";
+const TOO_LARGE_BEFORE: &str = "the most one reply carries";
 
 /// Groups the differing ranges, each with the peer's point count in it, into fetch requests of at
 /// most `max_ranges` ranges and about `max_points` points. A range holding more points is cut into
@@ -51,7 +53,7 @@ pub fn fetch_halving(
 ) -> Result<(), String> {
     match fetch(ranges) {
         Ok(muts) => apply(muts),
-        Err(e) if e.contains(TOO_LARGE) => {
+        Err(e) if e.contains(TOO_LARGE) || e.contains(TOO_LARGE_BEFORE) => {
             if ranges.len() > 1 {
                 let (l, r) = ranges.split_at(ranges.len() / 2);
                 fetch_halving(fetch, l, apply)?;

@@ -739,7 +739,7 @@ impl State {
                         }
                     };
                     for m in frozen.iter().map(|m| m.as_ref()).chain(std::iter::once(mem)) {
-                        for buf in [m.get(p), m.lost_of(p)].into_iter().flatten() {
+                        for buf in m.get(p).into_iter().chain(m.lost_of(p)) {
                             buf.columns().2.for_each_run(0, buf.len(), |_, x| see(x, buf.dtype));
                         }
                     }
@@ -777,14 +777,7 @@ impl State {
                 }
                 // A series the drop left to points of a type that had lost a conflict now has
                 // that type: its set-aside points are its own again.
-                let back: Vec<(Path, duet_common::types::DataType)> = self
-                    .mem
-                    .lost()
-                    .filter_map(|(p, b)| self.schema.series(p).filter(|s| s.def.dtype == b.dtype).map(|s| (p.clone(), s.def.dtype)))
-                    .collect();
-                for (p, t) in back {
-                    self.mem.promote(&p, t);
-                }
+                self.take_back_lost();
             }
             op => {
                 let gone = self.schema.apply(op, m.version);
@@ -796,9 +789,20 @@ impl State {
                     for g in &gone {
                         self.mem.demote(g);
                     }
+                    // (The winner may be a type set aside before.)
+                    self.take_back_lost();
                     self.add_tombstone(Tombstone { patterns: gone.iter().map(PathPattern::exact).collect(), start: i64::MIN, end: i64::MAX, version: m.version });
                 }
             }
+        }
+    }
+
+    /// Makes set-aside points whose type is their series' type again the series' own.
+    fn take_back_lost(&mut self) {
+        let back: Vec<(Path, duet_common::types::DataType)> =
+            self.mem.lost().filter_map(|(p, b)| self.schema.series(p).filter(|s| s.def.dtype == b.dtype).map(|s| (p.clone(), s.def.dtype))).collect();
+        for (p, t) in back {
+            self.mem.promote(&p, t);
         }
     }
 
@@ -2191,8 +2195,12 @@ fn inserts_by_version(def: &SeriesDef, pts: impl IntoIterator<Item = (i64, Value
     // interleave): applied by version order, every group that went back in time made the
     // replica's memtable sort the series anew (a repair of 3 M points written by two clients
     // took 100 s).
+    // The oldest group still goes first: a replica that makes the series from these writes
+    // (a repair sends no creation) makes it at the oldest version, which decides type conflicts.
     let mut groups: Vec<(Version, (Vec<i64>, duet_common::mutation::ColumnValues))> = groups.into_iter().collect();
-    groups.sort_by_key(|(v, (times, _))| (times.first().copied(), *v));
+    if groups.len() > 1 {
+        groups[1..].sort_by_key(|(v, (times, _))| (times.first().copied(), *v));
+    }
     groups
         .into_iter()
         .map(|(version, (times, values))| Mutation {
@@ -3096,7 +3104,39 @@ mod tests {
             exchange(&a, &b, &mut ab, &mut ba);
             assert_eq!(shown(&a).0, want, "mode {mode}: A");
             assert_eq!(shown(&b).0, want, "mode {mode}: B");
+            // Writes of the type the series has now are stored on both sides (B's memtable
+            // still held a buffer of the old type where the TEXT points were in a file).
+            text(&b, 5);
+            text(&a, 6);
+            exchange(&a, &b, &mut ab, &mut ba);
+            let times = |e: &Engine| shown(e).0.iter().flat_map(|s| s.2.iter().map(|p| p.0)).collect::<Vec<_>>();
+            assert_eq!((times(&a), times(&b)), (vec![2, 5, 6], vec![2, 5, 6]), "mode {mode}");
         }
+        // Both types set aside in turn on B (found by review): B writes TEXT, loses to A's INT64
+        // creation, writes INT64; A's drop brings TEXT back (its point is the oldest after the
+        // drop) and sets B's INT64 point aside; then A's INT64 write, made after its drop and
+        // before B's TEXT one, makes the series INT64 again. B had lost its own INT64 point.
+        let (_da, _db, a, b) = pair_of(1);
+        let (mut ab, mut ba) = (0, 0);
+        int(&a, 1);
+        let created = a.wal().last_seq();
+        tick();
+        text(&b, 1);
+        tick();
+        a.write(Op::DropSeries(vec![x.clone()])).unwrap();
+        tick();
+        int(&a, 3);
+        tick();
+        text(&b, 4);
+        let first: Vec<Mutation> = logged(&a, 0).into_iter().filter(|m| m.origin_seq <= created).collect();
+        b.apply_remote(&format!("{}", a.instance()), first).unwrap();
+        ab = created;
+        tick();
+        int(&b, 6);
+        exchange(&a, &b, &mut ab, &mut ba);
+        let ints = vec![("root.t.d.x".to_string(), DataType::Int64, vec![(3, Value::I64(3)), (6, Value::I64(6))])];
+        assert_eq!(shown(&a).0, ints, "A");
+        assert_eq!(shown(&b).0, ints, "B");
         // The same, where A also writes INT64 after its drop (making the series INT64 there
         // again) before B's older TEXT write arrives: that write came first after the drop, so
         // TEXT wins on A too, and A's INT64 point is the one of a lost type.

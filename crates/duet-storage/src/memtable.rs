@@ -428,12 +428,19 @@ pub struct Memtable {
     /// a replica first), by series: never read as the series', but flushed with it and kept, since
     /// a later drop of the winning series can make them the series' again (the first write after
     /// a drop decides the type, on every replica). Usually empty.
-    lost: HashMap<Path, SeriesBuf>,
+    lost: HashMap<Path, Vec<SeriesBuf>>,
 }
 
 impl Memtable {
     /// The buffer of a series, created on first use (from a spare buffer when there is one).
     pub fn series_mut(&mut self, path: &Path, dtype: DataType) -> &mut SeriesBuf {
+        if self.series.get(path).is_some_and(|b| b.dtype != dtype) {
+            // The series has another type now (a drop left it to points of a type that had lost
+            // a conflict, which were in a file then): its buffer of the old type is set aside,
+            // and one of the new type taken back.
+            self.demote(path);
+            self.promote(path, dtype);
+        }
         if !self.series.contains_key(path) {
             let buf = match self.spares.remove(path) {
                 Some(b) if b.dtype == dtype => b,
@@ -504,17 +511,17 @@ impl Memtable {
 
     /// Deletes a series' points in `[start, end]` older than `v`, set-aside ones included.
     pub fn delete(&mut self, path: &Path, start: i64, end: i64, v: Version) {
-        for buf in [self.series.get_mut(path), self.lost.get_mut(path)].into_iter().flatten() {
+        self.series.get_mut(path).into_iter().chain(self.lost.get_mut(path).into_iter().flatten()).for_each(|buf| {
             buf.delete(start, end, v);
-        }
+        });
     }
 
-    /// A series' points of a type that lost a conflict, if any.
-    pub fn lost_of(&self, path: &Path) -> Option<&SeriesBuf> {
+    /// A series' points of types that lost a conflict (one buffer per type).
+    pub fn lost_of(&self, path: &Path) -> &[SeriesBuf] {
         if self.lost.is_empty() {
-            return None;
+            return &[];
         }
-        self.lost.get(path)
+        self.lost.get(path).map_or(&[], |v| v.as_slice())
     }
 
     /// The buffer of a series whose type `typed` accepts: the series' own, or its points of a
@@ -522,50 +529,50 @@ impl Memtable {
     pub fn get_typed(&self, path: &Path, typed: impl Fn(DataType) -> bool) -> Option<&SeriesBuf> {
         match self.get(path) {
             Some(b) if typed(b.dtype) => Some(b),
-            _ if self.lost.is_empty() => None,
-            _ => self.lost.get(path).filter(|b| typed(b.dtype)),
+            _ => self.lost_of(path).iter().find(|b| typed(b.dtype)),
         }
     }
 
     /// Sets a series' points aside as of a type that lost a schema conflict (see `lost`).
     pub fn demote(&mut self, path: &Path) {
         let Some(buf) = self.series.remove(path) else { return };
-        match self.lost.get_mut(path) {
-            // Lost twice to the same type: one buffer of it.
-            Some(old) if old.dtype == buf.dtype => {
+        if buf.is_empty() {
+            return;
+        }
+        let kept = self.lost.entry(path.clone()).or_default();
+        match kept.iter_mut().find(|b| b.dtype == buf.dtype) {
+            // Set aside twice: one buffer of the type.
+            Some(old) => {
                 for (t, v, ver) in buf.range(i64::MIN, i64::MAX) {
                     old.push(t, v, ver);
                 }
                 old.normalize();
             }
-            _ => {
-                self.lost.insert(path.clone(), buf);
-            }
+            None => kept.push(buf),
         }
     }
 
     /// Makes a series' set-aside points of type `dtype` its own again (a drop made that type the
     /// series'), setting aside what it held of another type.
     pub fn promote(&mut self, path: &Path, dtype: DataType) {
-        if self.lost.get(path).is_none_or(|b| b.dtype != dtype) {
-            return;
+        let Some(kept) = self.lost.get_mut(path) else { return };
+        let Some(i) = kept.iter().position(|b| b.dtype == dtype) else { return };
+        let back = kept.swap_remove(i);
+        if kept.is_empty() {
+            self.lost.remove(path);
         }
-        let back = self.lost.remove(path).unwrap();
-        if let Some(cur) = self.series.insert(path.clone(), back) {
-            if !cur.is_empty() {
-                self.lost.insert(path.clone(), cur);
-            }
-        }
+        self.demote(path);
+        self.series.insert(path.clone(), back);
     }
 
     /// Series with points set aside, and their buffers.
     pub fn lost(&self) -> impl Iterator<Item = (&Path, &SeriesBuf)> {
-        self.lost.iter()
+        self.lost.iter().flat_map(|(p, v)| v.iter().map(move |b| (p, b)))
     }
 
     /// Iterates all buffers, set-aside ones included.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Path, &mut SeriesBuf)> {
-        self.series.iter_mut().chain(self.lost.iter_mut())
+        self.series.iter_mut().chain(self.lost.iter_mut().flat_map(|(p, v)| v.iter_mut().map(move |b| (p, b))))
     }
 
     /// Adds to the running size estimate.
@@ -580,25 +587,25 @@ impl Memtable {
 
     /// Whether no series holds points.
     pub fn is_empty(&self) -> bool {
-        self.series.values().chain(self.lost.values()).all(|s| s.is_empty())
+        self.series.values().chain(self.lost.values().flatten()).all(|s| s.is_empty())
     }
 
     /// All buffers, set-aside ones included, in ascending (path, type) order (the order files are
     /// written in).
     pub fn sorted(&self) -> Vec<(&Path, &SeriesBuf)> {
-        let mut v: Vec<(&Path, &SeriesBuf)> = self.series.iter().chain(self.lost.iter()).filter(|(_, b)| !b.is_empty()).collect();
+        let mut v: Vec<(&Path, &SeriesBuf)> = self.series.iter().chain(self.lost()).filter(|(_, b)| !b.is_empty()).collect();
         v.sort_by(|a, b| (a.0, a.1.dtype.code()).cmp(&(b.0, b.1.dtype.code())));
         v
     }
 
     /// Total points held.
     pub fn points(&self) -> usize {
-        self.series.values().chain(self.lost.values()).map(|s| s.len()).sum()
+        self.series.values().chain(self.lost.values().flatten()).map(|s| s.len()).sum()
     }
 
     /// Approximate heap bytes held.
     pub fn bytes(&self) -> usize {
-        self.series.values().chain(self.lost.values()).map(|s| s.bytes()).sum()
+        self.series.values().chain(self.lost.values().flatten()).map(|s| s.bytes()).sum()
     }
 }
 
