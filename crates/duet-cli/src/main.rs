@@ -88,6 +88,13 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // A statement may take minutes (REPAIR PIPE of a large difference, a big aggregation): the
+    // CLI waits for it, as IoTDB's does, rather than report a transport error while the server
+    // goes on (Ctrl-C stops waiting).
+    if let Err(e) = session.set_reply_timeout(None) {
+        eprintln!("Cannot set up the connection to {}:{}: {e}", o.host, o.port);
+        return ExitCode::from(1);
+    }
     if let Some(sql) = &o.execute {
         let mut failed = false;
         for stmt in script::split(sql) {

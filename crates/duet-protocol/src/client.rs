@@ -267,6 +267,8 @@ pub struct QueryResult {
 /// An open session: connection, session id and statement id.
 pub struct Session {
     client: RawClient,
+    /// The connection's socket (for its timeouts).
+    socket: TcpStream,
     session_id: i64,
     statement_id: i64,
     /// Rows fetched per round trip.
@@ -278,7 +280,7 @@ pub struct Session {
 impl Session {
     /// Connects and logs in (the same three calls the official client makes).
     pub fn open(host: &str, port: u16, user: &str, password: &str, zone: &str) -> Result<Session, ClientError> {
-        let mut client = connect(host, port, Some(Duration::from_secs(60)))?;
+        let (mut client, socket) = connect_with_stream(host, port, Some(Duration::from_secs(60)))?;
         let mut conf = std::collections::BTreeMap::new();
         conf.insert("version".to_string(), "V_1_0".to_string());
         conf.insert("sql_dialect".to_string(), "tree".to_string());
@@ -288,7 +290,13 @@ impl Session {
         let precision = resp.configuration.and_then(|c| c.get("timestamp_precision").cloned()).unwrap_or_else(|| "ms".into());
         let statement_id = client.request_statement_id(session_id)?;
         client.set_time_zone(SetTimeZoneReq::new(session_id, zone.to_string()))?;
-        Ok(Session { client, session_id, statement_id, fetch_size: 5000, precision })
+        Ok(Session { client, socket, session_id, statement_id, fetch_size: 5000, precision })
+    }
+
+    /// How long a call may wait for the server's reply (60 s from [`Session::open`]; None: as long
+    /// as the statement takes, as an interactive CLI wants for a long REPAIR PIPE).
+    pub fn set_reply_timeout(&self, t: Option<Duration>) -> Result<(), ClientError> {
+        self.socket.set_read_timeout(t).map_err(|e| ClientError::Transport(e.to_string()))
     }
 
     /// Direct access to the generated client, for RPCs the session layer does not wrap.
