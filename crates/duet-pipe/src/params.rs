@@ -77,7 +77,9 @@ impl SourceParams {
     /// Whether everything this source selects, `old` selected too (an ALTER PIPE that only narrows
     /// a pipe leaves nothing unshipped behind it).
     pub fn within(&self, old: &SourceParams) -> bool {
-        let origins = (self.double_living || !self.forwarding) || !(old.double_living || !old.forwarding);
+        // Only this instance's writes, or also those that came through pipes.
+        let own_only = |s: &SourceParams| s.double_living || !s.forwarding;
+        let origins = own_only(self) || !own_only(old);
         origins
             && (!self.history || old.history)
             && self.patterns.iter().all(|n| old.patterns.iter().any(|o| o.contains(n)))

@@ -7,6 +7,9 @@ use duet_common::path::Path;
 /// A series and an inclusive time range of it.
 pub type Range = (Path, i64, i64);
 
+/// Asks the peer for its points of some ranges.
+pub type Fetch<'a> = dyn FnMut(&[Range]) -> Result<Vec<Mutation>, String> + 'a;
+
 /// What a receiver's refusal of a fetch says when the ranges hold more than one reply carries
 /// (and what receivers before it said).
 pub const TOO_LARGE: &str = "more than one reply carries";
@@ -47,7 +50,7 @@ pub fn plan_fetches(ranges: &[(Range, u64)], max_ranges: usize, max_points: u64)
 /// large ([`TOO_LARGE`]) is split in two, by ranges while it has several, then by time, until
 /// every part fits; any other error ends the repair.
 pub fn fetch_halving(
-    fetch: &mut dyn FnMut(&[Range]) -> Result<Vec<Mutation>, String>,
+    fetch: &mut Fetch<'_>,
     ranges: &[Range],
     apply: &mut dyn FnMut(Vec<Mutation>) -> Result<(), String>,
 ) -> Result<(), String> {

@@ -22,6 +22,10 @@ pub struct DatabaseInfo {
     pub ttl_version: Version,
 }
 
+/// What [`Schema::apply_with`] asks the stored data: the oldest version greater than the given one
+/// among a series' points, of any type, with that point's type.
+pub type NewerData<'a> = dyn Fn(&Path, Version) -> Option<(Version, DataType)> + 'a;
+
 /// One time series.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SeriesInfo {
@@ -285,7 +289,7 @@ impl Schema {
     ///   database back;
     /// - a database goes with a deletion newer than its creation once no series is left in it;
     /// - the newest TTL setting wins.
-    pub fn apply_with(&mut self, op: &Op, v: Version, newer_data: &dyn Fn(&Path, Version) -> Option<(Version, DataType)>) -> Vec<Path> {
+    pub fn apply_with(&mut self, op: &Op, v: Version, newer_data: &NewerData<'_>) -> Vec<Path> {
         match op {
             Op::CreateDatabase(p) => {
                 if self.dropped_databases.get(p).is_some_and(|d| v < *d) {
@@ -426,7 +430,7 @@ impl Schema {
     /// (which the drop does not hide). One kept for its points is, from then on, what the other
     /// side makes of them: a series created by the oldest of them, with a default definition (and
     /// a snapshot replayed without data to look at keeps it too).
-    fn survives_drop(&mut self, p: &Path, v: Version, newer_data: &dyn Fn(&Path, Version) -> Option<(Version, DataType)>) -> bool {
+    fn survives_drop(&mut self, p: &Path, v: Version, newer_data: &NewerData<'_>) -> bool {
         let Some(info) = self.series.get(p) else { return false };
         if info.latest > v {
             return true;

@@ -3117,7 +3117,6 @@ mod tests {
         // drop) and sets B's INT64 point aside; then A's INT64 write, made after its drop and
         // before B's TEXT one, makes the series INT64 again. B had lost its own INT64 point.
         let (_da, _db, a, b) = pair_of(1);
-        let (mut ab, mut ba) = (0, 0);
         int(&a, 1);
         let created = a.wal().last_seq();
         tick();
@@ -3130,7 +3129,7 @@ mod tests {
         text(&b, 4);
         let first: Vec<Mutation> = logged(&a, 0).into_iter().filter(|m| m.origin_seq <= created).collect();
         b.apply_remote(&format!("{}", a.instance()), first).unwrap();
-        ab = created;
+        let (mut ab, mut ba) = (created, 0);
         tick();
         int(&b, 6);
         exchange(&a, &b, &mut ab, &mut ba);

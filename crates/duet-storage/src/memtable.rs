@@ -434,12 +434,16 @@ pub struct Memtable {
 impl Memtable {
     /// The buffer of a series, created on first use (from a spare buffer when there is one).
     pub fn series_mut(&mut self, path: &Path, dtype: DataType) -> &mut SeriesBuf {
-        if self.series.get(path).is_some_and(|b| b.dtype != dtype) {
+        match self.series.get(path).map(|b| b.dtype) {
+            Some(d) if d == dtype => return self.series.get_mut(path).unwrap(),
             // The series has another type now (a drop left it to points of a type that had lost
             // a conflict, which were in a file then): its buffer of the old type is set aside,
             // and one of the new type taken back.
-            self.demote(path);
-            self.promote(path, dtype);
+            Some(_) => {
+                self.demote(path);
+                self.promote(path, dtype);
+            }
+            None => {}
         }
         if !self.series.contains_key(path) {
             let buf = match self.spares.remove(path) {
