@@ -110,8 +110,22 @@ impl SeriesBuf {
         let first_new = self.times[k..].iter().copied().min().unwrap_or(i64::MAX);
         let pos = self.times[..k].partition_point(|&t| t < first_new);
         let versions = self.versions.range(pos, n).into_owned();
-        let mut idx: Vec<usize> = (pos..n).collect();
-        idx.sort_by(|&a, &b| (self.times[a], versions[a - pos]).cmp(&(self.times[b], versions[b - pos])));
+        let key = |i: usize| (self.times[i], versions[i - pos], i);
+        // The old points from `pos` are in order already: only the new ones are sorted, then the
+        // two runs merged (at equal time and version the later point wins, as it always has).
+        let mut new: Vec<usize> = (k..n).collect();
+        new.sort_by_key(|&i| key(i));
+        let mut idx: Vec<usize> = Vec::with_capacity(n - pos);
+        let (mut a, mut b) = (pos, 0);
+        while a < k || b < new.len() {
+            if b == new.len() || (a < k && key(a) < key(new[b])) {
+                idx.push(a);
+                a += 1;
+            } else {
+                idx.push(new[b]);
+                b += 1;
+            }
+        }
         let mut keep: Vec<usize> = Vec::with_capacity(idx.len());
         for i in idx {
             if let Some(&last) = keep.last() {
