@@ -50,6 +50,18 @@ impl ColumnValues {
         }
     }
 
+    /// Keeps the first `n` values.
+    pub fn truncate(&mut self, n: usize) {
+        match self {
+            ColumnValues::Bool(v) => v.truncate(n),
+            ColumnValues::I32(v) => v.truncate(n),
+            ColumnValues::I64(v) => v.truncate(n),
+            ColumnValues::F32(v) => v.truncate(n),
+            ColumnValues::F64(v) => v.truncate(n),
+            ColumnValues::Bytes(v) => v.truncate(n),
+        }
+    }
+
     /// Bytes reserved by the column's own buffer (not counting the heap of TEXT values).
     pub fn capacity_bytes(&self) -> usize {
         match self {

@@ -1470,7 +1470,9 @@ impl Engine {
         // The pipe saves this position as confirmed: it must not name records a power cut could
         // take, whose numbers would then go to new writes the pipe would never ship.
         self.wal.sync_all().map_err(|e| format!("WAL sync failed: {e}"))?;
-        let keep = |v: &Version| only_origin.is_none_or(|o| v.origin == o) && *v >= since;
+        // (Schema made before `since`: a series written since is made on the replica by the write.)
+        let since_ok = |v: &Version| *v >= since;
+        let keep = |v: &Version| only_origin.is_none_or(|o| v.origin == o) && since_ok(v);
         let (dbs, defs, tombs, drops) = {
             let st = self.state();
             let dbs: Vec<(Path, duet_schema::DatabaseInfo)> = st.schema.databases().map(|(p, d)| (p.clone(), d.clone())).collect();
@@ -1479,8 +1481,6 @@ impl Engine {
             (dbs, defs, st.tombstones.clone(), st.schema.drops().filter(|(op, _)| drop_covered(op, covers)).collect::<Vec<_>>())
         };
         // With their own versions, which decide on the replica against its own drops and settings.
-        // (Schema made before `since`: a series written since is made on the replica by the write.)
-        let since_ok = |v: &Version| *v >= since;
         for (db, info) in &dbs {
             if defs.iter().any(|(d, _)| d.path.starts_with(db)) {
                 let mut vs = vec![info.created, info.version];

@@ -115,55 +115,41 @@ impl SeriesBuf {
         // two runs merged (at equal time and version the later point wins, as it always has).
         let mut new: Vec<usize> = (k..n).collect();
         new.sort_by_key(|&i| key(i));
-        let mut idx: Vec<usize> = Vec::with_capacity(n - pos);
+        // Merged, keeping the last of each time.
+        let mut keep: Vec<usize> = Vec::with_capacity(n - pos);
         let (mut a, mut b) = (pos, 0);
         while a < k || b < new.len() {
-            if b == new.len() || (a < k && key(a) < key(new[b])) {
-                idx.push(a);
+            let i = if b == new.len() || (a < k && key(a) < key(new[b])) {
                 a += 1;
+                a - 1
             } else {
-                idx.push(new[b]);
                 b += 1;
+                new[b - 1]
+            };
+            match keep.last_mut() {
+                Some(last) if self.times[*last] == self.times[i] => *last = i,
+                _ => keep.push(i),
             }
         }
-        let mut keep: Vec<usize> = Vec::with_capacity(idx.len());
-        for i in idx {
-            if let Some(&last) = keep.last() {
-                if self.times[last] == self.times[i] {
-                    *keep.last_mut().unwrap() = i;
-                    continue;
-                }
-            }
-            keep.push(i);
-        }
+        self.reorder_from(pos, &keep, &versions);
+        self.sorted = true;
+    }
+
+    /// Keeps the points before `pos`, then those at `keep` (all at or after `pos`), in that order;
+    /// `versions` are the buffer's from `pos`, one per point.
+    fn reorder_from(&mut self, pos: usize, keep: &[usize], versions: &[Version]) {
         let times: Vec<i64> = keep.iter().map(|&i| self.times[i]).collect();
         let values: Vec<Value> = keep.iter().map(|&i| self.values.get(i)).collect();
         self.times.truncate(pos);
         self.times.extend(times);
-        truncate_values(&mut self.values, pos);
+        self.values.truncate(pos);
         for v in values {
             self.values.push(v);
         }
         self.versions.truncate(pos);
-        for &i in &keep {
+        for &i in keep {
             self.versions.push_n(versions[i - pos], 1);
         }
-        self.sorted = true;
-    }
-
-    /// Keeps the points at `keep`, in that order; `versions` are the buffer's, one per point.
-    fn reorder(&mut self, keep: &[usize], versions: &[Version]) {
-        self.times = keep.iter().map(|&i| self.times[i]).collect();
-        let mut kept = Versions::default();
-        for &i in keep {
-            kept.push_n(versions[i], 1);
-        }
-        self.versions = kept;
-        let mut vals = ColumnValues::empty(self.dtype, keep.len());
-        for &i in keep {
-            vals.push(self.values.get(i));
-        }
-        self.values = vals;
     }
 
     /// Removes points in `[start, end]` whose version is older than `v` (a range tombstone).
@@ -178,7 +164,7 @@ impl SeriesBuf {
         let keep: Vec<usize> = (0..self.times.len()).filter(|&i| !(self.times[i] >= start && self.times[i] <= end && versions[i] < v)).collect();
         let removed = self.times.len() - keep.len();
         if removed > 0 {
-            self.reorder(&keep, &versions);
+            self.reorder_from(0, &keep, &versions);
         }
         removed
     }
@@ -235,18 +221,6 @@ impl SeriesBuf {
             (_, None) => unreachable!("only TEXT and BLOB values have no fixed width"),
         };
         self.times.len() * 8 + values + self.versions.bytes()
-    }
-}
-
-/// Keeps the first `n` values.
-fn truncate_values(values: &mut ColumnValues, n: usize) {
-    match values {
-        ColumnValues::Bool(v) => v.truncate(n),
-        ColumnValues::I32(v) => v.truncate(n),
-        ColumnValues::I64(v) => v.truncate(n),
-        ColumnValues::F32(v) => v.truncate(n),
-        ColumnValues::F64(v) => v.truncate(n),
-        ColumnValues::Bytes(v) => v.truncate(n),
     }
 }
 
