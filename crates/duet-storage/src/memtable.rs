@@ -412,6 +412,10 @@ pub struct Memtable {
     /// reallocation copies and the page faults on new memory then land on the writers (and on a
     /// pipe receiver's apply), which showed as replication lag spikes at every flush.
     spares: HashMap<Path, SeriesBuf>,
+    /// The spares' paths, by type, in the order a new series takes them: a series that no flushed
+    /// memtable held (new devices, a new database) grows into another series' spare of its type
+    /// rather than from fresh memory. Entries whose spare is gone are skipped when met.
+    takers: Vec<(DataType, Vec<Path>)>,
     /// Points of a type that lost a schema conflict (the series was created with another type on
     /// a replica first), by series: never read as the series', but flushed with it and kept, since
     /// a later drop of the winning series can make them the series' again (the first write after
@@ -436,11 +440,22 @@ impl Memtable {
         if !self.series.contains_key(path) {
             let buf = match self.spares.remove(path) {
                 Some(b) if b.dtype == dtype => b,
-                _ => SeriesBuf::new(dtype),
+                _ => self.any_spare(dtype).unwrap_or_else(|| SeriesBuf::new(dtype)),
             };
             self.series.insert(path.clone(), buf);
         }
         self.series.get_mut(path).unwrap()
+    }
+
+    /// Takes the spare of some other series of type `dtype`, if one is left.
+    fn any_spare(&mut self, dtype: DataType) -> Option<SeriesBuf> {
+        let paths = &mut self.takers.iter_mut().find(|(d, _)| *d == dtype)?.1;
+        while let Some(p) = paths.pop() {
+            if self.spares.get(&p).is_some_and(|b| b.dtype == dtype) {
+                return self.spares.remove(&p);
+            }
+        }
+        None
     }
 
     /// Empties a flushed memtable into reusable buffers, dropping those past `max_bytes` of
@@ -468,8 +483,8 @@ impl Memtable {
 
     /// Takes the memtable's points for flushing, leaving an empty memtable that keeps the spares.
     pub fn seal(&mut self) -> Memtable {
-        let spares = std::mem::take(&mut self.spares);
-        std::mem::replace(self, Memtable { spares, ..Memtable::default() })
+        let (spares, takers) = (std::mem::take(&mut self.spares), std::mem::take(&mut self.takers));
+        std::mem::replace(self, Memtable { spares, takers, ..Memtable::default() })
     }
 
     /// Keeps spare buffers, for series this memtable has not started yet or else for the memtable
@@ -478,7 +493,24 @@ impl Memtable {
     /// freeing large buffers takes milliseconds.
     #[must_use]
     pub fn adopt_spares(&mut self, spares: Vec<(Path, SeriesBuf)>) -> Vec<SeriesBuf> {
-        spares.into_iter().filter_map(|(path, buf)| self.spares.insert(path, buf)).collect()
+        let mut replaced = Vec::new();
+        for (path, buf) in spares {
+            match self.takers.iter_mut().find(|(d, _)| *d == buf.dtype) {
+                Some((_, paths)) => paths.push(path.clone()),
+                None => self.takers.push((buf.dtype, vec![path.clone()])),
+            }
+            replaced.extend(self.spares.insert(path, buf));
+        }
+        // A path adopted again is listed twice: the list is rebuilt when it has grown well past
+        // the spares it lists.
+        let listed: usize = self.takers.iter().map(|(_, p)| p.len()).sum();
+        if listed > 2 * self.spares.len() + 64 {
+            for (d, paths) in &mut self.takers {
+                paths.clear();
+                paths.extend(self.spares.iter().filter(|(_, b)| b.dtype == *d).map(|(p, _)| p.clone()));
+            }
+        }
+        replaced
     }
 
     /// The buffer of a series, if it has points.
@@ -724,6 +756,38 @@ mod tests {
         let mut typed = Memtable::default();
         let _ = typed.adopt_spares(vec![(p("root.a.d.s"), SeriesBuf::new(DataType::Int64))]);
         assert_eq!(typed.series_mut(&p("root.a.d.s"), DataType::Double).dtype, DataType::Double);
+    }
+
+    #[test]
+    fn a_new_series_grows_into_a_spare_of_its_type() {
+        use duet_common::mutation::Column;
+        let p = |s: &str| Path::parse(s).unwrap();
+        let col = Column { name: "s".into(), dtype: DataType::Int64, values: ColumnValues::I64((0..1000).collect()), nulls: None };
+        let times: Vec<i64> = (0..1000).collect();
+        let mut old = Memtable::default();
+        for s in ["root.a.d.s", "root.a.d.t"] {
+            old.series_mut(&p(s), DataType::Int64).extend(&times, &col, v(1, 1), None);
+        }
+        let cap = old.get(&p("root.a.d.s")).unwrap().capacity_bytes();
+        let mut new = Memtable::default();
+        assert!(new.adopt_spares(old.into_spares(usize::MAX)).is_empty());
+        // No spare of another type is taken.
+        assert_eq!(new.series_mut(&p("root.b.d.x"), DataType::Double).capacity_bytes(), 0);
+        // Two new series take the two spares; a third starts from nothing, and so does a series
+        // whose own spare was taken (there is one buffer per series either way).
+        assert_eq!(new.series_mut(&p("root.b.d.s"), DataType::Int64).capacity_bytes(), cap);
+        assert_eq!(new.series_mut(&p("root.b.d.t"), DataType::Int64).capacity_bytes(), cap);
+        assert_eq!(new.series_mut(&p("root.b.d.u"), DataType::Int64).capacity_bytes(), 0);
+        assert_eq!(new.series_mut(&p("root.a.d.s"), DataType::Int64).capacity_bytes(), 0);
+        let buf = new.series_mut(&p("root.b.d.s"), DataType::Int64);
+        assert!(buf.is_empty());
+        buf.push(3, Value::I64(3), v(2, 1));
+        assert_eq!(buf.range(i64::MIN, i64::MAX).map(|x| x.0).collect::<Vec<_>>(), vec![3]);
+        // Adopting the same series' spares over and over does not grow the list without bound.
+        for _ in 0..100 {
+            let _ = new.adopt_spares(vec![(p("root.c.d.s"), SeriesBuf::new(DataType::Int64))]);
+        }
+        assert!(new.takers.iter().map(|(_, l)| l.len()).sum::<usize>() <= 2 * new.spares.len() + 64);
     }
 
     proptest::proptest! {
