@@ -21,6 +21,8 @@ struct Entry {
     meta: PipeMeta,
     params: PipeParams,
     task: Option<Arc<PipeTask>>,
+    /// The pipe's figures, added to by each task it runs.
+    stats: Arc<Mutex<Stats>>,
     /// Stopped only to start again with a new definition (ALTER PIPE): still shown as RUNNING.
     restarting: bool,
 }
@@ -59,9 +61,10 @@ impl PipeManager {
             // Keep the WAL this pipe still needs from now on, running or not.
             mgr.engine.hold_wal(&meta.name, Some(mgr.store.progress(&meta.name).0));
             let params = PipeParams::parse(&meta.source, &meta.processor, &meta.sink, precision)?;
-            let task = meta.running.then(|| PipeTask::start(mgr.context(&meta, &params)));
+            let stats = Arc::default();
+            let task = meta.running.then(|| PipeTask::start(mgr.context(&meta, &params), Arc::clone(&stats)));
             tracing::info!(pipe = %meta.name, running = meta.running, "pipe loaded");
-            mgr.pipes.lock().unwrap().insert(meta.name.clone(), Entry { meta, params, task, restarting: false });
+            mgr.pipes.lock().unwrap().insert(meta.name.clone(), Entry { meta, params, task, stats, restarting: false });
         }
         Ok(mgr)
     }
@@ -101,14 +104,19 @@ impl PipeManager {
         }
     }
 
-    /// Every pipe with its live figures (None when stopped).
-    pub fn all_stats(&self) -> Vec<(String, Option<Stats>)> {
-        self.pipes.lock().unwrap().iter().map(|(n, e)| (n.clone(), e.task.as_ref().map(|t| t.stats()))).collect()
+    /// Every pipe, whether it runs, and its figures.
+    pub fn all_stats(&self) -> Vec<(String, bool, Stats)> {
+        self.pipes.lock().unwrap().iter().map(|(n, e)| (n.clone(), e.task.is_some() || e.restarting, self.figures(n, e))).collect()
     }
 
-    /// Live figures of a pipe.
-    pub fn stats(&self, name: &str) -> Option<Stats> {
-        self.pipes.lock().unwrap().get(name).map(|e| e.task.as_ref().map(|t| t.stats()).unwrap_or_default())
+    /// A pipe's figures: counters since this process loaded or created it; the confirmed position
+    /// is the saved one while it is stopped.
+    fn figures(&self, name: &str, e: &Entry) -> Stats {
+        let mut st = e.stats.lock().unwrap().clone();
+        if e.task.is_none() {
+            st.confirmed = self.store.progress(name).0;
+        }
+        st
     }
 
     fn check_not_self(&self, params: &PipeParams) -> Result<(), Status> {
@@ -288,9 +296,10 @@ impl PipeControl for PipeManager {
             return Err(e);
         }
         self.engine.hold_wal(&meta.name, Some(if params.source.history { 0 } else { meta.created_seq }));
-        let task = Some(PipeTask::start(self.context(&meta, &params)));
+        let stats = Arc::default();
+        let task = Some(PipeTask::start(self.context(&meta, &params), Arc::clone(&stats)));
         tracing::info!(pipe = %meta.name, "pipe created");
-        pipes.insert(meta.name.clone(), Entry { meta, params, task, restarting: false });
+        pipes.insert(meta.name.clone(), Entry { meta, params, task, stats, restarting: false });
         Ok(())
     }
 
@@ -335,10 +344,10 @@ impl PipeControl for PipeManager {
         e.restarting = false;
         if let Err(st) = saved {
             // The old definition stays, as it was.
-            e.task = e.meta.running.then(|| PipeTask::start(self.context(&e.meta, &e.params)));
+            e.task = e.meta.running.then(|| PipeTask::start(self.context(&e.meta, &e.params), Arc::clone(&e.stats)));
             return Err(st);
         }
-        e.task = meta.running.then(|| PipeTask::start(self.context(&meta, &params)));
+        e.task = meta.running.then(|| PipeTask::start(self.context(&meta, &params), Arc::clone(&e.stats)));
         e.meta = meta;
         e.params = params;
         Ok(())
@@ -353,7 +362,7 @@ impl PipeControl for PipeManager {
             meta.running = true;
             self.store.save(&meta)?;
             e.meta = meta;
-            e.task = Some(PipeTask::start(self.context(&e.meta, &e.params)));
+            e.task = Some(PipeTask::start(self.context(&e.meta, &e.params), Arc::clone(&e.stats)));
         }
         Ok(())
     }
@@ -427,7 +436,7 @@ impl PipeControl for PipeManager {
             if !shown(n, e) {
                 continue;
             }
-            let st = e.task.as_ref().map(|t| t.stats()).unwrap_or_else(|| Stats { confirmed: self.store.progress(n).0, ..Default::default() });
+            let st = self.figures(n, e);
             let mut remaining = readable.saturating_sub(st.confirmed);
             if remaining == 0 && self.store.resync_requested(n) {
                 // Stored data an ALTER PIPE selected is still to ship (it has no event count).

@@ -93,10 +93,15 @@ fn now_ms() -> u64 {
 }
 
 impl PipeTask {
-    /// Starts shipping in a new thread.
-    pub fn start(ctx: TaskContext) -> Arc<PipeTask> {
+    /// Starts shipping in a new thread, adding to the pipe's figures `stats` (which outlive its
+    /// tasks: counters keep counting across STOP/START and ALTER PIPE, as a monitor expects).
+    pub fn start(ctx: TaskContext, stats: Arc<Mutex<Stats>>) -> Arc<PipeTask> {
         let stop = Arc::new(AtomicBool::new(false));
-        let stats = Arc::new(Mutex::new(Stats { confirmed: ctx.store.progress(&ctx.name).0, ..Default::default() }));
+        {
+            let mut s = stats.lock().unwrap();
+            s.confirmed = ctx.store.progress(&ctx.name).0;
+            (s.exception, s.rate, s.lag_ms) = (None, 0.0, 0);
+        }
         let (s2, st2) = (stop.clone(), stats.clone());
         let name = ctx.name.clone();
         let handle = std::thread::Builder::new()

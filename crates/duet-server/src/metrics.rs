@@ -43,7 +43,7 @@ pub fn render(shared: &Shared) -> String {
     let pipes = shared.pipes.all_stats();
     // (name, help, value of a pipe's stats given the WAL's readable position)
     type Family = (&'static str, &'static str, fn(&duet_pipe::task::Stats, u64) -> f64);
-    let families: [Family; 11] = [
+    let families: [Family; 10] = [
         ("duetdb_pipe_shipped_events_total", "Mutations shipped.", |s, _| s.shipped_events as f64),
         ("duetdb_pipe_shipped_points_total", "Points shipped.", |s, _| s.shipped_points as f64),
         ("duetdb_pipe_shipped_bytes_total", "Bytes shipped after compression.", |s, _| s.shipped_bytes as f64),
@@ -54,18 +54,16 @@ pub fn render(shared: &Shared) -> String {
         ("duetdb_pipe_reconnects_total", "Successful handshakes.", |s, _| s.reconnects as f64),
         ("duetdb_pipe_conflicts_total", "Conflicts resolved by the receiver.", |s, _| s.conflicts as f64),
         ("duetdb_pipe_wal_file_batches_total", "Batches sent from the WAL's files (sendfile), not built in memory.", |s, _| s.file_batches as f64),
-        ("duetdb_pipe_running", "1 when the pipe is running.", |_, _| 1.0),
     ];
     for (name, help, f) in families {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-        for (pipe, st) in &pipes {
-            let v = match st {
-                Some(s) => f(s, readable),
-                None if name == "duetdb_pipe_running" => 0.0,
-                None => continue,
-            };
-            let _ = writeln!(out, "{name}{{pipe=\"{pipe}\"}} {v}");
+        for (pipe, _, st) in &pipes {
+            let _ = writeln!(out, "{name}{{pipe=\"{pipe}\"}} {}", f(st, readable));
         }
+    }
+    let _ = writeln!(out, "# HELP duetdb_pipe_running 1 when the pipe is running.\n# TYPE duetdb_pipe_running gauge");
+    for (pipe, running, _) in &pipes {
+        let _ = writeln!(out, "duetdb_pipe_running{{pipe=\"{pipe}\"}} {}", u8::from(*running));
     }
     out
 }

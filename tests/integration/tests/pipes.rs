@@ -492,6 +492,24 @@ fn metrics_endpoint_exposes_pipe_figures() {
         assert!(Instant::now() < deadline, "pipe figures never appeared:\n{body}");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The counters belong to the pipe, not to its thread: they keep counting through STOP, START
+    // and ALTER PIPE (a monitor would otherwise see them fall to 0), and show while it is stopped.
+    let shipped = |s: &TestServer| pipe_field(s, "AB", "ShippedPoints");
+    sql(&a, "stop pipe AB");
+    let body = scrape();
+    assert!(body.contains("duetdb_pipe_shipped_points_total{pipe=\"AB\"} 2\n") && body.contains("duetdb_pipe_running{pipe=\"AB\"} 0\n"), "{body}");
+    assert_eq!(shipped(&a), Value::I64(2));
+    sql(&a, "start pipe AB");
+    sql(&a, "alter pipe AB modify sink ('sink.batch.size-bytes'='65536')");
+    sql(&a, "insert into root.mx.d(time, s) values (3, 3)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while shipped(&a) != Value::I64(3) {
+        assert!(Instant::now() < deadline, "{:?}", sql(&a, "show pipes").rows);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(pipe_field(&a, "AB", "Reconnects"), Value::I64(3), "one handshake per start of the pipe's thread");
+    let body = scrape();
+    assert!(body.contains("duetdb_pipe_shipped_points_total{pipe=\"AB\"} 3\n") && body.contains("duetdb_pipe_running{pipe=\"AB\"} 1\n"), "{body}");
     // Retention by a moving bound keeps one tombstone.
     for bound in 2..=5 {
         sql(&a, &format!("delete from root.mx.** where time < {bound}"));
