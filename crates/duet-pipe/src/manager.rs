@@ -116,6 +116,7 @@ impl PipeManager {
         if e.task.is_none() {
             st.confirmed = self.store.progress(name).0;
         }
+        st.backlog_bytes = self.engine.wal().bytes_after(st.confirmed);
         st
     }
 
@@ -418,7 +419,7 @@ impl PipeControl for PipeManager {
             PipeFilter::SinkUsedBy(_) => like.is_some_and(|l| l.params.sink == e.params.sink),
         };
         let text_cols = ["ID", "CreationTime", "State", "PipeSource", "PipeProcessor", "PipeSink", "ExceptionMessage"];
-        let num_cols = ["RemainingEventCount", "EstimatedRemainingSeconds", "ShippedEvents", "ShippedPoints", "ShippedBytes", "ConfirmedSeq", "LagMs", "Retries", "Reconnects", "Conflicts", "Resyncs"];
+        let num_cols = ["RemainingEventCount", "EstimatedRemainingSeconds", "ShippedEvents", "ShippedPoints", "ShippedBytes", "ConfirmedSeq", "LagMs", "Retries", "Reconnects", "Conflicts", "Resyncs", "BacklogBytes"];
         let mut rs = ResultSet {
             columns: text_cols.iter().chain(num_cols.iter()).map(|s| s.to_string()).collect(),
             types: text_cols
@@ -463,6 +464,7 @@ impl PipeControl for PipeManager {
                 Some(Value::I64(st.reconnects as i64)),
                 Some(Value::I64(st.conflicts as i64)),
                 Some(Value::I64(st.resyncs as i64)),
+                Some(Value::I64(st.backlog_bytes as i64)),
             ];
             rs.times.push(0);
             for (i, v) in row.into_iter().enumerate() {

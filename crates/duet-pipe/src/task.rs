@@ -46,6 +46,8 @@ pub struct Stats {
     pub resyncs: u64,
     /// Batches sent from the WAL's files (sendfile) rather than built in memory.
     pub file_batches: u64,
+    /// WAL bytes kept for the pipe that the receiver has not confirmed (filled in when read).
+    pub backlog_bytes: u64,
 }
 
 /// A pipe's shipping thread and its figures.

@@ -43,12 +43,13 @@ pub fn render(shared: &Shared) -> String {
     let pipes = shared.pipes.all_stats();
     // (name, help, value of a pipe's stats given the WAL's readable position)
     type Family = (&'static str, &'static str, fn(&duet_pipe::task::Stats, u64) -> f64);
-    let families: [Family; 10] = [
+    let families: [Family; 11] = [
         ("duetdb_pipe_shipped_events_total", "Mutations shipped.", |s, _| s.shipped_events as f64),
         ("duetdb_pipe_shipped_points_total", "Points shipped.", |s, _| s.shipped_points as f64),
         ("duetdb_pipe_shipped_bytes_total", "Bytes shipped after compression.", |s, _| s.shipped_bytes as f64),
         ("duetdb_pipe_confirmed_seq", "Last WAL sequence confirmed by the receiver.", |s, _| s.confirmed as f64),
         ("duetdb_pipe_remaining_events", "WAL records not yet confirmed.", |s, r| r.saturating_sub(s.confirmed) as f64),
+        ("duetdb_pipe_backlog_bytes", "WAL bytes kept for the pipe that the receiver has not confirmed.", |s, _| s.backlog_bytes as f64),
         ("duetdb_pipe_lag_ms", "Write-to-ship delay of the last batch.", |s, _| s.lag_ms as f64),
         ("duetdb_pipe_retries_total", "Failed connection or transfer attempts.", |s, _| s.retries as f64),
         ("duetdb_pipe_reconnects_total", "Successful handshakes.", |s, _| s.reconnects as f64),

@@ -140,12 +140,21 @@ fn receiver_down_for_a_while_catches_up_exactly_once() {
     };
     assert!(!msg.is_empty(), "ExceptionMessage explains the outage");
     assert!(remaining(&a, "AB") > 0);
+    // The WAL kept for B: at least the 199 inserts' records (each over 40 bytes), well under the
+    // whole WAL's size bound.
+    let backlog = |s: &TestServer| match pipe_field(s, "AB", "BacklogBytes") {
+        Value::I64(n) => n,
+        v => panic!("{v:?}"),
+    };
+    let held = backlog(&a);
+    assert!((199 * 40..1 << 20).contains(&held), "{held}");
     b.restart();
     drain(&a, &b);
     assert_identical(&a, &b);
     let r = sql(&b, "select n from root.k.d");
     assert_eq!(r.times, (0..200).collect::<Vec<i64>>());
     assert_eq!(pipe_field(&a, "AB", "ExceptionMessage"), Value::Bytes(vec![]));
+    assert_eq!(backlog(&a), 0);
 }
 
 #[test]
@@ -510,6 +519,7 @@ fn metrics_endpoint_exposes_pipe_figures() {
     assert_eq!(pipe_field(&a, "AB", "Reconnects"), Value::I64(3), "one handshake per start of the pipe's thread");
     let body = scrape();
     assert!(body.contains("duetdb_pipe_shipped_points_total{pipe=\"AB\"} 3\n") && body.contains("duetdb_pipe_running{pipe=\"AB\"} 1\n"), "{body}");
+    assert!(body.contains("duetdb_pipe_backlog_bytes{pipe=\"AB\"} "), "{body}");
     // Retention by a moving bound keeps one tombstone.
     for bound in 2..=5 {
         sql(&a, &format!("delete from root.mx.** where time < {bound}"));
