@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use duet_common::mutation::{Mutation, Op, SeriesDef};
+use duet_common::mutation::{Column, ColumnValues, InsertBatch, Mutation, Op, SeriesDef};
 use duet_common::path::{Path, PathPattern};
 use duet_common::status::{Status, StatusCode};
 use duet_common::types::DataType;
@@ -39,6 +39,29 @@ pub struct SeriesInfo {
     /// Newest creation (or write newer than a drop that it survived): a drop older than this
     /// leaves the series.
     pub latest: Version,
+    /// Newest write to the series (since this process started): a drop older than it leaves the
+    /// series even when a later deletion removed the written points, as where the drop arrived
+    /// first and the write made the series again.
+    pub written: Version,
+    /// Every creation since the series' newest drop (of any type: a losing type's too), oldest
+    /// first, with writes that made it again after a drop: the series is the first's. A drop
+    /// that arrives late takes away those older than it, and the first left decides again, as on
+    /// a replica that saw the drop first and never applied them.
+    creations: Vec<(Version, SeriesDef)>,
+}
+
+impl SeriesInfo {
+    /// The creations since the series' newest drop, oldest first (the series is the first's).
+    pub fn creations(&self) -> &[(Version, SeriesDef)] {
+        &self.creations
+    }
+
+    /// Records a creation at `v`, in version order (once per version).
+    fn add_creation(&mut self, v: Version, d: &SeriesDef) {
+        if let Err(i) = self.creations.binary_search_by(|c| c.0.cmp(&v)) {
+            self.creations.insert(i, (v, d.clone()));
+        }
+    }
 }
 
 /// One device: a path with measurements below it.
@@ -345,7 +368,12 @@ impl Schema {
                             }
                         }
                         Some(_) => {
-                            self.databases.remove(db);
+                            // A TTL set after the deletion (by a replica that had not seen it yet)
+                            // waits for the database to come back, as it does there.
+                            let info = self.databases.remove(db).unwrap();
+                            if info.ttl_version > v && self.pending_ttl.get(db).is_none_or(|(_, pv)| info.ttl_version > *pv) {
+                                self.pending_ttl.insert(db.clone(), (info.ttl, info.ttl_version));
+                            }
                         }
                         None => {}
                     }
@@ -371,27 +399,35 @@ impl Schema {
                             None => continue,
                         },
                     };
-                    if let Some(existing) = self.series.get_mut(&d.path) {
-                        if existing.def.dtype == d.dtype {
-                            existing.latest = existing.latest.max(v);
-                            if v < existing.version {
-                                // The earliest creation's definition, on every replica.
-                                existing.def = SeriesDef { aligned: existing.def.aligned, ..d.clone() };
-                                existing.version = v;
-                            }
-                            continue;
-                        }
-                        if existing.version <= v {
-                            continue;
-                        }
-                        tracing_conflict(&d.path, existing, d, v);
-                        self.remove_series(&d.path);
-                        gone.push(d.path.clone());
+                    // The database was in use then: a deletion older than this leaves it, as
+                    // where the deletion came first and this creation made it again.
+                    if let Some(info) = self.databases.get_mut(&db) {
+                        info.version = info.version.max(v);
                     }
                     let dev = d.path.parent().unwrap();
-                    let info = self.devices.entry(dev).or_insert_with(|| DeviceInfo { aligned: d.aligned, measurements: vec![] });
+                    if let Some(existing) = self.series.get_mut(&d.path) {
+                        // Kept whether it decides or not: a later drop may leave it the first.
+                        existing.add_creation(v, d);
+                        existing.latest = existing.latest.max(v);
+                        if v < existing.version {
+                            // The earliest creation decides the type and the definition, on every
+                            // replica; the points of a type that lost go aside.
+                            if existing.def.dtype != d.dtype {
+                                tracing_conflict(&d.path, existing, d, v);
+                                gone.push(d.path.clone());
+                                existing.written = Version::default();
+                            }
+                            existing.def = d.clone();
+                            existing.version = v;
+                            self.settle_device(&dev);
+                        }
+                        continue;
+                    }
+                    let info = self.devices.entry(dev.clone()).or_insert_with(|| DeviceInfo { aligned: d.aligned, measurements: vec![] });
                     info.measurements.push(d.path.last().to_string());
-                    self.series.insert(d.path.clone(), SeriesInfo { def: d.clone(), database: db, version: v, latest: v });
+                    let info = SeriesInfo { def: d.clone(), database: db, version: v, latest: v, written: Version::default(), creations: vec![(v, d.clone())] };
+                    self.series.insert(d.path.clone(), info);
+                    self.settle_device(&dev);
                 }
                 gone
             }
@@ -431,20 +467,42 @@ impl Schema {
     /// side makes of them: a series created by the oldest of them, with a default definition (and
     /// a snapshot replayed without data to look at keeps it too).
     fn survives_drop(&mut self, p: &Path, v: Version, newer_data: &NewerData<'_>) -> bool {
-        let Some(info) = self.series.get(p) else { return false };
-        if info.latest > v {
-            return true;
-        }
-        if let Some((first, dtype)) = newer_data(p, v).filter(|n| n.0 > v) {
-            // The first write after the drop makes the series again, with its type: a point of
-            // a type that lost a conflict before the drop may be it.
-            let info = self.series.get_mut(p).unwrap();
-            info.def = SeriesDef::simple(p.clone(), dtype, info.def.aligned);
+        let Some(info) = self.series.get_mut(p) else { return false };
+        info.creations.retain(|c| c.0 > v);
+        // What makes the series again after the drop, where the drop came first: the oldest of
+        // its creations after it, and of its writes after it (a point of a type that lost a
+        // conflict before the drop may be that).
+        let creation = info.creations.first().cloned();
+        let written = (info.written > v).then(|| (info.written, info.def.dtype));
+        let write = newer_data(p, v).filter(|n| n.0 > v).or(written);
+        let info = self.series.get_mut(p).unwrap();
+        let (first, def) = match (creation, write) {
+            (Some(c), Some(w)) if w.0 < c.0 => (w.0, SeriesDef::simple(p.clone(), w.1, info.def.aligned)),
+            (Some(c), _) => c,
+            (None, Some(w)) => (w.0, SeriesDef::simple(p.clone(), w.1, info.def.aligned)),
+            (None, None) => return false,
+        };
+        if (first, &def) != (info.version, &info.def) {
+            info.add_creation(first, &def);
+            info.def = def;
             info.version = first;
-            info.latest = first;
-            return true;
+            info.latest = info.creations.last().map_or(first, |c| c.0);
+            self.settle_device(&p.parent().unwrap());
         }
-        false
+        true
+    }
+
+    /// Records a write to series `p` (of its type) at `v`: evidence, for drops and deletions older
+    /// than it that arrive later, that the series and its database were in use after them.
+    pub fn note_write(&mut self, p: &Path, v: Version) {
+        let Some(info) = self.series.get_mut(p) else { return };
+        if v <= info.written {
+            return;
+        }
+        info.written = v;
+        if let Some(db) = self.databases.get_mut(&info.database) {
+            db.version = db.version.max(v);
+        }
     }
 
     /// The drops remembered, as the ops that made them (newest of each path), with their versions.
@@ -542,6 +600,24 @@ impl Schema {
         (e.def.dtype != d.dtype).then_some(v < e.version)
     }
 
+    /// Gives a device, and every series on it, the alignment of its earliest series (the smallest
+    /// creation version): replicas that made the device aligned on one side and not on the other
+    /// (concurrently) agree on it whatever order the creations arrive in.
+    fn settle_device(&mut self, dev: &Path) {
+        let Some(info) = self.devices.get(dev) else { return };
+        // (As the first creation asked: the series' own flag may have been settled otherwise.)
+        let first = info.measurements.iter().filter_map(|m| self.series.get(&dev.child(m))).min_by_key(|s| s.version);
+        let first = first.map(|s| s.creations.first().filter(|c| c.0 == s.version).map_or(s.def.aligned, |c| c.1.aligned));
+        let Some(aligned) = first else { return };
+        let info = self.devices.get_mut(dev).unwrap();
+        info.aligned = aligned;
+        for m in info.measurements.clone() {
+            if let Some(s) = self.series.get_mut(&dev.child(&m)) {
+                s.def.aligned = aligned;
+            }
+        }
+    }
+
     fn remove_series(&mut self, p: &Path) -> bool {
         if self.series.remove(p).is_none() {
             return false;
@@ -553,6 +629,7 @@ impl Schema {
                 self.devices.remove(&dev);
             }
         }
+        self.settle_device(&dev);
         true
     }
 
@@ -569,10 +646,19 @@ impl Schema {
             }
         }
         for s in self.series.values() {
-            ops.push((Op::CreateSeries(vec![s.def.clone()]), s.version));
-            if s.latest != s.version {
-                ops.push((Op::CreateSeries(vec![s.def.clone()]), s.latest));
+            // Every creation a late drop may still take away, with its own definition (the
+            // series' is the first's).
+            ops.extend(s.creations.iter().map(|(v, d)| (Op::CreateSeries(vec![d.clone()]), *v)));
+            if s.creations.is_empty() {
+                ops.push((Op::CreateSeries(vec![s.def.clone()]), s.version));
             }
+        }
+        // The newest write of each series, as an insert of no rows (evidence for drops to come;
+        // see SeriesInfo::written). Schema::apply passes over inserts; from_snapshot reads these.
+        for s in self.series.values().filter(|s| s.written > Version::default()) {
+            let (dev, name, dtype) = (s.def.path.parent().unwrap(), s.def.path.last().to_string(), s.def.dtype);
+            let column = Column { name, dtype, values: ColumnValues::empty(dtype, 0), nulls: None };
+            ops.push((Op::Insert(vec![InsertBatch { device: dev, aligned: s.def.aligned, times: vec![], columns: vec![column] }]), s.written));
         }
         // Drops last: what exists now outlived them (its `latest` is newer), and the records stay
         // for creations that may still arrive; then TTLs waiting for their database.
@@ -600,7 +686,12 @@ impl Schema {
             let n = u32::from_le_bytes(buf[..4].try_into().unwrap()) as usize;
             let body = buf.get(4..4 + n).ok_or("schema snapshot truncated")?;
             let m = Mutation::decode(body).map_err(|e| e.to_string())?;
-            s.apply(&m.op, m.version);
+            match &m.op {
+                Op::Insert(batches) => batches.iter().flat_map(|b| b.columns.iter().map(|c| b.device.child(&c.name))).for_each(|p| s.note_write(&p, m.version)),
+                op => {
+                    s.apply(op, m.version);
+                }
+            }
             buf = &buf[4 + n..];
         }
         Ok(s)

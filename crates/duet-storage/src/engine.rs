@@ -728,10 +728,14 @@ impl State {
                     }
                 }
                 self.add_tombstone(Tombstone { patterns, start: i64::MIN, end: i64::MAX, version: m.version });
-                let (mem, frozen, files) = (&self.mem, &self.frozen, &self.files);
+                let (mem, frozen, files, tombstones) = (&self.mem, &self.frozen, &self.files, &self.tombstones);
                 // The oldest version newer than the drop among a series' points, of any type
-                // (points of a type that lost a conflict included), with that point's type.
+                // (points of a type that lost a conflict included), with that point's type. Points
+                // a newer deletion or drop hides are not counted: where that came first, they
+                // never made the series again.
                 let first_after = |p: &Path, v: Version| -> Option<(Version, duet_common::types::DataType)> {
+                    let tombs: Vec<&Tombstone> = tombstones.iter().filter(|d| d.version > v && d.patterns.iter().any(|pt| pt.matches(p))).collect();
+                    let hidden = |t: i64, x: Version| tombs.iter().any(|d| d.version > x && t >= d.start && t <= d.end);
                     let mut first: Option<(Version, duet_common::types::DataType)> = None;
                     let mut see = |x: Version, t| {
                         if x > v && first.is_none_or(|f| x < f.0) {
@@ -740,7 +744,12 @@ impl State {
                     };
                     for m in frozen.iter().map(|m| m.as_ref()).chain(std::iter::once(mem)) {
                         for buf in m.get(p).into_iter().chain(m.lost_of(p)) {
-                            buf.columns().2.for_each_run(0, buf.len(), |_, x| see(x, buf.dtype));
+                            let times = buf.columns().0;
+                            buf.columns().2.for_each_run(0, buf.len(), |r, x| {
+                                if tombs.is_empty() || r.clone().any(|i| !hidden(times[i], x)) {
+                                    see(x, buf.dtype)
+                                }
+                            });
                         }
                     }
                     for f in files {
@@ -759,12 +768,12 @@ impl State {
                                 }
                             };
                             for page in pages.iter().filter(|pg| pg.stats.max_version > v) {
-                                if page.stats.min_version > v {
+                                if page.stats.min_version > v && tombs.is_empty() {
                                     see(page.stats.min_version);
                                     continue;
                                 }
                                 match f.reader.read_page(page) {
-                                    Ok(pts) => pts.versions.iter().for_each(|x| see(*x)),
+                                    Ok(pts) => pts.times.iter().zip(&pts.versions).filter(|(t, x)| !hidden(**t, **x)).for_each(|(_, x)| see(*x)),
                                     Err(e) => tracing::error!("skipping unreadable data of {p} in file {}: {e}", f.id),
                                 }
                             }
@@ -818,6 +827,7 @@ impl State {
             if info.def.dtype != c.dtype {
                 continue;
             }
+            self.schema.note_write(&path, version);
             let hiding: Vec<&Tombstone> = newer.iter().copied().filter(|d| d.patterns.iter().any(|p| p.matches(&path))).collect();
             let check_tombs = !hiding.is_empty();
             let skip: Vec<bool> = if check_tombs {
@@ -838,6 +848,24 @@ impl State {
             // slack of growing vectors.
             let grown = added * per + buf.versions_bytes().saturating_sub(versions_before);
             self.mem.add_bytes(grown + grown / 2);
+        }
+    }
+}
+
+/// Writes an insert the way the schema knows its series, before it is logged and shipped: a
+/// column named by an alias goes to the aliased series (as in IoTDB), and a batch for an existing
+/// device takes the device's alignment. A replica that has to create the series from this write
+/// (it dropped them, concurrently) then makes what this side holds.
+fn resolve_insert(schema: &Schema, batches: &mut [InsertBatch]) {
+    for b in batches {
+        let Some(dev) = schema.device(&b.device) else { continue };
+        b.aligned = dev.aligned;
+        for c in &mut b.columns {
+            if schema.series(&b.device.child(&c.name)).is_none() {
+                if let Some(s) = schema.resolve_measurement(&b.device, &c.name) {
+                    c.name = s.def.path.last().to_string();
+                }
+            }
         }
     }
 }
@@ -1113,13 +1141,16 @@ impl Engine {
     }
 
     /// Validates, versions, logs and applies a local write; returns once it is durable.
-    pub fn write(&self, op: Op) -> Result<WriteAck, Status> {
+    pub fn write(&self, mut op: Op) -> Result<WriteAck, Status> {
         // A log that takes no more writes refuses them before they reach the memtable.
         self.wal.check().map_err(|e| io_err("write refused", e))?;
         self.throttle()?;
         let guard = self.commit.lock().unwrap_or_else(|p| p.into_inner());
         let mut ops = {
             let st = self.state();
+            if let Op::Insert(batches) = &mut op {
+                resolve_insert(&st.schema, batches);
+            }
             self.prepare(&st.schema, &op)?
         };
         ops.push(op);
@@ -1476,8 +1507,14 @@ impl Engine {
         let (dbs, defs, tombs, drops) = {
             let st = self.state();
             let dbs: Vec<(Path, duet_schema::DatabaseInfo)> = st.schema.databases().map(|(p, d)| (p.clone(), d.clone())).collect();
-            // (definition, (earliest creation, newest creation))
-            let defs: Vec<(SeriesDef, (Version, Version))> = st.schema.all_series().filter(|s| covers(&s.def.path)).map(|s| (s.def.clone(), (s.version, s.latest))).collect();
+            // (definition, its creations: each with its own definition, which a drop on the
+            // replica may still take away)
+            let defs: Vec<(SeriesDef, Vec<(Version, SeriesDef)>)> = st
+                .schema
+                .all_series()
+                .filter(|s| covers(&s.def.path))
+                .map(|s| (s.def.clone(), if s.creations().is_empty() { vec![(s.version, s.def.clone())] } else { s.creations().to_vec() }))
+                .collect();
             (dbs, defs, st.tombstones.clone(), st.schema.drops().filter(|(op, _)| drop_covered(op, covers)).collect::<Vec<_>>())
         };
         // With their own versions, which decide on the replica against its own drops and settings.
@@ -1493,11 +1530,9 @@ impl Engine {
                 }
             }
         }
-        for (def, v) in &defs {
-            let mut vs = vec![v.0, v.1];
-            vs.dedup();
-            for v in vs.into_iter().filter(since_ok) {
-                emit(Mutation { version: v, origin_seq: 0, op: Op::CreateSeries(vec![def.clone()]) })?;
+        for (_, creations) in &defs {
+            for (v, d) in creations.iter().filter(|(v, _)| since_ok(v)) {
+                emit(Mutation { version: *v, origin_seq: 0, op: Op::CreateSeries(vec![d.clone()]) })?;
             }
         }
         let now = self.now();
@@ -2744,6 +2779,76 @@ mod tests {
 
     fn tick() {
         std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+
+    /// Everything a replica's schema and data say: series (definitions and points), databases
+    /// with their TTL, and devices with their alignment.
+    fn everything(e: &Engine) -> (Shown, Vec<String>, Vec<String>) {
+        let st = e.state();
+        let defs = st.schema.all_series().map(|s| format!("{:?}", s.def)).collect();
+        let all = duet_common::path::PathPattern::parse("root.**").unwrap();
+        let devs = st.schema.devices_matching(&all).iter().map(|(p, d)| format!("{p} aligned={}", d.aligned)).collect();
+        drop(st);
+        (shown(e), defs, devs)
+    }
+
+    /// One schema or data operation of the randomized race below, on device root.c.d.
+    fn race_op(e: &Engine, kind: u8, p: u8, time: i64) {
+        let dev = Path::parse("root.c.d").unwrap();
+        let s = dev.child("s");
+        let ins = |aligned: bool, col: Column| Op::Insert(vec![InsertBatch { device: dev.clone(), aligned, times: vec![time], columns: vec![col] }]);
+        let int = |name: &str| Column { name: name.into(), dtype: DataType::Int64, values: ColumnValues::I64(vec![p as i64]), nulls: None };
+        let op = match kind {
+            0 => ins(false, int("s")),
+            1 => ins(false, Column { name: "s".into(), dtype: DataType::Text, values: ColumnValues::Bytes(vec![vec![b'a' + p % 4]]), nulls: None }),
+            2 => ins(true, int("s")),
+            3 => Op::CreateSeries(vec![SeriesDef { alias: Some(format!("al{}", p % 2)), tags: vec![("k".into(), p.to_string())], ..SeriesDef::simple(s, DataType::Int64, false) }]),
+            4 => Op::CreateSeries(vec![SeriesDef::simple(s, DataType::Int64, true)]),
+            5 => Op::DropSeries(vec![s]),
+            6 => Op::DeleteDatabases(vec![Path::parse("root.c").unwrap()]),
+            7 => Op::Delete { patterns: vec![duet_common::path::PathPattern::exact(&s)], start: i64::MIN, end: time - 1 - (p % 4) as i64 },
+            8 => Op::SetTtl { database: Path::parse("root.c").unwrap(), ttl: Some((p as i64 + 1) * 10_000_000_000_000) },
+            9 => Op::CreateDatabase(Path::parse("root.c").unwrap()),
+            10 => ins(false, int("t")),
+            // By alias: into s where s has it, else a series of that name.
+            _ => ins(false, int(&format!("al{}", p % 2))),
+        };
+        // Refused ones (a drop of a series not there, a creation of one that is) change nothing.
+        let _ = e.write(op);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+        /// Schema and data operations made on both sides while the pipes are down (each side
+        /// unaware of the other's) converge once both are shipped, whatever they are and however
+        /// their versions interleave: the same series with the same definitions and points, the
+        /// same databases and TTLs, the same device alignment.
+        #[test]
+        fn random_schema_races_converge(ops in proptest::collection::vec((proptest::bool::ANY, 0u8..12, 0u8..8), 1..7), mid in 0u8..3) {
+            let (da, db, mut a, mut b) = pair_of(1);
+            let (mut ab, mut ba) = (0, 0);
+            race_op(&a, 3, 0, 0);
+            race_op(&a, 0, 0, 0);
+            exchange(&a, &b, &mut ab, &mut ba);
+            for (i, (on_a, kind, p)) in ops.iter().enumerate() {
+                race_op(if *on_a { &a } else { &b }, *kind, *p, i as i64 + 1);
+                // Halfway: nothing, a flush of both, or a flush then a crash and restart of both.
+                if mid > 0 && i == ops.len() / 2 {
+                    a.flush().unwrap();
+                    b.flush().unwrap();
+                }
+                if mid == 2 && i == ops.len() / 2 {
+                    drop((a, b));
+                    let open = |d: &std::path::Path, id| Engine::open(EngineConfig { instance: InstanceId(id), default_database_level: 1, ..cfg(d, true) }).unwrap();
+                    (a, b) = (open(da.path(), 1), open(db.path(), 2));
+                    a.hold_wal("ship", Some(0));
+                    b.hold_wal("ship", Some(0));
+                }
+                tick();
+            }
+            exchange(&a, &b, &mut ab, &mut ba);
+            proptest::prop_assert_eq!(everything(&a), everything(&b), "ops {:?}", ops);
+        }
     }
 
     #[test]
