@@ -116,7 +116,19 @@ impl PipeManager {
         if e.task.is_none() {
             st.confirmed = self.store.progress(name).0;
         }
-        st.backlog_bytes = self.engine.wal().bytes_after(st.confirmed);
+        let wal = self.engine.wal();
+        st.backlog_bytes = wal.bytes_after(st.confirmed);
+        // Past the backlog cap (the WAL it still had to ship was released): said here, not only
+        // in the log, while the peer is away. (A pipe with history starts before the WAL: that
+        // is its history transfer, not a backlog.)
+        let pos = if e.params.source.history { st.confirmed } else { st.confirmed.max(e.meta.created_seq) };
+        if pos > 0 && pos + 1 < wal.first_seq() && pos < wal.readable_seq() {
+            let note = "the backlog passed pipe_wal_retention_bytes and the WAL records still to ship were released: the pipe resynchronises from the stored data once the peer is reachable";
+            st.exception = Some(match st.exception.take().filter(|x| !x.is_empty()) {
+                Some(x) => format!("{x}; {note}"),
+                None => note.to_string(),
+            });
+        }
         st
     }
 

@@ -291,6 +291,15 @@ fn stream(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>, backoff: &
     let wal = ctx.engine.wal();
     let peer = conn.peer.0;
     let mut from = first.max(conn.watermark.max(confirmed) + 1);
+    // The receiver applied, durably, everything up to its watermark: that much is confirmed,
+    // also where the progress saved here is older (it is saved about once a second, so a crash
+    // can lose up to a second of it). Without this an idle pipe showed those records as remaining
+    // after a restart, and held their WAL, until this instance wrote again.
+    if conn.watermark > confirmed && conn.watermark <= wal.readable_seq() {
+        confirmed = conn.watermark;
+        ctx.store.save_progress(&ctx.name, confirmed, peer).map_err(|e| e.message)?;
+        stats.lock().unwrap().confirmed = confirmed;
+    }
     let widened = ctx.store.resync_requested(&ctx.name);
     if (from < wal.first_seq() && from <= last) || widened {
         // What the pipe still has to ship is no longer in the WAL (history from before the pipe,

@@ -253,7 +253,8 @@ fn def_of(s: MeasurementSpec, aligned: bool) -> SeriesDef {
 fn insert(ctx: &Context, device: Path, aligned: bool, measurements: Vec<String>, rows: Vec<(Expr, Vec<Literal>)>) -> Result<Output, Status> {
     let tc = ctx.time_ctx();
     let times: Vec<i64> = rows.iter().map(|(t, _)| time_value(t, &tc)).collect::<Result<_, _>>()?;
-    // Types: the existing series' type, else inferred from the first non-null literal.
+    // Types: the existing series' type (named or by its alias), else inferred from the first
+    // non-null literal.
     let types: Vec<Option<DataType>> = {
         let st = ctx.engine.state();
         measurements
@@ -261,7 +262,7 @@ fn insert(ctx: &Context, device: Path, aligned: bool, measurements: Vec<String>,
             .enumerate()
             .map(|(i, m)| {
                 st.schema
-                    .series(&device.child(m))
+                    .resolve_measurement(&device, m)
                     .map(|s| s.def.dtype)
                     .or_else(|| rows.iter().find_map(|(_, v)| infer_literal_type(&v[i])))
             })

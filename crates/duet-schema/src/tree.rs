@@ -473,7 +473,7 @@ impl Schema {
         // its creations after it, and of its writes after it (a point of a type that lost a
         // conflict before the drop may be that).
         let creation = info.creations.first().cloned();
-        let written = (info.written > v).then(|| (info.written, info.def.dtype));
+        let written = (info.written > v).then_some((info.written, info.def.dtype));
         let write = newer_data(p, v).filter(|n| n.0 > v).or(written);
         let info = self.series.get_mut(p).unwrap();
         let (first, def) = match (creation, write) {

@@ -30,3 +30,7 @@ SET TTL TO root.ln 3600000;
 SHOW TTL;
 UNSET TTL TO root.ln;
 SHOW ALL TTL;
+-- An insert may name a series by its alias (as in IoTDB): the value goes to the series, typed as it.
+INSERT INTO root.ln.wf01.wt01(timestamp, temp) VALUES (1, 21);
+SELECT temperature FROM root.ln.wf01.wt01;
+COUNT TIMESERIES root.ln.wf01.**;
