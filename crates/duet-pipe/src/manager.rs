@@ -233,6 +233,26 @@ impl PipeManager {
             statuses = differing.iter().map(|(p, b, _, _)| if left.iter().any(|(q, c, _, _)| q == p && c == b) { "differs after repair" } else { "repaired" }).collect();
             tracing::info!(pipe = %name, buckets = differing.len(), still_different = left.len(), "repair finished");
         }
+        // The schema too (series definitions, device alignment, databases and TTLs), where the
+        // receiver can describe its own: data can agree while a definition does not.
+        // (Only for a pipe that carries every schema change: another may leave them apart.)
+        let mut schema_rows: Vec<(String, String)> = Vec::new();
+        let carries_schema = crate::params::CATEGORIES.iter().filter(|c| c.starts_with("schema")).all(|c| params.source.inclusion.has(c));
+        if conn.caps.schema_check && carries_schema {
+            let here: BTreeMap<String, String> = self.engine.describe_schema(&params.source.patterns).into_iter().collect();
+            let there: BTreeMap<String, String> = conn.schema(&patterns).map_err(|e| err(StatusCode::PipeError, e))?.into_iter().collect();
+            let not_repaired = if repair { " (REPAIR PIPE repairs data only)" } else { "" };
+            for k in here.keys().chain(there.keys()).collect::<std::collections::BTreeSet<_>>() {
+                let status = match (here.get(k), there.get(k)) {
+                    (Some(a), Some(b)) if a == b => continue,
+                    (Some(a), Some(b)) => format!("schema differs: here {a}; peer {b}{not_repaired}"),
+                    (Some(a), None) => format!("schema only here: {a}{not_repaired}"),
+                    (None, Some(b)) => format!("schema only on the peer: {b}{not_repaired}"),
+                    (None, None) => continue,
+                };
+                schema_rows.push((k.clone(), status));
+            }
+        }
         let text = |s: String| Some(Value::Bytes(s.into_bytes()));
         let mut rs = ResultSet {
             columns: ["Series", "BucketStart", "BucketEnd", "LocalPoints", "PeerPoints", "Status"].iter().map(|s| s.to_string()).collect(),
@@ -243,6 +263,13 @@ impl PipeManager {
         };
         for ((p, b, l, r), st) in differing.into_iter().zip(statuses) {
             let row = [text(p.to_string()), Some(Value::I64(b)), Some(Value::I64(b.saturating_add(bucket - 1))), Some(Value::I64(l as i64)), Some(Value::I64(r as i64)), text(st.to_string())];
+            rs.times.push(0);
+            for (i, v) in row.into_iter().enumerate() {
+                rs.cols[i].push(v);
+            }
+        }
+        for (path, st) in schema_rows {
+            let row = [text(path), None, None, None, None, text(st)];
             rs.times.push(0);
             for (i, v) in row.into_iter().enumerate() {
                 rs.cols[i].push(v);

@@ -177,6 +177,25 @@ impl Receiver {
                 }
                 PipeTransferResp { status: Some(status(StatusCode::Success, "")), body: Some(transfer::encode_batch(&enc, crate::params::Compression::Lz4)) }
             }
+            Some(transfer::SCHEMA) => {
+                if peer.is_none() {
+                    return refuse(StatusCode::PipeHandshakeError, "handshake first");
+                }
+                let kv = match decode_kv(&body) {
+                    Ok(kv) => kv,
+                    Err(e) => return refuse(StatusCode::PipeError, format!("malformed schema request: {e}")),
+                };
+                let mut patterns = Vec::new();
+                for p in get(&kv, "patterns").unwrap_or("root.**").lines() {
+                    match duet_common::path::PathPattern::parse(p) {
+                        Ok(p) => patterns.push(p),
+                        Err(e) => return refuse(StatusCode::PipeError, format!("bad pattern in schema request: {}", e.message)),
+                    }
+                }
+                let d = self.engine.describe_schema(&patterns);
+                let pairs: Vec<(&str, String)> = d.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+                PipeTransferResp { status: Some(status(StatusCode::Success, "")), body: Some(encode_kv(&pairs)) }
+            }
             t => refuse(StatusCode::PipeError, format!("unknown pipe transfer type {t:?}")),
         }
     }
@@ -227,6 +246,8 @@ impl Receiver {
                 ("schema_rules", "versioned".to_string()),
                 // Schema ops beyond the first version's.
                 ("schema_ops", "drop_matching".to_string()),
+                // CHECK PIPE may compare schemas (transfer::SCHEMA).
+                ("checks", "schema".to_string()),
             ])),
         }
     }

@@ -36,6 +36,8 @@ pub struct PeerCaps {
     pub versioned_schema: bool,
     /// [`duet_common::mutation::Op::DropMatching`].
     pub drop_matching: bool,
+    /// Schema descriptions for CHECK PIPE (transfer::SCHEMA).
+    pub schema_check: bool,
 }
 
 /// Why no endpoint could be used.
@@ -99,6 +101,7 @@ fn handshake(host: &str, port: u16, p: &SinkParams, me: InstanceId, precision: P
         wal_batches: get(&kv, "batch_formats").is_some_and(|f| f.split(',').any(|x| x == "wal")),
         versioned_schema: get(&kv, "schema_rules") == Some("versioned"),
         drop_matching: get(&kv, "schema_ops").is_some_and(|f| f.split(',').any(|x| x == "drop_matching")),
+        schema_check: get(&kv, "checks").is_some_and(|f| f.split(',').any(|x| x == "schema")),
     };
     Ok(SinkConn { client, stream, batches: 0, endpoint: (host.to_string(), port), peer, watermark, caps })
 }
@@ -167,6 +170,11 @@ impl SinkConn {
     pub fn digest(&mut self, bucket: i64, patterns: &[String]) -> Result<Vec<transfer::DigestEntry>, String> {
         let body = encode_kv(&[("bucket", bucket.to_string()), ("patterns", patterns.join("\n"))]);
         transfer::decode_digest(&self.call(transfer::DIGEST, body)?)
+    }
+
+    /// The receiver's schema under `patterns`, described as duet_schema's Schema::describe does.
+    pub fn schema(&mut self, patterns: &[String]) -> Result<Vec<(String, String)>, String> {
+        decode_kv(&self.call(transfer::SCHEMA, encode_kv(&[("patterns", patterns.join("\n"))]))?)
     }
 
     /// The receiver's stored points (and deletions) of the given ranges.

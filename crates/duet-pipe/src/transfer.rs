@@ -23,6 +23,9 @@ pub const MUTATIONS: i16 = 2;
 pub const DIGEST: i16 = 3;
 /// Fetch request type (repair: the receiver returns stored points of given ranges).
 pub const FETCH: i16 = 4;
+/// Request: the receiver's schema under some patterns (duet_schema's Schema::describe), as
+/// key/value pairs. Only to receivers that announce `checks=schema`.
+pub const SCHEMA: i16 = 5;
 /// Largest uncompressed batch a receiver accepts.
 pub const MAX_BATCH_BYTES: usize = 256 << 20;
 

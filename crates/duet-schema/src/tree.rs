@@ -492,6 +492,26 @@ impl Schema {
         true
     }
 
+    /// The schema under `patterns` as (path, description) pairs, for comparing replicas: each
+    /// series matching them (type, alias, tags, attributes, alignment) and each database that
+    /// holds or may hold such series (its TTL).
+    pub fn describe(&self, patterns: &[PathPattern]) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (p, d) in &self.databases {
+            if patterns.iter().any(|pat| pat.matches(p) || pat.may_match_below(p)) {
+                out.push((p.to_string(), format!("database, TTL {}", d.ttl.map_or("INF".to_string(), |t| t.to_string()))));
+            }
+        }
+        for (p, s) in self.series.iter().filter(|(p, _)| patterns.iter().any(|pat| pat.matches(p))) {
+            let d = &s.def;
+            out.push((
+                p.to_string(),
+                format!("{} alias={} tags={:?} attributes={:?} aligned={}", d.dtype, d.alias.as_deref().unwrap_or("-"), d.tags, d.attributes, d.aligned),
+            ));
+        }
+        out
+    }
+
     /// Records a write to series `p` (of its type) at `v`: evidence, for drops and deletions older
     /// than it that arrive later, that the series and its database were in use after them.
     pub fn note_write(&mut self, p: &Path, v: Version) {

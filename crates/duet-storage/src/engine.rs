@@ -1555,6 +1555,11 @@ impl Engine {
         Ok(at)
     }
 
+    /// The schema under `patterns`, described for comparing replicas ([`Schema::describe`]).
+    pub fn describe_schema(&self, patterns: &[PathPattern]) -> Vec<(String, String)> {
+        self.state().schema.describe(patterns)
+    }
+
     /// Digests of the stored data per series and time bucket, for comparing replicas cheaply:
     /// `(series, bucket start, points, hash of every point's time, value and version)`.
     pub fn digest(&self, covers: &dyn Fn(&Path) -> bool, bucket: i64) -> Vec<(Path, i64, u64, u64)> {

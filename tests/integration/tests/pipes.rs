@@ -658,10 +658,18 @@ fn check_pipe_finds_differences_and_repair_pipe_fixes_them() {
     sql(&b, "delete from root.cr.e.v where time <= 1");
     // Points at the ends of time (their buckets' bounds overflowed, and the repair never fixed them).
     sql(&b, "insert into root.cr.x(time, v) values (-9223372036854775000, 1), (9223372036854775000, 2)");
+    // A definition that differs while the data agrees (no points).
+    sql(&a, "create timeseries root.cr.t.s INT32");
+    sql(&b, "create timeseries root.cr.t.s(al) INT32");
     let diff = sql(&a, "check pipe AB");
     assert_eq!(diff.columns, vec!["Series", "BucketStart", "BucketEnd", "LocalPoints", "PeerPoints", "Status"]);
     let series: Vec<String> = diff.rows.iter().map(|r| r[0].as_ref().unwrap().render(duet_common::DataType::Text)).collect();
-    assert_eq!(series, vec!["root.cr.d.v", "root.cr.e.v", "root.cr.x.v", "root.cr.x.v"], "{:?}", diff.rows);
+    let status = |r: &Vec<Option<Value>>| r[5].as_ref().unwrap().render(duet_common::DataType::Text);
+    // Data buckets first, then the schema's differences.
+    assert_eq!(series, vec!["root.cr.d.v", "root.cr.e.v", "root.cr.x.v", "root.cr.x.v", "root.cr.t.s", "root.cr.x.v"], "{:?}", diff.rows);
+    assert!(status(&diff.rows[4]).starts_with("schema differs: here INT32 alias=-") && status(&diff.rows[4]).contains("peer INT32 alias=al"), "{:?}", diff.rows[4]);
+    assert!(status(&diff.rows[5]).starts_with("schema only on the peer: DOUBLE"), "{:?}", diff.rows[5]);
+    assert_eq!(diff.rows[5][1], None);
     assert_eq!(diff.rows[0][3], Some(Value::I64(4)));
     assert_eq!(diff.rows[0][4], Some(Value::I64(3)));
     let bounds = |r: &Vec<Option<Value>>| match (&r[1], &r[2]) {
@@ -672,20 +680,26 @@ fn check_pipe_finds_differences_and_repair_pipe_fixes_them() {
     assert!(lo.0 <= -9223372036854775000 && -9223372036854775000 <= lo.1 && lo.0 <= lo.1, "{lo:?}");
     assert!(hi.0 <= 9223372036854775000 && 9223372036854775000 <= hi.1, "{hi:?}");
     let fixed = sql(&a, "repair pipe AB");
-    assert!(fixed.rows.iter().all(|r| r[5] == Some(Value::Bytes(b"repaired".to_vec()))), "{:?}", fixed.rows);
-    assert!(sql(&a, "check pipe AB").rows.is_empty());
-    assert_identical(&a, &b);
+    // The data is repaired (and with it the series only B had); the definition is not.
+    assert!(fixed.rows[..4].iter().all(|r| r[5] == Some(Value::Bytes(b"repaired".to_vec()))), "{:?}", fixed.rows);
+    assert_eq!(fixed.rows.len(), 5, "{:?}", fixed.rows);
+    assert!(status(&fixed.rows[4]).contains("REPAIR PIPE repairs data only"), "{:?}", fixed.rows[4]);
+    let left = sql(&a, "check pipe AB");
+    assert_eq!(left.rows.len(), 1, "{:?}", left.rows);
+    assert_eq!(everything(&a), everything(&b));
     // Versions decided: B's later write at t=2 and B's delete won on both sides.
     let d = sql(&a, "select v from root.cr.d");
     assert_eq!(d.times, vec![1, 2, 3, 4]);
     assert_eq!(d.rows[1][0], Some(Value::F64(20.0)));
     assert!(sql(&a, "select v from root.cr.e").times.is_empty());
     assert_eq!(sql(&a, "select v from root.cr.x").times, vec![-9223372036854775000, 9223372036854775000]);
-    // Restarting the pipes afterwards changes nothing.
+    // Restarting the pipes afterwards changes no data, and the definitions converge (the
+    // earlier creation's, A's).
     sql(&a, "start pipe AB");
     sql(&b, "start pipe BA");
     drain(&a, &b);
     assert_identical(&a, &b);
+    assert!(sql(&a, "check pipe AB").rows.is_empty(), "{:?}", sql(&a, "check pipe AB").rows);
 }
 
 /// Waits until `q` returns at least `n` rows on `b`.
