@@ -79,6 +79,7 @@ impl PipeManager {
             store: self.store.clone(),
             me: self.me,
             precision: self.precision,
+            interrupt: Arc::default(),
         }
     }
 
@@ -183,7 +184,7 @@ impl PipeManager {
         };
         let patterns: Vec<String> = params.source.patterns.iter().map(|p| p.to_string()).collect();
         let covers = |p: &duet_common::path::Path| params.source.patterns.iter().any(|pat| pat.matches(p));
-        let mut conn = crate::sink::open(&params.sink, self.me, self.precision, (name, created_ms), 0).map_err(|e| err(StatusCode::PipeError, e.message))?;
+        let mut conn = crate::sink::open(&params.sink, self.me, self.precision, (name, created_ms), 0, None).map_err(|e| err(StatusCode::PipeError, e.message))?;
         let diff = |conn: &mut crate::sink::SinkConn| -> Result<Vec<(duet_common::path::Path, i64, u64, u64)>, Status> {
             let local = self.engine.digest(&covers, bucket);
             let remote = conn.digest(bucket, &patterns).map_err(|e| err(StatusCode::PipeError, e))?;

@@ -40,6 +40,43 @@ pub struct PeerCaps {
     pub schema_check: bool,
 }
 
+/// Lets another thread break off a pipe's connection while it blocks (STOP PIPE, ALTER PIPE,
+/// shutdown): a peer that accepts connections and never answers held those up to the sink's
+/// 10 s timeout.
+#[derive(Debug, Default)]
+pub struct Interrupt {
+    stopped: std::sync::atomic::AtomicBool,
+    stream: std::sync::Mutex<Option<std::net::TcpStream>>,
+}
+
+impl Interrupt {
+    /// Breaks off the current connection, and any made from now on.
+    pub fn fire(&self) {
+        self.stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.release(true);
+    }
+
+    /// Watches a new connection; false when it is to be given up at once (fired already).
+    fn watch(&self, s: &std::net::TcpStream) -> bool {
+        *self.stream.lock().unwrap() = s.try_clone().ok();
+        if self.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            self.release(true);
+            return false;
+        }
+        true
+    }
+
+    /// Stops watching the connection (its handle here would keep the socket open), breaking it
+    /// off with `shut`.
+    pub fn release(&self, shut: bool) {
+        if let Some(s) = self.stream.lock().unwrap().take() {
+            if shut {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+}
+
 /// Why no endpoint could be used.
 #[derive(Debug)]
 pub struct OpenError {
@@ -50,13 +87,14 @@ pub struct OpenError {
     pub unreachable: bool,
 }
 
-/// Connects to the first endpoint (starting at `first`) that accepts a handshake.
-pub fn open(p: &SinkParams, me: InstanceId, precision: Precision, pipe: (&str, i64), first: usize) -> Result<SinkConn, OpenError> {
+/// Connects to the first endpoint (starting at `first`) that accepts a handshake; `interrupt`, if
+/// given, can break off the connection from another thread.
+pub fn open(p: &SinkParams, me: InstanceId, precision: Precision, pipe: (&str, i64), first: usize, interrupt: Option<&Interrupt>) -> Result<SinkConn, OpenError> {
     let mut errors = Vec::new();
     let mut unreachable = true;
     for i in 0..p.endpoints.len() {
         let (host, port) = p.endpoints[(first + i) % p.endpoints.len()].clone();
-        match handshake(&host, port, p, me, precision, pipe) {
+        match handshake(&host, port, p, me, precision, pipe, interrupt) {
             Ok(c) => return Ok(c),
             Err((e, connected)) => {
                 unreachable &= !connected;
@@ -76,8 +114,11 @@ pub fn any_reachable(p: &SinkParams, timeout: Duration) -> bool {
 }
 
 /// A handshake with one endpoint; on failure, also whether the TCP connection was made.
-fn handshake(host: &str, port: u16, p: &SinkParams, me: InstanceId, precision: Precision, pipe: (&str, i64)) -> Result<SinkConn, (String, bool)> {
+fn handshake(host: &str, port: u16, p: &SinkParams, me: InstanceId, precision: Precision, pipe: (&str, i64), interrupt: Option<&Interrupt>) -> Result<SinkConn, (String, bool)> {
     let (mut client, stream) = connect_with_stream(host, port, Some(Duration::from_secs(10))).map_err(|e| (e.to_string(), false))?;
+    if interrupt.is_some_and(|i| !i.watch(&stream)) {
+        return Err(("the pipe is stopping".into(), true));
+    }
     let refused = |e: String| (e, true);
     let body = encode_kv(&[
         ("instance", me.to_string()),

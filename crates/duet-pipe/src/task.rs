@@ -53,6 +53,7 @@ pub struct Stats {
 /// A pipe's shipping thread and its figures.
 pub struct PipeTask {
     stop: Arc<AtomicBool>,
+    interrupt: Arc<sink::Interrupt>,
     stats: Arc<Mutex<Stats>>,
     handle: Mutex<Option<JoinHandle<()>>>,
 }
@@ -76,12 +77,17 @@ pub struct TaskContext {
     pub me: InstanceId,
     /// Timestamp precision (checked by the receiver).
     pub precision: Precision,
+    /// Breaks off the task's connection when it is told to stop (one per task).
+    pub interrupt: Arc<sink::Interrupt>,
 }
 
 /// Longest wait between attempts to reach an absent peer. The wait after the peer is back is
 /// what a user sees as "catching up late"; an attempt costs one TCP connect, so it is kept short
 /// (at 10 s, the benchmark's catch-ups started up to a second late after a one-second outage).
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// How long a stopping pipe may finish its exchange with the peer before it is broken off.
+const STOP_GRACE: Duration = Duration::from_millis(500);
 
 fn points_of(m: &Mutation) -> u64 {
     match &m.op {
@@ -105,12 +111,12 @@ impl PipeTask {
             (s.exception, s.rate, s.lag_ms) = (None, 0.0, 0);
         }
         let (s2, st2) = (stop.clone(), stats.clone());
-        let name = ctx.name.clone();
+        let (name, interrupt) = (ctx.name.clone(), ctx.interrupt.clone());
         let handle = std::thread::Builder::new()
             .name(format!("pipe-{name}"))
             .spawn(move || run(ctx, s2, st2))
             .expect("spawn pipe thread");
-        Arc::new(PipeTask { stop, stats, handle: Mutex::new(Some(handle)) })
+        Arc::new(PipeTask { stop, interrupt, stats, handle: Mutex::new(Some(handle)) })
     }
 
     /// Tells the thread to stop, without waiting for it.
@@ -118,10 +124,20 @@ impl PipeTask {
         self.stop.store(true, Ordering::Release);
     }
 
-    /// Stops the thread and waits for it (progress is saved on the way out).
+    /// Stops the thread and waits for it (progress is saved on the way out). A thread still
+    /// waiting on its peer after STOP_GRACE has its connection broken off: a peer that accepts
+    /// connections and never answers would hold it to the sink's 10 s timeout. (Progress then
+    /// stays what the peer confirmed; the next start resumes from there.)
     pub fn stop(&self) {
         self.signal();
         if let Some(h) = self.handle.lock().unwrap().take() {
+            let until = Instant::now() + STOP_GRACE;
+            while !h.is_finished() && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if !h.is_finished() {
+                self.interrupt.fire();
+            }
             let _ = h.join();
         }
     }
@@ -271,7 +287,15 @@ fn discard(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>) -> Result
 
 fn stream(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>, backoff: &mut Duration, endpoint: &mut usize, unreachable: &mut bool) -> Result<(), String> {
     let p = &ctx.params;
-    let mut conn = sink::open(&p.sink, ctx.me, ctx.precision, (&ctx.name, ctx.created_ms), *endpoint).map_err(|e| {
+    // The connection's handle kept for an interrupt goes with the connection.
+    struct Release<'a>(&'a sink::Interrupt);
+    impl Drop for Release<'_> {
+        fn drop(&mut self) {
+            self.0.release(false);
+        }
+    }
+    let _release = Release(&ctx.interrupt);
+    let mut conn = sink::open(&p.sink, ctx.me, ctx.precision, (&ctx.name, ctx.created_ms), *endpoint, Some(&ctx.interrupt)).map_err(|e| {
         *unreachable = e.unreachable;
         e.message
     })?;
