@@ -281,7 +281,7 @@ mod tests {
         let me = InstanceId(1);
         let down = params(vec![("127.0.0.1".into(), closed_port())]);
         assert!(!any_reachable(&down, Duration::from_millis(200)));
-        let e = open(&down, me, Precision::Ms, ("p", 0), 0).err().unwrap();
+        let e = open(&down, me, Precision::Ms, ("p", 0), 0, None).err().unwrap();
         assert!(e.unreachable, "{}", e.message);
         // Something listens but hangs up without answering the handshake.
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -293,7 +293,7 @@ mod tests {
         });
         let up = params(vec![("127.0.0.1".into(), closed_port()), ("127.0.0.1".into(), port)]);
         assert!(any_reachable(&up, Duration::from_millis(200)));
-        let e = open(&up, me, Precision::Ms, ("p", 0), 0).err().unwrap();
+        let e = open(&up, me, Precision::Ms, ("p", 0), 0, None).err().unwrap();
         assert!(!e.unreachable, "{}", e.message);
         t.join().unwrap();
     }
