@@ -39,10 +39,13 @@ pub struct SeriesInfo {
     /// Newest creation (or write newer than a drop that it survived): a drop older than this
     /// leaves the series.
     pub latest: Version,
-    /// Newest write to the series (since this process started): a drop older than it leaves the
+    /// Newest write to the series (kept in schema snapshots): a drop older than it leaves the
     /// series even when a later deletion removed the written points, as where the drop arrived
     /// first and the write made the series again.
     pub written: Version,
+    /// Whether that write was to an aligned device (on the writer): where a drop came first, the
+    /// write makes the series again with that alignment.
+    pub written_aligned: bool,
     /// Every creation since the series' newest drop (of any type: a losing type's too), oldest
     /// first, with writes that made it again after a drop: the series is the first's. A drop
     /// that arrives late takes away those older than it, and the first left decides again, as on
@@ -71,6 +74,10 @@ pub struct DeviceInfo {
     pub aligned: bool,
     /// Measurement names of the device.
     pub measurements: Vec<String>,
+    /// The smallest creation version among its series (whose alignment the device takes), and
+    /// how many series have it: kept so that adding or removing one of many series on a wide
+    /// device does not look at all the others.
+    earliest: (Version, usize),
 }
 
 /// The schema tree.
@@ -88,6 +95,10 @@ pub struct Schema {
     /// set them before it saw the deletion, and then wrote into the database, bringing it back):
     /// applied when it comes back, as they were on that replica.
     pending_ttl: BTreeMap<Path, (Option<i64>, Version)>,
+    /// Devices whose earliest series went during the op being applied: their alignment is
+    /// settled once at its end (a drop of a wide device would otherwise look at all the others
+    /// again for each series it removes).
+    unsettled: std::collections::BTreeSet<Path>,
 }
 
 fn ok_name(n: &str) -> bool {
@@ -313,6 +324,14 @@ impl Schema {
     /// - a database goes with a deletion newer than its creation once no series is left in it;
     /// - the newest TTL setting wins.
     pub fn apply_with(&mut self, op: &Op, v: Version, newer_data: &NewerData<'_>) -> Vec<Path> {
+        let gone = self.apply_op(op, v, newer_data);
+        for dev in std::mem::take(&mut self.unsettled) {
+            self.settle_device(&dev);
+        }
+        gone
+    }
+
+    fn apply_op(&mut self, op: &Op, v: Version, newer_data: &NewerData<'_>) -> Vec<Path> {
         match op {
             Op::CreateDatabase(p) => {
                 if self.dropped_databases.get(p).is_some_and(|d| v < *d) {
@@ -419,15 +438,28 @@ impl Schema {
                             }
                             existing.def = d.clone();
                             existing.version = v;
-                            self.settle_device(&dev);
+                            let aligned = self.devices.get(&dev).map_or(d.aligned, |x| x.aligned);
+                            if self.devices.get(&dev).is_some_and(|x| v <= x.earliest.0) {
+                                self.unsettled.insert(dev);
+                            } else {
+                                self.series.get_mut(&d.path).unwrap().def.aligned = aligned;
+                            }
                         }
                         continue;
                     }
-                    let info = self.devices.entry(dev.clone()).or_insert_with(|| DeviceInfo { aligned: d.aligned, measurements: vec![] });
+                    let info = self.devices.entry(dev.clone()).or_insert_with(|| DeviceInfo { aligned: d.aligned, measurements: vec![], earliest: (v, 0) });
                     info.measurements.push(d.path.last().to_string());
-                    let info = SeriesInfo { def: d.clone(), database: db, version: v, latest: v, written: Version::default(), creations: vec![(v, d.clone())] };
-                    self.series.insert(d.path.clone(), info);
-                    self.settle_device(&dev);
+                    let mut series = SeriesInfo { def: d.clone(), database: db, version: v, latest: v, written: Version::default(), written_aligned: false, creations: vec![(v, d.clone())] };
+                    if v >= info.earliest.0 {
+                        // A later series (or one of the same op) takes the device's alignment.
+                        series.def.aligned = info.aligned;
+                        if v == info.earliest.0 {
+                            info.earliest.1 += 1;
+                        }
+                    } else {
+                        self.unsettled.insert(dev);
+                    }
+                    self.series.insert(d.path.clone(), series);
                 }
                 gone
             }
@@ -476,10 +508,12 @@ impl Schema {
         let written = (info.written > v).then_some((info.written, info.def.dtype));
         let write = newer_data(p, v).filter(|n| n.0 > v).or(written);
         let info = self.series.get_mut(p).unwrap();
+        // (The alignment the write was made with is known for the newest write only.)
+        let made = |w: (Version, DataType)| (w.0, SeriesDef::simple(p.clone(), w.1, if w.0 == info.written { info.written_aligned } else { info.def.aligned }));
         let (first, def) = match (creation, write) {
-            (Some(c), Some(w)) if w.0 < c.0 => (w.0, SeriesDef::simple(p.clone(), w.1, info.def.aligned)),
+            (Some(c), Some(w)) if w.0 < c.0 => made(w),
             (Some(c), _) => c,
-            (None, Some(w)) => (w.0, SeriesDef::simple(p.clone(), w.1, info.def.aligned)),
+            (None, Some(w)) => made(w),
             (None, None) => return false,
         };
         if (first, &def) != (info.version, &info.def) {
@@ -487,7 +521,7 @@ impl Schema {
             info.def = def;
             info.version = first;
             info.latest = info.creations.last().map_or(first, |c| c.0);
-            self.settle_device(&p.parent().unwrap());
+            self.unsettled.insert(p.parent().unwrap());
         }
         true
     }
@@ -514,12 +548,12 @@ impl Schema {
 
     /// Records a write to series `p` (of its type) at `v`: evidence, for drops and deletions older
     /// than it that arrive later, that the series and its database were in use after them.
-    pub fn note_write(&mut self, p: &Path, v: Version) {
+    pub fn note_write(&mut self, p: &Path, v: Version, aligned: bool) {
         let Some(info) = self.series.get_mut(p) else { return };
         if v <= info.written {
             return;
         }
-        info.written = v;
+        (info.written, info.written_aligned) = (v, aligned);
         if let Some(db) = self.databases.get_mut(&info.database) {
             db.version = db.version.max(v);
         }
@@ -625,12 +659,14 @@ impl Schema {
     /// (concurrently) agree on it whatever order the creations arrive in.
     fn settle_device(&mut self, dev: &Path) {
         let Some(info) = self.devices.get(dev) else { return };
+        let series: Vec<&SeriesInfo> = info.measurements.iter().filter_map(|m| self.series.get(&dev.child(m))).collect();
+        let Some(first) = series.iter().min_by_key(|s| s.version) else { return };
+        let earliest = (first.version, series.iter().filter(|s| s.version == first.version).count());
         // (As the first creation asked: the series' own flag may have been settled otherwise.)
-        let first = info.measurements.iter().filter_map(|m| self.series.get(&dev.child(m))).min_by_key(|s| s.version);
-        let first = first.map(|s| s.creations.first().filter(|c| c.0 == s.version).map_or(s.def.aligned, |c| c.1.aligned));
-        let Some(aligned) = first else { return };
+        let aligned = first.creations.first().filter(|c| c.0 == first.version).map_or(first.def.aligned, |c| c.1.aligned);
         let info = self.devices.get_mut(dev).unwrap();
         info.aligned = aligned;
+        info.earliest = earliest;
         for m in info.measurements.clone() {
             if let Some(s) = self.series.get_mut(&dev.child(&m)) {
                 s.def.aligned = aligned;
@@ -639,17 +675,24 @@ impl Schema {
     }
 
     fn remove_series(&mut self, p: &Path) -> bool {
-        if self.series.remove(p).is_none() {
-            return false;
-        }
+        let Some(gone) = self.series.remove(p) else { return false };
         let dev = p.parent().unwrap();
+        let mut settle = false;
         if let Some(info) = self.devices.get_mut(&dev) {
-            info.measurements.retain(|m| m != p.last());
+            if let Some(i) = info.measurements.iter().position(|m| m == p.last()) {
+                info.measurements.remove(i);
+            }
             if info.measurements.is_empty() {
                 self.devices.remove(&dev);
+            } else if gone.version == info.earliest.0 {
+                // The last of the earliest series gone: another decides the alignment now.
+                info.earliest.1 = info.earliest.1.saturating_sub(1);
+                settle = info.earliest.1 == 0;
             }
         }
-        self.settle_device(&dev);
+        if settle {
+            self.unsettled.insert(dev);
+        }
         true
     }
 
@@ -678,7 +721,7 @@ impl Schema {
         for s in self.series.values().filter(|s| s.written > Version::default()) {
             let (dev, name, dtype) = (s.def.path.parent().unwrap(), s.def.path.last().to_string(), s.def.dtype);
             let column = Column { name, dtype, values: ColumnValues::empty(dtype, 0), nulls: None };
-            ops.push((Op::Insert(vec![InsertBatch { device: dev, aligned: s.def.aligned, times: vec![], columns: vec![column] }]), s.written));
+            ops.push((Op::Insert(vec![InsertBatch { device: dev, aligned: s.written_aligned, times: vec![], columns: vec![column] }]), s.written));
         }
         // Drops last: what exists now outlived them (its `latest` is newer), and the records stay
         // for creations that may still arrive; then TTLs waiting for their database.
@@ -707,7 +750,7 @@ impl Schema {
             let body = buf.get(4..4 + n).ok_or("schema snapshot truncated")?;
             let m = Mutation::decode(body).map_err(|e| e.to_string())?;
             match &m.op {
-                Op::Insert(batches) => batches.iter().flat_map(|b| b.columns.iter().map(|c| b.device.child(&c.name))).for_each(|p| s.note_write(&p, m.version)),
+                Op::Insert(batches) => batches.iter().flat_map(|b| b.columns.iter().map(move |c| (b.device.child(&c.name), b.aligned))).for_each(|(p, a)| s.note_write(&p, m.version, a)),
                 op => {
                     s.apply(op, m.version);
                 }
@@ -784,6 +827,31 @@ mod tests {
         let late = Op::CreateSeries(vec![SeriesDef::simple(p("root.p.x.d.s"), DataType::Int64, false)]);
         s.apply(&late, v1);
         assert!(s.series(&p("root.p.x.d.s")).is_none(), "an older creation arriving late stays dropped");
+    }
+
+    #[test]
+    fn a_device_takes_the_alignment_of_its_earliest_series() {
+        let v = |h| Version { hlc: h, origin: InstanceId(1) };
+        let mut s = Schema::new();
+        s.apply(&Op::CreateDatabase(p("root.db")), V0);
+        // Replicas that made the device aligned and not aligned (applied here unvalidated, as
+        // replication does): the earlier creation decides, for every series on it.
+        s.apply(&Op::CreateSeries(vec![SeriesDef::simple(p("root.db.d.b"), DataType::Int64, false)]), v(20));
+        s.apply(&Op::CreateSeries(vec![SeriesDef::simple(p("root.db.d.a"), DataType::Int64, true)]), v(10));
+        let aligned = |s: &Schema| (s.device(&p("root.db.d")).unwrap().aligned, s.series(&p("root.db.d.b")).unwrap().def.aligned);
+        assert_eq!(aligned(&s), (true, true));
+        // Many later series of one device (one op each), then the earliest goes: the next
+        // earliest decides, as created.
+        for i in 0..2000 {
+            s.apply(&Op::CreateSeries(vec![SeriesDef::simple(p(&format!("root.db.d.m{i}")), DataType::Int64, true)]), v(30 + i));
+        }
+        assert!(s.series(&p("root.db.d.m7")).unwrap().def.aligned);
+        s.apply(&Op::DropSeries(vec![p("root.db.d.a")]), v(5000));
+        assert_eq!(aligned(&s), (false, false));
+        assert!(!s.series(&p("root.db.d.m1999")).unwrap().def.aligned);
+        let all: Vec<Path> = (0..2000).map(|i| p(&format!("root.db.d.m{i}"))).chain([p("root.db.d.b")]).collect();
+        s.apply(&Op::DropSeries(all), v(6000));
+        assert!(s.device(&p("root.db.d")).is_none());
     }
 
     #[test]

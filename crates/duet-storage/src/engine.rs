@@ -827,7 +827,7 @@ impl State {
             if info.def.dtype != c.dtype {
                 continue;
             }
-            self.schema.note_write(&path, version);
+            self.schema.note_write(&path, version, b.aligned);
             let hiding: Vec<&Tombstone> = newer.iter().copied().filter(|d| d.patterns.iter().any(|p| p.matches(&path))).collect();
             let check_tombs = !hiding.is_empty();
             let skip: Vec<bool> = if check_tombs {
