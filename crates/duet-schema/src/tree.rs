@@ -43,9 +43,9 @@ pub struct SeriesInfo {
     /// series even when a later deletion removed the written points, as where the drop arrived
     /// first and the write made the series again.
     pub written: Version,
-    /// Whether that write was to an aligned device (on the writer): where a drop came first, the
-    /// write makes the series again with that alignment.
-    pub written_aligned: bool,
+    /// That write's type and whether it was to an aligned device (on the writer): where a drop
+    /// came first, the write makes the series again with them.
+    pub written_as: (DataType, bool),
     /// Every creation since the series' newest drop (of any type: a losing type's too), oldest
     /// first, with writes that made it again after a drop: the series is the first's. A drop
     /// that arrives late takes away those older than it, and the first left decides again, as on
@@ -434,7 +434,6 @@ impl Schema {
                             if existing.def.dtype != d.dtype {
                                 tracing_conflict(&d.path, existing, d, v);
                                 gone.push(d.path.clone());
-                                existing.written = Version::default();
                             }
                             existing.def = d.clone();
                             existing.version = v;
@@ -449,7 +448,7 @@ impl Schema {
                     }
                     let info = self.devices.entry(dev.clone()).or_insert_with(|| DeviceInfo { aligned: d.aligned, measurements: vec![], earliest: (v, 0) });
                     info.measurements.push(d.path.last().to_string());
-                    let mut series = SeriesInfo { def: d.clone(), database: db, version: v, latest: v, written: Version::default(), written_aligned: false, creations: vec![(v, d.clone())] };
+                    let mut series = SeriesInfo { def: d.clone(), database: db, version: v, latest: v, written: Version::default(), written_as: (d.dtype, false), creations: vec![(v, d.clone())] };
                     if v >= info.earliest.0 {
                         // A later series (or one of the same op) takes the device's alignment.
                         series.def.aligned = info.aligned;
@@ -499,17 +498,20 @@ impl Schema {
     /// side makes of them: a series created by the oldest of them, with a default definition (and
     /// a snapshot replayed without data to look at keeps it too).
     fn survives_drop(&mut self, p: &Path, v: Version, newer_data: &NewerData<'_>) -> bool {
+        // Only what is newer than the newest drop of the series counts (one applied before this
+        // older one already took away what came before it).
+        let v = v.max(self.drop_version(p));
         let Some(info) = self.series.get_mut(p) else { return false };
         info.creations.retain(|c| c.0 > v);
         // What makes the series again after the drop, where the drop came first: the oldest of
         // its creations after it, and of its writes after it (a point of a type that lost a
         // conflict before the drop may be that).
         let creation = info.creations.first().cloned();
-        let written = (info.written > v).then_some((info.written, info.def.dtype));
+        let written = (info.written > v).then_some((info.written, info.written_as.0));
         let write = newer_data(p, v).filter(|n| n.0 > v).or(written);
         let info = self.series.get_mut(p).unwrap();
         // (The alignment the write was made with is known for the newest write only.)
-        let made = |w: (Version, DataType)| (w.0, SeriesDef::simple(p.clone(), w.1, if w.0 == info.written { info.written_aligned } else { info.def.aligned }));
+        let made = |w: (Version, DataType)| (w.0, SeriesDef::simple(p.clone(), w.1, if w.0 == info.written { info.written_as.1 } else { info.def.aligned }));
         let (first, def) = match (creation, write) {
             (Some(c), Some(w)) if w.0 < c.0 => made(w),
             (Some(c), _) => c,
@@ -548,12 +550,12 @@ impl Schema {
 
     /// Records a write to series `p` (of its type) at `v`: evidence, for drops and deletions older
     /// than it that arrive later, that the series and its database were in use after them.
-    pub fn note_write(&mut self, p: &Path, v: Version, aligned: bool) {
+    pub fn note_write(&mut self, p: &Path, v: Version, dtype: DataType, aligned: bool) {
         let Some(info) = self.series.get_mut(p) else { return };
         if v <= info.written {
             return;
         }
-        (info.written, info.written_aligned) = (v, aligned);
+        (info.written, info.written_as) = (v, (dtype, aligned));
         if let Some(db) = self.databases.get_mut(&info.database) {
             db.version = db.version.max(v);
         }
@@ -719,9 +721,9 @@ impl Schema {
         // The newest write of each series, as an insert of no rows (evidence for drops to come;
         // see SeriesInfo::written). Schema::apply passes over inserts; from_snapshot reads these.
         for s in self.series.values().filter(|s| s.written > Version::default()) {
-            let (dev, name, dtype) = (s.def.path.parent().unwrap(), s.def.path.last().to_string(), s.def.dtype);
+            let (dev, name, (dtype, aligned)) = (s.def.path.parent().unwrap(), s.def.path.last().to_string(), s.written_as);
             let column = Column { name, dtype, values: ColumnValues::empty(dtype, 0), nulls: None };
-            ops.push((Op::Insert(vec![InsertBatch { device: dev, aligned: s.written_aligned, times: vec![], columns: vec![column] }]), s.written));
+            ops.push((Op::Insert(vec![InsertBatch { device: dev, aligned, times: vec![], columns: vec![column] }]), s.written));
         }
         // Drops last: what exists now outlived them (its `latest` is newer), and the records stay
         // for creations that may still arrive; then TTLs waiting for their database.
@@ -750,7 +752,13 @@ impl Schema {
             let body = buf.get(4..4 + n).ok_or("schema snapshot truncated")?;
             let m = Mutation::decode(body).map_err(|e| e.to_string())?;
             match &m.op {
-                Op::Insert(batches) => batches.iter().flat_map(|b| b.columns.iter().map(move |c| (b.device.child(&c.name), b.aligned))).for_each(|(p, a)| s.note_write(&p, m.version, a)),
+                Op::Insert(batches) => {
+                    for b in batches {
+                        for c in &b.columns {
+                            s.note_write(&b.device.child(&c.name), m.version, c.dtype, b.aligned);
+                        }
+                    }
+                }
                 op => {
                     s.apply(op, m.version);
                 }

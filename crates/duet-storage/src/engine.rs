@@ -728,14 +728,12 @@ impl State {
                     }
                 }
                 self.add_tombstone(Tombstone { patterns, start: i64::MIN, end: i64::MAX, version: m.version });
-                let (mem, frozen, files, tombstones) = (&self.mem, &self.frozen, &self.files, &self.tombstones);
-                // The oldest version newer than the drop among a series' points, of any type
-                // (points of a type that lost a conflict included), with that point's type. Points
-                // a newer deletion or drop hides are not counted: where that came first, they
-                // never made the series again.
+                let (mem, frozen, files) = (&self.mem, &self.frozen, &self.files);
+                // The oldest version newer than `v` (the series' newest drop) among a series'
+                // points, of any type (points of a type that lost a conflict included), with that
+                // point's type. Points a deletion of data hides count: the write still made the
+                // series where the drop came first.
                 let first_after = |p: &Path, v: Version| -> Option<(Version, duet_common::types::DataType)> {
-                    let tombs: Vec<&Tombstone> = tombstones.iter().filter(|d| d.version > v && d.patterns.iter().any(|pt| pt.matches(p))).collect();
-                    let hidden = |t: i64, x: Version| tombs.iter().any(|d| d.version > x && t >= d.start && t <= d.end);
                     let mut first: Option<(Version, duet_common::types::DataType)> = None;
                     let mut see = |x: Version, t| {
                         if x > v && first.is_none_or(|f| x < f.0) {
@@ -744,12 +742,7 @@ impl State {
                     };
                     for m in frozen.iter().map(|m| m.as_ref()).chain(std::iter::once(mem)) {
                         for buf in m.get(p).into_iter().chain(m.lost_of(p)) {
-                            let times = buf.columns().0;
-                            buf.columns().2.for_each_run(0, buf.len(), |r, x| {
-                                if tombs.is_empty() || r.clone().any(|i| !hidden(times[i], x)) {
-                                    see(x, buf.dtype)
-                                }
-                            });
+                            buf.columns().2.for_each_run(0, buf.len(), |_, x| see(x, buf.dtype));
                         }
                     }
                     for f in files {
@@ -768,12 +761,12 @@ impl State {
                                 }
                             };
                             for page in pages.iter().filter(|pg| pg.stats.max_version > v) {
-                                if page.stats.min_version > v && tombs.is_empty() {
+                                if page.stats.min_version > v {
                                     see(page.stats.min_version);
                                     continue;
                                 }
                                 match f.reader.read_page(page) {
-                                    Ok(pts) => pts.times.iter().zip(&pts.versions).filter(|(t, x)| !hidden(**t, **x)).for_each(|(_, x)| see(*x)),
+                                    Ok(pts) => pts.versions.iter().for_each(|x| see(*x)),
                                     Err(e) => tracing::error!("skipping unreadable data of {p} in file {}: {e}", f.id),
                                 }
                             }
@@ -827,7 +820,7 @@ impl State {
             if info.def.dtype != c.dtype {
                 continue;
             }
-            self.schema.note_write(&path, version, b.aligned);
+            self.schema.note_write(&path, version, c.dtype, b.aligned);
             let hiding: Vec<&Tombstone> = newer.iter().copied().filter(|d| d.patterns.iter().any(|p| p.matches(&path))).collect();
             let check_tombs = !hiding.is_empty();
             let skip: Vec<bool> = if check_tombs {
