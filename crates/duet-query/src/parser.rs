@@ -225,7 +225,7 @@ impl<'a> Parser<'a> {
                 self.bump();
                 if self.eat_kw("TTL") {
                     self.expect_kw("TO")?;
-                    let p = self.path()?;
+                    let p = self.ttl_target()?;
                     let ttl = self.int()?;
                     if ttl <= 0 {
                         return Err(self.error("TTL must be a positive number of time units"));
@@ -253,7 +253,7 @@ impl<'a> Parser<'a> {
                 if !self.eat_kw("TO") {
                     self.expect_kw("FROM")?;
                 }
-                Ok(Statement::UnsetTtl(self.path()?))
+                Ok(Statement::UnsetTtl(self.ttl_target()?))
             }
             _ => Err(self.expected("a statement (SELECT, INSERT, CREATE, SHOW, DELETE, DROP, COUNT, FLUSH, SET, UNSET, START, STOP, ALTER)")),
         }
@@ -312,6 +312,20 @@ impl<'a> Parser<'a> {
     fn path(&mut self) -> Result<Path, Status> {
         let start = self.cur().start;
         let nodes = self.nodes(false)?;
+        Path::from_nodes(nodes).map_err(|m| error_at(self.sql, start, m))
+    }
+
+    /// The database a TTL is set on: its path, or the path followed by `.**` (as IoTDB 1.3 writes
+    /// it, and as SHOW TTL shows it).
+    fn ttl_target(&mut self) -> Result<Path, Status> {
+        let start = self.cur().start;
+        let mut nodes = self.nodes(true)?;
+        if nodes.len() > 2 && nodes.last().is_some_and(|n| n == "**") {
+            nodes.pop();
+        }
+        if nodes.iter().any(|n| n.contains('*')) {
+            return Err(error_at(self.sql, start, "a TTL is set on a database, as root.db or root.db.**; other wildcards are not supported"));
+        }
         Path::from_nodes(nodes).map_err(|m| error_at(self.sql, start, m))
     }
 
@@ -1443,6 +1457,13 @@ mod tests {
         assert_eq!(parse("SHOW PIPES WHERE SINK USED BY ab").unwrap(), Statement::ShowPipes(PipeFilter::SinkUsedBy("ab".into())));
         assert_eq!(parse("show pipes where connector used by ab").unwrap(), Statement::ShowPipes(PipeFilter::SinkUsedBy("ab".into())));
         assert!(parse("show pipes where source used by ab").unwrap_err().message.contains("SINK"));
+        // A TTL's database, also written as IoTDB 1.3 shows it.
+        for sql in ["set ttl to root.ln.** 1000", "set ttl to root.ln 1000"] {
+            assert!(matches!(parse(sql).unwrap(), Statement::SetTtl(p, 1000) if p.to_string() == "root.ln"), "{sql}");
+        }
+        assert!(matches!(parse("unset ttl to root.ln.**").unwrap(), Statement::UnsetTtl(p) if p.to_string() == "root.ln"));
+        let e = parse("set ttl to root.ln.*.wt01 1000").unwrap_err();
+        assert!(e.message.contains("root.db.**") && e.message.contains("line 1:11"), "{}", e.message);
         assert_eq!(parse("check pipe AB").unwrap(), Statement::CheckPipe { name: "AB".into(), repair: false });
         assert_eq!(parse("REPAIR PIPE AB").unwrap(), Statement::CheckPipe { name: "AB".into(), repair: true });
         assert_eq!(parse("merge").unwrap(), Statement::Merge);

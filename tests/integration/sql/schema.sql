@@ -34,3 +34,9 @@ SHOW ALL TTL;
 INSERT INTO root.ln.wf01.wt01(timestamp, temp) VALUES (1, 21);
 SELECT temperature FROM root.ln.wf01.wt01;
 COUNT TIMESERIES root.ln.wf01.**;
+-- A TTL on a database may be written as IoTDB 1.3 shows it, with .**; no other wildcard.
+SET TTL TO root.ln.** 7200000;
+SHOW TTL;
+UNSET TTL TO root.ln.**;
+SET TTL TO root.ln.*.wt01 1000;
+SHOW TTL;
