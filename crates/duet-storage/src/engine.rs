@@ -2820,7 +2820,10 @@ mod tests {
         /// Schema and data operations made on both sides while the pipes are down (each side
         /// unaware of the other's) converge once both are shipped, whatever they are and however
         /// their versions interleave: the same series with the same definitions and points, the
-        /// same databases and TTLs, the same device alignment.
+        /// same databases and TTLs, the same device alignment. (Each op writes its own timestamp:
+        /// when the first write after a late drop was overwritten at the same timestamp, or its
+        /// points deleted, before the drop arrived, a type created in between on the other side
+        /// can still win on one side only; see ARCHITECTURE.md.)
         #[test]
         fn random_schema_races_converge(ops in proptest::collection::vec((proptest::bool::ANY, 0u8..12, 0u8..8), 1..7), mid in 0u8..3) {
             let (da, db, mut a, mut b) = pair_of(1);
