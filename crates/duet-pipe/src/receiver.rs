@@ -141,13 +141,10 @@ impl Receiver {
                 if bucket < min_bucket {
                     return refuse(StatusCode::PipeError, format!("digest bucket of {bucket} is below the minimum of {min_bucket} (one minute)"));
                 }
-                let mut patterns = Vec::new();
-                for p in get(&kv, "patterns").unwrap_or("root.**").lines() {
-                    match duet_common::path::PathPattern::parse(p) {
-                        Ok(p) => patterns.push(p),
-                        Err(e) => return refuse(StatusCode::PipeError, format!("bad pattern in digest request: {}", e.message)),
-                    }
-                }
+                let patterns = match requested_patterns(&kv, "digest") {
+                    Ok(p) => p,
+                    Err(e) => return refuse(StatusCode::PipeError, e),
+                };
                 let d = self.engine.digest(&|p| patterns.iter().any(|pat| pat.matches(p)), bucket);
                 PipeTransferResp { status: Some(status(StatusCode::Success, "")), body: Some(transfer::encode_digest(&d)) }
             }
@@ -185,13 +182,10 @@ impl Receiver {
                     Ok(kv) => kv,
                     Err(e) => return refuse(StatusCode::PipeError, format!("malformed schema request: {e}")),
                 };
-                let mut patterns = Vec::new();
-                for p in get(&kv, "patterns").unwrap_or("root.**").lines() {
-                    match duet_common::path::PathPattern::parse(p) {
-                        Ok(p) => patterns.push(p),
-                        Err(e) => return refuse(StatusCode::PipeError, format!("bad pattern in schema request: {}", e.message)),
-                    }
-                }
+                let patterns = match requested_patterns(&kv, "schema") {
+                    Ok(p) => p,
+                    Err(e) => return refuse(StatusCode::PipeError, e),
+                };
                 let d = self.engine.describe_schema(&patterns);
                 let pairs: Vec<(&str, String)> = d.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
                 PipeTransferResp { status: Some(status(StatusCode::Success, "")), body: Some(encode_kv(&pairs)) }
@@ -256,6 +250,16 @@ impl Receiver {
 /// Converts an engine status for logs.
 pub fn describe(e: &DStatus) -> String {
     format!("{}: {}", e.code.code(), e.message)
+}
+
+/// The path patterns a DIGEST or SCHEMA request (`what`) asks about (all of root by default), or
+/// why they cannot be read.
+fn requested_patterns(kv: &[(String, String)], what: &str) -> Result<Vec<duet_common::path::PathPattern>, String> {
+    get(kv, "patterns")
+        .unwrap_or("root.**")
+        .lines()
+        .map(|p| duet_common::path::PathPattern::parse(p).map_err(|e| format!("bad pattern in {what} request: {}", e.message)))
+        .collect()
 }
 
 #[cfg(test)]

@@ -50,11 +50,10 @@ pub struct Stats {
     pub backlog_bytes: u64,
 }
 
-/// A pipe's shipping thread and its figures.
+/// A pipe's shipping thread (its figures are the pipe's, kept by the manager).
 pub struct PipeTask {
     stop: Arc<AtomicBool>,
     interrupt: Arc<sink::Interrupt>,
-    stats: Arc<Mutex<Stats>>,
     handle: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -110,13 +109,13 @@ impl PipeTask {
             s.confirmed = ctx.store.progress(&ctx.name).0;
             (s.exception, s.rate, s.lag_ms) = (None, 0.0, 0);
         }
-        let (s2, st2) = (stop.clone(), stats.clone());
+        let s2 = stop.clone();
         let (name, interrupt) = (ctx.name.clone(), ctx.interrupt.clone());
         let handle = std::thread::Builder::new()
             .name(format!("pipe-{name}"))
-            .spawn(move || run(ctx, s2, st2))
+            .spawn(move || run(ctx, s2, stats))
             .expect("spawn pipe thread");
-        Arc::new(PipeTask { stop, interrupt, stats, handle: Mutex::new(Some(handle)) })
+        Arc::new(PipeTask { stop, interrupt, handle: Mutex::new(Some(handle)) })
     }
 
     /// Tells the thread to stop, without waiting for it.
@@ -140,11 +139,6 @@ impl PipeTask {
             }
             let _ = h.join();
         }
-    }
-
-    /// A snapshot of the figures.
-    pub fn stats(&self) -> Stats {
-        self.stats.lock().unwrap().clone()
     }
 }
 

@@ -437,11 +437,11 @@ impl Schema {
                             }
                             existing.def = d.clone();
                             existing.version = v;
-                            let aligned = self.devices.get(&dev).map_or(d.aligned, |x| x.aligned);
-                            if self.devices.get(&dev).is_some_and(|x| v <= x.earliest.0) {
-                                self.unsettled.insert(dev);
-                            } else {
-                                self.series.get_mut(&d.path).unwrap().def.aligned = aligned;
+                            match self.devices.get(&dev) {
+                                Some(x) if v > x.earliest.0 => self.series.get_mut(&d.path).unwrap().def.aligned = x.aligned,
+                                _ => {
+                                    self.unsettled.insert(dev);
+                                }
                             }
                         }
                         continue;

@@ -1898,16 +1898,7 @@ impl Engine {
                             pts.extend((0..p.len()).map(|i| p.get(i)).filter(|(_, _, ver)| *ver > created).map(|(tm, v, ver)| (tm, ver, v)));
                         }
                     }
-                    let mut lost = duet_format::Points::empty(t);
-                    for (tm, v, ver) in newest_per_time(pts, &relevant) {
-                        lost.times.push(tm);
-                        lost.values.push(v);
-                        lost.versions.push(ver);
-                    }
-                    if !lost.is_empty() {
-                        points_out += lost.len();
-                        w.write_series(series, t, &lost.times, &lost.values, &lost.versions)?;
-                    }
+                    points_out += write_newest(&mut w, series, t, pts, &relevant)?;
                     continue;
                 }
                 // The series' parts, as the files' metadata describes them (no page read yet).
@@ -1968,16 +1959,7 @@ impl Engine {
                         pts.push((t, ver, v));
                     }
                 }
-                let mut merged = duet_format::Points::empty(dtype);
-                for (t, v, ver) in newest_per_time(pts, &relevant) {
-                    merged.times.push(t);
-                    merged.values.push(v);
-                    merged.versions.push(ver);
-                }
-                if !merged.is_empty() {
-                    points_out += merged.len();
-                    w.write_series(series, dtype, &merged.times, &merged.values, &merged.versions)?;
-                }
+                points_out += write_newest(&mut w, series, dtype, pts, &relevant)?;
             }
         }
         w.finish()?;
@@ -2190,6 +2172,21 @@ fn pick_tier_sizes(sized: Vec<(u64, u64)>, want: usize) -> Vec<u64> {
 
 /// Sorts points from several sources and keeps, per timestamp, the one with the greatest version,
 /// unless a newer tombstone hides it. The one merge rule of reads and compaction.
+/// Writes `series` (of type `dtype`) into a compacted file from points that may overlap: the
+/// newest version per time, less what `tombs` delete. Returns how many points it wrote.
+fn write_newest(w: &mut FileWriter, series: &Path, dtype: duet_common::types::DataType, pts: Vec<(i64, Version, Value)>, tombs: &[&Tombstone]) -> duet_format::Result<usize> {
+    let mut out = duet_format::Points::empty(dtype);
+    for (t, v, ver) in newest_per_time(pts, tombs) {
+        out.times.push(t);
+        out.values.push(v);
+        out.versions.push(ver);
+    }
+    if !out.is_empty() {
+        w.write_series(series, dtype, &out.times, &out.values, &out.versions)?;
+    }
+    Ok(out.len())
+}
+
 fn newest_per_time(mut pts: Vec<(i64, Version, Value)>, tombs: &[&Tombstone]) -> Vec<(i64, Value, Version)> {
     pts.sort_by_key(|p| (p.0, p.1));
     let mut out: Vec<(i64, Value, Version)> = Vec::with_capacity(pts.len());
