@@ -250,6 +250,91 @@ pub enum Op {
     /// carries only part of a database ships of its deletion (the sender cannot list the peer's
     /// series). A receiver turns it into [`Op::DropSeries`] of its matching series before logging.
     DropMatching(Vec<PathPattern>),
+    /// Change a series' alias, tags or attributes (ALTER TIMESERIES).
+    AlterSeries {
+        /// The series (its path, not an alias).
+        path: Path,
+        /// What changes.
+        change: SeriesChange,
+    },
+}
+
+/// What ALTER TIMESERIES changes of a series' definition.
+///
+/// [`SeriesChange::apply_to`] never fails: where a replica's change meets a definition it was not
+/// made against (a key renamed or dropped on the other side meanwhile), it does what it can and
+/// leaves the rest, the same way on every replica, so that replicas applying the same changes in
+/// version order agree. Local statements are checked first (the schema's `validate`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum SeriesChange {
+    /// `RENAME old TO new`: a tag's or attribute's key.
+    Rename {
+        /// The key now.
+        from: String,
+        /// The key after.
+        to: String,
+    },
+    /// `SET k=v, ...`: new values of existing tags or attributes.
+    Set(Vec<(String, String)>),
+    /// `DROP k, ...`: remove tags or attributes.
+    Drop(Vec<String>),
+    /// `ADD TAGS k=v, ...`.
+    AddTags(Vec<(String, String)>),
+    /// `ADD ATTRIBUTES k=v, ...`.
+    AddAttributes(Vec<(String, String)>),
+    /// `UPSERT [ALIAS=a] [TAGS(...)] [ATTRIBUTES(...)]`: set the alias, add or update tags and
+    /// attributes.
+    Upsert {
+        /// The new alias, if given.
+        alias: Option<String>,
+        /// Tags to add or update.
+        tags: Vec<(String, String)>,
+        /// Attributes to add or update.
+        attributes: Vec<(String, String)>,
+    },
+}
+
+fn upsert(kv: &mut Vec<(String, String)>, k: &str, v: &str) {
+    match kv.iter_mut().find(|(x, _)| x == k) {
+        Some(e) => e.1 = v.to_string(),
+        None => kv.push((k.to_string(), v.to_string())),
+    }
+}
+
+impl SeriesChange {
+    /// Applies the change to a definition (see the type's note on changes that no longer fit).
+    pub fn apply_to(&self, d: &mut SeriesDef) {
+        match self {
+            SeriesChange::Rename { from, to } => {
+                let taken = d.tags.iter().chain(&d.attributes).any(|(k, _)| k == to);
+                if !taken {
+                    if let Some(e) = d.tags.iter_mut().chain(d.attributes.iter_mut()).find(|(k, _)| k == from) {
+                        e.0 = to.clone();
+                    }
+                }
+            }
+            SeriesChange::Set(kv) => {
+                for (k, v) in kv {
+                    if let Some(e) = d.tags.iter_mut().chain(d.attributes.iter_mut()).find(|(x, _)| x == k) {
+                        e.1 = v.clone();
+                    }
+                }
+            }
+            SeriesChange::Drop(keys) => {
+                d.tags.retain(|(k, _)| !keys.contains(k));
+                d.attributes.retain(|(k, _)| !keys.contains(k));
+            }
+            SeriesChange::AddTags(kv) => kv.iter().for_each(|(k, v)| upsert(&mut d.tags, k, v)),
+            SeriesChange::AddAttributes(kv) => kv.iter().for_each(|(k, v)| upsert(&mut d.attributes, k, v)),
+            SeriesChange::Upsert { alias, tags, attributes } => {
+                if alias.is_some() {
+                    d.alias = alias.clone();
+                }
+                tags.iter().for_each(|(k, v)| upsert(&mut d.tags, k, v));
+                attributes.iter().for_each(|(k, v)| upsert(&mut d.attributes, k, v));
+            }
+        }
+    }
 }
 
 /// One durable change with its version and origin.
@@ -272,6 +357,7 @@ const TAG_DROP_SERIES: u8 = 6;
 const TAG_SET_TTL: u8 = 7;
 const TAG_STREAM: u8 = 8;
 const TAG_DROP_MATCHING: u8 = 9;
+const TAG_ALTER_SERIES: u8 = 10;
 
 fn put_path(out: &mut Vec<u8>, p: &[String]) {
     out.put_var(p.len() as u64);
@@ -459,6 +545,46 @@ impl Mutation {
                     put_path(out, p.nodes());
                 }
             }
+            Op::AlterSeries { path, change } => {
+                out.put_u8(TAG_ALTER_SERIES);
+                put_path(out, path.nodes());
+                match change {
+                    SeriesChange::Rename { from, to } => {
+                        out.put_u8(1);
+                        out.put_str(from);
+                        out.put_str(to);
+                    }
+                    SeriesChange::Set(kv) => {
+                        out.put_u8(2);
+                        put_kv(out, kv);
+                    }
+                    SeriesChange::Drop(keys) => {
+                        out.put_u8(3);
+                        out.put_var(keys.len() as u64);
+                        keys.iter().for_each(|k| out.put_str(k));
+                    }
+                    SeriesChange::AddTags(kv) => {
+                        out.put_u8(4);
+                        put_kv(out, kv);
+                    }
+                    SeriesChange::AddAttributes(kv) => {
+                        out.put_u8(5);
+                        put_kv(out, kv);
+                    }
+                    SeriesChange::Upsert { alias, tags, attributes } => {
+                        out.put_u8(6);
+                        match alias {
+                            None => out.put_u8(0),
+                            Some(a) => {
+                                out.put_u8(1);
+                                out.put_str(a);
+                            }
+                        }
+                        put_kv(out, tags);
+                        put_kv(out, attributes);
+                    }
+                }
+            }
         }
     }
 
@@ -529,6 +655,25 @@ impl Mutation {
                 let n = r.count()?;
                 Op::DropMatching((0..n).map(|_| get_nodes(&mut r).map(PathPattern::from_nodes)).collect::<Result<_, _>>()?)
             }
+            TAG_ALTER_SERIES => {
+                let path = get_path(&mut r)?;
+                let change = match r.u8()? {
+                    1 => SeriesChange::Rename { from: r.string()?, to: r.string()? },
+                    2 => SeriesChange::Set(get_kv(&mut r)?),
+                    3 => {
+                        let n = r.count()?;
+                        SeriesChange::Drop((0..n).map(|_| r.string()).collect::<Result<_, _>>()?)
+                    }
+                    4 => SeriesChange::AddTags(get_kv(&mut r)?),
+                    5 => SeriesChange::AddAttributes(get_kv(&mut r)?),
+                    6 => {
+                        let alias = if r.u8()? != 0 { Some(r.string()?) } else { None };
+                        SeriesChange::Upsert { alias, tags: get_kv(&mut r)?, attributes: get_kv(&mut r)? }
+                    }
+                    c => return Err(DecodeError(format!("unknown series change {c}"))),
+                };
+                Op::AlterSeries { path, change }
+            }
             t => return Err(DecodeError(format!("unknown mutation tag {t}"))),
         };
         if r.remaining() != 0 {
@@ -571,6 +716,13 @@ mod tests {
             Op::SetTtl { database: Path::parse("root.db").unwrap(), ttl: Some(3600) },
             Op::Stream("7/AB@1764190000000".into()),
             Op::DropMatching(vec![PathPattern::parse("root.db.x.**").unwrap(), PathPattern::parse("root.db.*.s").unwrap()]),
+            Op::AlterSeries { path: dev.child("s"), change: SeriesChange::Rename { from: "a".into(), to: "b".into() } },
+            Op::AlterSeries { path: dev.child("s"), change: SeriesChange::Set(vec![("a".into(), "1".into())]) },
+            Op::AlterSeries { path: dev.child("s"), change: SeriesChange::Drop(vec!["a".into(), "b".into()]) },
+            Op::AlterSeries { path: dev.child("s"), change: SeriesChange::AddTags(vec![("t".into(), "x".into())]) },
+            Op::AlterSeries { path: dev.child("s"), change: SeriesChange::AddAttributes(vec![("u".into(), "y".into())]) },
+            Op::AlterSeries { path: dev.child("s"), change: SeriesChange::Upsert { alias: Some("al".into()), tags: vec![("t".into(), "z".into())], attributes: vec![] } },
+            Op::AlterSeries { path: dev.child("s"), change: SeriesChange::Upsert { alias: None, tags: vec![], attributes: vec![("u".into(), "w".into())] } },
         ];
         for op in ops {
             let m = Mutation { version: Version { hlc: 99, origin: InstanceId(7) }, origin_seq: 12, op };

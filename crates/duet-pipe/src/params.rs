@@ -18,6 +18,7 @@ pub const CATEGORIES: &[&str] = &[
     "schema.database.create",
     "schema.database.drop",
     "schema.timeseries.ordinary.create",
+    "schema.timeseries.ordinary.alter",
     "schema.timeseries.ordinary.drop",
     "schema.ttl",
 ];

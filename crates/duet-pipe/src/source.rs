@@ -200,6 +200,12 @@ pub fn select(p: &SourceParams, me: InstanceId, seq: u64, mut m: Mutation) -> Op
             }
             Op::DropMatching(patterns)
         }
+        Op::AlterSeries { path, change } => {
+            if !inc.has("schema.timeseries.ordinary.alter") || !(all_paths || covers(&p.patterns, &path)) {
+                return None;
+            }
+            Op::AlterSeries { path, change }
+        }
         // A receiver's own bookkeeping of where replicated writes came from.
         Op::Stream(_) => return None,
     };

@@ -256,6 +256,8 @@ pub enum Statement {
     CreateAlignedTimeseries(Vec<MeasurementSpec>),
     /// DROP TIMESERIES / DELETE TIMESERIES.
     DropTimeseries(Vec<PathPattern>),
+    /// ALTER TIMESERIES: alias, tags, attributes.
+    AlterTimeseries(Path, duet_common::mutation::SeriesChange),
     /// SHOW DATABASES [pattern].
     ShowDatabases(Option<PathPattern>),
     /// SHOW TIMESERIES [pattern] [WHERE ...] [LIMIT] [OFFSET].

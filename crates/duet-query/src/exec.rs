@@ -140,6 +140,7 @@ fn run(ctx: &Context, stmt: Statement) -> Result<Output, Status> {
             paths.dedup();
             done(e.write(Op::DropSeries(paths)))
         }
+        Statement::AlterTimeseries(path, change) => done(e.write(Op::AlterSeries { path, change })),
         Statement::SetTtl(db, ttl) => done(e.write(Op::SetTtl { database: db, ttl: Some(ttl) })),
         Statement::UnsetTtl(db) => done(e.write(Op::SetTtl { database: db, ttl: None })),
         Statement::ShowTtl(pattern) => Ok(Output::Rows(show::show_ttl(e, pattern.as_ref()))),

@@ -3,6 +3,7 @@
 //! Errors name the line and column of the offending token and what was expected there, in the
 //! style of IoTDB's own messages (`line 1:14 mismatched input 'x' expecting ...`).
 
+use duet_common::mutation::SeriesChange;
 use duet_common::path::{Path, PathPattern};
 use duet_common::status::{Status, StatusCode};
 use duet_common::types::{Compressor, DataType, Encoding};
@@ -246,6 +247,7 @@ impl<'a> Parser<'a> {
                 let name = self.name()?;
                 Ok(if start { Statement::StartPipe(name) } else { Statement::StopPipe(name) })
             }
+            "ALTER" if self.is_kw_at(1, "TIMESERIES") => self.alter_timeseries(),
             "ALTER" => self.alter_pipe(),
             "UNSET" => {
                 self.bump();
@@ -626,6 +628,65 @@ impl<'a> Parser<'a> {
             return Err(self.expected("WITH SINK (...)"));
         }
         Ok(Statement::CreatePipe(spec))
+    }
+
+    /// `ALTER TIMESERIES path RENAME k TO k2 | SET k=v, ... | DROP k, ... | ADD TAGS k=v, ... |
+    /// ADD ATTRIBUTES k=v, ... | UPSERT [ALIAS=a] [TAGS(k=v, ...)] [ATTRIBUTES(k=v, ...)]`.
+    fn alter_timeseries(&mut self) -> Result<Statement, Status> {
+        self.expect_kw("ALTER")?;
+        self.expect_kw("TIMESERIES")?;
+        let path = self.path()?;
+        let pairs = |p: &mut Self| -> Result<Vec<(String, String)>, Status> {
+            let mut out = Vec::new();
+            loop {
+                let k = p.word()?;
+                p.expect_sym("=")?;
+                out.push((k, p.word()?));
+                if !p.eat_sym(",") {
+                    return Ok(out);
+                }
+            }
+        };
+        let change = if self.eat_kw("RENAME") {
+            let from = self.word()?;
+            self.expect_kw("TO")?;
+            SeriesChange::Rename { from, to: self.word()? }
+        } else if self.eat_kw("SET") {
+            SeriesChange::Set(pairs(self)?)
+        } else if self.eat_kw("DROP") {
+            let mut keys = vec![self.word()?];
+            while self.eat_sym(",") {
+                keys.push(self.word()?);
+            }
+            SeriesChange::Drop(keys)
+        } else if self.eat_kw("ADD") {
+            if self.eat_kw("TAGS") {
+                SeriesChange::AddTags(pairs(self)?)
+            } else if self.eat_kw("ATTRIBUTES") {
+                SeriesChange::AddAttributes(pairs(self)?)
+            } else {
+                return Err(self.expected("TAGS or ATTRIBUTES"));
+            }
+        } else if self.eat_kw("UPSERT") {
+            let (mut alias, mut tags, mut attributes) = (None, vec![], vec![]);
+            if self.eat_kw("ALIAS") {
+                self.expect_sym("=")?;
+                alias = Some(self.word()?);
+            }
+            if self.eat_kw("TAGS") {
+                tags = self.kv_list()?;
+            }
+            if self.eat_kw("ATTRIBUTES") {
+                attributes = self.kv_list()?;
+            }
+            if alias.is_none() && tags.is_empty() && attributes.is_empty() {
+                return Err(self.expected("ALIAS=..., TAGS(...) or ATTRIBUTES(...)"));
+            }
+            SeriesChange::Upsert { alias, tags, attributes }
+        } else {
+            return Err(self.expected("RENAME, SET, DROP, ADD TAGS, ADD ATTRIBUTES or UPSERT"));
+        };
+        Ok(Statement::AlterTimeseries(path, change))
     }
 
     fn alter_pipe(&mut self) -> Result<Statement, Status> {

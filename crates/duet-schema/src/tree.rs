@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use duet_common::mutation::{Column, ColumnValues, InsertBatch, Mutation, Op, SeriesDef};
+use duet_common::mutation::{Column, ColumnValues, InsertBatch, Mutation, Op, SeriesChange, SeriesDef};
 use duet_common::path::{Path, PathPattern};
 use duet_common::status::{Status, StatusCode};
 use duet_common::types::DataType;
@@ -29,7 +29,7 @@ pub type NewerData<'a> = dyn Fn(&Path, Version) -> Option<(Version, DataType)> +
 /// One time series.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SeriesInfo {
-    /// Its definition.
+    /// Its definition: the deciding creation's, with the ALTER TIMESERIES changes made since.
     pub def: SeriesDef,
     /// The database it belongs to.
     pub database: Path,
@@ -51,12 +51,60 @@ pub struct SeriesInfo {
     /// that arrives late takes away those older than it, and the first left decides again, as on
     /// a replica that saw the drop first and never applied them.
     creations: Vec<(Version, SeriesDef)>,
+    /// The deciding creation's definition, before the changes below.
+    base: SeriesDef,
+    /// Every ALTER TIMESERIES since the series' newest drop, oldest first. Those newer than the
+    /// series' creation (`version`) shape its definition, in version order: one older than that
+    /// was made to a series that, where the drop came first, did not exist.
+    alters: Vec<(Version, SeriesChange)>,
 }
 
 impl SeriesInfo {
     /// The creations since the series' newest drop, oldest first (the series is the first's).
     pub fn creations(&self) -> &[(Version, SeriesDef)] {
         &self.creations
+    }
+
+    /// The deciding creation's definition (without ALTER TIMESERIES changes).
+    pub fn base(&self) -> &SeriesDef {
+        &self.base
+    }
+
+    /// The ALTER TIMESERIES changes since the series' newest drop, oldest first.
+    pub fn alters(&self) -> &[(Version, SeriesChange)] {
+        &self.alters
+    }
+
+    fn new(d: &SeriesDef, database: Path, v: Version) -> SeriesInfo {
+        SeriesInfo {
+            def: d.clone(),
+            database,
+            version: v,
+            latest: v,
+            written: Version::default(),
+            written_as: (d.dtype, false),
+            creations: vec![(v, d.clone())],
+            base: d.clone(),
+            alters: vec![],
+        }
+    }
+
+    /// Makes `d` the deciding definition (its alignment too, which the device may settle).
+    fn set_base(&mut self, d: SeriesDef) {
+        self.def.aligned = d.aligned;
+        self.base = d;
+        self.refresh();
+    }
+
+    /// Rebuilds the definition from the deciding one and the changes since the creation,
+    /// keeping the alignment the device settled.
+    fn refresh(&mut self) {
+        let mut d = self.base.clone();
+        for (_, c) in self.alters.iter().filter(|a| a.0 > self.version) {
+            c.apply_to(&mut d);
+        }
+        d.aligned = self.def.aligned;
+        self.def = d;
     }
 
     /// Records a creation at `v`, in version order (once per version).
@@ -99,6 +147,10 @@ pub struct Schema {
     /// settled once at its end (a drop of a wide device would otherwise look at all the others
     /// again for each series it removes).
     unsettled: std::collections::BTreeSet<Path>,
+    /// ALTER TIMESERIES changes newer than the newest drop of a series that is not here (it went
+    /// with an older drop, or never came): where that drop came first, a write or creation older
+    /// than the change may yet make the series again, and the change then shapes it.
+    pending_alters: BTreeMap<Path, Vec<(Version, SeriesChange)>>,
 }
 
 fn ok_name(n: &str) -> bool {
@@ -140,10 +192,12 @@ impl Schema {
             return Some(s);
         }
         let d = self.devices.get(device)?;
+        // (Replicas that gave two series one alias concurrently pick the same one.)
         d.measurements
             .iter()
             .filter_map(|m| self.series.get(&device.child(m)))
-            .find(|s| s.def.alias.as_deref() == Some(name))
+            .filter(|s| s.def.alias.as_deref() == Some(name))
+            .min_by(|a, b| a.def.path.cmp(&b.def.path))
     }
 
     /// A device by path.
@@ -235,8 +289,53 @@ impl Schema {
                 }
                 Ok(())
             }
+            Op::AlterSeries { path, change } => self.check_alter(path, change),
             Op::Insert(_) | Op::Delete { .. } | Op::Stream(_) | Op::DropMatching(_) => Ok(()),
         }
+    }
+
+    /// What IoTDB refuses of ALTER TIMESERIES (a replica's change is applied as it can be).
+    fn check_alter(&self, path: &Path, change: &SeriesChange) -> Result<(), Status> {
+        let Some(s) = self.series.get(path) else {
+            return Err(Status::new(StatusCode::PathNotExist, format!("Path [{path}] does not exist")));
+        };
+        let d = &s.def;
+        let has = |k: &str| d.tags.iter().chain(&d.attributes).any(|(x, _)| x == k);
+        let missing = |k: &str| Status::new(StatusCode::MetadataError, format!("TimeSeries [{path}] does not have tag/attribute [{k}]."));
+        match change {
+            SeriesChange::Rename { from, to } => {
+                if !has(from) {
+                    return Err(missing(from));
+                }
+                if has(to) {
+                    return Err(Status::new(StatusCode::MetadataError, format!("TimeSeries [{path}] already has a tag/attribute named [{to}].")));
+                }
+            }
+            SeriesChange::Set(kv) => {
+                if let Some((k, _)) = kv.iter().find(|(k, _)| !has(k)) {
+                    return Err(missing(k));
+                }
+            }
+            SeriesChange::Drop(_) => {}
+            SeriesChange::AddTags(kv) => {
+                if let Some((k, _)) = kv.iter().find(|(k, _)| d.tags.iter().any(|(x, _)| x == k)) {
+                    return Err(Status::new(StatusCode::MetadataError, format!("TimeSeries [{path}] already has the tag [{k}].")));
+                }
+            }
+            SeriesChange::AddAttributes(kv) => {
+                if let Some((k, _)) = kv.iter().find(|(k, _)| d.attributes.iter().any(|(x, _)| x == k)) {
+                    return Err(Status::new(StatusCode::MetadataError, format!("TimeSeries [{path}] already has the attribute [{k}].")));
+                }
+            }
+            SeriesChange::Upsert { alias: Some(a), .. } => {
+                let dev = path.parent().unwrap();
+                if a != path.last() && self.resolve_measurement(&dev, a).is_some_and(|o| o.def.path != *path) {
+                    return Err(Status::new(StatusCode::TimeseriesAlreadyExist, format!("alias {a} is already used on device {dev}")));
+                }
+            }
+            SeriesChange::Upsert { alias: None, .. } => {}
+        }
+        Ok(())
     }
 
     fn check_new_database(&self, p: &Path) -> Result<(), Status> {
@@ -358,6 +457,10 @@ impl Schema {
                 for db in ps {
                     let d = self.dropped_databases.entry(db.clone()).or_insert(v);
                     *d = (*d).max(v);
+                    let below: Vec<Path> = self.pending_alters.range(db.clone()..).take_while(|(p, _)| p.starts_with(db)).map(|(p, _)| p.clone()).collect();
+                    for p in below {
+                        self.prune_pending_alters(&p, v);
+                    }
                     if self.pending_ttl.get(db).is_some_and(|(_, tv)| *tv < v) {
                         self.pending_ttl.remove(db);
                     }
@@ -435,8 +538,8 @@ impl Schema {
                                 tracing_conflict(&d.path, existing, d, v);
                                 gone.push(d.path.clone());
                             }
-                            existing.def = d.clone();
                             existing.version = v;
+                            existing.set_base(d.clone());
                             match self.devices.get(&dev) {
                                 Some(x) if v > x.earliest.0 => self.series.get_mut(&d.path).unwrap().def.aligned = x.aligned,
                                 _ => {
@@ -448,7 +551,8 @@ impl Schema {
                     }
                     let info = self.devices.entry(dev.clone()).or_insert_with(|| DeviceInfo { aligned: d.aligned, measurements: vec![], earliest: (v, 0) });
                     info.measurements.push(d.path.last().to_string());
-                    let mut series = SeriesInfo { def: d.clone(), database: db, version: v, latest: v, written: Version::default(), written_as: (d.dtype, false), creations: vec![(v, d.clone())] };
+                    let mut series = SeriesInfo::new(d, db, v);
+                    series.alters = self.pending_alters.remove(&d.path).unwrap_or_default();
                     if v >= info.earliest.0 {
                         // A later series (or one of the same op) takes the device's alignment.
                         series.def.aligned = info.aligned;
@@ -458,6 +562,7 @@ impl Schema {
                     } else {
                         self.unsettled.insert(dev);
                     }
+                    series.refresh();
                     self.series.insert(d.path.clone(), series);
                 }
                 gone
@@ -467,6 +572,7 @@ impl Schema {
                 for p in ps {
                     let d = self.dropped_series.entry(p.clone()).or_insert(v);
                     *d = (*d).max(v);
+                    self.prune_pending_alters(p, v);
                     if self.series.contains_key(p) && !self.survives_drop(p, v, newer_data) && self.remove_series(p) {
                         gone.push(p.clone());
                     }
@@ -489,6 +595,30 @@ impl Schema {
                 let paths: Vec<Path> = self.series.keys().filter(|s| patterns.iter().any(|p| p.matches(s))).cloned().collect();
                 self.apply_with(&Op::DropSeries(paths), v, newer_data)
             }
+            Op::AlterSeries { path, change } => {
+                // One older than the series' newest drop went with it; one to a series not here
+                // was made where it was (its drop, arriving there later, takes it away).
+                if v > self.drop_version(path) {
+                    let add = |alters: &mut Vec<(Version, SeriesChange)>| match alters.binary_search_by(|a| a.0.cmp(&v)) {
+                        Err(i) => {
+                            alters.insert(i, (v, change.clone()));
+                            true
+                        }
+                        Ok(_) => false,
+                    };
+                    match self.series.get_mut(path) {
+                        Some(info) => {
+                            if add(&mut info.alters) {
+                                info.refresh();
+                            }
+                        }
+                        None => {
+                            add(self.pending_alters.entry(path.clone()).or_default());
+                        }
+                    }
+                }
+                vec![]
+            }
             Op::Insert(_) | Op::Delete { .. } | Op::Stream(_) => vec![],
         }
     }
@@ -503,6 +633,7 @@ impl Schema {
         let v = v.max(self.drop_version(p));
         let Some(info) = self.series.get_mut(p) else { return false };
         info.creations.retain(|c| c.0 > v);
+        info.alters.retain(|a| a.0 > v);
         // What makes the series again after the drop, where the drop came first: the oldest of
         // its creations after it, and of its writes after it (a point of a type that lost a
         // conflict before the drop may be that).
@@ -518,12 +649,14 @@ impl Schema {
             (None, Some(w)) => made(w),
             (None, None) => return false,
         };
-        if (first, &def) != (info.version, &info.def) {
+        if (first, &def) != (info.version, &info.base) {
             info.add_creation(first, &def);
-            info.def = def;
             info.version = first;
+            info.set_base(def);
             info.latest = info.creations.last().map_or(first, |c| c.0);
             self.unsettled.insert(p.parent().unwrap());
+        } else {
+            info.refresh();
         }
         true
     }
@@ -676,8 +809,28 @@ impl Schema {
         }
     }
 
+    /// Forgets the waiting changes of series path `p` that a drop at `v` takes away.
+    fn prune_pending_alters(&mut self, p: &Path, v: Version) {
+        if let Some(alters) = self.pending_alters.get_mut(p) {
+            alters.retain(|a| a.0 > v);
+            if alters.is_empty() {
+                self.pending_alters.remove(p);
+            }
+        }
+    }
+
+    /// The ALTER TIMESERIES changes waiting for their series (see `pending_alters`), as ops with
+    /// their versions.
+    pub fn pending_alters(&self) -> impl Iterator<Item = (Op, Version)> + '_ {
+        self.pending_alters.iter().flat_map(|(p, alters)| alters.iter().map(|(v, c)| (Op::AlterSeries { path: p.clone(), change: c.clone() }, *v)))
+    }
+
     fn remove_series(&mut self, p: &Path) -> bool {
-        let Some(gone) = self.series.remove(p) else { return false };
+        let Some(mut gone) = self.series.remove(p) else { return false };
+        // (Removed by a drop: those left are newer than it.)
+        if !gone.alters.is_empty() {
+            self.pending_alters.insert(p.clone(), std::mem::take(&mut gone.alters));
+        }
         let dev = p.parent().unwrap();
         let mut settle = false;
         if let Some(info) = self.devices.get_mut(&dev) {
@@ -715,8 +868,9 @@ impl Schema {
             // series' is the first's).
             ops.extend(s.creations.iter().map(|(v, d)| (Op::CreateSeries(vec![d.clone()]), *v)));
             if s.creations.is_empty() {
-                ops.push((Op::CreateSeries(vec![s.def.clone()]), s.version));
+                ops.push((Op::CreateSeries(vec![s.base.clone()]), s.version));
             }
+            ops.extend(s.alters.iter().map(|(v, c)| (Op::AlterSeries { path: s.def.path.clone(), change: c.clone() }, *v)));
         }
         // The newest write of each series, as an insert of no rows (evidence for drops to come;
         // see SeriesInfo::written). Schema::apply passes over inserts; from_snapshot reads these.
@@ -728,6 +882,7 @@ impl Schema {
         // Drops last: what exists now outlived them (its `latest` is newer), and the records stay
         // for creations that may still arrive; then TTLs waiting for their database.
         ops.extend(self.drops());
+        ops.extend(self.pending_alters());
         for (p, (ttl, v)) in &self.pending_ttl {
             ops.push((Op::SetTtl { database: p.clone(), ttl: *ttl }, *v));
         }
@@ -860,6 +1015,33 @@ mod tests {
         let all: Vec<Path> = (0..2000).map(|i| p(&format!("root.db.d.m{i}"))).chain([p("root.db.d.b")]).collect();
         s.apply(&Op::DropSeries(all), v(6000));
         assert!(s.device(&p("root.db.d")).is_none());
+    }
+
+    #[test]
+    fn alters_shape_the_definition_in_version_order_and_survive_snapshots_and_drops() {
+        let v = |h| Version { hlc: h, origin: InstanceId(1) };
+        let path = p("root.db.d.s");
+        let alter = |c| Op::AlterSeries { path: path.clone(), change: c };
+        let mut s = Schema::new();
+        s.apply(&Op::CreateDatabase(p("root.db")), V0);
+        s.apply(&Op::CreateSeries(vec![SeriesDef { tags: vec![("a".into(), "1".into())], ..SeriesDef::simple(path.clone(), DataType::Int64, false) }]), v(10));
+        // Arriving out of order (a replica's), they still apply in version order.
+        s.apply(&alter(SeriesChange::Set(vec![("b".into(), "2".into())])), v(30));
+        s.apply(&alter(SeriesChange::Rename { from: "a".into(), to: "b".into() }), v(20));
+        assert_eq!(s.series(&path).unwrap().def.tags, vec![("b".into(), "2".into())]);
+        assert_eq!(s.validate(&alter(SeriesChange::AddTags(vec![("b".into(), "x".into())]))).unwrap_err().code, StatusCode::MetadataError);
+        let back = Schema::from_snapshot(&s.snapshot()).unwrap();
+        assert_eq!(back.series(&path).unwrap().def, s.series(&path).unwrap().def);
+        // A drop between them takes the older one away; the newer one waits (also through a
+        // snapshot) for a write older than it that makes the series again, as where the drop
+        // came first.
+        s.apply(&Op::DropSeries(vec![path.clone()]), v(25));
+        assert!(s.series(&path).is_none());
+        let mut s = Schema::from_snapshot(&s.snapshot()).unwrap();
+        s.apply(&Op::CreateSeries(vec![SeriesDef::simple(path.clone(), DataType::Int64, false)]), v(27));
+        assert_eq!(s.series(&path).unwrap().def.tags, vec![], "made without the tag a: the rename finds nothing, the set no b");
+        s.apply(&alter(SeriesChange::AddTags(vec![("c".into(), "3".into())])), v(40));
+        assert_eq!(s.series(&path).unwrap().def.tags, vec![("c".into(), "3".into())]);
     }
 
     #[test]

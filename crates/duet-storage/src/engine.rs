@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
-use duet_common::mutation::{ColumnValues, InsertBatch, Mutation, Op, SeriesDef};
+use duet_common::mutation::{ColumnValues, InsertBatch, Mutation, Op, SeriesChange, SeriesDef};
 use duet_common::path::{Path, PathPattern};
 use duet_common::status::{Status, StatusCode};
 use duet_common::time::Precision;
@@ -1501,18 +1501,21 @@ impl Engine {
             let st = self.state();
             let dbs: Vec<(Path, duet_schema::DatabaseInfo)> = st.schema.databases().map(|(p, d)| (p.clone(), d.clone())).collect();
             // (definition, its creations: each with its own definition, which a drop on the
-            // replica may still take away)
-            let defs: Vec<(SeriesDef, Vec<(Version, SeriesDef)>)> = st
+            // replica may still take away, and its ALTER TIMESERIES changes)
+            type Def = (SeriesDef, Vec<(Version, SeriesDef)>, Vec<(Version, SeriesChange)>);
+            let defs: Vec<Def> = st
                 .schema
                 .all_series()
                 .filter(|s| covers(&s.def.path))
-                .map(|s| (s.def.clone(), if s.creations().is_empty() { vec![(s.version, s.def.clone())] } else { s.creations().to_vec() }))
+                .map(|s| (s.def.clone(), if s.creations().is_empty() { vec![(s.version, s.base().clone())] } else { s.creations().to_vec() }, s.alters().to_vec()))
                 .collect();
-            (dbs, defs, st.tombstones.clone(), st.schema.drops().filter(|(op, _)| drop_covered(op, covers)).collect::<Vec<_>>())
+            // (Changes waiting for a series a write may yet make again: see Schema::pending_alters.)
+            let pending: Vec<(Op, Version)> = st.schema.pending_alters().filter(|(op, _)| matches!(op, Op::AlterSeries { path, .. } if covers(path))).collect();
+            (dbs, defs, st.tombstones.clone(), st.schema.drops().filter(|(op, _)| drop_covered(op, covers)).chain(pending).collect::<Vec<_>>())
         };
         // With their own versions, which decide on the replica against its own drops and settings.
         for (db, info) in &dbs {
-            if defs.iter().any(|(d, _)| d.path.starts_with(db)) {
+            if defs.iter().any(|(d, ..)| d.path.starts_with(db)) {
                 let mut vs = vec![info.created, info.version];
                 vs.dedup();
                 for v in vs.into_iter().filter(since_ok) {
@@ -1523,13 +1526,16 @@ impl Engine {
                 }
             }
         }
-        for (_, creations) in &defs {
+        for (def, creations, alters) in &defs {
             for (v, d) in creations.iter().filter(|(v, _)| since_ok(v)) {
                 emit(Mutation { version: *v, origin_seq: 0, op: Op::CreateSeries(vec![d.clone()]) })?;
             }
+            for (v, c) in alters.iter().filter(|(v, _)| since_ok(v)) {
+                emit(Mutation { version: *v, origin_seq: 0, op: Op::AlterSeries { path: def.path.clone(), change: c.clone() } })?;
+            }
         }
         let now = self.now();
-        for (def, _) in &defs {
+        for (def, ..) in &defs {
             let pts = self.state().scan_versions(&def.path, i64::MIN, i64::MAX, now);
             for m in inserts_by_version(def, pts.into_iter().filter(|p| keep(&p.2))) {
                 emit(m)?;
@@ -2805,6 +2811,12 @@ mod tests {
             8 => Op::SetTtl { database: Path::parse("root.c").unwrap(), ttl: Some((p as i64 + 1) * 10_000_000_000_000) },
             9 => Op::CreateDatabase(Path::parse("root.c").unwrap()),
             10 => ins(false, int("t")),
+            // ALTER TIMESERIES: the definition's alias, tags and attributes.
+            12 => Op::AlterSeries { path: s, change: SeriesChange::Upsert { alias: Some(format!("al{}", p % 2)), tags: vec![("k".into(), format!("u{p}"))], attributes: vec![] } },
+            13 => Op::AlterSeries { path: s, change: SeriesChange::AddTags(vec![(format!("t{}", p % 3), p.to_string())]) },
+            14 => Op::AlterSeries { path: s, change: SeriesChange::Rename { from: "k".into(), to: format!("k{}", p % 2) } },
+            15 => Op::AlterSeries { path: s, change: SeriesChange::Drop(vec!["k".into(), format!("t{}", p % 3)]) },
+            16 => Op::AlterSeries { path: s, change: SeriesChange::Set(vec![("k".into(), format!("s{p}"))]) },
             // By alias: into s where s has it, else a series of that name.
             _ => ins(false, int(&format!("al{}", p % 2))),
         };
@@ -2822,7 +2834,7 @@ mod tests {
         /// points deleted, before the drop arrived, a type created in between on the other side
         /// can still win on one side only; see ARCHITECTURE.md.)
         #[test]
-        fn random_schema_races_converge(ops in proptest::collection::vec((proptest::bool::ANY, 0u8..12, 0u8..8), 1..7), mid in 0u8..3) {
+        fn random_schema_races_converge(ops in proptest::collection::vec((proptest::bool::ANY, 0u8..17, 0u8..8), 1..7), mid in 0u8..3) {
             let (da, db, mut a, mut b) = pair_of(1);
             let (mut ab, mut ba) = (0, 0);
             race_op(&a, 3, 0, 0);

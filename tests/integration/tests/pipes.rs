@@ -290,6 +290,28 @@ fn schema_and_deletions_replicate_and_conflicts_converge() {
     assert_identical(&a, &b);
     assert!(sql(&b, "show timeseries root.sch.g.*").rows.is_empty());
     assert_eq!(sql(&a, "show ttl").rows, sql(&b, "show ttl").rows);
+    // ALTER TIMESERIES replicates, and concurrent changes to one series' tags, attributes and
+    // alias converge (applied in version order on both sides).
+    sql(&b, "alter timeseries root.sch.d.t add tags loc=north");
+    drain(&a, &b);
+    assert_eq!(sql(&a, "show timeseries root.sch.** where tags(loc) = 'north'").rows.len(), 1, "B's new tag reached A");
+    sql(&a, "stop pipe AB");
+    sql(&b, "stop pipe BA");
+    sql(&a, "alter timeseries root.sch.d.t upsert alias=temp tags(unit=k) attributes(owner=a)");
+    sql(&b, "alter timeseries root.sch.d.t rename loc to site");
+    sql(&b, "alter timeseries root.sch.d.t set unit=f");
+    sql(&a, "alter timeseries root.sch.d.t drop loc");
+    sql(&a, "start pipe AB");
+    sql(&b, "start pipe BA");
+    drain(&a, &b);
+    assert_identical(&a, &b);
+    let row = &sql(&a, "show timeseries root.sch.d.t").rows[0];
+    let shown = |i: usize| row[i].as_ref().map(|v| v.render(duet_common::DataType::Text)).unwrap_or_default();
+    assert_eq!((shown(1), shown(6), shown(7)), ("temp".into(), r#"{"unit":"f","site":"north"}"#.into(), r#"{"owner":"a"}"#.into()), "in version order: A's upsert, B's rename and set, A's drop of loc (gone by then)");
+    // (The TTL above has expired the old points: a new one, written by the alias on A.)
+    sql(&a, "insert into root.sch.d(time, temp) values (now(), 7)");
+    drain(&a, &b);
+    assert_eq!(sql(&b, "select temp from root.sch.d").times.len(), 1, "the alias works on B");
 }
 
 #[test]
@@ -541,6 +563,7 @@ fn history_that_left_the_wal_is_shipped_from_stored_data() {
         sql(&a, &format!("insert into root.h.d(time, v) values ({i}, {i})"));
     }
     sql(&a, "delete from root.h.d.v where time < 5");
+    sql(&a, "alter timeseries root.h.d.v add tags unit=c");
     sql(&a, "flush"); // the WAL that held these writes is released
     sql(&a, &pipe_sql("AB", &b, ""));
     sql(&b, &pipe_sql("BA", &a, ""));
@@ -548,6 +571,7 @@ fn history_that_left_the_wal_is_shipped_from_stored_data() {
     drain(&a, &b);
     assert_identical(&a, &b);
     assert_eq!(sql(&b, "select v from root.h.d").times, (5..=50).collect::<Vec<i64>>());
+    assert_eq!(sql(&b, "show timeseries root.h.** where tags(unit) = 'c'").rows.len(), 1, "the tag came with the history");
     assert!(matches!(pipe_field(&a, "AB", "Resyncs"), Value::I64(n) if n >= 1));
 }
 
