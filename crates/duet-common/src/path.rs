@@ -158,6 +158,12 @@ impl PathPattern {
     pub fn has_wildcard(&self) -> bool {
         self.nodes.iter().any(|n| n.contains('*'))
     }
+    /// The nodes before the first one with a wildcard: every path the pattern matches starts
+    /// with them (in path order, such paths are neighbours: lookups scan only their range).
+    pub fn literal_prefix(&self) -> &[String] {
+        let n = self.nodes.iter().position(|n| n.contains('*')).unwrap_or(self.nodes.len());
+        &self.nodes[..n]
+    }
     /// The pattern as a concrete path if it has no wildcard.
     pub fn as_path(&self) -> Option<Path> {
         Path::from_nodes(self.nodes.clone()).ok()

@@ -94,7 +94,7 @@ pub fn coerce_literal(l: &Literal, t: DataType, tc: &TimeContext) -> Result<Opti
         (Literal::Bool(b), DataType::Text | DataType::String) => Value::Bytes(b.to_string().into_bytes()),
         (Literal::Blob(b), DataType::Blob) => Value::Bytes(b.clone()),
         (Literal::DateTime(s), DataType::Timestamp) => Value::I64(parse_datetime(s, tc.precision, tc.zone_offset)?),
-        (Literal::DateTime(s), DataType::Date) => Value::parse_as(&s[..10].replace('/', "-"), DataType::Date)?,
+        (Literal::DateTime(s), DataType::Date) => Value::parse_as(&s.get(..10).unwrap_or(s).replace('/', "-"), DataType::Date)?,
         (Literal::DateTime(s), DataType::Text | DataType::String) => Value::Bytes(s.as_bytes().to_vec()),
         (Literal::Str(s), DataType::Timestamp) => Value::I64(parse_datetime(s, tc.precision, tc.zone_offset)?),
         (Literal::Str(s), _) => Value::parse_as(s, t)?,

@@ -21,7 +21,7 @@ use duet_storage::engine::{ScanPart, State};
 
 use crate::agg::{to_columns, AggFunc, Need, Partial, WindowAgg, Windows};
 use crate::ast::*;
-use crate::eval::{binary, duration, literal_value, time_value, TimeContext};
+use crate::eval::{binary, coerce_literal, duration, literal_value, time_value, TimeContext};
 use crate::exec::{time_bounds, TimeBounds, ALL_TIME};
 use crate::cursor::{RawCursor, RowFill, Scope};
 use crate::result::{memory_exceeded, ResultSet, CELL_BYTES};
@@ -356,7 +356,24 @@ impl<'a> Binder<'a> {
                 vec![Out { b: Bound::Lit(Some(Value::I64(v))), name: v.to_string(), prio: PRIO_CONST }]
             }
             Expr::Binary(op, a, c) => {
-                let (la, lc) = (self.expand(a, mode)?, self.expand(c, mode)?);
+                let (mut la, mut lc) = (self.expand(a, mode)?, self.expand(c, mode)?);
+                if matches!(op, BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge) {
+                    // A literal compared with a column takes the column's type ('2024-03-01' for a
+                    // DATE, an ISO string for the time), or the comparison is refused.
+                    if let (Expr::Lit(l), [other]) = (&**c, la.as_slice()) {
+                        lc[0].b = self.compared_literal(other, l, &lc[0])?;
+                    } else if let (Expr::Lit(l), [other]) = (&**a, lc.as_slice()) {
+                        la[0].b = self.compared_literal(other, l, &la[0])?;
+                    } else if let Expr::Lit(l) = &**c {
+                        for x in &la {
+                            self.compared_literal(x, l, &lc[0])?;
+                        }
+                    } else if let Expr::Lit(l) = &**a {
+                        for x in &lc {
+                            self.compared_literal(x, l, &la[0])?;
+                        }
+                    }
+                }
                 // Each side's series pair up: `* + * + *` over a hundred series is a million
                 // columns, and a few more operators would exhaust memory.
                 if la.len().saturating_mul(lc.len()) > MAX_EXPANDED_COLUMNS {
@@ -405,7 +422,14 @@ impl<'a> Binder<'a> {
                     .collect()
             }
             Expr::Between { expr, lo, hi, not } => {
-                let (lx, ll, lh) = (self.expand(expr, mode)?, self.expand(lo, mode)?, self.expand(hi, mode)?);
+                let (lx, mut ll, mut lh) = (self.expand(expr, mode)?, self.expand(lo, mode)?, self.expand(hi, mode)?);
+                if let [x] = lx.as_slice() {
+                    for (e, l) in [(lo, &mut ll), (hi, &mut lh)] {
+                        if let (Expr::Lit(lit), [o]) = (&**e, l.as_mut_slice()) {
+                            o.b = self.compared_literal(x, lit, o)?;
+                        }
+                    }
+                }
                 if lx.len().saturating_mul(ll.len()).saturating_mul(lh.len()) > MAX_EXPANDED_COLUMNS {
                     return Err(semantic(format!(
                         "BETWEEN expands to {} x {} x {} columns, more than the {MAX_EXPANDED_COLUMNS} a query may have; narrow its paths",
@@ -440,14 +464,20 @@ impl<'a> Binder<'a> {
             Expr::In(a, lits, not) => {
                 let vals = lits.iter().map(|l| literal_value(l, &self.tc)).collect::<Result<Vec<_>, _>>()?;
                 let names: Vec<String> = lits.iter().zip(&vals).map(|(l, v)| lit_name(l, v)).collect();
-                self.expand(a, mode)?
-                    .into_iter()
-                    .map(|x| Out {
-                        name: format!("{} {}IN ({})", x.name, if *not { "NOT " } else { "" }, names.join(", ")),
-                        b: Bound::In(Box::new(x.b), vals.clone(), *not),
-                        prio: 400,
-                    })
-                    .collect()
+                let mut out = Vec::new();
+                for x in self.expand(a, mode)? {
+                    // Each value as it compares with this column (see compared_literal).
+                    let mut typed = Vec::with_capacity(vals.len());
+                    for ((l, v), name) in lits.iter().zip(&vals).zip(&names) {
+                        let lit = Out { b: Bound::Lit(v.clone()), name: name.clone(), prio: PRIO_CONST };
+                        typed.push(match self.compared_literal(&x, l, &lit)? {
+                            Bound::Lit(v) => v,
+                            _ => v.clone(),
+                        });
+                    }
+                    out.push(Out { name: format!("{} {}IN ({})", x.name, if *not { "NOT " } else { "" }, names.join(", ")), b: Bound::In(Box::new(x.b), typed, *not), prio: 400 });
+                }
+                out
             }
             Expr::Call(f, args) if f.eq_ignore_ascii_case("now") && args.is_empty() => {
                 vec![Out { b: Bound::Lit(Some(Value::I64(self.tc.now))), name: self.tc.now.to_string(), prio: PRIO_CONST }]
@@ -502,6 +532,37 @@ impl<'a> Binder<'a> {
             level = next;
         }
         Ok(level.pop().unwrap())
+    }
+
+    /// The value literal `l` (expanded as `lit`) takes where it is compared with `other`: a time
+    /// or a TIMESTAMP column takes a date-time string, a DATE column a date; one that cannot be
+    /// compared with the column's type is refused, as IoTDB does (a string with a number, ...),
+    /// rather than matching nothing. (Where a pattern expands to columns of several types, the
+    /// literal is checked against each but keeps its own value.)
+    fn compared_literal(&self, other: &Out, l: &Literal, lit: &Out) -> Result<Bound, Status> {
+        let t = match &other.b {
+            Bound::Time => DataType::Timestamp,
+            Bound::Lit(_) => return Ok(lit.b.clone()),
+            b => self.type_of(b),
+        };
+        let coerced = |t| match coerce_literal(l, t, &self.tc) {
+            Ok(v) => Ok(Bound::Lit(v)),
+            Err(e) => Err(semantic(format!("{} cannot be compared with {}: {e}", other.name, lit.name))),
+        };
+        let refuse = || Err(semantic(format!("{} is {}; it cannot be compared with {}", other.name, t.name(), lit.name)));
+        match (t, l) {
+            (_, Literal::Null) => Ok(lit.b.clone()),
+            (DataType::Timestamp, Literal::Str(_) | Literal::DateTime(_)) => coerced(DataType::Timestamp),
+            (DataType::Date, Literal::Str(_) | Literal::DateTime(_)) => coerced(DataType::Date),
+            (DataType::Date | DataType::Timestamp, Literal::Int(_) | Literal::Float(_) | Literal::Duration(_)) => Ok(lit.b.clone()),
+            (t, Literal::Int(_) | Literal::Float(_) | Literal::DateTime(_) | Literal::Duration(_)) if t.is_numeric() => Ok(lit.b.clone()),
+            (DataType::Text | DataType::String, Literal::Str(_)) => Ok(lit.b.clone()),
+            (DataType::Blob, Literal::Blob(_) | Literal::Str(_)) => Ok(lit.b.clone()),
+            (DataType::Boolean, Literal::Bool(_)) => Ok(lit.b.clone()),
+            // A boolean column compared with a comparison's result, etc.
+            (DataType::Boolean, _) if !matches!(other.b, Bound::Series(_) | Bound::Agg(_)) => Ok(lit.b.clone()),
+            _ => refuse(),
+        }
     }
 
     /// Refuses arithmetic on a column that is not a number (IoTDB checks this before running).

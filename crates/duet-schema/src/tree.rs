@@ -153,6 +153,25 @@ pub struct Schema {
     pending_alters: BTreeMap<Path, Vec<(Version, SeriesChange)>>,
 }
 
+/// The entries of `map` whose paths `pattern` matches, in path order, looking only at the range of
+/// its literal prefix (an exact pattern is one lookup): schemas of 100,000s of series are common.
+fn matching<'a: 'p, 'p, V>(map: &'a BTreeMap<Path, V>, pattern: &'p PathPattern) -> Box<dyn Iterator<Item = (&'a Path, &'a V)> + 'p> {
+    if !pattern.has_wildcard() {
+        if let Some(p) = pattern.as_path() {
+            return Box::new(map.get_key_value(&p).into_iter());
+        }
+    }
+    match Path::from_nodes(pattern.literal_prefix().to_vec()) {
+        Ok(prefix) => Box::new(map.range(prefix.clone()..).take_while(move |(p, _)| p.starts_with(&prefix)).filter(move |(p, _)| pattern.matches(p))),
+        Err(_) => Box::new(map.iter().filter(move |(p, _)| pattern.matches(p))),
+    }
+}
+
+/// The entries of `map` at or below `prefix`, in path order.
+fn below<'a, V>(map: &'a BTreeMap<Path, V>, prefix: &'a Path) -> impl Iterator<Item = (&'a Path, &'a V)> + 'a {
+    map.range(prefix.clone()..).take_while(move |(p, _)| p.starts_with(prefix))
+}
+
 fn ok_name(n: &str) -> bool {
     !n.is_empty() && n != "root" && !n.contains('*')
 }
@@ -212,7 +231,7 @@ impl Schema {
 
     /// Series matching a pattern, in path order. A pattern's last node may also match an alias.
     pub fn series_matching(&self, pattern: &PathPattern) -> Vec<&SeriesInfo> {
-        let mut out: Vec<&SeriesInfo> = self.series.iter().filter(|(p, _)| pattern.matches(p)).map(|(_, s)| s).collect();
+        let mut out: Vec<&SeriesInfo> = matching(&self.series, pattern).map(|(_, s)| s).collect();
         if let Some(exact) = pattern.as_path() {
             if out.is_empty() {
                 if let Some(dev) = exact.parent() {
@@ -227,12 +246,12 @@ impl Schema {
 
     /// Devices matching a pattern, in path order.
     pub fn devices_matching(&self, pattern: &PathPattern) -> Vec<(&Path, &DeviceInfo)> {
-        self.devices.iter().filter(|(p, _)| pattern.matches(p)).collect()
+        matching(&self.devices, pattern).collect()
     }
 
     /// Databases matching a pattern.
     pub fn databases_matching(&self, pattern: &PathPattern) -> Vec<Path> {
-        self.databases.keys().filter(|p| pattern.matches(p)).cloned().collect()
+        matching(&self.databases, pattern).map(|(p, _)| p.clone()).collect()
     }
 
     /// Number of series.
@@ -457,14 +476,14 @@ impl Schema {
                 for db in ps {
                     let d = self.dropped_databases.entry(db.clone()).or_insert(v);
                     *d = (*d).max(v);
-                    let below: Vec<Path> = self.pending_alters.range(db.clone()..).take_while(|(p, _)| p.starts_with(db)).map(|(p, _)| p.clone()).collect();
-                    for p in below {
+                    let waiting: Vec<Path> = below(&self.pending_alters, db).map(|(p, _)| p.clone()).collect();
+                    for p in waiting {
                         self.prune_pending_alters(&p, v);
                     }
                     if self.pending_ttl.get(db).is_some_and(|(_, tv)| *tv < v) {
                         self.pending_ttl.remove(db);
                     }
-                    let doomed: Vec<Path> = self.series.keys().filter(|s| s.starts_with(db)).cloned().collect();
+                    let doomed: Vec<Path> = below(&self.series, db).map(|(s, _)| s.clone()).collect();
                     let mut left = false;
                     for s in doomed {
                         if self.survives_drop(&s, v, newer_data) {
@@ -592,7 +611,9 @@ impl Schema {
             }
             Op::DropMatching(patterns) => {
                 // The series held here (by path: an alias is not a series' path).
-                let paths: Vec<Path> = self.series.keys().filter(|s| patterns.iter().any(|p| p.matches(s))).cloned().collect();
+                let mut paths: Vec<Path> = patterns.iter().flat_map(|p| matching(&self.series, p).map(|(s, _)| s.clone())).collect();
+                paths.sort();
+                paths.dedup();
                 self.apply_with(&Op::DropSeries(paths), v, newer_data)
             }
             Op::AlterSeries { path, change } => {
@@ -671,7 +692,10 @@ impl Schema {
                 out.push((p.to_string(), format!("database, TTL {}", d.ttl.map_or("INF".to_string(), |t| t.to_string()))));
             }
         }
-        for (p, s) in self.series.iter().filter(|(p, _)| patterns.iter().any(|pat| pat.matches(p))) {
+        let mut series: Vec<(&Path, &SeriesInfo)> = patterns.iter().flat_map(|pat| matching(&self.series, pat)).collect();
+        series.sort_by(|a, b| a.0.cmp(b.0));
+        series.dedup_by(|a, b| a.0 == b.0);
+        for (p, s) in series {
             let d = &s.def;
             out.push((
                 p.to_string(),
@@ -1042,6 +1066,26 @@ mod tests {
         assert_eq!(s.series(&path).unwrap().def.tags, vec![], "made without the tag a: the rename finds nothing, the set no b");
         s.apply(&alter(SeriesChange::AddTags(vec![("c".into(), "3".into())])), v(40));
         assert_eq!(s.series(&path).unwrap().def.tags, vec![("c".into(), "3".into())]);
+    }
+
+    #[test]
+    fn lookups_by_pattern_find_what_a_scan_of_every_series_finds() {
+        let mut s = Schema::new();
+        s.apply(&Op::CreateDatabase(p("root.a")), V0);
+        s.apply(&Op::CreateDatabase(p("root.ab")), V0);
+        let paths = ["root.a.d1.s", "root.a.d1.t", "root.a.d10.s", "root.a.d2.x.s", "root.a.e.s", "root.ab.d1.s"];
+        for x in paths {
+            s.apply(&Op::CreateSeries(vec![SeriesDef::simple(p(x), DataType::Int64, false)]), V0);
+        }
+        for pat in ["root.a.d1.s", "root.a.d1.*", "root.a.d1*.s", "root.a.**", "root.a.**.s", "root.**", "root.*.d1.s", "root.a", "root.a.d1", "root.ab.d1.s", "root.a.d9.s"] {
+            let pat = PathPattern::parse(pat).unwrap();
+            let scan: Vec<&Path> = s.all_series().map(|i| &i.def.path).filter(|x| pat.matches(x)).collect();
+            let found: Vec<&Path> = s.series_matching(&pat).into_iter().map(|i| &i.def.path).collect();
+            assert_eq!(found, scan, "{pat:?}");
+            let devs: Vec<&Path> = s.devices_matching(&pat).into_iter().map(|(d, _)| d).collect();
+            let all_devs: Vec<&Path> = s.devices_matching(&PathPattern::parse("root.**").unwrap()).into_iter().map(|(d, _)| d).filter(|d| pat.matches(d)).collect();
+            assert_eq!(devs, all_devs, "{pat:?}");
+        }
     }
 
     #[test]

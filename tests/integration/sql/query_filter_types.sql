@@ -1,0 +1,33 @@
+-- WHERE compares a column with a literal of the column's type: a time written as a string, a DATE
+-- as a date; a literal that cannot be compared with the column's type is refused (IoTDB 701).
+CREATE TIMESERIES root.f.d.i INT32;
+CREATE TIMESERIES root.f.d.t TEXT;
+CREATE TIMESERIES root.f.d.dt DATE;
+CREATE TIMESERIES root.f.d.ts TIMESTAMP;
+CREATE TIMESERIES root.f.d.b BOOLEAN;
+INSERT INTO root.f.d(time, i, t, dt, ts, b) VALUES (1, 1, 'one', '2024-03-01', 1709251200000, true);
+INSERT INTO root.f.d(time, i, t, dt, ts, b) VALUES (2, 2, 'two', '2024-03-02', 1709337600000, false);
+INSERT INTO root.f.d(time, i, t, dt, ts, b) VALUES (3, 3, 'three', '2024-03-03', 1709424000000, true);
+SELECT i FROM root.f.d WHERE time >= '1970-01-01T00:00:00.002Z';
+SELECT i FROM root.f.d WHERE time < '1970-01-01T00:00:00.003+00:00' AND time != '1970-01-01T00:00:00.001Z';
+SELECT i FROM root.f.d WHERE '1970-01-01T00:00:00.002Z' <= time ORDER BY TIME DESC;
+SELECT i FROM root.f.d WHERE time >= 1970-01-01T00:00:00.002Z ALIGN BY DEVICE;
+SELECT count(i) FROM root.f.d WHERE time > '1970-01-01T00:00:00.001Z';
+SELECT dt FROM root.f.d WHERE dt = '2024-03-01';
+SELECT dt FROM root.f.d WHERE dt > 2024-03-01;
+SELECT dt FROM root.f.d WHERE dt >= 20240302;
+SELECT dt FROM root.f.d WHERE dt IN ('2024-03-01', '2024-03-03');
+SELECT dt FROM root.f.d WHERE dt BETWEEN '2024-03-02' AND '2024-03-09';
+SELECT count(dt) FROM root.f.d WHERE dt >= '2024-03-02';
+SELECT ts FROM root.f.d WHERE ts = '2024-03-02T00:00:00Z';
+SELECT ts FROM root.f.d WHERE ts > 2024-03-01T12:00:00Z;
+SELECT t FROM root.f.d WHERE t = 'two';
+SELECT t FROM root.f.d WHERE t IN ('one', 'three');
+SELECT b FROM root.f.d WHERE b = true;
+SELECT i FROM root.f.d WHERE i > 1.5;
+SELECT i FROM root.f.d WHERE i > '1';
+SELECT t FROM root.f.d WHERE t = 5;
+SELECT i FROM root.f.d WHERE i = true;
+SELECT i FROM root.f.d WHERE i IN ('1');
+SELECT dt FROM root.f.d WHERE dt = 'March';
+SELECT * FROM root.f.d WHERE time > 'yesterday';
