@@ -57,6 +57,16 @@ pub enum AggFunc {
     MinTime,
     /// MAX_TIME (INT64).
     MaxTime,
+    /// TIME_DURATION: MAX_TIME - MIN_TIME (INT64).
+    TimeDuration,
+    /// STDDEV / STDDEV_SAMP: sample standard deviation (DOUBLE; null for one point).
+    StddevSamp,
+    /// STDDEV_POP: population standard deviation (DOUBLE).
+    StddevPop,
+    /// VARIANCE / VAR_SAMP: sample variance (DOUBLE; null for one point).
+    VarSamp,
+    /// VAR_POP: population variance (DOUBLE).
+    VarPop,
 }
 
 /// Which parts of a [`Partial`] a set of functions needs (count, first and last are always kept:
@@ -67,12 +77,15 @@ pub struct Need {
     pub sum: bool,
     /// Minimum and maximum (MIN_VALUE, MAX_VALUE, EXTREME).
     pub min_max: bool,
+    /// The sum of squared deviations from the mean (the variance family; with the sum). Page
+    /// statistics do not hold it: points are decoded.
+    pub m2: bool,
 }
 
 impl Need {
     /// Both needs.
     pub fn union(self, o: Need) -> Need {
-        Need { sum: self.sum || o.sum, min_max: self.min_max || o.min_max }
+        Need { sum: self.sum || o.sum, min_max: self.min_max || o.min_max, m2: self.m2 || o.m2 }
     }
 }
 
@@ -94,6 +107,11 @@ impl AggFunc {
             "last_value" => AggFunc::LastValue,
             "min_time" => AggFunc::MinTime,
             "max_time" => AggFunc::MaxTime,
+            "time_duration" => AggFunc::TimeDuration,
+            "stddev" | "stddev_samp" => AggFunc::StddevSamp,
+            "stddev_pop" => AggFunc::StddevPop,
+            "variance" | "var_samp" => AggFunc::VarSamp,
+            "var_pop" => AggFunc::VarPop,
             _ => return None,
         })
     }
@@ -111,6 +129,11 @@ impl AggFunc {
             AggFunc::LastValue => "LAST_VALUE",
             AggFunc::MinTime => "MIN_TIME",
             AggFunc::MaxTime => "MAX_TIME",
+            AggFunc::TimeDuration => "TIME_DURATION",
+            AggFunc::StddevSamp => "STDDEV",
+            AggFunc::StddevPop => "STDDEV_POP",
+            AggFunc::VarSamp => "VARIANCE",
+            AggFunc::VarPop => "VAR_POP",
         }
     }
 
@@ -118,7 +141,17 @@ impl AggFunc {
     pub fn result_type(self, input: DataType) -> Result<DataType, Status> {
         use DataType::*;
         match self {
-            AggFunc::Count | AggFunc::MinTime | AggFunc::MaxTime => Ok(Int64),
+            AggFunc::Count | AggFunc::MinTime | AggFunc::MaxTime | AggFunc::TimeDuration => Ok(Int64),
+            AggFunc::StddevSamp | AggFunc::StddevPop | AggFunc::VarSamp | AggFunc::VarPop => {
+                if input.is_numeric() {
+                    Ok(Double)
+                } else {
+                    Err(semantic(format!(
+                        "Aggregate functions [STDDEV, STDDEV_POP, STDDEV_SAMP, VARIANCE, VAR_POP, VAR_SAMP] only support numeric data types [INT32, INT64, FLOAT, DOUBLE], not {}",
+                        input.name()
+                    )))
+                }
+            }
             AggFunc::Sum | AggFunc::Avg | AggFunc::Extreme => {
                 if input.is_numeric() {
                     Ok(if self == AggFunc::Extreme { input } else { Double })
@@ -143,8 +176,9 @@ impl AggFunc {
     /// What the function needs kept per point.
     pub fn need(self) -> Need {
         match self {
-            AggFunc::Sum | AggFunc::Avg => Need { sum: true, min_max: false },
-            AggFunc::MinValue | AggFunc::MaxValue | AggFunc::Extreme => Need { sum: false, min_max: true },
+            AggFunc::Sum | AggFunc::Avg => Need { sum: true, ..Need::default() },
+            AggFunc::MinValue | AggFunc::MaxValue | AggFunc::Extreme => Need { min_max: true, ..Need::default() },
+            AggFunc::StddevSamp | AggFunc::StddevPop | AggFunc::VarSamp | AggFunc::VarPop => Need { sum: true, m2: true, ..Need::default() },
             _ => Need::default(),
         }
     }
@@ -170,6 +204,11 @@ impl AggFunc {
             AggFunc::LastValue => p.last.as_ref().map(|(_, v)| v.clone()),
             AggFunc::MinTime => p.first.as_ref().map(|(t, _)| Value::I64(*t)),
             AggFunc::MaxTime => p.last.as_ref().map(|(t, _)| Value::I64(*t)),
+            AggFunc::TimeDuration => Some(Value::I64(p.last.as_ref()?.0 - p.first.as_ref()?.0)),
+            AggFunc::VarPop => Some(Value::F64(p.m2 / p.count as f64)),
+            AggFunc::StddevPop => Some(Value::F64((p.m2 / p.count as f64).sqrt())),
+            AggFunc::VarSamp => (p.count > 1).then(|| Value::F64(p.m2 / (p.count - 1) as f64)),
+            AggFunc::StddevSamp => (p.count > 1).then(|| Value::F64((p.m2 / (p.count - 1) as f64).sqrt())),
         }
     }
 }
@@ -181,6 +220,9 @@ pub struct Partial {
     pub count: u64,
     /// Sum as a double (numeric types; kept only when [`Need::sum`]).
     pub sum: f64,
+    /// Sum of squared deviations from the mean (kept only when [`Need::m2`]): merged exactly
+    /// (Chan et al.), where a sum of squares would cancel catastrophically for large values.
+    pub m2: f64,
     /// Smallest value (kept only when [`Need::min_max`]).
     pub min: Option<Value>,
     /// Greatest value (kept only when [`Need::min_max`]).
@@ -252,7 +294,7 @@ macro_rules! numeric_stats {
 /// Smallest and greatest value of rows `range` of a numeric column (NaN skipped unless every value
 /// is NaN, as [`numeric_stats!`] does).
 fn column_min_max(c: &ColumnValues, range: Range<usize>) -> (Value, Value) {
-    let need = Need { sum: false, min_max: true };
+    let need = Need { min_max: true, ..Need::default() };
     let (_, mm) = match c {
         ColumnValues::F64(v) => numeric_stats!(&v[range], need, Value::F64),
         ColumnValues::F32(v) => numeric_stats!(&v[range], need, Value::F32),
@@ -295,9 +337,23 @@ impl Partial {
             Some((lo, hi)) => (Some(lo), Some(hi)),
             None => (None, None),
         };
+        let m2 = if need.m2 {
+            let mean = sum / (b - a) as f64;
+            let dev = |x: f64| (x - mean) * (x - mean);
+            match values {
+                ColumnValues::F64(v) => v[a..b].iter().map(|x| dev(*x)).sum(),
+                ColumnValues::F32(v) => v[a..b].iter().map(|x| dev(*x as f64)).sum(),
+                ColumnValues::I64(v) => v[a..b].iter().map(|x| dev(*x as f64)).sum(),
+                ColumnValues::I32(v) => v[a..b].iter().map(|x| dev(*x as f64)).sum(),
+                _ => 0.0,
+            }
+        } else {
+            0.0
+        };
         Partial {
             count: (b - a) as u64,
             sum,
+            m2,
             min,
             max,
             first: Some((times[a], values.get(a))),
@@ -309,7 +365,7 @@ impl Partial {
     /// asks for (TEXT/STRING/BLOB pages keep no minimum or maximum).
     pub fn of_stats(s: &Stats, need: Need) -> Option<Partial> {
         let numeric = matches!(s.first, Value::I32(_) | Value::I64(_) | Value::F32(_) | Value::F64(_));
-        if need.min_max && !numeric && !matches!(s.first, Value::Bool(_)) {
+        if need.m2 || (need.min_max && !numeric && !matches!(s.first, Value::Bool(_))) {
             return None;
         }
         // Kept exactly as `of_points` keeps them, so that a window's state does not depend on
@@ -322,6 +378,7 @@ impl Partial {
         Some(Partial {
             count: s.count,
             sum,
+            m2: 0.0,
             min,
             max,
             first: Some((s.start_time, s.first.clone())),
@@ -338,6 +395,9 @@ impl Partial {
             *self = o;
             return;
         }
+        let (na, nb) = (self.count as f64, o.count as f64);
+        let delta = o.sum / nb - self.sum / na;
+        self.m2 += o.m2 + delta * delta * na * nb / (na + nb);
         self.count += o.count;
         self.sum += o.sum;
         if let Some(m) = o.min {
@@ -510,7 +570,7 @@ impl<'w> WindowAgg<'w> {
             return true;
         }
         let numeric = sm.min.is_some();
-        if self.need.min_max && !numeric && !matches!(sm.first, ColumnValues::Bool(_)) {
+        if self.need.m2 || (self.need.min_max && !numeric && !matches!(sm.first, ColumnValues::Bool(_))) {
             return false;
         }
         let (start, end) = (&sm.start[..range.end], &sm.end[..range.end]);
@@ -548,6 +608,7 @@ impl<'w> WindowAgg<'w> {
             self.states[i].merge(Partial {
                 count: sm.count[a..b].iter().sum(),
                 sum: if self.need.sum && numeric { sm.sum[a..b].iter().sum() } else { 0.0 },
+                m2: 0.0,
                 min,
                 max,
                 first: Some((sm.start[a], sm.first.get(a))),
@@ -602,7 +663,7 @@ mod tests {
     fn every_function_from_one_state() {
         let times = [1, 2, 3, 4];
         let vals = col(&[2.0, -7.5, 7.5, 1.0]);
-        let need = Need { sum: true, min_max: true };
+        let need = Need { sum: true, min_max: true, m2: true };
         let p = Partial::of_points(&times, &vals, 0..4, need);
         let f = |a: AggFunc| a.finish(&p);
         assert_eq!(f(AggFunc::Count), Some(Value::I64(4)));
@@ -615,6 +676,15 @@ mod tests {
         assert_eq!(f(AggFunc::LastValue), Some(Value::F64(1.0)));
         assert_eq!(f(AggFunc::MinTime), Some(Value::I64(1)));
         assert_eq!(f(AggFunc::MaxTime), Some(Value::I64(4)));
+        assert_eq!(f(AggFunc::TimeDuration), Some(Value::I64(3)));
+        // Mean 0.75; squared deviations 1.5625 + 68.0625 + 45.5625 + 0.0625 = 115.25.
+        assert_eq!(f(AggFunc::VarPop), Some(Value::F64(115.25 / 4.0)));
+        assert_eq!(f(AggFunc::VarSamp), Some(Value::F64(115.25 / 3.0)));
+        assert_eq!(f(AggFunc::StddevPop), Some(Value::F64((115.25f64 / 4.0).sqrt())));
+        assert_eq!(AggFunc::StddevSamp.finish(&Partial::of_points(&[1], &vals, 0..1, need)), None, "a sample of one has none");
+        let mut halves = Partial::of_points(&times, &vals, 2..4, need);
+        halves.merge(Partial::of_points(&times, &vals, 0..2, need));
+        assert!((halves.m2 - 115.25).abs() < 1e-9, "merged exactly: {}", halves.m2);
         let empty = Partial::default();
         assert_eq!(AggFunc::Count.finish(&empty), Some(Value::I64(0)));
         assert_eq!(AggFunc::Avg.finish(&empty), None);
@@ -659,7 +729,7 @@ mod tests {
     fn merging_is_order_independent() {
         let times: Vec<i64> = (0..10).collect();
         let vals = col(&[5.0, 1.0, 9.0, 3.0, 3.0, 8.0, 0.5, 2.0, 7.0, 4.0]);
-        let need = Need { sum: true, min_max: true };
+        let need = Need { sum: true, min_max: true, m2: true };
         let whole = Partial::of_points(&times, &vals, 0..10, need);
         let mut a = Partial::of_points(&times, &vals, 6..10, need);
         a.merge(Partial::of_points(&times, &vals, 0..3, need));

@@ -12,6 +12,7 @@
 //! - [`cursor`]: [`cursor::RawCursor`], a raw query read page by page from the time position it
 //!   reached (what `fetchResultsV2` pages through), and the consistency that gives.
 //! - [`eval`]: expression evaluation and time arithmetic (literals, durations, `now()`).
+//! - [`scalar`]: built-in scalar functions (math, CAST, strings) and LIKE / REGEXP.
 //! - [`exec`]: statement dispatch: schema statements, INSERT, DELETE, time bounds of a WHERE.
 //! - [`select`]: SELECT: binding and naming, raw rows, aggregation, GROUP BY, HAVING, FILL, LAST,
 //!   ALIGN BY DEVICE.
@@ -31,6 +32,7 @@ pub mod exec;
 pub mod lexer;
 pub mod parser;
 pub mod result;
+pub mod scalar;
 pub mod select;
 pub mod show;
 pub mod window;

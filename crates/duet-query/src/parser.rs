@@ -1243,7 +1243,7 @@ impl<'a> Parser<'a> {
             self.grew(&[hl, self.height])?;
             return Ok(Expr::Binary(op, Box::new(l), Box::new(r)));
         }
-        let not = self.is_kw("NOT") && (self.is_kw_at(1, "BETWEEN") || self.is_kw_at(1, "IN"));
+        let not = self.is_kw("NOT") && ["BETWEEN", "IN", crate::scalar::LIKE, crate::scalar::REGEXP].iter().any(|k| self.is_kw_at(1, k));
         if not {
             self.bump();
         }
@@ -1270,6 +1270,15 @@ impl<'a> Parser<'a> {
             self.expect_kw("NULL")?;
             self.grew(&[hl])?;
             return Ok(Expr::IsNull(Box::new(l), not));
+        }
+        // `x [NOT] LIKE 'p'` and `x [NOT] REGEXP 'p'`: bound as the scalar functions of those names.
+        if let Some(kw) = [crate::scalar::LIKE, crate::scalar::REGEXP].into_iter().find(|k| self.is_kw(k)) {
+            self.bump();
+            let Tok::Str(p) = self.peek().clone() else { return Err(self.expected("a quoted pattern")) };
+            self.bump();
+            self.grew(&[hl])?;
+            let e = Expr::Call(kw.to_string(), vec![l, Expr::Lit(Literal::Str(p))]);
+            return Ok(if not { Expr::Not(Box::new(e)) } else { e });
         }
         self.height = hl;
         Ok(l)
@@ -1358,6 +1367,18 @@ impl<'a> Parser<'a> {
                 }
                 if (up == "X") && matches!(self.peek_at(1), Tok::Str(_)) {
                     return Ok(Expr::Lit(self.literal_value()?));
+                }
+                if up == "CAST" && self.is_sym_at(1, "(") {
+                    // CAST(x AS type): the type goes along as a second argument.
+                    self.bump();
+                    self.bump();
+                    let e = self.expr()?;
+                    let h = self.height;
+                    self.expect_kw("AS")?;
+                    let t = self.word()?;
+                    self.expect_sym(")")?;
+                    self.grew(&[h])?;
+                    return Ok(Expr::Call(s, vec![e, Expr::Lit(Literal::Str(t))]));
                 }
                 if self.is_sym_at(1, "(") {
                     self.bump();

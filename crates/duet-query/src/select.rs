@@ -21,6 +21,7 @@ use duet_storage::engine::{ScanPart, State};
 
 use crate::agg::{to_columns, AggFunc, Need, Partial, WindowAgg, Windows};
 use crate::ast::*;
+use crate::scalar::Scalar;
 use crate::eval::{binary, coerce_literal, duration, literal_value, time_value, TimeContext};
 use crate::exec::{time_bounds, TimeBounds, ALL_TIME};
 use crate::cursor::{RawCursor, RowFill, Scope};
@@ -51,6 +52,8 @@ pub(crate) enum Bound {
     Between(Box<Bound>, Box<Bound>, Box<Bound>, bool),
     IsNull(Box<Bound>, bool),
     In(Box<Bound>, Vec<Option<Value>>, bool),
+    /// A scalar function of one input; the function's name as written (for messages).
+    Func(Box<Scalar>, Box<Bound>, String),
 }
 
 /// The value of a bound expression at time `t`, given the row's series values and aggregate values.
@@ -86,6 +89,7 @@ pub(crate) fn eval(b: &Bound, t: i64, row: &[Option<Value>], aggs: &[Option<Valu
             let v = eval(a, t, row, aggs)?;
             v.map(|v| Value::Bool(vals.iter().flatten().any(|x| v.compare(x) == Some(std::cmp::Ordering::Equal)) != *not))
         }
+        Bound::Func(f, a, _) => f.apply(eval(a, t, row, aggs)?)?,
     })
 }
 
@@ -117,6 +121,32 @@ fn bin_prio(op: BinOp) -> u16 {
         BinOp::And => 300,
         BinOp::Or => 200,
     }
+}
+
+/// IoTDB's column name for a scalar function: `sin(root.d.s)`, `CAST(root.d.s AS INT32)`,
+/// `string_contains(root.d.s, "s"="warn")`.
+fn scalar_name(f: &str, input: &str, extra: &[Expr]) -> String {
+    fn arg(e: &Expr) -> String {
+        match e {
+            Expr::Lit(Literal::Str(s)) => format!("\"{s}\""),
+            Expr::Lit(Literal::Int(v)) => v.to_string(),
+            Expr::Lit(l) => lit_name(l, &None),
+            Expr::Neg(x) => format!("-{}", arg(x)),
+            Expr::Binary(BinOp::Eq, k, v) => format!("{}={}", arg(k), arg(v)),
+            other => format!("{other:?}"),
+        }
+    }
+    if f.eq_ignore_ascii_case("CAST") {
+        if let [Expr::Lit(Literal::Str(t))] = extra {
+            return format!("{f}({input} AS {})", t.to_ascii_uppercase());
+        }
+    }
+    if f == crate::scalar::LIKE || f == crate::scalar::REGEXP {
+        return format!("{input} {f} {}", extra.iter().map(arg).collect::<Vec<_>>().join(" "));
+    }
+    let mut parts = vec![input.to_string()];
+    parts.extend(extra.iter().map(arg));
+    format!("{f}({})", parts.join(", "))
 }
 
 fn lit_name(l: &Literal, v: &Option<Value>) -> String {
@@ -482,10 +512,23 @@ impl<'a> Binder<'a> {
             Expr::Call(f, args) if f.eq_ignore_ascii_case("now") && args.is_empty() => {
                 vec![Out { b: Bound::Lit(Some(Value::I64(self.tc.now))), name: self.tc.now.to_string(), prio: PRIO_CONST }]
             }
+            Expr::Call(f, args) if !args.is_empty() && Scalar::bind(f, &args[1..]).is_some() => {
+                let func = Scalar::bind(f, &args[1..]).unwrap()?;
+                let mut out = Vec::new();
+                for x in self.expand(&args[0], mode)? {
+                    let o = Out { name: scalar_name(f, &x.name, &args[1..]), b: Bound::Func(Box::new(func.clone()), Box::new(x.b), f.clone()), prio: PRIO_FUNC };
+                    // (Over an aggregate, once its type is settled: see bind_scope.)
+                    if !has_agg(&o.b) {
+                        self.check_func(&o.b)?;
+                    }
+                    out.push(o);
+                }
+                out
+            }
             Expr::Call(f, args) => {
                 let Some(func) = AggFunc::parse(f) else {
                     return Err(semantic(format!(
-                        "unknown function {f}(); DuetDB supports COUNT, SUM, AVG, MIN_VALUE, MAX_VALUE, EXTREME, FIRST_VALUE, LAST_VALUE, MIN_TIME, MAX_TIME and now()"
+                        "unknown function {f}(); DuetDB supports the aggregates COUNT, SUM, AVG, MIN_VALUE, MAX_VALUE, EXTREME, FIRST_VALUE, LAST_VALUE, MIN_TIME, MAX_TIME, now(), and the scalar functions {}", crate::scalar::NAMES
                     )));
                 };
                 if mode != Mode::Agg {
@@ -543,6 +586,8 @@ impl<'a> Binder<'a> {
         let t = match &other.b {
             Bound::Time => DataType::Timestamp,
             Bound::Lit(_) => return Ok(lit.b.clone()),
+            // An aggregate's type is settled after binding (check_slots): compared as written.
+            b if has_agg(b) => return Ok(lit.b.clone()),
             b => self.type_of(b),
         };
         let coerced = |t| match coerce_literal(l, t, &self.tc) {
@@ -565,6 +610,24 @@ impl<'a> Binder<'a> {
         }
     }
 
+    /// Refuses a scalar function (anywhere in `b`) whose input type it does not take.
+    fn check_func(&self, b: &Bound) -> Result<(), Status> {
+        match b {
+            Bound::Func(f, a, name) => {
+                self.check_func(a)?;
+                let input = match &**a {
+                    Bound::Series(i) => self.series[*i].0.to_string(),
+                    _ => "its input".to_string(),
+                };
+                f.output_type(name, &input, self.type_of(a)).map(|_| ())
+            }
+            Bound::Bin(_, a, c) => self.check_func(a).and(self.check_func(c)),
+            Bound::Between(a, x, c, _) => self.check_func(a).and(self.check_func(x)).and(self.check_func(c)),
+            Bound::Not(a) | Bound::Neg(a) | Bound::IsNull(a, _) | Bound::In(a, _, _) => self.check_func(a),
+            Bound::Time | Bound::Series(_) | Bound::Agg(_) | Bound::Lit(_) => Ok(()),
+        }
+    }
+
     /// Refuses arithmetic on a column that is not a number (IoTDB checks this before running).
     fn check_numeric(&self, o: &Out, op: &str) -> Result<(), Status> {
         let t = self.type_of(&o.b);
@@ -584,12 +647,25 @@ impl<'a> Binder<'a> {
             },
             Bound::Series(i) => self.series[*i].1,
             Bound::Agg(i) => self.slots[*i].dtype,
+            // (Checked when bound: see check_func.)
+            Bound::Func(f, a, name) => f.output_type(name, "", self.type_of(a)).unwrap_or(DataType::Double),
             Bound::Time => DataType::Int64,
             Bound::Lit(Some(Value::Bool(_))) => DataType::Boolean,
             Bound::Lit(Some(Value::Bytes(_))) => DataType::Text,
             Bound::Lit(Some(Value::I64(_))) => DataType::Int64,
             Bound::Lit(_) => DataType::Double,
         }
+    }
+}
+
+/// Whether a bound expression reads an aggregate.
+fn has_agg(b: &Bound) -> bool {
+    match b {
+        Bound::Agg(_) => true,
+        Bound::Bin(_, a, c) => has_agg(a) || has_agg(c),
+        Bound::Between(a, x, c, _) => has_agg(a) || has_agg(x) || has_agg(c),
+        Bound::Not(a) | Bound::Neg(a) | Bound::IsNull(a, _) | Bound::In(a, _, _) | Bound::Func(_, a, _) => has_agg(a),
+        Bound::Time | Bound::Series(_) | Bound::Lit(_) => false,
     }
 }
 
@@ -763,7 +839,7 @@ fn driving_series(n: usize, outputs: &[Out]) -> Vec<bool> {
                 mark(a, d);
                 mark(c, d)
             }
-            Bound::Not(a) | Bound::Neg(a) | Bound::IsNull(a, _) | Bound::In(a, _, _) => mark(a, d),
+            Bound::Not(a) | Bound::Neg(a) | Bound::IsNull(a, _) | Bound::In(a, _, _) | Bound::Func(_, a, _) => mark(a, d),
             Bound::Between(a, x, c, _) => {
                 mark(a, d);
                 mark(x, d);
@@ -827,6 +903,9 @@ fn bind_scope(b: &mut Binder, q: &Query, aggregate: bool, slimit: bool) -> Resul
         None => None,
     };
     b.check_slots()?;
+    for o in outputs.iter().map(|o| &o.b).chain(having.as_ref()) {
+        b.check_func(o)?;
+    }
     // Series bound so far are outputs (raw) or nothing (aggregation); WHERE adds its own.
     let filter = match &s.filter {
         Some(f) => Some(b.condition(f, Mode::Where)?),

@@ -1,0 +1,382 @@
+//! Built-in scalar functions, one value in and one out per row: IoTDB's math functions, CAST, the
+//! string functions, and the LIKE / REGEXP predicates of WHERE (bound as functions).
+//!
+//! A function is recognised by name when the query is bound ([`Scalar::bind`]), with its extra
+//! arguments given either positionally (`ROUND(s, 2)`) or as IoTDB's attributes
+//! (`STRING_CONTAINS(s, 's'='warn')`), and checked against its input's type before any data is read.
+
+use duet_common::status::{Status, StatusCode};
+use duet_common::types::{DataType, Value};
+use regex::Regex;
+
+use crate::ast::{BinOp, Expr, Literal};
+
+fn semantic(msg: impl Into<String>) -> Status {
+    Status::new(StatusCode::SemanticError, msg)
+}
+
+/// Math functions of one number.
+#[derive(Clone, Copy, Debug)]
+pub enum Math {
+    /// ABS: keeps the input type.
+    Abs,
+    /// SIGN, CEIL, FLOOR and the rest: a DOUBLE.
+    F(MathFn),
+}
+
+/// A scalar function bound to its arguments other than the input.
+#[derive(Clone, Debug)]
+pub enum Scalar {
+    /// A math function.
+    Math(Math),
+    /// ROUND to this many places after the point (negative: before it).
+    Round(i32),
+    /// CAST(x AS type).
+    Cast(DataType),
+    /// LENGTH of text, in characters.
+    Length,
+    /// UPPER.
+    Upper,
+    /// LOWER.
+    Lower,
+    /// TRIM (spaces at both ends).
+    Trim,
+    /// STRING_CONTAINS(s, 's'='x').
+    Contains(String),
+    /// STARTSWITH(s, 'target'='x').
+    StartsWith(String),
+    /// ENDSWITH(s, 'target'='x').
+    EndsWith(String),
+    /// REPLACE(s, 'from', 'to').
+    Replace(String, String),
+    /// STRING_MATCHES(s, 'regex'='...'), `s REGEXP '...'` and `s LIKE '...'` (as a regex).
+    Matches(Regex),
+}
+
+/// The scalar functions, for messages.
+pub const NAMES: &str = "ABS, SIGN, CEIL, FLOOR, ROUND, SQRT, EXP, LN, LOG10, SIN, COS, TAN, ASIN, ACOS, ATAN, SINH, COSH, TANH, DEGREES, RADIANS, CAST, LENGTH, UPPER, LOWER, TRIM, STRING_CONTAINS, STRING_MATCHES, STARTSWITH, ENDSWITH, REPLACE";
+
+/// The internal names the parser gives `x LIKE 'p'` and `x REGEXP 'p'`.
+pub const LIKE: &str = "LIKE";
+/// See [`LIKE`].
+pub const REGEXP: &str = "REGEXP";
+
+/// A math function of one number.
+type MathFn = fn(f64) -> f64;
+
+const MATH: &[(&str, MathFn)] = &[
+    ("SIN", f64::sin),
+    ("COS", f64::cos),
+    ("TAN", f64::tan),
+    ("ASIN", f64::asin),
+    ("ACOS", f64::acos),
+    ("ATAN", f64::atan),
+    ("SINH", f64::sinh),
+    ("COSH", f64::cosh),
+    ("TANH", f64::tanh),
+    ("DEGREES", f64::to_degrees),
+    ("RADIANS", f64::to_radians),
+    ("CEIL", f64::ceil),
+    ("FLOOR", f64::floor),
+    ("EXP", f64::exp),
+    ("LN", f64::ln),
+    ("LOG10", f64::log10),
+    ("SQRT", f64::sqrt),
+    ("SIGN", sign),
+];
+
+fn sign(x: f64) -> f64 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        x
+    }
+}
+
+/// An argument after the input: a literal, or an attribute `'key'='value'`.
+enum Arg<'a> {
+    Lit(&'a Literal),
+    Attr(String, String),
+}
+
+fn text_of(l: &Literal) -> Option<String> {
+    match l {
+        Literal::Str(s) | Literal::DateTime(s) => Some(s.clone()),
+        Literal::Int(v) => Some(v.to_string()),
+        Literal::Float(v) => Some(v.to_string()),
+        Literal::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A constant argument's text (a negative number too).
+fn const_text(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Lit(l) => text_of(l),
+        Expr::Neg(x) => match &**x {
+            Expr::Lit(l @ (Literal::Int(_) | Literal::Float(_))) => Some(format!("-{}", text_of(l)?)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn args_of<'a>(f: &str, extra: &'a [Expr]) -> Result<Vec<Arg<'a>>, Status> {
+    extra
+        .iter()
+        .map(|e| match e {
+            Expr::Lit(l) => Ok(Arg::Lit(l)),
+            Expr::Neg(_) => const_text(e).map(|v| Arg::Attr(String::new(), v)).ok_or_else(|| semantic(format!("{f}(): arguments after the first must be constants"))),
+            Expr::Binary(BinOp::Eq, k, v) => match (&**k, const_text(v)) {
+                (Expr::Lit(Literal::Str(k)), Some(v)) => Ok(Arg::Attr(k.clone(), v)),
+                _ => Err(semantic(format!("{f}(): an attribute is written 'key'='value'"))),
+            },
+            _ => Err(semantic(format!("{f}(): arguments after the first must be constants or 'key'='value' attributes"))),
+        })
+        .collect()
+}
+
+/// The value of attribute `key` (or the positional argument at `pos`).
+fn attr(f: &str, args: &[Arg], key: &str, pos: usize) -> Result<Option<String>, Status> {
+    for a in args {
+        if let Arg::Attr(k, v) = a {
+            if k.eq_ignore_ascii_case(key) {
+                return Ok(Some(v.clone()));
+            }
+        }
+    }
+    match args.get(pos) {
+        Some(Arg::Lit(l)) => Ok(text_of(l)),
+        Some(Arg::Attr(k, v)) if k.is_empty() => Ok(Some(v.clone())),
+        Some(Arg::Attr(k, _)) => Err(semantic(format!("{f}(): unknown attribute '{k}' (expected '{key}')"))),
+        None => Ok(None),
+    }
+}
+
+fn required(f: &str, args: &[Arg], key: &str, pos: usize) -> Result<String, Status> {
+    attr(f, args, key, pos)?.ok_or_else(|| semantic(format!("{f}() needs '{key}' (as {f}(x, '{key}'='...'))")))
+}
+
+/// A LIKE pattern as an anchored regex: `%` any run, `_` one character, `\` escapes the next.
+pub fn like_regex(p: &str) -> String {
+    let mut out = String::from("(?s)^");
+    let mut chars = p.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '%' => out.push_str(".*"),
+            '_' => out.push('.'),
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    out.push_str(&regex::escape(&n.to_string()));
+                }
+            }
+            c => out.push_str(&regex::escape(&c.to_string())),
+        }
+    }
+    out.push('$');
+    out
+}
+
+impl Scalar {
+    /// The function `name` with the arguments after its input, if it is a scalar function; the
+    /// number of inputs it takes first (always 1).
+    pub fn bind(name: &str, extra: &[Expr]) -> Option<Result<Scalar, Status>> {
+        let up = name.to_ascii_uppercase();
+        let f = up.as_str();
+        let known = MATH.iter().any(|(n, _)| *n == f)
+            || matches!(f, "ABS" | "ROUND" | "CAST" | "LENGTH" | "UPPER" | "LOWER" | "TRIM" | "STRING_CONTAINS" | "STARTSWITH" | "ENDSWITH" | "REPLACE" | "STRING_MATCHES" | LIKE | REGEXP);
+        if !known {
+            return None;
+        }
+        Some((|| {
+            let args = args_of(f, extra)?;
+            let no_more = |n: usize| if args.len() > n { Err(semantic(format!("{name}() takes {} argument{}", n + 1, if n == 0 { "" } else { "s" }))) } else { Ok(()) };
+            // (regex's message spans lines, with a caret under the spot; its last line says what.)
+            let regex = |p: &str| Regex::new(p).map_err(|e| semantic(format!("{name}: invalid regular expression '{p}': {}", e.to_string().lines().last().unwrap_or_default().trim_start_matches("error: "))));
+            Ok(match f {
+                "ABS" => {
+                    no_more(0)?;
+                    Scalar::Math(Math::Abs)
+                }
+                "ROUND" => {
+                    no_more(1)?;
+                    let places = attr(f, &args, "places", 0)?.unwrap_or_else(|| "0".into());
+                    Scalar::Round(places.trim().parse().map_err(|_| semantic(format!("ROUND(): places must be an integer, not '{places}'")))?)
+                }
+                "CAST" => {
+                    let t = required(f, &args, "type", 0)?;
+                    Scalar::Cast(DataType::parse(&t).ok_or_else(|| semantic(format!("CAST: unknown data type '{t}'")))?)
+                }
+                "LENGTH" | "UPPER" | "LOWER" | "TRIM" => {
+                    no_more(0)?;
+                    match f {
+                        "LENGTH" => Scalar::Length,
+                        "UPPER" => Scalar::Upper,
+                        "LOWER" => Scalar::Lower,
+                        _ => Scalar::Trim,
+                    }
+                }
+                "STRING_CONTAINS" => Scalar::Contains(required(f, &args, "s", 0)?),
+                "STARTSWITH" => Scalar::StartsWith(required(f, &args, "target", 0)?),
+                "ENDSWITH" => Scalar::EndsWith(required(f, &args, "target", 0)?),
+                "REPLACE" => {
+                    no_more(2)?;
+                    Scalar::Replace(required(f, &args, "from", 0)?, required(f, &args, "to", 1)?)
+                }
+                "STRING_MATCHES" | REGEXP => Scalar::Matches(regex(&required(f, &args, "regex", 0)?)?),
+                LIKE => Scalar::Matches(regex(&like_regex(&required(f, &args, "pattern", 0)?))?),
+                _ => {
+                    no_more(0)?;
+                    Scalar::Math(Math::F(MATH.iter().find(|(n, _)| *n == f).unwrap().1))
+                }
+            })
+        })())
+    }
+
+    /// The output type for an input of type `t`, or why the function does not take it.
+    pub fn output_type(&self, name: &str, input: &str, t: DataType) -> Result<DataType, Status> {
+        let text = matches!(t, DataType::Text | DataType::String);
+        let ok = match self {
+            Scalar::Math(_) | Scalar::Round(_) => t.is_numeric(),
+            Scalar::Cast(to) => *to != DataType::Blob && t != DataType::Blob,
+            _ => text,
+        };
+        if !ok {
+            let wants = match self {
+                Scalar::Math(_) | Scalar::Round(_) => "a number (INT32, INT64, FLOAT or DOUBLE)",
+                Scalar::Cast(_) => "a value other than a BLOB",
+                _ => "TEXT or STRING",
+            };
+            let name = if name == LIKE || name == REGEXP { name.to_string() } else { format!("{name}()") };
+            return Err(semantic(format!("{name} takes {wants}, but {input} is {}", t.name())));
+        }
+        Ok(match self {
+            Scalar::Math(Math::Abs) => t,
+            Scalar::Math(_) | Scalar::Round(_) => DataType::Double,
+            Scalar::Cast(to) => *to,
+            Scalar::Length => DataType::Int32,
+            Scalar::Upper | Scalar::Lower | Scalar::Trim | Scalar::Replace(..) => t,
+            Scalar::Contains(_) | Scalar::StartsWith(_) | Scalar::EndsWith(_) | Scalar::Matches(_) => DataType::Boolean,
+        })
+    }
+
+    /// The function's value for one input value (a null input gives null).
+    pub fn apply(&self, v: Option<Value>) -> Result<Option<Value>, Status> {
+        let Some(v) = v else { return Ok(None) };
+        let num = |v: &Value| v.as_f64().ok_or_else(|| semantic(format!("expected a number, found {v:?}")));
+        let text = |v: &Value| match v {
+            Value::Bytes(b) => Ok(String::from_utf8_lossy(b).into_owned()),
+            other => Err(semantic(format!("expected text, found {other:?}"))),
+        };
+        Ok(Some(match self {
+            Scalar::Math(Math::Abs) => match v {
+                Value::I32(x) => Value::I32(x.wrapping_abs()),
+                Value::I64(x) => Value::I64(x.wrapping_abs()),
+                Value::F32(x) => Value::F32(x.abs()),
+                other => Value::F64(num(&other)?.abs()),
+            },
+            Scalar::Math(Math::F(f)) => Value::F64(f(num(&v)?)),
+            Scalar::Round(places) => {
+                let x = num(&v)?;
+                let k = 10f64.powi(*places);
+                Value::F64((x * k).round() / k)
+            }
+            Scalar::Cast(to) => return cast(v, *to).map(Some),
+            Scalar::Length => Value::I32(text(&v)?.chars().count() as i32),
+            Scalar::Upper => Value::Bytes(text(&v)?.to_uppercase().into_bytes()),
+            Scalar::Lower => Value::Bytes(text(&v)?.to_lowercase().into_bytes()),
+            Scalar::Trim => Value::Bytes(text(&v)?.trim().as_bytes().to_vec()),
+            Scalar::Contains(s) => Value::Bool(text(&v)?.contains(s.as_str())),
+            Scalar::StartsWith(s) => Value::Bool(text(&v)?.starts_with(s.as_str())),
+            Scalar::EndsWith(s) => Value::Bool(text(&v)?.ends_with(s.as_str())),
+            Scalar::Replace(a, b) => Value::Bytes(text(&v)?.replace(a.as_str(), b).into_bytes()),
+            Scalar::Matches(r) => Value::Bool(r.is_match(&text(&v)?)),
+        }))
+    }
+}
+
+/// CAST as IoTDB does it: numbers convert (a fraction rounds to the nearest integer; out of range
+/// is an error), booleans are 1 and 0, text parses.
+fn cast(v: Value, to: DataType) -> Result<Value, Status> {
+    let fail = |why: String| Status::new(StatusCode::SemanticError, format!("CAST to {}: {why}", to.name()));
+    let int = |x: f64, lo: f64, hi: f64| -> Result<f64, Status> {
+        // Half up, as Java's Math.round (IoTDB's CAST): -0.5 gives 0.
+        let r = (x + 0.5).floor();
+        if r.is_nan() || r < lo || r > hi {
+            return Err(fail(format!("{x} is out of range")));
+        }
+        Ok(r)
+    };
+    Ok(match (v, to) {
+        (Value::Bytes(b), DataType::Text | DataType::String) => Value::Bytes(b),
+        (Value::Bytes(b), t) => {
+            let s = String::from_utf8_lossy(&b).into_owned();
+            match t {
+                DataType::Boolean => match s.trim().to_ascii_lowercase().as_str() {
+                    "true" => Value::Bool(true),
+                    "false" => Value::Bool(false),
+                    _ => return Err(fail(format!("'{s}' is not a boolean"))),
+                },
+                t => Value::parse_as(&s, t).map_err(fail)?,
+            }
+        }
+        (Value::Bool(b), DataType::Boolean) => Value::Bool(b),
+        (Value::Bool(b), DataType::Text | DataType::String) => Value::Bytes(b.to_string().into_bytes()),
+        (Value::Bool(b), t) => return cast(Value::I32(b as i32), t),
+        (v, DataType::Boolean) => Value::Bool(v.as_f64().is_some_and(|x| x != 0.0)),
+        (v, DataType::Text | DataType::String) => Value::Bytes(
+            match v {
+                Value::F32(x) => duet_common::types::format_float(x as f64, true),
+                Value::F64(x) => duet_common::types::format_float(x, false),
+                other => other.render(DataType::Int64),
+            }
+            .into_bytes(),
+        ),
+        (Value::I32(x), DataType::Int32) => Value::I32(x),
+        (Value::I64(x), DataType::Int64 | DataType::Timestamp) => Value::I64(x),
+        (v, DataType::Int32 | DataType::Date) => Value::I32(int(v.as_f64().unwrap_or(f64::NAN), i32::MIN as f64, i32::MAX as f64)? as i32),
+        (Value::I32(x), DataType::Int64 | DataType::Timestamp) => Value::I64(x as i64),
+        (v, DataType::Int64 | DataType::Timestamp) => Value::I64(int(v.as_f64().unwrap_or(f64::NAN), i64::MIN as f64, i64::MAX as f64)? as i64),
+        (v, DataType::Float) => Value::F32(v.as_f64().unwrap_or(f64::NAN) as f32),
+        (v, DataType::Double) => Value::F64(v.as_f64().unwrap_or(f64::NAN)),
+        (_, DataType::Blob) => return Err(fail("a BLOB cannot be cast to".into())),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lit(s: &str) -> Expr {
+        Expr::Lit(Literal::Str(s.into()))
+    }
+
+    #[test]
+    fn functions_bind_with_positional_or_attribute_arguments_and_apply() {
+        let f = |name: &str, extra: Vec<Expr>, v: Value| Scalar::bind(name, &extra).unwrap().unwrap().apply(Some(v)).unwrap().unwrap();
+        assert_eq!(f("abs", vec![], Value::I32(-3)), Value::I32(3));
+        assert_eq!(f("ROUND", vec![Expr::Lit(Literal::Int(2))], Value::F64(1.23456)), Value::F64(1.23));
+        assert_eq!(f("round", vec![Expr::Binary(BinOp::Eq, Box::new(lit("places")), Box::new(Expr::Neg(Box::new(Expr::Lit(Literal::Int(1))))))], Value::F64(1234.0)), Value::F64(1230.0));
+        assert_eq!(f("sqrt", vec![], Value::I64(16)), Value::F64(4.0));
+        assert_eq!(f("cast", vec![lit("INT32")], Value::F64(2.5)), Value::I32(3));
+        assert_eq!(f("cast", vec![lit("BOOLEAN")], Value::Bytes(b"TRUE".to_vec())), Value::Bool(true));
+        assert_eq!(f("cast", vec![lit("TEXT")], Value::F64(2.0)), Value::Bytes(b"2.0".to_vec()));
+        assert!(Scalar::bind("cast", &[lit("INT32")]).unwrap().unwrap().apply(Some(Value::F64(1e12))).is_err());
+        let attr = |k: &str, v: &str| Expr::Binary(BinOp::Eq, Box::new(lit(k)), Box::new(lit(v)));
+        assert_eq!(f("string_contains", vec![attr("s", "warn")], Value::Bytes(b"a warning".to_vec())), Value::Bool(true));
+        assert_eq!(f("replace", vec![lit("a"), lit("o")], Value::Bytes(b"banana".to_vec())), Value::Bytes(b"bonono".to_vec()));
+        assert_eq!(f("length", vec![], Value::Bytes("héllo".as_bytes().to_vec())), Value::I32(5));
+        assert_eq!(f(LIKE, vec![lit("w_rn%")], Value::Bytes(b"warning".to_vec())), Value::Bool(true));
+        assert_eq!(f(LIKE, vec![lit("w_rn%")], Value::Bytes(b"a warning".to_vec())), Value::Bool(false));
+        assert_eq!(f(LIKE, vec![lit("100\\%")], Value::Bytes(b"100%".to_vec())), Value::Bool(true));
+        assert_eq!(f(REGEXP, vec![lit("^[a-z]+$")], Value::Bytes(b"abc".to_vec())), Value::Bool(true));
+        assert!(Scalar::bind("regexp", &[lit("(")]).unwrap().is_err(), "a bad regex is refused when bound");
+        assert!(Scalar::bind("sin", &[lit("x")]).unwrap().is_err(), "SIN takes one argument");
+        assert!(Scalar::bind("nosuch", &[]).is_none());
+        let sin = Scalar::bind("sin", &[]).unwrap().unwrap();
+        assert!(sin.output_type("sin", "root.d.t", DataType::Text).is_err());
+        assert_eq!(sin.output_type("sin", "root.d.s", DataType::Int32).unwrap(), DataType::Double);
+    }
+}
