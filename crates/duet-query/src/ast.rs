@@ -163,12 +163,37 @@ pub struct Query {
     pub fill: Option<Fill>,
     /// `ORDER BY TIMESERIES [ASC|DESC]` of a LAST query: `Some(true)` for DESC.
     pub order_by_timeseries: Option<bool>,
+    /// `ORDER BY` keys other than a lone TIME (which is [`Select::desc`]): rows are sorted by
+    /// them, in order, after the result is complete.
+    pub order_by: Vec<OrderKey>,
+}
+
+/// One key of ORDER BY.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrderKey {
+    /// What is compared.
+    pub key: SortKey,
+    /// DESC.
+    pub desc: bool,
+    /// NULLS FIRST (nulls come last by default).
+    pub nulls_first: bool,
+}
+
+/// What an ORDER BY key compares.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SortKey {
+    /// The time.
+    Time,
+    /// The device (ALIGN BY DEVICE).
+    Device,
+    /// One of the selected expressions (or its alias).
+    Expr(Expr),
 }
 
 impl Query {
     /// A query with only the [`Select`] core.
     pub fn plain(select: Select) -> Query {
-        Query { select, last: false, group_by: None, having: None, fill: None, order_by_timeseries: None }
+        Query { select, last: false, group_by: None, having: None, fill: None, order_by_timeseries: None, order_by: Vec::new() }
     }
 }
 

@@ -1069,10 +1069,39 @@ impl<'a> Parser<'a> {
                 self.expect_kw("BY")?;
                 if self.eat_kw("TIMESERIES") {
                     q.order_by_timeseries = Some(self.asc_desc());
-                } else if self.eat_kw("TIME") || self.eat_kw("TIMESTAMP") {
-                    q.select.desc = self.asc_desc();
                 } else {
-                    return Err(self.expected("TIME or TIMESERIES"));
+                    let mut keys = Vec::new();
+                    loop {
+                        let key = if (self.is_kw("TIME") || self.is_kw("TIMESTAMP")) && !self.is_sym_at(1, ".") {
+                            self.bump();
+                            SortKey::Time
+                        } else if self.is_kw("DEVICE") && !self.is_sym_at(1, ".") {
+                            self.bump();
+                            SortKey::Device
+                        } else {
+                            SortKey::Expr(self.expr()?)
+                        };
+                        let desc = self.asc_desc();
+                        let nulls_first = if self.eat_kw("NULLS") {
+                            if self.eat_kw("FIRST") {
+                                true
+                            } else {
+                                self.expect_kw("LAST")?;
+                                false
+                            }
+                        } else {
+                            false
+                        };
+                        keys.push(OrderKey { key, desc, nulls_first });
+                        if !self.eat_sym(",") {
+                            break;
+                        }
+                    }
+                    // A lone TIME is the order rows are read in (streamed); anything else sorts.
+                    match keys.as_slice() {
+                        [OrderKey { key: SortKey::Time, desc, nulls_first: false }] => q.select.desc = *desc,
+                        _ => q.order_by = keys,
+                    }
                 }
             } else if self.eat_kw("LIMIT") {
                 q.select.limit = Some(self.usize()?);

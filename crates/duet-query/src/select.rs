@@ -683,6 +683,9 @@ fn has_aggregate(e: &Expr) -> bool {
 fn check_clauses(q: &Query) -> Result<bool, Status> {
     let s = &q.select;
     let aggregate = s.items.iter().any(|i| has_aggregate(&i.expr));
+    if q.last && !q.order_by.is_empty() {
+        return Err(semantic("a LAST query is ordered by TIMESERIES only"));
+    }
     if q.last {
         if q.group_by.is_some() || q.having.is_some() || q.fill.is_some() || s.align_by_device {
             return Err(semantic("a LAST query takes no GROUP BY, HAVING, FILL or ALIGN BY DEVICE"));
@@ -691,6 +694,13 @@ fn check_clauses(q: &Query) -> Result<bool, Status> {
             return Err(semantic("a LAST query selects series, not aggregate functions"));
         }
         return Ok(false);
+    }
+    for k in &q.order_by {
+        match &k.key {
+            SortKey::Device if !s.align_by_device => return Err(semantic("ORDER BY DEVICE needs ALIGN BY DEVICE")),
+            SortKey::Expr(_) if s.slimit.is_some() || s.soffset > 0 => return Err(semantic("ORDER BY an expression cannot be combined with SLIMIT or SOFFSET")),
+            _ => {}
+        }
     }
     if q.order_by_timeseries.is_some() {
         return Err(semantic("ORDER BY TIMESERIES applies to LAST queries only"));
@@ -719,7 +729,7 @@ pub enum Started {
 /// `max_bytes` (`query_memory_limit_in_byte`).
 pub fn start(st: &State, tc: TimeContext, q: &Query, max_bytes: usize) -> Result<Started, Status> {
     let aggregate = check_clauses(q)?;
-    if !q.last && !aggregate && q.fill != Some(Fill::Linear) {
+    if !q.last && !aggregate && q.fill != Some(Fill::Linear) && q.order_by.is_empty() {
         return raw_cursor(st, tc, q).map(Started::Cursor);
     }
     run(st, tc, q, max_bytes).map(Started::Rows)
@@ -732,6 +742,9 @@ pub fn run(st: &State, tc: TimeContext, q: &Query, max_bytes: usize) -> Result<R
     if q.last {
         return run_last(st, tc, q);
     }
+    if !q.order_by.is_empty() {
+        return run_sorted(st, tc, q, max_bytes);
+    }
     // Rows beyond OFFSET + LIMIT are never shown; HAVING and linear FILL need to see them all.
     let cap = s.limit.map(|l| l.saturating_add(s.offset)).filter(|_| q.having.is_none() && q.fill != Some(Fill::Linear));
     let mut rs = if s.align_by_device {
@@ -743,6 +756,77 @@ pub fn run(st: &State, tc: TimeContext, q: &Query, max_bytes: usize) -> Result<R
         run_scope(b, q, aggregate, cap, true)?
     };
     rs.page(s.offset, s.limit);
+    Ok(rs)
+}
+
+/// The alias a sort key's hidden column goes by (see [`run_sorted`]).
+const ORDER_ALIAS: &str = "__order_by_";
+
+/// Runs a query with ORDER BY keys other than a lone TIME: the whole result (every row: sorting
+/// needs them, within `max_bytes`), a hidden column per expression key (a selected expression or
+/// alias, computed again under a name of its own), rows sorted stably by the keys, then paged.
+fn run_sorted(st: &State, tc: TimeContext, q: &Query, max_bytes: usize) -> Result<ResultSet, Status> {
+    let mut whole = q.clone();
+    whole.order_by.clear();
+    whole.select.limit = None;
+    whole.select.offset = 0;
+    let mut hidden = 0;
+    let mut keys: Vec<(Option<usize>, &OrderKey)> = Vec::new();
+    for k in &q.order_by {
+        let SortKey::Expr(e) = &k.key else {
+            keys.push((None, k));
+            continue;
+        };
+        let item = q.select.items.iter().find(|i| i.expr == *e || matches!(e, Expr::Path(n) if n.len() == 1 && i.alias.as_deref() == Some(n[0].as_str())));
+        let Some(item) = item else {
+            let shown = match e {
+                Expr::Path(n) => n.join("."),
+                other => format!("{other:?}"),
+            };
+            return Err(semantic(format!("ORDER BY {shown}: sort by TIME, DEVICE, or one of the selected expressions (or its alias)")));
+        };
+        whole.select.items.push(SelectItem { expr: item.expr.clone(), alias: Some(format!("{ORDER_ALIAS}{hidden}")), text: item.text.clone() });
+        keys.push((Some(hidden), k));
+        hidden += 1;
+    }
+    let mut rs = run(st, tc, &whole, max_bytes)?;
+    let visible = rs.columns.len() - hidden;
+    let device = rs.columns.iter().position(|c| c == "Device");
+    let value = |r: usize, key: &(Option<usize>, &OrderKey)| -> Option<Value> {
+        match (&key.1.key, key.0) {
+            (SortKey::Time, _) => Some(Value::I64(rs.times[r])),
+            (SortKey::Device, _) => device.and_then(|c| rs.cols[c][r].clone()),
+            (_, Some(h)) => rs.cols[visible + h][r].clone(),
+            (_, None) => None,
+        }
+    };
+    let mut order: Vec<usize> = (0..rs.len()).collect();
+    order.sort_by(|&a, &b| {
+        for k in &keys {
+            let (x, y) = (value(a, k), value(b, k));
+            let o = match (&x, &y) {
+                (None, None) => std::cmp::Ordering::Equal,
+                (None, Some(_)) => if k.1.nulls_first { std::cmp::Ordering::Less } else { std::cmp::Ordering::Greater },
+                (Some(_), None) => if k.1.nulls_first { std::cmp::Ordering::Greater } else { std::cmp::Ordering::Less },
+                (Some(x), Some(y)) => {
+                    let o = x.compare(y).unwrap_or(std::cmp::Ordering::Equal);
+                    if k.1.desc { o.reverse() } else { o }
+                }
+            };
+            if o != std::cmp::Ordering::Equal {
+                return o;
+            }
+        }
+        std::cmp::Ordering::Equal
+    });
+    rs.times = order.iter().map(|&r| rs.times[r]).collect();
+    rs.cols.truncate(visible);
+    rs.columns.truncate(visible);
+    rs.types.truncate(visible);
+    for c in rs.cols.iter_mut() {
+        *c = order.iter().map(|&r| c[r].clone()).collect();
+    }
+    rs.page(q.select.offset, q.select.limit);
     Ok(rs)
 }
 
@@ -886,6 +970,9 @@ fn bind_scope(b: &mut Binder, q: &Query, aggregate: bool, slimit: bool) -> Resul
     for item in &s.items {
         let mut outs = b.expand(&item.expr, mode)?;
         if let Some(alias) = &item.alias {
+            if alias.starts_with(ORDER_ALIAS) && outs.len() != 1 {
+                return Err(semantic(format!("ORDER BY sorts by one column, but {} stands for {}", item.text, outs.len())));
+            }
             if outs.len() > 1 {
                 return Err(semantic(format!("alias {alias} would name {} columns", outs.len())));
             }
