@@ -166,6 +166,21 @@ coded_enum!(
     }
 );
 
+impl Encoding {
+    /// Whether IoTDB 1.3 accepts this encoding for a series of type `t` (the older encodings it
+    /// no longer offers, DIFF, BITMAP, GORILLA_V1 and REGULAR, for none).
+    pub fn supports(self, t: DataType) -> bool {
+        use Encoding::*;
+        match t {
+            DataType::Boolean => matches!(self, Plain | Rle),
+            DataType::Int32 | DataType::Int64 | DataType::Date | DataType::Timestamp => matches!(self, Plain | Rle | Ts2Diff | Gorilla | Zigzag | Chimp | Sprintz | Rlbe),
+            DataType::Float | DataType::Double => matches!(self, Plain | Rle | Ts2Diff | Gorilla | Chimp | Sprintz | Rlbe),
+            DataType::Text | DataType::String => matches!(self, Plain | Dictionary),
+            DataType::Blob => self == Plain,
+        }
+    }
+}
+
 coded_enum!(
     /// A block compressor named in CREATE TIMESERIES (IoTDB `CompressionType`).
     Compressor {

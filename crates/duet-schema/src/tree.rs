@@ -380,6 +380,9 @@ impl Schema {
 
     fn check_new_series(&self, d: &SeriesDef) -> Result<(), Status> {
         let p = &d.path;
+        if !d.encoding.supports(d.dtype) {
+            return Err(Status::new(StatusCode::MetadataError, format!("encoding {} does not support {} (time series {p})", d.encoding.name(), d.dtype.name())));
+        }
         if !p.nodes().iter().skip(1).all(|n| ok_name(n)) {
             return Err(Status::new(StatusCode::IllegalPath, format!("{p} is not a valid time series path")));
         }

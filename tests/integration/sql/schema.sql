@@ -60,3 +60,12 @@ ALTER TIMESERIES root.ln.wf01.wt01.status UPSERT ALIAS=temperature;
 ALTER TIMESERIES root.ln.wf01.wt01.nothere ADD TAGS a=b;
 ALTER TIMESERIES root.ln.wf01.wt01.status UPSERT;
 ALTER TIMESERIES root.ln.wf01.wt01.status ADD LABELS a=b;
+-- An encoding the type does not take is refused, as IoTDB 1.3 does.
+CREATE TIMESERIES root.ln.enc.a TEXT ENCODING=RLE;
+CREATE TIMESERIES root.ln.enc.b BOOLEAN ENCODING=TS_2DIFF;
+CREATE TIMESERIES root.ln.enc.c INT32 ENCODING=GORILLA;
+CREATE TIMESERIES root.ln.enc.d DOUBLE ENCODING=ZIGZAG;
+CREATE TIMESERIES root.ln.enc.e FLOAT ENCODING=DIFF;
+CREATE TIMESERIES root.ln.enc.f TEXT ENCODING=DICTIONARY;
+CREATE ALIGNED TIMESERIES root.ln.enc2(x INT64 encoding=RLE, y TEXT encoding=TS_2DIFF);
+SHOW TIMESERIES root.ln.enc*.*;
