@@ -163,9 +163,24 @@ pub struct Query {
     pub fill: Option<Fill>,
     /// `ORDER BY TIMESERIES [ASC|DESC]` of a LAST query: `Some(true)` for DESC.
     pub order_by_timeseries: Option<bool>,
+    /// `INTO` targets (SELECT INTO: the result is written to them).
+    pub into: Option<Vec<IntoItem>>,
     /// `ORDER BY` keys other than a lone TIME (which is [`Select::desc`]): rows are sorted by
     /// them, in order, after the result is complete.
     pub order_by: Vec<OrderKey>,
+}
+
+/// One target of SELECT INTO: `[ALIGNED] device(measurement, ...)`, where nodes may hold the
+/// placeholders `::` (the source's suffix from this level, or its measurement) and `${i}` (the
+/// source path's node at level i).
+#[derive(Clone, Debug, PartialEq)]
+pub struct IntoItem {
+    /// Write as an aligned device.
+    pub aligned: bool,
+    /// The target device's nodes.
+    pub device: Vec<String>,
+    /// The target measurements.
+    pub measurements: Vec<String>,
 }
 
 /// One key of ORDER BY.
@@ -193,7 +208,7 @@ pub enum SortKey {
 impl Query {
     /// A query with only the [`Select`] core.
     pub fn plain(select: Select) -> Query {
-        Query { select, last: false, group_by: None, having: None, fill: None, order_by_timeseries: None, order_by: Vec::new() }
+        Query { select, last: false, group_by: None, having: None, fill: None, order_by_timeseries: None, into: None, order_by: Vec::new() }
     }
 }
 

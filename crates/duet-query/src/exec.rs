@@ -210,6 +210,12 @@ fn run(ctx: &Context, stmt: Statement) -> Result<Output, Status> {
         Statement::CountNodes { pattern, level } => Ok(Output::Rows(show::count_nodes(&e.state(), &pattern, level))),
         Statement::ShowChildPaths(p) => Ok(Output::Rows(show::show_child_paths(&e.state(), p.as_ref()))),
         Statement::ShowChildNodes(p) => Ok(Output::Rows(show::show_child_nodes(&e.state(), p.as_ref()))),
+        Statement::Query(q) if q.into.is_some() => {
+            // The whole result first (within the memory limit), then the writes: the engine's
+            // state is not held while writing.
+            let rs = crate::select::run(&e.state(), ctx.time_ctx(), &q, ctx.max_result_bytes)?;
+            Ok(Output::Rows(crate::into::run(e, &q, rs)?))
+        }
         Statement::Query(q) => start_query(ctx, &q),
         Statement::Select(s) => start_query(ctx, &Query::plain(*s)),
         Statement::CreatePipe(_)

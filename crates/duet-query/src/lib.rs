@@ -13,6 +13,7 @@
 //!   reached (what `fetchResultsV2` pages through), and the consistency that gives.
 //! - [`eval`]: expression evaluation and time arithmetic (literals, durations, `now()`).
 //! - [`scalar`]: built-in scalar functions (math, CAST, strings) and LIKE / REGEXP.
+//! - [`into`]: SELECT INTO: a result written to target series (placeholders `::`, `${i}`).
 //! - [`exec`]: statement dispatch: schema statements, INSERT, DELETE, time bounds of a WHERE.
 //! - [`select`]: SELECT: binding and naming, raw rows, aggregation, GROUP BY, HAVING, FILL, LAST,
 //!   ALIGN BY DEVICE.
@@ -29,6 +30,7 @@ pub mod ast;
 pub mod cursor;
 pub mod eval;
 pub mod exec;
+pub mod into;
 pub mod lexer;
 pub mod parser;
 pub mod result;

@@ -1046,10 +1046,19 @@ impl<'a> Parser<'a> {
                 break;
             }
         }
+        let into = if self.eat_kw("INTO") {
+            let mut items = vec![self.target_item()?];
+            while self.eat_sym(",") {
+                items.push(self.target_item()?);
+            }
+            Some(items)
+        } else {
+            None
+        };
         self.expect_kw("FROM")?;
         let from = self.patterns()?;
         let select = Select { items, from, filter: None, desc: false, limit: None, offset: 0, slimit: None, soffset: 0, align_by_device: false };
-        let mut q = Query { last, ..Query::plain(select) };
+        let mut q = Query { last, into, ..Query::plain(select) };
         if self.eat_kw("WHERE") {
             q.select.filter = Some(self.expr()?);
         }
@@ -1123,6 +1132,38 @@ impl<'a> Parser<'a> {
             }
         }
         Ok(q)
+    }
+
+    /// A node of a SELECT INTO target: a name, or the placeholder `::`.
+    fn target_node(&mut self) -> Result<String, Status> {
+        if self.is_sym(":") && self.is_sym_at(1, ":") {
+            self.bump();
+            self.bump();
+            return Ok("::".into());
+        }
+        match self.peek().clone() {
+            Tok::Ident(s) | Tok::Quoted(s) | Tok::Int(s) => {
+                self.bump();
+                Ok(s)
+            }
+            _ => Err(self.expected("a node name or ::")),
+        }
+    }
+
+    /// `[ALIGNED] device(measurement, ...)` of SELECT INTO.
+    fn target_item(&mut self) -> Result<IntoItem, Status> {
+        let aligned = self.eat_kw("ALIGNED");
+        let mut device = vec![self.target_node()?];
+        while self.eat_sym(".") {
+            device.push(self.target_node()?);
+        }
+        self.expect_sym("(")?;
+        let mut measurements = vec![self.target_node()?];
+        while self.eat_sym(",") {
+            measurements.push(self.target_node()?);
+        }
+        self.expect_sym(")")?;
+        Ok(IntoItem { aligned, device, measurements })
     }
 
     /// `DESC` gives true; `ASC` or nothing gives false.
