@@ -372,6 +372,8 @@ pub enum Statement {
     Flush,
     /// SHOW VERSION.
     ShowVersion,
+    /// SHOW VARIABLES.
+    ShowVariables,
     /// SHOW CLUSTER [DETAILS].
     ShowCluster(bool),
     /// SET TTL TO path ttl.

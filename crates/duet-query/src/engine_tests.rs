@@ -26,6 +26,9 @@ impl ServerInfo for NoServer {
     fn cluster(&self, _details: bool) -> ResultSet {
         ResultSet::default()
     }
+    fn variables(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 /// An engine with the server's default sizes (`conf/iotdb-system.properties`), so that the

@@ -21,6 +21,8 @@ pub trait ServerInfo {
     fn build_info(&self) -> String;
     /// SHOW CLUSTER [DETAILS] rows.
     fn cluster(&self, details: bool) -> ResultSet;
+    /// SHOW VARIABLES: (variable, value) of the instance's settings.
+    fn variables(&self) -> Vec<(String, String)>;
 }
 
 /// Pipe management, provided by the pipe subsystem (a layer above this crate).
@@ -176,6 +178,13 @@ fn run(ctx: &Context, stmt: Statement) -> Result<Output, Status> {
             Ok(Output::Rows(rs))
         }
         Statement::ShowCluster(details) => Ok(Output::Rows(ctx.server.cluster(details))),
+        Statement::ShowVariables => {
+            let mut rs = ResultSet::text(&["Variable", "Value"]);
+            for (k, v) in ctx.server.variables() {
+                rs.push_text_row(vec![Some(k), Some(v)]);
+            }
+            Ok(Output::Rows(rs))
+        }
         Statement::ShowDatabases(pattern) => {
             let st = e.state();
             let mut rs = ResultSet::text(&["Database", "SchemaReplicationFactor", "DataReplicationFactor", "TimePartitionOrigin", "TimePartitionInterval"]);

@@ -757,6 +757,9 @@ impl<'a> Parser<'a> {
         if self.eat_kw("VERSION") {
             return Ok(Statement::ShowVersion);
         }
+        if self.eat_kw("VARIABLES") {
+            return Ok(Statement::ShowVariables);
+        }
         if self.eat_kw("PIPES") {
             if self.eat_kw("WHERE") {
                 if !(self.eat_kw("SINK") || self.eat_kw("CONNECTOR")) {

@@ -54,7 +54,6 @@ impl ServerInfo for Info {
             let mut vals = vec![Some(Value::I32(id)), text(kind), text("Running"), text(addr), Some(Value::I32(port as i32))];
             if details {
                 let cn = kind == "ConfigNode";
-                let port_or_none = |p: i32| if cn { Some(Value::I32(p)) } else { None };
                 let dn_or_none = |v: Option<Value>| if cn { None } else { v };
                 vals.push(if cn { Some(Value::I32(c.cn_internal_port as i32 + 10)) } else { None });
                 vals.push(dn_or_none(text(c.rpc_address.clone())));
@@ -62,7 +61,6 @@ impl ServerInfo for Info {
                 vals.push(dn_or_none(Some(Value::I32(c.dn_internal_port as i32 + 10))));
                 vals.push(dn_or_none(Some(Value::I32(c.dn_internal_port as i32 + 20))));
                 vals.push(dn_or_none(Some(Value::I32(c.dn_internal_port as i32 + 30))));
-                let _ = port_or_none;
             }
             vals.push(text(VERSION));
             vals.push(text(self.build_info()));
@@ -71,5 +69,31 @@ impl ServerInfo for Info {
             }
         }
         rs
+    }
+
+    fn variables(&self) -> Vec<(String, String)> {
+        let c = &self.config;
+        let wal = match c.wal_mode {
+            duet_storage::SyncMode::Sync => "SYNC".to_string(),
+            duet_storage::SyncMode::Async(d) => format!("ASYNC (fsync every {} ms)", d.as_millis()),
+        };
+        // IoTDB's names where the setting is the same; one instance holds one copy of everything
+        // (the second copy is the dual-active peer, through the pipes).
+        [
+            ("ClusterName", c.cluster_name.clone()),
+            ("DataReplicationFactor", "1".into()),
+            ("SchemaReplicationFactor", "1".into()),
+            ("TimestampPrecision", c.precision.name().to_string()),
+            ("DefaultTTL(ms)", "9223372036854775807".into()),
+            ("DefaultStorageGroupLevel", c.default_database_level.to_string()),
+            ("EnableAutoCreateSchema", c.auto_create_schema.to_string()),
+            ("WalMode", wal),
+            ("MemtableSizeThreshold", c.memtable_bytes.to_string()),
+            ("QueryMemoryLimitInByte", c.query_memory_bytes.to_string()),
+            ("PipeWalRetentionBytes", c.wal_retention_bytes.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
     }
 }
