@@ -38,6 +38,8 @@ pub struct PeerCaps {
     pub drop_matching: bool,
     /// Schema descriptions for CHECK PIPE (transfer::SCHEMA).
     pub schema_check: bool,
+    /// [`duet_common::mutation::Op::AlterSeries`] (ALTER TIMESERIES).
+    pub alter_series: bool,
 }
 
 /// Lets another thread break off a pipe's connection while it blocks (STOP PIPE, ALTER PIPE,
@@ -143,6 +145,7 @@ fn handshake(host: &str, port: u16, p: &SinkParams, me: InstanceId, precision: P
         versioned_schema: get(&kv, "schema_rules") == Some("versioned"),
         drop_matching: get(&kv, "schema_ops").is_some_and(|f| f.split(',').any(|x| x == "drop_matching")),
         schema_check: get(&kv, "checks").is_some_and(|f| f.split(',').any(|x| x == "schema")),
+        alter_series: get(&kv, "schema_ops").is_some_and(|f| f.split(',').any(|x| x == "alter")),
     };
     Ok(SinkConn { client, stream, batches: 0, endpoint: (host.to_string(), port), peer, watermark, caps })
 }

@@ -49,12 +49,18 @@ fn narrow(covered: &[PathPattern], patterns: Vec<PathPattern>, whole: bool) -> V
     out
 }
 
-/// What a receiver that does not take [`Op::DropMatching`] gets instead: the points of the series
-/// it would drop (their definitions stay there).
-pub fn for_older_receiver(m: Mutation) -> Mutation {
+/// What a receiver of an earlier version gets instead of an op it does not take: for
+/// [`Op::DropMatching`], a deletion of the points of the series it would drop (their definitions
+/// stay there); an [`Op::AlterSeries`] is held back (logged), so that the pipe's data keeps
+/// flowing during a rolling upgrade rather than stalling on a record the peer cannot decode.
+pub fn for_older_receiver(m: Mutation, caps: &crate::sink::PeerCaps) -> Option<Mutation> {
     match m.op {
-        Op::DropMatching(patterns) => Mutation { op: Op::Delete { patterns, start: i64::MIN, end: i64::MAX }, ..m },
-        _ => m,
+        Op::DropMatching(patterns) if !caps.drop_matching => Some(Mutation { op: Op::Delete { patterns, start: i64::MIN, end: i64::MAX }, ..m }),
+        Op::AlterSeries { path, .. } if !caps.alter_series => {
+            tracing::warn!(series = %path, "ALTER TIMESERIES not shipped: the peer runs an earlier version that does not take it (upgrade it, then REPAIR)");
+            None
+        }
+        _ => Some(m),
     }
 }
 
@@ -290,7 +296,13 @@ mod tests {
         let x = vec![PathPattern::parse("root.a.x.**").unwrap()];
         assert_eq!(gone(&[("path", "root.a.x.**")], "root.a"), Some(Op::DropMatching(x.clone())), "the covered series are dropped");
         let m = Mutation { version: Version::default(), origin_seq: 0, op: Op::DropMatching(x.clone()) };
-        assert_eq!(for_older_receiver(m).op, Op::Delete { patterns: x, start: i64::MIN, end: i64::MAX }, "or their points deleted");
+        let old = crate::sink::PeerCaps::default();
+        assert_eq!(for_older_receiver(m.clone(), &old).unwrap().op, Op::Delete { patterns: x, start: i64::MIN, end: i64::MAX }, "or their points deleted");
+        let new = crate::sink::PeerCaps { drop_matching: true, alter_series: true, ..old };
+        assert_eq!(for_older_receiver(m, &new).unwrap().op, Op::DropMatching(vec![PathPattern::parse("root.a.x.**").unwrap()]));
+        let alter = Mutation { version: Version::default(), origin_seq: 0, op: Op::AlterSeries { path: Path::parse("root.a.d.s").unwrap(), change: duet_common::mutation::SeriesChange::Drop(vec!["k".into()]) } };
+        assert!(for_older_receiver(alter.clone(), &old).is_none(), "held back from a receiver that cannot decode it");
+        assert!(for_older_receiver(alter, &new).is_some());
         assert_eq!(gone(&[("path", "root.a.**")], "root.a"), Some(Op::DeleteDatabases(vec![Path::parse("root.a").unwrap()])));
         // Pipe paths with wildcards before `**`, or `**` inside: cut the other way round (these
         // went whole, and dropped the peer's own series outside the pipe).

@@ -235,8 +235,7 @@ fn resync(ctx: &TaskContext, conn: &mut sink::SinkConn, stop: &AtomicBool, stats
         if stop.load(Ordering::Acquire) {
             return Err("stopped during resynchronisation".into());
         }
-        if let Some(m) = source::select(&p.source, ctx.me, 0, m) {
-            let m = if caps.drop_matching { m } else { source::for_older_receiver(m) };
+        if let Some(m) = source::select(&p.source, ctx.me, 0, m).and_then(|m| source::for_older_receiver(m, &caps)) {
             points += points_of(&m);
             let mut enc = Vec::new();
             m.encode(&mut enc);
@@ -348,7 +347,7 @@ fn stream(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>, backoff: &
         let quit = &quit;
         // Shipping only our own writes, uncompressed, to a receiver that takes logged records:
         // they go from the WAL's files to the socket without passing through this process.
-        let from_files = conn.caps.wal_batches && p.sink.compression == crate::params::Compression::None && source::ships_local_verbatim(&p.source);
+        let from_files = conn.caps.wal_batches && conn.caps.alter_series && p.sink.compression == crate::params::Compression::None && source::ships_local_verbatim(&p.source);
         let caps = conn.caps;
         scope.spawn(move || prepare_batches(ctx, cur, last, (from_files, caps), (stop, quit), tx, used_rx));
         let r = ship_batches(ctx, &mut conn, stop, stats, (rx, used_tx), confirmed, peer);
@@ -403,7 +402,8 @@ fn prepare_batches(
 ) {
     let p = &ctx.params;
     let wal = ctx.engine.wal();
-    let verbatim = source::ships_local_verbatim(&p.source);
+    // (A receiver of an earlier version gets decoded records, some held back or degraded.)
+    let verbatim = source::ships_local_verbatim(&p.source) && caps.alter_series;
     let mut batch = crate::transfer::BatchBuilder::new();
     let mut reported = cur.next_seq - 1;
     while !stop.load(Ordering::Acquire) && !quit.load(Ordering::Acquire) {
@@ -460,8 +460,7 @@ fn prepare_batches(
                 }
                 match Mutation::decode(payload) {
                     Ok(m) => {
-                        if let Some(m) = source::select(&p.source, ctx.me, seq, m) {
-                            let m = if caps.drop_matching { m } else { source::for_older_receiver(m) };
+                        if let Some(m) = source::select(&p.source, ctx.me, seq, m).and_then(|m| source::for_older_receiver(m, &caps)) {
                             points += points_of(&m);
                             newest_hlc = newest_hlc.max(m.version.hlc);
                             let mut enc = Vec::new();

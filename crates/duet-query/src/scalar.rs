@@ -207,7 +207,12 @@ impl Scalar {
                 }
                 "CAST" => {
                     let t = required(f, &args, "type", 0)?;
-                    Scalar::Cast(DataType::parse(&t).ok_or_else(|| semantic(format!("CAST: unknown data type '{t}'")))?)
+                    let to = DataType::parse(&t).ok_or_else(|| semantic(format!("CAST: unknown data type '{t}'")))?;
+                    // IoTDB 1.3 casts to these.
+                    if !matches!(to, DataType::Int32 | DataType::Int64 | DataType::Float | DataType::Double | DataType::Boolean | DataType::Text | DataType::String) {
+                        return Err(semantic(format!("CAST to {} is not supported (INT32, INT64, FLOAT, DOUBLE, BOOLEAN, TEXT or STRING)", to.name())));
+                    }
+                    Scalar::Cast(to)
                 }
                 "LENGTH" | "UPPER" | "LOWER" | "TRIM" => {
                     no_more(0)?;
@@ -280,8 +285,9 @@ impl Scalar {
             Scalar::Math(Math::F(f)) => Value::F64(f(num(&v)?)),
             Scalar::Round(places) => {
                 let x = num(&v)?;
+                // Half to even, as Java's Math.rint (IoTDB's ROUND): round(2.5) is 2.
                 let k = 10f64.powi(*places);
-                Value::F64((x * k).round() / k)
+                Value::F64((x * k).round_ties_even() / k)
             }
             Scalar::Cast(to) => return cast(v, *to).map(Some),
             Scalar::Length => Value::I32(text(&v)?.chars().count() as i32),
@@ -328,8 +334,8 @@ fn cast(v: Value, to: DataType) -> Result<Value, Status> {
         (v, DataType::Boolean) => Value::Bool(v.as_f64().is_some_and(|x| x != 0.0)),
         (v, DataType::Text | DataType::String) => Value::Bytes(
             match v {
-                Value::F32(x) => duet_common::types::format_float(x as f64, true),
-                Value::F64(x) => duet_common::types::format_float(x, false),
+                Value::F32(x) => java_float_string(x as f64, true),
+                Value::F64(x) => java_float_string(x, false),
                 other => other.render(DataType::Int64),
             }
             .into_bytes(),
@@ -339,10 +345,32 @@ fn cast(v: Value, to: DataType) -> Result<Value, Status> {
         (v, DataType::Int32 | DataType::Date) => Value::I32(int(v.as_f64().unwrap_or(f64::NAN), i32::MIN as f64, i32::MAX as f64)? as i32),
         (Value::I32(x), DataType::Int64 | DataType::Timestamp) => Value::I64(x as i64),
         (v, DataType::Int64 | DataType::Timestamp) => Value::I64(int(v.as_f64().unwrap_or(f64::NAN), i64::MIN as f64, i64::MAX as f64)? as i64),
-        (v, DataType::Float) => Value::F32(v.as_f64().unwrap_or(f64::NAN) as f32),
+        (v, DataType::Float) => {
+            let x = v.as_f64().unwrap_or(f64::NAN);
+            if x.is_finite() && x.abs() > f32::MAX as f64 {
+                return Err(fail(format!("{x} is out of the range of FLOAT")));
+            }
+            Value::F32(x as f32)
+        }
         (v, DataType::Double) => Value::F64(v.as_f64().unwrap_or(f64::NAN)),
         (_, DataType::Blob) => return Err(fail("a BLOB cannot be cast to".into())),
     })
+}
+
+/// A float as Java's `String.valueOf` writes it (IoTDB's CAST to TEXT): plain between 1e-3 and
+/// 1e7, else `1.0E20`; always with a fractional part.
+fn java_float_string(x: f64, single: bool) -> String {
+    if !x.is_finite() {
+        return duet_common::types::format_float(x, single);
+    }
+    let a = x.abs();
+    if a == 0.0 || (1e-3..1e7).contains(&a) {
+        return duet_common::types::format_float(x, single);
+    }
+    let s = if single { format!("{:e}", x as f32) } else { format!("{x:e}") };
+    let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    let mantissa = if mantissa.contains('.') { mantissa.to_string() } else { format!("{mantissa}.0") };
+    format!("{mantissa}E{exp}")
 }
 
 #[cfg(test)]
@@ -363,11 +391,18 @@ mod tests {
         assert_eq!(f("cast", vec![lit("INT32")], Value::F64(2.5)), Value::I32(3));
         assert_eq!(f("cast", vec![lit("BOOLEAN")], Value::Bytes(b"TRUE".to_vec())), Value::Bool(true));
         assert_eq!(f("cast", vec![lit("TEXT")], Value::F64(2.0)), Value::Bytes(b"2.0".to_vec()));
+        assert_eq!(f("cast", vec![lit("TEXT")], Value::F64(1e20)), Value::Bytes(b"1.0E20".to_vec()));
+        assert_eq!(f("cast", vec![lit("TEXT")], Value::F64(-1.5e-5)), Value::Bytes(b"-1.5E-5".to_vec()));
+        assert!(Scalar::bind("cast", &[lit("FLOAT")]).unwrap().unwrap().apply(Some(Value::F64(1e300))).is_err(), "out of FLOAT's range");
+        assert!(Scalar::bind("cast", &[lit("DATE")]).unwrap().is_err());
+        assert_eq!(f("round", vec![], Value::F64(2.5)), Value::F64(2.0), "half to even, as Math.rint");
+        assert_eq!(f("round", vec![], Value::F64(-0.5)), Value::F64(-0.0));
         assert!(Scalar::bind("cast", &[lit("INT32")]).unwrap().unwrap().apply(Some(Value::F64(1e12))).is_err());
         let attr = |k: &str, v: &str| Expr::Binary(BinOp::Eq, Box::new(lit(k)), Box::new(lit(v)));
         assert_eq!(f("string_contains", vec![attr("s", "warn")], Value::Bytes(b"a warning".to_vec())), Value::Bool(true));
         assert_eq!(f("replace", vec![lit("a"), lit("o")], Value::Bytes(b"banana".to_vec())), Value::Bytes(b"bonono".to_vec()));
         assert_eq!(f("length", vec![], Value::Bytes("héllo".as_bytes().to_vec())), Value::I32(5));
+        assert_eq!(f("trim", vec![], Value::Bytes(b"  a b  ".to_vec())), Value::Bytes(b"a b".to_vec()));
         assert_eq!(f(LIKE, vec![lit("w_rn%")], Value::Bytes(b"warning".to_vec())), Value::Bool(true));
         assert_eq!(f(LIKE, vec![lit("w_rn%")], Value::Bytes(b"a warning".to_vec())), Value::Bool(false));
         assert_eq!(f(LIKE, vec![lit("100\\%")], Value::Bytes(b"100%".to_vec())), Value::Bool(true));

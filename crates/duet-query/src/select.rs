@@ -138,7 +138,7 @@ fn scalar_name(f: &str, input: &str, extra: &[Expr]) -> String {
     }
     if f.eq_ignore_ascii_case("CAST") {
         if let [Expr::Lit(Literal::Str(t))] = extra {
-            return format!("{f}({input} AS {})", t.to_ascii_uppercase());
+            return format!("CAST({input} AS {})", t.to_ascii_uppercase());
         }
     }
     if f == crate::scalar::LIKE || f == crate::scalar::REGEXP {
@@ -202,6 +202,9 @@ struct Binder<'a> {
     slot_index: HashMap<(AggFunc, usize), usize>,
     /// Most bytes a materialised result may hold (`query_memory_limit_in_byte`).
     max_bytes: usize,
+    /// Whether the aggregates' types are settled (check_slots ran): literals compared with them
+    /// are typed from then on.
+    settled: bool,
 }
 
 impl<'a> Binder<'a> {
@@ -220,6 +223,7 @@ impl<'a> Binder<'a> {
             slots: Vec::new(),
             slot_index: HashMap::new(),
             max_bytes: usize::MAX,
+            settled: false,
         }
     }
 
@@ -391,16 +395,16 @@ impl<'a> Binder<'a> {
                     // A literal compared with a column takes the column's type ('2024-03-01' for a
                     // DATE, an ISO string for the time), or the comparison is refused.
                     if let (Expr::Lit(l), [other]) = (&**c, la.as_slice()) {
-                        lc[0].b = self.compared_literal(other, l, &lc[0])?;
+                        lc[0].b = self.compared_literal(other, l, &lc[0], false)?;
                     } else if let (Expr::Lit(l), [other]) = (&**a, lc.as_slice()) {
-                        la[0].b = self.compared_literal(other, l, &la[0])?;
+                        la[0].b = self.compared_literal(other, l, &la[0], false)?;
                     } else if let Expr::Lit(l) = &**c {
                         for x in &la {
-                            self.compared_literal(x, l, &lc[0])?;
+                            self.compared_literal(x, l, &lc[0], false)?;
                         }
                     } else if let Expr::Lit(l) = &**a {
                         for x in &lc {
-                            self.compared_literal(x, l, &la[0])?;
+                            self.compared_literal(x, l, &la[0], false)?;
                         }
                     }
                 }
@@ -456,7 +460,7 @@ impl<'a> Binder<'a> {
                 if let [x] = lx.as_slice() {
                     for (e, l) in [(lo, &mut ll), (hi, &mut lh)] {
                         if let (Expr::Lit(lit), [o]) = (&**e, l.as_mut_slice()) {
-                            o.b = self.compared_literal(x, lit, o)?;
+                            o.b = self.compared_literal(x, lit, o, true)?;
                         }
                     }
                 }
@@ -500,7 +504,7 @@ impl<'a> Binder<'a> {
                     let mut typed = Vec::with_capacity(vals.len());
                     for ((l, v), name) in lits.iter().zip(&vals).zip(&names) {
                         let lit = Out { b: Bound::Lit(v.clone()), name: name.clone(), prio: PRIO_CONST };
-                        typed.push(match self.compared_literal(&x, l, &lit)? {
+                        typed.push(match self.compared_literal(&x, l, &lit, true)? {
                             Bound::Lit(v) => v,
                             _ => v.clone(),
                         });
@@ -580,14 +584,19 @@ impl<'a> Binder<'a> {
     /// The value literal `l` (expanded as `lit`) takes where it is compared with `other`: a time
     /// or a TIMESTAMP column takes a date-time string, a DATE column a date; one that cannot be
     /// compared with the column's type is refused, as IoTDB does (a string with a number, ...),
-    /// rather than matching nothing. (Where a pattern expands to columns of several types, the
+    /// rather than matching nothing. A FLOAT column takes a number as a FLOAT (`f = 0.1` finds
+    /// the 0.1 stored). `lenient` (IN and BETWEEN lists) converts any value that converts, as
+    /// IoTDB does (`i in (1, '2')`). (Where a pattern expands to columns of several types, the
     /// literal is checked against each but keeps its own value.)
-    fn compared_literal(&self, other: &Out, l: &Literal, lit: &Out) -> Result<Bound, Status> {
+    fn compared_literal(&self, other: &Out, l: &Literal, lit: &Out, lenient: bool) -> Result<Bound, Status> {
         let t = match &other.b {
             Bound::Time => DataType::Timestamp,
             Bound::Lit(_) => return Ok(lit.b.clone()),
-            // An aggregate's type is settled after binding (check_slots): compared as written.
-            b if has_agg(b) => return Ok(lit.b.clone()),
+            // (A time, though its type is INT64.)
+            Bound::Agg(i) if matches!(self.slots[*i].func, AggFunc::MinTime | AggFunc::MaxTime) => DataType::Timestamp,
+            // An aggregate's type is settled after binding (check_slots): HAVING is bound again
+            // then.
+            b if has_agg(b) && !self.settled => return Ok(lit.b.clone()),
             b => self.type_of(b),
         };
         let coerced = |t| match coerce_literal(l, t, &self.tc) {
@@ -600,12 +609,14 @@ impl<'a> Binder<'a> {
             (DataType::Timestamp, Literal::Str(_) | Literal::DateTime(_)) => coerced(DataType::Timestamp),
             (DataType::Date, Literal::Str(_) | Literal::DateTime(_)) => coerced(DataType::Date),
             (DataType::Date | DataType::Timestamp, Literal::Int(_) | Literal::Float(_) | Literal::Duration(_)) => Ok(lit.b.clone()),
+            (DataType::Float, Literal::Int(_) | Literal::Float(_)) => coerced(DataType::Float),
             (t, Literal::Int(_) | Literal::Float(_) | Literal::DateTime(_) | Literal::Duration(_)) if t.is_numeric() => Ok(lit.b.clone()),
             (DataType::Text | DataType::String, Literal::Str(_)) => Ok(lit.b.clone()),
             (DataType::Blob, Literal::Blob(_) | Literal::Str(_)) => Ok(lit.b.clone()),
             (DataType::Boolean, Literal::Bool(_)) => Ok(lit.b.clone()),
             // A boolean column compared with a comparison's result, etc.
             (DataType::Boolean, _) if !matches!(other.b, Bound::Series(_) | Bound::Agg(_)) => Ok(lit.b.clone()),
+            (t, _) if lenient => coerced(t),
             _ => refuse(),
         }
     }
@@ -985,11 +996,16 @@ fn bind_scope(b: &mut Binder, q: &Query, aggregate: bool, slimit: bool) -> Resul
     if slimit {
         outputs = column_page(outputs, s);
     }
+    if let Some(h) = &q.having {
+        // Bound once for its aggregates, whose types check_slots settles.
+        b.condition(h, Mode::Agg)?;
+    }
+    b.check_slots()?;
+    b.settled = true;
     let having = match &q.having {
         Some(h) => Some(b.condition(h, Mode::Agg)?),
         None => None,
     };
-    b.check_slots()?;
     for o in outputs.iter().map(|o| &o.b).chain(having.as_ref()) {
         b.check_func(o)?;
     }

@@ -1499,7 +1499,9 @@ impl Engine {
         let keep = |v: &Version| only_origin.is_none_or(|o| v.origin == o) && since_ok(v);
         let (dbs, defs, tombs, drops) = {
             let st = self.state();
-            let dbs: Vec<(Path, duet_schema::DatabaseInfo)> = st.schema.databases().map(|(p, d)| (p.clone(), d.clone())).collect();
+            // (With whether it holds any series at all: an empty one is shipped too.)
+            let dbs: Vec<(Path, duet_schema::DatabaseInfo, bool)> =
+                st.schema.databases().map(|(p, d)| (p.clone(), d.clone(), !st.schema.series_matching(&PathPattern::below(p)).is_empty())).collect();
             // (definition, its creations: each with its own definition, which a drop on the
             // replica may still take away, and its ALTER TIMESERIES changes)
             type Def = (SeriesDef, Vec<(Version, SeriesDef)>, Vec<(Version, SeriesChange)>);
@@ -1513,9 +1515,18 @@ impl Engine {
             let pending: Vec<(Op, Version)> = st.schema.pending_alters().filter(|(op, _)| matches!(op, Op::AlterSeries { path, .. } if covers(path))).collect();
             (dbs, defs, st.tombstones.clone(), st.schema.drops().filter(|(op, _)| drop_covered(op, covers)).chain(pending).collect::<Vec<_>>())
         };
+        // Drops of series and databases first, which the replica may still have (and which decide
+        // whether its older creations come back), applied there by the same version rules: the
+        // creations and points below are what outlived them, and meet the replica as they would
+        // have in the log (a creation before the drop it came after met an older type there, and
+        // its points were set aside as a lost type's). Only to a receiver that applies them by
+        // version: an older one would remove whatever was created again since.
+        for (op, v) in drops.into_iter().filter(|(_, v)| with_drops && keep(v)) {
+            emit(Mutation { version: v, origin_seq: 0, op })?;
+        }
         // With their own versions, which decide on the replica against its own drops and settings.
-        for (db, info) in &dbs {
-            if defs.iter().any(|(d, ..)| d.path.starts_with(db)) {
+        for (db, info, has_series) in &dbs {
+            if defs.iter().any(|(d, ..)| d.path.starts_with(db)) || !has_series {
                 let mut vs = vec![info.created, info.version];
                 vs.dedup();
                 for v in vs.into_iter().filter(since_ok) {
@@ -1543,13 +1554,6 @@ impl Engine {
         }
         for t in tombs.into_iter().filter(|t| keep(&t.version)) {
             emit(Mutation { version: t.version, origin_seq: 0, op: Op::Delete { patterns: t.patterns, start: t.start, end: t.end } })?;
-        }
-        // Drops of series and databases, which the replica may still have (and which decide
-        // whether its older creations come back): applied there by the same version rules.
-        // (Only to a receiver that applies them by version: an older one would remove whatever
-        // was created again since.)
-        for (op, v) in drops.into_iter().filter(|(_, v)| with_drops && keep(v)) {
-            emit(Mutation { version: v, origin_seq: 0, op })?;
         }
         Ok(at)
     }

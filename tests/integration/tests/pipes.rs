@@ -605,6 +605,39 @@ fn peer_down_past_the_backlog_cap_resynchronises_and_loses_nothing() {
 }
 
 #[test]
+fn a_resynchronisation_ships_drops_before_what_outlived_them_and_empty_databases() {
+    // Both sides keep almost no WAL for a stopped pipe: on START they resynchronise from stored
+    // data (Engine::export) instead of replaying the log.
+    let conf = ["pipe_wal_retention_bytes=1"];
+    let (a, b) = (TestServer::start(&conf), TestServer::start(&conf));
+    sql(&a, &pipe_sql("AB", &b, ""));
+    sql(&b, &pipe_sql("BA", &a, ""));
+    sql(&a, "create database root.c");
+    sql(&a, "create timeseries root.c.d.s with datatype=INT64");
+    sql(&a, "create database root.e");
+    drain(&a, &b);
+    sql(&a, "stop pipe AB");
+    sql(&b, "stop pipe BA");
+    // B deletes root.c and writes s again as a DOUBLE (made anew after the deletion); root.e goes
+    // and comes back empty on A.
+    sql(&b, "delete database root.c");
+    sql(&b, "insert into root.c.d(time, s) values (7, 7.5)");
+    sql(&a, "delete database root.e");
+    sql(&a, "create database root.e");
+    sql(&a, "create database root.empty");
+    sql(&a, "flush");
+    sql(&b, "flush");
+    sql(&a, "start pipe AB");
+    sql(&b, "start pipe BA");
+    drain(&a, &b);
+    assert!(matches!(pipe_field(&b, "BA", "Resyncs"), Value::I64(n) if n >= 1), "the pipes resynchronised");
+    assert_identical(&a, &b);
+    assert_eq!(sql(&a, "select s from root.c.d").times, vec![7], "B's point reached A (it met the old INT64 s there before the deletion)");
+    assert_eq!(sql(&a, "show databases").rows, sql(&b, "show databases").rows, "databases without series are shipped too");
+    assert_eq!(sql(&b, "show databases root.empty").rows.len(), 1);
+}
+
+#[test]
 fn a_connected_pipe_lagging_past_the_backlog_cap_resynchronises_and_loses_nothing() {
     // The pipe is connected but slow (rate-limited), so its reader is inside an old WAL segment
     // when flushes release everything past the cap: the records it has not reached are gone and
