@@ -57,7 +57,7 @@ pub fn for_older_receiver(m: Mutation, caps: &crate::sink::PeerCaps) -> Option<M
     match m.op {
         Op::DropMatching(patterns) if !caps.drop_matching => Some(Mutation { op: Op::Delete { patterns, start: i64::MIN, end: i64::MAX }, ..m }),
         Op::AlterSeries { path, .. } if !caps.alter_series => {
-            tracing::warn!(series = %path, "ALTER TIMESERIES not shipped: the peer runs an earlier version that does not take it (upgrade it, then REPAIR)");
+            tracing::warn!(series = %path, "ALTER TIMESERIES not shipped: the peer runs an earlier version that does not take it; once it is upgraded, run the ALTER there too");
             None
         }
         _ => Some(m),
