@@ -240,18 +240,49 @@ impl PipeManager {
         let mut schema_rows: Vec<(String, String)> = Vec::new();
         let carries_schema = crate::params::CATEGORIES.iter().filter(|c| c.starts_with("schema")).all(|c| params.source.inclusion.has(c));
         if conn.caps.schema_check && carries_schema {
-            let here: BTreeMap<String, String> = self.engine.describe_schema(&params.source.patterns).into_iter().collect();
-            let there: BTreeMap<String, String> = conn.schema(&patterns).map_err(|e| err(StatusCode::PipeError, e))?.into_iter().collect();
-            let not_repaired = if repair { " (REPAIR PIPE repairs data only)" } else { "" };
-            for k in here.keys().chain(there.keys()).collect::<std::collections::BTreeSet<_>>() {
-                let status = match (here.get(k), there.get(k)) {
-                    (Some(a), Some(b)) if a == b => continue,
-                    (Some(a), Some(b)) => format!("schema differs: here {a}; peer {b}{not_repaired}"),
-                    (Some(a), None) => format!("schema only here: {a}{not_repaired}"),
-                    (None, Some(b)) => format!("schema only on the peer: {b}{not_repaired}"),
+            // (path, description here, description on the peer) where they differ
+            type Differ = Vec<(String, Option<String>, Option<String>)>;
+            let compare = |conn: &mut crate::sink::SinkConn| -> Result<Differ, Status> {
+                let here: BTreeMap<String, String> = self.engine.describe_schema(&params.source.patterns).into_iter().collect();
+                let there: BTreeMap<String, String> = conn.schema(&patterns).map_err(|e| err(StatusCode::PipeError, e))?.into_iter().collect();
+                let keys: std::collections::BTreeSet<&String> = here.keys().chain(there.keys()).collect();
+                Ok(keys.into_iter().filter(|k| here.get(*k) != there.get(*k)).map(|k| (k.clone(), here.get(k).cloned(), there.get(k).cloned())).collect())
+            };
+            let mut differ = compare(&mut conn)?;
+            let mut suffix = "";
+            // Schema repair pushes this side's schema ops with their versions (drops first, then
+            // databases, creations and ALTERs): the peer applies them by its version rules, and
+            // arrives where a replica that had seen them all would be. The peer's own ops come
+            // over by REPAIR PIPE on its side.
+            if repair && !differ.is_empty() && conn.caps.versioned_schema {
+                let mut batch = Vec::new();
+                let caps = conn.caps;
+                let me = self.me;
+                self.engine
+                    .export_schema(&covers, &mut |m| {
+                        if let Some(m) = crate::source::select(&params.source, me, 0, m).and_then(|m| crate::source::for_older_receiver(m, &caps)) {
+                            let mut enc = Vec::new();
+                            m.encode(&mut enc);
+                            batch.push(enc);
+                        }
+                        Ok(())
+                    })
+                    .map_err(|e| err(StatusCode::PipeError, e))?;
+                for part in batch.chunks(4096) {
+                    conn.send(&crate::transfer::encode_batch(part, crate::params::Compression::Lz4)).map_err(|e| err(StatusCode::PipeError, e))?;
+                }
+                differ = compare(&mut conn)?;
+                suffix = " after repair (REPAIR PIPE on the peer sends its side)";
+                tracing::info!(pipe = %name, still_different = differ.len(), "schema repair finished");
+            }
+            for (k, here, there) in differ {
+                let status = match (here, there) {
+                    (Some(a), Some(b)) => format!("schema differs{suffix}: here {a}; peer {b}"),
+                    (Some(a), None) => format!("schema only here{suffix}: {a}"),
+                    (None, Some(b)) => format!("schema only on the peer{suffix}: {b}"),
                     (None, None) => continue,
                 };
-                schema_rows.push((k.clone(), status));
+                schema_rows.push((k, status));
             }
         }
         let text = |s: String| Some(Value::Bytes(s.into_bytes()));

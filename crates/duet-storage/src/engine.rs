@@ -1487,6 +1487,25 @@ impl Engine {
         since: Version,
         emit: &mut dyn FnMut(Mutation) -> Result<(), String>,
     ) -> Result<u64, String> {
+        self.export_parts(covers, only_origin, with_drops, since, true, emit)
+    }
+
+    /// The schema part of [`Engine::export`] alone (drops, databases with their TTLs, series
+    /// creations and ALTER TIMESERIES changes, with their versions): what REPAIR PIPE pushes
+    /// where the peer's definitions differ.
+    pub fn export_schema(&self, covers: &dyn Fn(&Path) -> bool, emit: &mut dyn FnMut(Mutation) -> Result<(), String>) -> Result<(), String> {
+        self.export_parts(covers, None, true, Version::default(), false, emit).map(|_| ())
+    }
+
+    fn export_parts(
+        &self,
+        covers: &dyn Fn(&Path) -> bool,
+        only_origin: Option<InstanceId>,
+        with_drops: bool,
+        since: Version,
+        points: bool,
+        emit: &mut dyn FnMut(Mutation) -> Result<(), String>,
+    ) -> Result<u64, String> {
         let at = {
             let _g = self.commit.lock().unwrap_or_else(|p| p.into_inner());
             self.wal.last_seq()
@@ -1544,6 +1563,9 @@ impl Engine {
             for (v, c) in alters.iter().filter(|(v, _)| since_ok(v)) {
                 emit(Mutation { version: *v, origin_seq: 0, op: Op::AlterSeries { path: def.path.clone(), change: c.clone() } })?;
             }
+        }
+        if !points {
+            return Ok(at);
         }
         let now = self.now();
         for (def, ..) in &defs {

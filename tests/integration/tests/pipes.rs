@@ -717,18 +717,21 @@ fn check_pipe_finds_differences_and_repair_pipe_fixes_them() {
     sql(&b, "delete from root.cr.e.v where time <= 1");
     // Points at the ends of time (their buckets' bounds overflowed, and the repair never fixed them).
     sql(&b, "insert into root.cr.x(time, v) values (-9223372036854775000, 1), (9223372036854775000, 2)");
-    // A definition that differs while the data agrees (no points).
+    // Definitions that differ while the data agrees (no points): A's creation of t is the
+    // earlier one, B's of u.
     sql(&a, "create timeseries root.cr.t.s INT32");
     sql(&b, "create timeseries root.cr.t.s(al) INT32");
+    sql(&b, "create timeseries root.cr.u.s(al2) INT32");
+    sql(&a, "create timeseries root.cr.u.s INT32 tags(k=v)");
     let diff = sql(&a, "check pipe AB");
     assert_eq!(diff.columns, vec!["Series", "BucketStart", "BucketEnd", "LocalPoints", "PeerPoints", "Status"]);
     let series: Vec<String> = diff.rows.iter().map(|r| r[0].as_ref().unwrap().render(duet_common::DataType::Text)).collect();
     let status = |r: &Vec<Option<Value>>| r[5].as_ref().unwrap().render(duet_common::DataType::Text);
     // Data buckets first, then the schema's differences.
-    assert_eq!(series, vec!["root.cr.d.v", "root.cr.e.v", "root.cr.x.v", "root.cr.x.v", "root.cr.t.s", "root.cr.x.v"], "{:?}", diff.rows);
+    assert_eq!(series, vec!["root.cr.d.v", "root.cr.e.v", "root.cr.x.v", "root.cr.x.v", "root.cr.t.s", "root.cr.u.s", "root.cr.x.v"], "{:?}", diff.rows);
     assert!(status(&diff.rows[4]).starts_with("schema differs: here INT32 alias=-") && status(&diff.rows[4]).contains("peer INT32 alias=al"), "{:?}", diff.rows[4]);
-    assert!(status(&diff.rows[5]).starts_with("schema only on the peer: DOUBLE"), "{:?}", diff.rows[5]);
-    assert_eq!(diff.rows[5][1], None);
+    assert!(status(&diff.rows[6]).starts_with("schema only on the peer: DOUBLE"), "{:?}", diff.rows[6]);
+    assert_eq!(diff.rows[6][1], None);
     assert_eq!(diff.rows[0][3], Some(Value::I64(4)));
     assert_eq!(diff.rows[0][4], Some(Value::I64(3)));
     let bounds = |r: &Vec<Option<Value>>| match (&r[1], &r[2]) {
@@ -739,13 +742,22 @@ fn check_pipe_finds_differences_and_repair_pipe_fixes_them() {
     assert!(lo.0 <= -9223372036854775000 && -9223372036854775000 <= lo.1 && lo.0 <= lo.1, "{lo:?}");
     assert!(hi.0 <= 9223372036854775000 && 9223372036854775000 <= hi.1, "{hi:?}");
     let fixed = sql(&a, "repair pipe AB");
-    // The data is repaired (and with it the series only B had); the definition is not.
+    // The data is repaired (and with it the series only B had), and A's definitions reached B:
+    // t takes A's there (the earlier creation); u stays B's there, whose creation is earlier, and
+    // comes to A when B repairs its side.
     assert!(fixed.rows[..4].iter().all(|r| r[5] == Some(Value::Bytes(b"repaired".to_vec()))), "{:?}", fixed.rows);
     assert_eq!(fixed.rows.len(), 5, "{:?}", fixed.rows);
-    assert!(status(&fixed.rows[4]).contains("REPAIR PIPE repairs data only"), "{:?}", fixed.rows[4]);
+    assert_eq!(fixed.rows[4][0], Some(Value::Bytes(b"root.cr.u.s".to_vec())));
+    assert!(status(&fixed.rows[4]).starts_with("schema differs after repair (REPAIR PIPE on the peer sends its side)"), "{:?}", fixed.rows[4]);
+    assert_eq!(sql(&a, "check pipe AB").rows.len(), 1);
+    let back = sql(&b, "repair pipe BA");
+    assert!(back.rows.is_empty(), "B's side repaired: {:?}", back.rows);
     let left = sql(&a, "check pipe AB");
-    assert_eq!(left.rows.len(), 1, "{:?}", left.rows);
+    assert!(left.rows.is_empty(), "{:?}", left.rows);
     assert_eq!(everything(&a), everything(&b));
+    assert_eq!(sql(&a, "show timeseries root.cr.*.s").rows, sql(&b, "show timeseries root.cr.*.s").rows);
+    let alias = |s: &TestServer, p: &str| sql(s, &format!("show timeseries {p}")).rows[0][1].clone();
+    assert_eq!((alias(&a, "root.cr.t.s"), alias(&a, "root.cr.u.s")), (None, Some(Value::Bytes(b"al2".to_vec()))), "the earlier creations' definitions");
     // Versions decided: B's later write at t=2 and B's delete won on both sides.
     let d = sql(&a, "select v from root.cr.d");
     assert_eq!(d.times, vec![1, 2, 3, 4]);
