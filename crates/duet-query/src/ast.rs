@@ -219,6 +219,8 @@ pub struct GroupBy {
     pub time: Option<TimeGroup>,
     /// `LEVEL = n[, m...]`: levels whose node names are kept in the group key.
     pub levels: Vec<usize>,
+    /// `TAGS(k, ...)`: series are aggregated together by their values of these tags.
+    pub tags: Vec<String>,
 }
 
 /// The time windows of GROUP BY.

@@ -1181,7 +1181,7 @@ impl<'a> Parser<'a> {
     /// After `GROUP BY`: `([s, e), interval[, step])`, `(interval[, step])`, `LEVEL = n[, m]`, or a
     /// time group followed by `, LEVEL = n`.
     fn group_by(&mut self) -> Result<GroupBy, Status> {
-        let mut g = GroupBy { time: None, levels: Vec::new() };
+        let mut g = GroupBy { time: None, levels: Vec::new(), tags: Vec::new() };
         if self.is_sym("(") {
             self.bump();
             g.time = Some(self.time_group()?);
@@ -1190,8 +1190,17 @@ impl<'a> Parser<'a> {
                 return Ok(g);
             }
         }
+        if self.eat_kw("TAGS") {
+            self.expect_sym("(")?;
+            g.tags.push(self.word()?);
+            while self.eat_sym(",") {
+                g.tags.push(self.word()?);
+            }
+            self.expect_sym(")")?;
+            return Ok(g);
+        }
         if !self.eat_kw("LEVEL") {
-            return Err(self.expected(if g.time.is_some() { "LEVEL" } else { "'(' or LEVEL" }));
+            return Err(self.expected(if g.time.is_some() { "LEVEL or TAGS" } else { "'(', LEVEL or TAGS" }));
         }
         self.expect_sym("=")?;
         g.levels.push(self.usize()?);

@@ -303,6 +303,17 @@ impl<'a> Binder<'a> {
         g
     }
 
+    /// A group of the given series under a label of the caller's (GROUP BY TAGS): a series may be
+    /// in several such groups.
+    fn group_labeled(&mut self, label: String, members: Vec<(Path, DataType)>) -> usize {
+        if let Some(g) = self.group_index.get(&label) {
+            return *g;
+        }
+        self.groups.push(Group { label: label.clone(), members, need: Need::default() });
+        self.group_index.insert(label, self.groups.len() - 1);
+        self.groups.len() - 1
+    }
+
     fn agg_slot(&mut self, func: AggFunc, group: usize) -> usize {
         if let Some(i) = self.slot_index.get(&(func, group)) {
             return *i;
@@ -756,6 +767,9 @@ pub fn run(st: &State, tc: TimeContext, q: &Query, max_bytes: usize) -> Result<R
     if !q.order_by.is_empty() {
         return run_sorted(st, tc, q, max_bytes);
     }
+    if q.group_by.as_ref().is_some_and(|g| !g.tags.is_empty()) {
+        return run_tags(st, tc, q, max_bytes);
+    }
     // Rows beyond OFFSET + LIMIT are never shown; HAVING and linear FILL need to see them all.
     let cap = s.limit.map(|l| l.saturating_add(s.offset)).filter(|_| q.having.is_none() && q.fill != Some(Fill::Linear));
     let mut rs = if s.align_by_device {
@@ -768,6 +782,96 @@ pub fn run(st: &State, tc: TimeContext, q: &Query, max_bytes: usize) -> Result<R
     };
     rs.page(s.offset, s.limit);
     Ok(rs)
+}
+
+/// GROUP BY TAGS(k, ...): each aggregate over the series its path matches, grouped by their values
+/// of the tags (a series without one is in the group of NULL for it), optionally per time window.
+/// Rows: one per window and tag-value combination (combinations in order of their values, NULL
+/// last), with the tag values first. As IoTDB 1.3: aggregates of one path each; no HAVING, value
+/// filter, LIMIT/OFFSET/SLIMIT/SOFFSET, ALIGN BY DEVICE or LEVEL with it.
+fn run_tags(st: &State, tc: TimeContext, q: &Query, max_bytes: usize) -> Result<ResultSet, Status> {
+    let s = &q.select;
+    let g = q.group_by.as_ref().expect("GROUP BY TAGS");
+    if q.having.is_some() || s.align_by_device || s.limit.is_some() || s.offset > 0 || s.slimit.is_some() || s.soffset > 0 || !g.levels.is_empty() || q.fill.is_some() {
+        return Err(semantic("GROUP BY TAGS takes no HAVING, FILL, LIMIT, OFFSET, SLIMIT, SOFFSET, ALIGN BY DEVICE or LEVEL"));
+    }
+    let bounds = match &s.filter {
+        Some(f) => {
+            let b = time_bounds(f, &tc)?;
+            if !b.exact {
+                return Err(semantic("GROUP BY TAGS takes only time conditions in WHERE"));
+            }
+            b
+        }
+        None => ALL_TIME,
+    };
+    let mut b = Binder::new(st, s.from.clone(), tc, None, Vec::new());
+    b.max_bytes = max_bytes;
+    // (function, column name, matching series)
+    type Item = (AggFunc, String, Vec<(Path, DataType)>);
+    let mut items: Vec<Item> = Vec::new();
+    for it in &s.items {
+        let (Expr::Call(f, args), Some(func)) = (&it.expr, match &it.expr {
+            Expr::Call(f, _) => AggFunc::parse(f),
+            _ => None,
+        }) else {
+            return Err(semantic(format!("GROUP BY TAGS selects aggregates of one path each, not {}", it.text)));
+        };
+        let [Expr::Path(nodes)] = args.as_slice() else {
+            return Err(semantic(format!("GROUP BY TAGS: {f}() takes one path here (no expressions)")));
+        };
+        let name = it.alias.clone().unwrap_or_else(|| format!("{}({})", f.to_ascii_lowercase(), nodes.join(".")));
+        items.push((func, name, b.matches(nodes)?));
+    }
+    let tuple = |p: &Path| -> Vec<Option<String>> {
+        let tags = st.schema.series(p).map(|s| s.def.tags.clone()).unwrap_or_default();
+        g.tags.iter().map(|k| tags.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone())).collect()
+    };
+    let mut combos: Vec<Vec<Option<String>>> = items.iter().flat_map(|(_, _, series)| series.iter().map(|(p, _)| tuple(p))).collect();
+    // Values in order, a missing tag (NULL) after every value.
+    let key = |c: &Vec<Option<String>>| c.iter().map(|v| (v.is_none(), v.clone())).collect::<Vec<_>>();
+    combos.sort_by_key(key);
+    combos.dedup();
+    let mut outputs = Vec::new();
+    for c in &combos {
+        for (i, (func, name, series)) in items.iter().enumerate() {
+            let members: Vec<(Path, DataType)> = series.iter().filter(|(p, _)| tuple(p) == *c).cloned().collect();
+            let bound = if members.is_empty() {
+                Bound::Lit(None)
+            } else {
+                let group = b.group_labeled(format!("{i}:{c:?}"), members);
+                Bound::Agg(b.agg_slot(*func, group))
+            };
+            outputs.push(Out { b: bound, name: name.clone(), prio: PRIO_FUNC });
+        }
+    }
+    b.check_slots()?;
+    let rs = aggregate_rows(&b, q, &outputs, None, None, bounds, None)?;
+    let n = items.len();
+    let mut columns: Vec<String> = g.tags.clone();
+    columns.extend(items.iter().map(|(_, name, _)| name.clone()));
+    let mut types = vec![DataType::Text; g.tags.len()];
+    for (i, (func, _, series)) in items.iter().enumerate() {
+        // The type its groups aggregate to (alike across groups of one path, else checked above).
+        let t = outputs.iter().skip(i).step_by(n).find_map(|o| match o.b {
+            Bound::Agg(slot) => Some(b.slots[slot].dtype),
+            _ => None,
+        });
+        types.push(t.unwrap_or_else(|| func.result_type(series.first().map_or(DataType::Double, |s| s.1)).unwrap_or(DataType::Int64)));
+    }
+    let mut out = ResultSet { columns, types, ignore_time: rs.ignore_time, times: Vec::new(), cols: vec![Vec::new(); g.tags.len() + n] };
+    for w in 0..rs.len() {
+        for (k, c) in combos.iter().enumerate() {
+            out.times.push(rs.times[w]);
+            for (j, v) in c.iter().enumerate() {
+                out.cols[j].push(v.clone().map(|v| Value::Bytes(v.into_bytes())));
+            }
+            for i in 0..n {
+                out.cols[g.tags.len() + i].push(rs.cols[k * n + i][w].clone());
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The alias a sort key's hidden column goes by (see [`run_sorted`]).
