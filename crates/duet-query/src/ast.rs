@@ -221,6 +221,26 @@ pub struct GroupBy {
     pub levels: Vec<usize>,
     /// `TAGS(k, ...)`: series are aggregated together by their values of these tags.
     pub tags: Vec<String>,
+    /// `SESSION(gap)` or `COUNT(path, size[, ignoreNull=...])`: windows made by the data.
+    pub events: Option<EventGroup>,
+}
+
+/// GROUP BY windows that the data makes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventGroup {
+    /// `SESSION(gap)`: rows closer than the gap (as written) to the previous one share a window.
+    Session(String),
+    /// `COUNT(path, size[, ignoreNull=true|false])`: every `size` rows of the path (its points,
+    /// or with ignoreNull=false every row of the query, null there or not) make a window; a last
+    /// one with fewer is left out.
+    Count {
+        /// The counted series (a path relative to FROM).
+        path: Vec<String>,
+        /// Rows per window.
+        size: usize,
+        /// Whether rows where the path has no value are passed over.
+        ignore_null: bool,
+    },
 }
 
 /// The time windows of GROUP BY.

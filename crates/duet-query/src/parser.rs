@@ -1181,7 +1181,40 @@ impl<'a> Parser<'a> {
     /// After `GROUP BY`: `([s, e), interval[, step])`, `(interval[, step])`, `LEVEL = n[, m]`, or a
     /// time group followed by `, LEVEL = n`.
     fn group_by(&mut self) -> Result<GroupBy, Status> {
-        let mut g = GroupBy { time: None, levels: Vec::new(), tags: Vec::new() };
+        let mut g = GroupBy { time: None, levels: Vec::new(), tags: Vec::new(), events: None };
+        if self.is_kw("SESSION") && self.is_sym_at(1, "(") {
+            self.bump();
+            self.bump();
+            g.events = Some(EventGroup::Session(self.duration_word()?));
+            self.expect_sym(")")?;
+            return Ok(g);
+        }
+        if self.is_kw("COUNT") && self.is_sym_at(1, "(") {
+            self.bump();
+            self.bump();
+            let path = self.nodes(false)?;
+            self.expect_sym(",")?;
+            let size = self.usize()?;
+            if size == 0 {
+                return Err(self.expected("a group size above 0"));
+            }
+            let mut ignore_null = true;
+            if self.eat_sym(",") {
+                let k = self.word()?;
+                if !k.eq_ignore_ascii_case("ignoreNull") {
+                    return Err(self.expected("ignoreNull=true|false"));
+                }
+                self.expect_sym("=")?;
+                ignore_null = match self.word()?.to_ascii_lowercase().as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(self.expected("true or false")),
+                };
+            }
+            self.expect_sym(")")?;
+            g.events = Some(EventGroup::Count { path, size, ignore_null });
+            return Ok(g);
+        }
         if self.is_sym("(") {
             self.bump();
             g.time = Some(self.time_group()?);

@@ -1213,6 +1213,9 @@ fn raw_rows(b: &Binder, s: &Select, outputs: &[Out], filter: Option<&Bound>, bou
 /// The windows of the query: GROUP BY time, or one window over the WHERE time range.
 fn windows_of(b: &Binder, q: &Query, bounds: TimeBounds, cap: Option<usize>) -> Result<Windows, Status> {
     let tc = &b.tc;
+    if let Some(ev) = q.group_by.as_ref().and_then(|g| g.events.as_ref()) {
+        return event_windows(b, ev, bounds);
+    }
     let Some(tg) = q.group_by.as_ref().and_then(|g| g.time.as_ref()) else {
         return Ok(Windows::single(bounds.lo, bounds.hi));
     };
@@ -1274,6 +1277,70 @@ fn windows_of(b: &Binder, q: &Query, bounds: TimeBounds, cap: Option<usize>) -> 
         return Err(memory_exceeded(&format!("GROUP BY over {len} windows x {} aggregates", b.slots.len()), bytes, b.max_bytes));
     }
     window::build(start, end, tg.left_open, interval, step, tc.precision, tc.zone_offset, first, len as usize)
+}
+
+/// The windows of GROUP BY SESSION / COUNT, from the timestamps of the rows (read within the
+/// query's memory limit): a window per session, or per `size` rows of the counted series.
+fn event_windows(b: &Binder, ev: &EventGroup, bounds: TimeBounds) -> Result<Windows, Status> {
+    let tc = &b.tc;
+    let mut held = 0usize;
+    let mut times_of = |p: &Path| -> Result<Vec<i64>, Status> {
+        let pts = scan_within(b.st, p, bounds.lo, bounds.hi, tc.now, held, 1, b.max_bytes).map_err(|need| memory_exceeded("the rows that make GROUP BY windows", need, b.max_bytes))?;
+        held += pts.len() * 8;
+        Ok(pts.into_iter().map(|(t, _)| t).collect())
+    };
+    let mut all_rows = || -> Result<Vec<i64>, Status> {
+        let mut ts = Vec::new();
+        for g in &b.groups {
+            for (p, _) in &g.members {
+                ts.extend(times_of(p)?);
+            }
+        }
+        ts.sort_unstable();
+        ts.dedup();
+        Ok(ts)
+    };
+    let mut w = Windows::default();
+    let mut push = |lo: i64, hi: i64| {
+        w.lo.push(lo);
+        w.hi.push(hi);
+        w.shown.push(lo);
+    };
+    match ev {
+        EventGroup::Session(gap) => {
+            let gap = match TimeDuration::parse(gap, tc.precision)? {
+                TimeDuration { months: 0, units } if units > 0 => units,
+                _ => return Err(semantic("GROUP BY SESSION takes a fixed interval (not months)")),
+            };
+            let ts = all_rows()?;
+            let mut start = 0;
+            for i in 1..=ts.len() {
+                if i == ts.len() || ts[i] - ts[i - 1] > gap {
+                    push(ts[start], ts[i - 1]);
+                    start = i;
+                }
+            }
+        }
+        EventGroup::Count { path, size, ignore_null } => {
+            let counted = b.matches(path)?;
+            let [(p, _)] = counted.as_slice() else {
+                return Err(semantic(format!("GROUP BY COUNT counts one series; {} matches {}", path.join("."), counted.len())));
+            };
+            let ts = if *ignore_null {
+                times_of(p)?
+            } else {
+                let mut ts = all_rows()?;
+                ts.extend(times_of(p)?);
+                ts.sort_unstable();
+                ts.dedup();
+                ts
+            };
+            for c in ts.chunks_exact(*size) {
+                push(c[0], c[c.len() - 1]);
+            }
+        }
+    }
+    Ok(w)
 }
 
 /// Keeps the points at which a value filter holds (`fdata[i]` are the points of series slot `i`).
@@ -1384,8 +1451,11 @@ fn aggregate_rows(
     cap: Option<usize>,
 ) -> Result<ResultSet, Status> {
     let tc = &b.tc;
+    if q.group_by.as_ref().is_some_and(|g| g.events.is_some()) && filter.is_some() && !bounds.exact {
+        return Err(semantic("GROUP BY SESSION / COUNT take only time conditions in WHERE (the windows come from the rows)"));
+    }
     let windows = windows_of(b, q, bounds, cap)?;
-    let grouped_by_time = q.group_by.as_ref().is_some_and(|g| g.time.is_some());
+    let grouped_by_time = q.group_by.as_ref().is_some_and(|g| g.time.is_some() || g.events.is_some());
     let mut agg_cols: Vec<Vec<Option<Value>>> = vec![Vec::new(); b.slots.len()];
     if !windows.is_empty() {
         let lo = bounds.lo.max(windows.lo[0]);
@@ -1518,7 +1588,7 @@ fn by_device(st: &State, tc: TimeContext, q: &Query, aggregate: bool, cap: Optio
     let mut out = ResultSet {
         columns: std::iter::once("Device".to_string()).chain(columns.iter().map(|(n, _)| n.clone())).collect(),
         types: std::iter::once(DataType::Text).chain(columns.iter().map(|(_, t)| *t)).collect(),
-        ignore_time: aggregate && q.group_by.as_ref().is_none_or(|g| g.time.is_none()),
+        ignore_time: aggregate && q.group_by.as_ref().is_none_or(|g| g.time.is_none() && g.events.is_none()),
         times: Vec::new(),
         cols: vec![Vec::new(); columns.len() + 1],
     };
