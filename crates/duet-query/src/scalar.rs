@@ -54,7 +54,7 @@ pub enum Scalar {
 }
 
 /// The scalar functions, for messages.
-pub const NAMES: &str = "ABS, SIGN, CEIL, FLOOR, ROUND, SQRT, EXP, LN, LOG10, SIN, COS, TAN, ASIN, ACOS, ATAN, SINH, COSH, TANH, DEGREES, RADIANS, CAST, LENGTH, UPPER, LOWER, TRIM, STRING_CONTAINS, STRING_MATCHES, STARTSWITH, ENDSWITH, REPLACE";
+pub const NAMES: &str = "DIFF, DIFFERENCE, NON_NEGATIVE_DIFFERENCE, TIME_DIFFERENCE, DERIVATIVE, NON_NEGATIVE_DERIVATIVE, ABS, SIGN, CEIL, FLOOR, ROUND, SQRT, EXP, LN, LOG10, SIN, COS, TAN, ASIN, ACOS, ATAN, SINH, COSH, TANH, DEGREES, RADIANS, CAST, LENGTH, UPPER, LOWER, TRIM, STRING_CONTAINS, STRING_MATCHES, STARTSWITH, ENDSWITH, REPLACE";
 
 /// The internal names the parser gives `x LIKE 'p'` and `x REGEXP 'p'`.
 pub const LIKE: &str = "LIKE";
@@ -301,6 +301,112 @@ impl Scalar {
             Scalar::Matches(r) => Value::Bool(r.is_match(&text(&v)?)),
         }))
     }
+}
+
+/// IoTDB's variation-trend functions: each row's value against the previous row's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrendKind {
+    /// DIFF(x[, 'ignoreNull'='true']): x minus the previous value, as a DOUBLE.
+    Diff,
+    /// DIFFERENCE(x): x minus the previous value, in x's type.
+    Difference,
+    /// NON_NEGATIVE_DIFFERENCE(x): its absolute value.
+    NonNegativeDifference,
+    /// TIME_DIFFERENCE(x): the time since the previous value's (INT64).
+    TimeDifference,
+    /// DERIVATIVE(x): the difference over the time between them (DOUBLE).
+    Derivative,
+    /// NON_NEGATIVE_DERIVATIVE(x): its absolute value.
+    NonNegativeDerivative,
+}
+
+/// A variation-trend function with what it remembers of the previous row. Rows must be shown to
+/// it once each, in the result's order: queries using one are computed whole (not paged).
+#[derive(Clone, Debug)]
+pub struct Trend {
+    /// Which function.
+    pub kind: TrendKind,
+    /// Whether a row where x is null is passed over (else the next row's value is null too).
+    pub ignore_null: bool,
+    /// (time, value) of the previous row's x, or None after a null row that is not passed over.
+    prev: std::sync::Arc<std::sync::Mutex<Option<(i64, Value)>>>,
+}
+
+impl Trend {
+    /// The function `name` (with its attributes), if it is one.
+    pub fn bind(name: &str, extra: &[Expr]) -> Option<Result<Trend, Status>> {
+        let kind = match name.to_ascii_uppercase().as_str() {
+            "DIFF" => TrendKind::Diff,
+            "DIFFERENCE" => TrendKind::Difference,
+            "NON_NEGATIVE_DIFFERENCE" => TrendKind::NonNegativeDifference,
+            "TIME_DIFFERENCE" => TrendKind::TimeDifference,
+            "DERIVATIVE" => TrendKind::Derivative,
+            "NON_NEGATIVE_DERIVATIVE" => TrendKind::NonNegativeDerivative,
+            _ => return None,
+        };
+        Some((|| {
+            let args = args_of(name, extra)?;
+            let ignore_null = match attr(name, &args, "ignoreNull", 0)? {
+                None => true,
+                Some(v) if kind == TrendKind::Diff => match v.to_ascii_lowercase().as_str() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(semantic(format!("{name}(): ignoreNull is true or false, not '{v}'"))),
+                },
+                Some(_) => return Err(semantic(format!("{name}() takes one argument"))),
+            };
+            Ok(Trend { kind, ignore_null, prev: Default::default() })
+        })())
+    }
+
+    /// The output type for an input of type `t`, or why the function does not take it.
+    pub fn output_type(&self, name: &str, input: &str, t: DataType) -> Result<DataType, Status> {
+        if !t.is_numeric() {
+            return Err(semantic(format!("{name}() takes a number (INT32, INT64, FLOAT or DOUBLE), but {input} is {}", t.name())));
+        }
+        Ok(match self.kind {
+            TrendKind::Difference | TrendKind::NonNegativeDifference => t,
+            TrendKind::TimeDifference => DataType::Int64,
+            _ => DataType::Double,
+        })
+    }
+
+    /// The function's value at the next row (time `t`, input `v`).
+    pub fn next(&self, t: i64, v: Option<Value>) -> Option<Value> {
+        let mut prev = self.prev.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(v) = v else {
+            if !self.ignore_null {
+                *prev = None;
+            }
+            return None;
+        };
+        let out = prev.as_ref().and_then(|(pt, pv)| {
+            let dt = t.abs_diff(*pt) as f64;
+            let d = v.as_f64()? - pv.as_f64()?;
+            Some(match self.kind {
+                TrendKind::Diff => Value::F64(d),
+                TrendKind::TimeDifference => Value::I64(t - pt),
+                TrendKind::Derivative => Value::F64(d / dt),
+                TrendKind::NonNegativeDerivative => Value::F64((d / dt).abs()),
+                TrendKind::Difference | TrendKind::NonNegativeDifference => {
+                    let abs = self.kind == TrendKind::NonNegativeDifference;
+                    match (&v, pv) {
+                        (Value::I32(a), Value::I32(b)) => Value::I32(if abs { a.wrapping_sub(*b).wrapping_abs() } else { a.wrapping_sub(*b) }),
+                        (Value::I64(a), Value::I64(b)) => Value::I64(if abs { a.wrapping_sub(*b).wrapping_abs() } else { a.wrapping_sub(*b) }),
+                        (Value::F32(a), Value::F32(b)) => Value::F32(if abs { (a - b).abs() } else { a - b }),
+                        _ => Value::F64(if abs { d.abs() } else { d }),
+                    }
+                }
+            })
+        });
+        *prev = Some((t, v));
+        out
+    }
+}
+
+/// The names of the variation-trend functions (queries using them are computed whole).
+pub fn is_trend(name: &str) -> bool {
+    matches!(name.to_ascii_uppercase().as_str(), "DIFF" | "DIFFERENCE" | "NON_NEGATIVE_DIFFERENCE" | "TIME_DIFFERENCE" | "DERIVATIVE" | "NON_NEGATIVE_DERIVATIVE")
 }
 
 /// CAST as IoTDB does it: numbers convert (a fraction rounds to the nearest integer; out of range

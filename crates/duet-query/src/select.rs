@@ -21,7 +21,7 @@ use duet_storage::engine::{ScanPart, State};
 
 use crate::agg::{to_columns, AggFunc, Need, Partial, WindowAgg, Windows};
 use crate::ast::*;
-use crate::scalar::Scalar;
+use crate::scalar::{Scalar, Trend};
 use crate::eval::{binary, coerce_literal, duration, literal_value, time_value, TimeContext};
 use crate::exec::{time_bounds, TimeBounds, ALL_TIME};
 use crate::cursor::{RawCursor, RowFill, Scope};
@@ -54,6 +54,8 @@ pub(crate) enum Bound {
     In(Box<Bound>, Vec<Option<Value>>, bool),
     /// A scalar function of one input; the function's name as written (for messages).
     Func(Box<Scalar>, Box<Bound>, String),
+    /// A variation-trend function (DIFF, DERIVATIVE, ...) of one input, with its state.
+    Trend(Box<Trend>, Box<Bound>, String),
 }
 
 /// The value of a bound expression at time `t`, given the row's series values and aggregate values.
@@ -90,6 +92,7 @@ pub(crate) fn eval(b: &Bound, t: i64, row: &[Option<Value>], aggs: &[Option<Valu
             v.map(|v| Value::Bool(vals.iter().flatten().any(|x| v.compare(x) == Some(std::cmp::Ordering::Equal)) != *not))
         }
         Bound::Func(f, a, _) => f.apply(eval(a, t, row, aggs)?)?,
+        Bound::Trend(f, a, _) => f.next(t, eval(a, t, row, aggs)?),
     })
 }
 
@@ -527,6 +530,20 @@ impl<'a> Binder<'a> {
             Expr::Call(f, args) if f.eq_ignore_ascii_case("now") && args.is_empty() => {
                 vec![Out { b: Bound::Lit(Some(Value::I64(self.tc.now))), name: self.tc.now.to_string(), prio: PRIO_CONST }]
             }
+            Expr::Call(f, args) if !args.is_empty() && Trend::bind(f, &args[1..]).is_some() => {
+                if mode != Mode::Raw {
+                    return Err(semantic(format!("{f}() compares rows of a raw query; it cannot be used in WHERE, HAVING or with aggregates")));
+                }
+                let func = Trend::bind(f, &args[1..]).unwrap()?;
+                let mut out = Vec::new();
+                for x in self.expand(&args[0], mode)? {
+                    func.output_type(f, &x.name, self.type_of(&x.b))?;
+                    // Each column its own state.
+                    let fresh = Trend::bind(f, &args[1..]).unwrap()?;
+                    out.push(Out { name: scalar_name(f, &x.name, &args[1..]), b: Bound::Trend(Box::new(fresh), Box::new(x.b), f.clone()), prio: PRIO_FUNC });
+                }
+                out
+            }
             Expr::Call(f, args) if !args.is_empty() && Scalar::bind(f, &args[1..]).is_some() => {
                 let func = Scalar::bind(f, &args[1..]).unwrap()?;
                 let mut out = Vec::new();
@@ -645,7 +662,7 @@ impl<'a> Binder<'a> {
             }
             Bound::Bin(_, a, c) => self.check_func(a).and(self.check_func(c)),
             Bound::Between(a, x, c, _) => self.check_func(a).and(self.check_func(x)).and(self.check_func(c)),
-            Bound::Not(a) | Bound::Neg(a) | Bound::IsNull(a, _) | Bound::In(a, _, _) => self.check_func(a),
+            Bound::Not(a) | Bound::Neg(a) | Bound::IsNull(a, _) | Bound::In(a, _, _) | Bound::Trend(_, a, _) => self.check_func(a),
             Bound::Time | Bound::Series(_) | Bound::Agg(_) | Bound::Lit(_) => Ok(()),
         }
     }
@@ -671,6 +688,7 @@ impl<'a> Binder<'a> {
             Bound::Agg(i) => self.slots[*i].dtype,
             // (Checked when bound: see check_func.)
             Bound::Func(f, a, name) => f.output_type(name, "", self.type_of(a)).unwrap_or(DataType::Double),
+            Bound::Trend(f, a, name) => f.output_type(name, "", self.type_of(a)).unwrap_or(DataType::Double),
             Bound::Time => DataType::Int64,
             Bound::Lit(Some(Value::Bool(_))) => DataType::Boolean,
             Bound::Lit(Some(Value::Bytes(_))) => DataType::Text,
@@ -680,13 +698,24 @@ impl<'a> Binder<'a> {
     }
 }
 
+/// Whether an expression calls a variation-trend function (DIFF, DERIVATIVE, ...).
+fn has_trend(e: &Expr) -> bool {
+    match e {
+        Expr::Call(f, args) => crate::scalar::is_trend(f) || args.iter().any(has_trend),
+        Expr::Binary(_, a, b) => has_trend(a) || has_trend(b),
+        Expr::Not(a) | Expr::Neg(a) | Expr::IsNull(a, _) | Expr::In(a, _, _) => has_trend(a),
+        Expr::Between { expr, lo, hi, .. } => has_trend(expr) || has_trend(lo) || has_trend(hi),
+        Expr::Time | Expr::Path(_) | Expr::Lit(_) => false,
+    }
+}
+
 /// Whether a bound expression reads an aggregate.
 fn has_agg(b: &Bound) -> bool {
     match b {
         Bound::Agg(_) => true,
         Bound::Bin(_, a, c) => has_agg(a) || has_agg(c),
         Bound::Between(a, x, c, _) => has_agg(a) || has_agg(x) || has_agg(c),
-        Bound::Not(a) | Bound::Neg(a) | Bound::IsNull(a, _) | Bound::In(a, _, _) | Bound::Func(_, a, _) => has_agg(a),
+        Bound::Not(a) | Bound::Neg(a) | Bound::IsNull(a, _) | Bound::In(a, _, _) | Bound::Func(_, a, _) | Bound::Trend(_, a, _) => has_agg(a),
         Bound::Time | Bound::Series(_) | Bound::Lit(_) => false,
     }
 }
@@ -751,7 +780,9 @@ pub enum Started {
 /// `max_bytes` (`query_memory_limit_in_byte`).
 pub fn start(st: &State, tc: TimeContext, q: &Query, max_bytes: usize) -> Result<Started, Status> {
     let aggregate = check_clauses(q)?;
-    if !q.last && !aggregate && q.fill != Some(Fill::Linear) && q.order_by.is_empty() {
+    // (A variation-trend function must see each row once, in order: computed whole.)
+    let trend = q.select.items.iter().any(|i| has_trend(&i.expr));
+    if !q.last && !aggregate && q.fill != Some(Fill::Linear) && q.order_by.is_empty() && !trend {
         return raw_cursor(st, tc, q).map(Started::Cursor);
     }
     run(st, tc, q, max_bytes).map(Started::Rows)
@@ -1038,7 +1069,7 @@ fn driving_series(n: usize, outputs: &[Out]) -> Vec<bool> {
                 mark(a, d);
                 mark(c, d)
             }
-            Bound::Not(a) | Bound::Neg(a) | Bound::IsNull(a, _) | Bound::In(a, _, _) | Bound::Func(_, a, _) => mark(a, d),
+            Bound::Not(a) | Bound::Neg(a) | Bound::IsNull(a, _) | Bound::In(a, _, _) | Bound::Func(_, a, _) | Bound::Trend(_, a, _) => mark(a, d),
             Bound::Between(a, x, c, _) => {
                 mark(a, d);
                 mark(x, d);

@@ -37,3 +37,16 @@ SELECT t FROM root.fn.d WHERE t REGEXP '(';
 SELECT round(x, 'two') FROM root.fn.d;
 SELECT CAST(x AS NUMBER) FROM root.fn.d;
 SELECT nosuch(x) FROM root.fn.d;
+-- Variation-trend functions: each row against the previous one (the query is computed whole).
+CREATE TIMESERIES root.fn.c.e INT64;
+CREATE TIMESERIES root.fn.c.f DOUBLE;
+INSERT INTO root.fn.c(time, e, f) VALUES (1000, 10, 1.0), (2000, 15, 2.0), (4000, 12, 4.0);
+INSERT INTO root.fn.c(time, f) VALUES (5000, 8.0);
+INSERT INTO root.fn.c(time, e, f) VALUES (6000, 20, 16.0);
+SELECT difference(e), non_negative_difference(e), time_difference(e), derivative(e), non_negative_derivative(e) FROM root.fn.c;
+SELECT diff(e), diff(e, 'ignoreNull'='false'), f FROM root.fn.c;
+SELECT diff(e) FROM root.fn.c ORDER BY TIME DESC;
+SELECT diff(e) FROM root.fn.c LIMIT 2;
+SELECT diff(e) FROM root.fn.* ALIGN BY DEVICE;
+SELECT e FROM root.fn.c WHERE diff(e) > 0;
+SELECT difference(t) FROM root.fn.d;
