@@ -333,12 +333,15 @@ pub enum Statement {
         /// OFFSET.
         offset: usize,
     },
-    /// SHOW DEVICES [pattern] [WITH DATABASE].
+    /// SHOW DEVICES [pattern] [WITH DATABASE] [WHERE DEVICE CONTAINS 's' | WHERE TEMPLATE ...].
     ShowDevices {
         /// Pattern.
         pattern: Option<PathPattern>,
         /// WITH DATABASE (adds the Database column).
         with_database: bool,
+        /// `WHERE DEVICE CONTAINS 's'`: devices whose path contains this text; `Some("")` keeps
+        /// all, and None after `WHERE TEMPLATE = t` (no device uses a template here) keeps none.
+        contains: Option<String>,
         /// LIMIT.
         limit: Option<usize>,
         /// OFFSET.

@@ -200,8 +200,8 @@ fn run(ctx: &Context, stmt: Statement) -> Result<Output, Status> {
         Statement::ShowTimeseries { pattern, filter, limit, offset } => {
             Ok(Output::Rows(show::show_timeseries(&e.state(), pattern.as_ref(), filter.as_ref(), limit, offset)))
         }
-        Statement::ShowDevices { pattern, with_database, limit, offset } => {
-            Ok(Output::Rows(show::show_devices(&e.state(), pattern.as_ref(), with_database, limit, offset)))
+        Statement::ShowDevices { pattern, with_database, contains, limit, offset } => {
+            Ok(Output::Rows(show::show_devices(&e.state(), pattern.as_ref(), with_database, contains.as_deref(), limit, offset)))
         }
         Statement::CountTimeseries { pattern, filter, level } => {
             Ok(Output::Rows(show::count_timeseries(&e.state(), pattern.as_ref(), filter.as_ref(), level)))

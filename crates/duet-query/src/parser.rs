@@ -744,8 +744,30 @@ impl<'a> Parser<'a> {
                     self.expect_kw("DATABASE")?;
                 }
             }
+            // IoTDB 1.3's filters; no device uses a schema template here.
+            let mut contains = Some(String::new());
+            if self.eat_kw("WHERE") {
+                if self.eat_kw("DEVICE") {
+                    self.expect_kw("CONTAINS")?;
+                    let Tok::Str(s) = self.peek().clone() else { return Err(self.expected("a quoted text")) };
+                    self.bump();
+                    contains = Some(s);
+                } else if self.eat_kw("TEMPLATE") {
+                    if self.eat_kw("IS") {
+                        let not = self.eat_kw("NOT");
+                        self.expect_kw("NULL")?;
+                        contains = if not { None } else { Some(String::new()) };
+                    } else {
+                        self.expect_sym("=")?;
+                        self.word()?;
+                        contains = None;
+                    }
+                } else {
+                    return Err(self.expected("DEVICE CONTAINS or TEMPLATE"));
+                }
+            }
             let (limit, offset) = self.limit_offset()?;
-            return Ok(Statement::ShowDevices { pattern, with_database, limit, offset });
+            return Ok(Statement::ShowDevices { pattern, with_database, contains, limit, offset });
         }
         if self.eat_kw("CHILD") {
             if self.eat_kw("PATHS") {

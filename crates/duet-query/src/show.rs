@@ -69,7 +69,7 @@ pub fn show_timeseries(st: &State, pattern: Option<&PathPattern>, filter: Option
 }
 
 /// SHOW DEVICES [WITH DATABASE].
-pub fn show_devices(st: &State, pattern: Option<&PathPattern>, with_database: bool, limit: Option<usize>, offset: usize) -> ResultSet {
+pub fn show_devices(st: &State, pattern: Option<&PathPattern>, with_database: bool, contains: Option<&str>, limit: Option<usize>, offset: usize) -> ResultSet {
     let pat = pattern.cloned().unwrap_or_else(all);
     let mut cols = vec!["Device"];
     if with_database {
@@ -77,7 +77,8 @@ pub fn show_devices(st: &State, pattern: Option<&PathPattern>, with_database: bo
     }
     cols.extend(["IsAligned", "Template", "TTL(ms)"]);
     let mut rs = ResultSet::text(&cols);
-    for (p, d) in st.schema.devices_matching(&pat).into_iter().skip(offset).take(limit.unwrap_or(usize::MAX)) {
+    let keep = |p: &Path| contains.is_some_and(|c| p.to_string().contains(c));
+    for (p, d) in st.schema.devices_matching(&pat).into_iter().filter(|(p, _)| keep(p)).skip(offset).take(limit.unwrap_or(usize::MAX)) {
         let db = st.schema.database_of(p);
         let ttl = db.and_then(|db| st.schema.database(db)).and_then(|d| d.ttl);
         let mut row = vec![Some(p.to_string())];
