@@ -56,12 +56,15 @@ pub(crate) enum Bound {
     Func(Box<Scalar>, Box<Bound>, String),
     /// A variation-trend function (DIFF, DERIVATIVE, ...) of one input, with its state.
     Trend(Box<Trend>, Box<Bound>, String),
+    /// `__endTime`: the last time of a GROUP BY window (set where windows are shown).
+    EndTime,
 }
 
 /// The value of a bound expression at time `t`, given the row's series values and aggregate values.
 pub(crate) fn eval(b: &Bound, t: i64, row: &[Option<Value>], aggs: &[Option<Value>]) -> Result<Option<Value>, Status> {
     Ok(match b {
         Bound::Time => Some(Value::I64(t)),
+        Bound::EndTime => None,
         Bound::Series(i) => row[*i].clone(),
         Bound::Agg(i) => aggs[*i].clone(),
         Bound::Lit(v) => v.clone(),
@@ -381,6 +384,12 @@ impl<'a> Binder<'a> {
     fn expand(&mut self, e: &Expr, mode: Mode) -> Result<Vec<Out>, Status> {
         Ok(match e {
             Expr::Time => vec![Out { b: Bound::Time, name: "Time".into(), prio: PRIO_TIME }],
+            Expr::Path(nodes) if nodes.len() == 1 && nodes[0].eq_ignore_ascii_case("__endTime") => {
+                if mode != Mode::Agg {
+                    return Err(semantic("__endTime is the end of a GROUP BY window: select it with aggregates and GROUP BY"));
+                }
+                vec![Out { b: Bound::EndTime, name: "__endTime".into(), prio: PRIO_TIME }]
+            }
             Expr::Path(nodes) => {
                 if mode == Mode::Agg {
                     return Err(semantic(format!(
@@ -618,7 +627,7 @@ impl<'a> Binder<'a> {
     /// literal is checked against each but keeps its own value.)
     fn compared_literal(&self, other: &Out, l: &Literal, lit: &Out, lenient: bool) -> Result<Bound, Status> {
         let t = match &other.b {
-            Bound::Time => DataType::Timestamp,
+            Bound::Time | Bound::EndTime => DataType::Timestamp,
             Bound::Lit(_) => return Ok(lit.b.clone()),
             // (A time, though its type is INT64.)
             Bound::Agg(i) if matches!(self.slots[*i].func, AggFunc::MinTime | AggFunc::MaxTime) => DataType::Timestamp,
@@ -663,7 +672,7 @@ impl<'a> Binder<'a> {
             Bound::Bin(_, a, c) => self.check_func(a).and(self.check_func(c)),
             Bound::Between(a, x, c, _) => self.check_func(a).and(self.check_func(x)).and(self.check_func(c)),
             Bound::Not(a) | Bound::Neg(a) | Bound::IsNull(a, _) | Bound::In(a, _, _) | Bound::Trend(_, a, _) => self.check_func(a),
-            Bound::Time | Bound::Series(_) | Bound::Agg(_) | Bound::Lit(_) => Ok(()),
+            Bound::Time | Bound::EndTime | Bound::Series(_) | Bound::Agg(_) | Bound::Lit(_) => Ok(()),
         }
     }
 
@@ -689,7 +698,7 @@ impl<'a> Binder<'a> {
             // (Checked when bound: see check_func.)
             Bound::Func(f, a, name) => f.output_type(name, "", self.type_of(a)).unwrap_or(DataType::Double),
             Bound::Trend(f, a, name) => f.output_type(name, "", self.type_of(a)).unwrap_or(DataType::Double),
-            Bound::Time => DataType::Int64,
+            Bound::Time | Bound::EndTime => DataType::Int64,
             Bound::Lit(Some(Value::Bool(_))) => DataType::Boolean,
             Bound::Lit(Some(Value::Bytes(_))) => DataType::Text,
             Bound::Lit(Some(Value::I64(_))) => DataType::Int64,
@@ -716,7 +725,7 @@ fn has_agg(b: &Bound) -> bool {
         Bound::Bin(_, a, c) => has_agg(a) || has_agg(c),
         Bound::Between(a, x, c, _) => has_agg(a) || has_agg(x) || has_agg(c),
         Bound::Not(a) | Bound::Neg(a) | Bound::IsNull(a, _) | Bound::In(a, _, _) | Bound::Func(_, a, _) | Bound::Trend(_, a, _) => has_agg(a),
-        Bound::Time | Bound::Series(_) | Bound::Lit(_) => false,
+        Bound::Time | Bound::EndTime | Bound::Series(_) | Bound::Lit(_) => false,
     }
 }
 
@@ -1075,7 +1084,7 @@ fn driving_series(n: usize, outputs: &[Out]) -> Vec<bool> {
                 mark(x, d);
                 mark(c, d)
             }
-            Bound::Time | Bound::Lit(_) | Bound::Agg(_) => {}
+            Bound::Time | Bound::EndTime | Bound::Lit(_) | Bound::Agg(_) => {}
         }
     }
     let mut driving = vec![false; n];
@@ -1564,6 +1573,7 @@ fn aggregate_rows(
         for (c, o) in outputs.iter().enumerate() {
             let v = match &o.b {
                 Bound::Agg(i) => aggs[*i].clone(),
+                Bound::EndTime if grouped_by_time => Some(Value::I64(windows.hi[w])),
                 other => eval(other, t, &[], &aggs)?,
             };
             rs.cols[c].push(v);

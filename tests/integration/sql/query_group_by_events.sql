@@ -16,3 +16,9 @@ SELECT count(soc) FROM root.ev.d WHERE soc > 20 GROUP BY SESSION(100ms);
 SELECT count(soc) FROM root.ev.d GROUP BY SESSION(1mo);
 SELECT count(soc) FROM root.ev.d GROUP BY COUNT(*, 2);
 SELECT count(soc) FROM root.ev.d GROUP BY COUNT(cs, 0);
+-- __endTime: the window's last time (with any GROUP BY windows).
+SELECT __endTime, count(soc) FROM root.ev.d GROUP BY SESSION(100ms);
+SELECT __endTime, count(cs) FROM root.ev.d GROUP BY COUNT(cs, 5, ignoreNull=false);
+SELECT count(soc), __endTime FROM root.ev.d WHERE time < 20 GROUP BY ([0, 12), 5ms);
+SELECT __endTime, count(soc) FROM root.ev.* GROUP BY SESSION(100ms) ALIGN BY DEVICE;
+SELECT __endTime FROM root.ev.d;
