@@ -1253,9 +1253,6 @@ fn raw_rows(b: &Binder, s: &Select, outputs: &[Out], filter: Option<&Bound>, bou
 /// The windows of the query: GROUP BY time, or one window over the WHERE time range.
 fn windows_of(b: &Binder, q: &Query, bounds: TimeBounds, cap: Option<usize>) -> Result<Windows, Status> {
     let tc = &b.tc;
-    if let Some(ev) = q.group_by.as_ref().and_then(|g| g.events.as_ref()) {
-        return event_windows(b, ev, bounds);
-    }
     let Some(tg) = q.group_by.as_ref().and_then(|g| g.time.as_ref()) else {
         return Ok(Windows::single(bounds.lo, bounds.hi));
     };
@@ -1320,8 +1317,11 @@ fn windows_of(b: &Binder, q: &Query, bounds: TimeBounds, cap: Option<usize>) -> 
 }
 
 /// The windows of GROUP BY SESSION / COUNT, from the timestamps of the rows (read within the
-/// query's memory limit): a window per session, or per `size` rows of the counted series.
-fn event_windows(b: &Binder, ev: &EventGroup, bounds: TimeBounds) -> Result<Windows, Status> {
+/// query's memory limit): a window per session, or per `size` rows of the counted series. Also
+/// the segments the points are read in, each with its window: a row passed over (COUNT's
+/// ignoreNull, where the counted series has no value) splits a window into segments around it,
+/// and is in none.
+fn event_windows(b: &Binder, ev: &EventGroup, bounds: TimeBounds) -> Result<(Windows, Windows, Vec<usize>), Status> {
     let tc = &b.tc;
     let mut held = 0usize;
     let mut times_of = |p: &Path| -> Result<Vec<i64>, Status> {
@@ -1329,34 +1329,35 @@ fn event_windows(b: &Binder, ev: &EventGroup, bounds: TimeBounds) -> Result<Wind
         held += pts.len() * 8;
         Ok(pts.into_iter().map(|(t, _)| t).collect())
     };
-    let mut all_rows = || -> Result<Vec<i64>, Status> {
-        let mut ts = Vec::new();
-        for g in &b.groups {
-            for (p, _) in &g.members {
-                ts.extend(times_of(p)?);
-            }
+    // The query's rows: every timestamp of the series it aggregates.
+    let mut rows = Vec::new();
+    for g in &b.groups {
+        for (p, _) in &g.members {
+            rows.extend(times_of(p)?);
         }
-        ts.sort_unstable();
-        ts.dedup();
-        Ok(ts)
-    };
+    }
     let mut w = Windows::default();
-    let mut push = |lo: i64, hi: i64| {
+    let mut segments = Windows::default();
+    let mut seg_window: Vec<usize> = Vec::new();
+    fn push(w: &mut Windows, lo: i64, hi: i64) {
         w.lo.push(lo);
         w.hi.push(hi);
         w.shown.push(lo);
-    };
+    }
     match ev {
         EventGroup::Session(gap) => {
             let gap = match TimeDuration::parse(gap, tc.precision)? {
                 TimeDuration { months: 0, units } if units > 0 => units,
                 _ => return Err(semantic("GROUP BY SESSION takes a fixed interval (not months)")),
             };
-            let ts = all_rows()?;
+            rows.sort_unstable();
+            rows.dedup();
             let mut start = 0;
-            for i in 1..=ts.len() {
-                if i == ts.len() || ts[i] - ts[i - 1] > gap {
-                    push(ts[start], ts[i - 1]);
+            for i in 1..=rows.len() {
+                if i == rows.len() || rows[i] - rows[i - 1] > gap {
+                    seg_window.push(w.lo.len());
+                    push(&mut segments, rows[start], rows[i - 1]);
+                    push(&mut w, rows[start], rows[i - 1]);
                     start = i;
                 }
             }
@@ -1366,21 +1367,35 @@ fn event_windows(b: &Binder, ev: &EventGroup, bounds: TimeBounds) -> Result<Wind
             let [(p, _)] = counted.as_slice() else {
                 return Err(semantic(format!("GROUP BY COUNT counts one series; {} matches {}", path.join("."), counted.len())));
             };
-            let ts = if *ignore_null {
-                times_of(p)?
-            } else {
-                let mut ts = all_rows()?;
-                ts.extend(times_of(p)?);
-                ts.sort_unstable();
-                ts.dedup();
-                ts
-            };
-            for c in ts.chunks_exact(*size) {
-                push(c[0], c[c.len() - 1]);
+            let counted_at = times_of(p)?;
+            rows.extend(&counted_at);
+            rows.sort_unstable();
+            rows.dedup();
+            // ignoreNull passes over the rows where the counted series has no value: they belong
+            // to no window, and split the window they fall in into segments.
+            let mut group: Vec<i64> = Vec::with_capacity(*size);
+            let mut segs: Vec<(i64, i64)> = Vec::new();
+            let mut run: Option<(i64, i64)> = None;
+            for t in rows {
+                if *ignore_null && counted_at.binary_search(&t).is_err() {
+                    segs.extend(run.take());
+                    continue;
+                }
+                group.push(t);
+                run = Some(run.map_or((t, t), |(lo, _)| (lo, t)));
+                if group.len() == *size {
+                    segs.extend(run.take());
+                    for (lo, hi) in segs.drain(..) {
+                        seg_window.push(w.lo.len());
+                        push(&mut segments, lo, hi);
+                    }
+                    push(&mut w, group[0], group[group.len() - 1]);
+                    group.clear();
+                }
             }
         }
     }
-    Ok(w)
+    Ok((w, segments, seg_window))
 }
 
 /// Keeps the points at which a value filter holds (`fdata[i]` are the points of series slot `i`).
@@ -1424,6 +1439,8 @@ type SlotColumns = Vec<(usize, Vec<Option<Value>>)>;
 struct GroupJob<'a> {
     b: &'a Binder<'a>,
     windows: &'a Windows,
+    /// Segments read as windows and merged into these (segment -> window, number of windows).
+    merge: Option<(&'a [usize], usize)>,
     lo: i64,
     hi: i64,
     /// Bucket grid for page summaries (see `duet_storage::summary`).
@@ -1470,7 +1487,14 @@ impl GroupJob<'_> {
                     agg.feed_points(&times, &vals);
                 }
             }
-            let states = agg.finish();
+            let mut states = agg.finish();
+            if let Some((map, n)) = self.merge {
+                let mut merged = vec![Partial::default(); n];
+                for (seg, p) in states.into_iter().enumerate() {
+                    merged[map[seg]].merge(p);
+                }
+                states = merged;
+            }
             for &si in &slots_of[gi] {
                 let func = b.slots[si].func;
                 out.push((si, states.iter().map(|p| func.finish(p)).collect()));
@@ -1494,12 +1518,20 @@ fn aggregate_rows(
     if q.group_by.as_ref().is_some_and(|g| g.events.is_some()) && filter.is_some() && !bounds.exact {
         return Err(semantic("GROUP BY SESSION / COUNT take only time conditions in WHERE (the windows come from the rows)"));
     }
-    let windows = windows_of(b, q, bounds, cap)?;
+    // GROUP BY SESSION / COUNT read their points in segments, merged into their windows.
+    let (windows, segments) = match q.group_by.as_ref().and_then(|g| g.events.as_ref()) {
+        Some(ev) => {
+            let (w, segs, map) = event_windows(b, ev, bounds)?;
+            (w, Some((segs, map)))
+        }
+        None => (windows_of(b, q, bounds, cap)?, None),
+    };
     let grouped_by_time = q.group_by.as_ref().is_some_and(|g| g.time.is_some() || g.events.is_some());
     let mut agg_cols: Vec<Vec<Option<Value>>> = vec![Vec::new(); b.slots.len()];
     if !windows.is_empty() {
-        let lo = bounds.lo.max(windows.lo[0]);
-        let hi = bounds.hi.min(*windows.hi.last().unwrap());
+        let read = segments.as_ref().map_or(&windows, |(s, _)| s);
+        let lo = bounds.lo.max(read.lo[0]);
+        let hi = bounds.hi.min(*read.hi.last().unwrap());
         // A WHERE that is exactly a time range is already the scan range; anything else is
         // evaluated point by point against the series it names.
         let value_filter = filter.filter(|_| !bounds.exact);
@@ -1521,11 +1553,12 @@ fn aggregate_rows(
         // of the range asked for (`[0, 10000s)`), past the data; were it cutting a bucket that
         // holds points, the check on the buckets' own times sends that page to be decoded.
         let grain = {
-            let mut firsts = windows.lo.clone();
+            let mut firsts = read.lo.clone();
             firsts.push(lo);
-            b.st.summaries.grain(&firsts, &windows.hi[..windows.len() - 1])
+            b.st.summaries.grain(&firsts, &read.hi[..read.len() - 1])
         };
-        let job = GroupJob { b, windows: &windows, lo, hi, grain, filter: value_filter, fdata: &fdata, fdata_bytes };
+        let merge = segments.as_ref().map(|(_, map)| (map.as_slice(), windows.len()));
+        let job = GroupJob { b, windows: read, merge, lo, hi, grain, filter: value_filter, fdata: &fdata, fdata_bytes };
         let mut slots_of: Vec<Vec<usize>> = vec![Vec::new(); b.groups.len()];
         for (si, slot) in b.slots.iter().enumerate() {
             slots_of[slot.group].push(si);

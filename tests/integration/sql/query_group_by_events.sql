@@ -10,6 +10,9 @@ SELECT count(soc), first_value(soc), last_value(soc) FROM root.ev.d GROUP BY SES
 SELECT count(soc) FROM root.ev.d GROUP BY SESSION(1ms);
 SELECT count(cs), first_value(soc) FROM root.ev.d GROUP BY COUNT(cs, 5);
 SELECT count(cs), first_value(soc) FROM root.ev.d GROUP BY COUNT(cs, 5, ignoreNull=false);
+-- With ignoreNull (the default) a row where cs has no value (t=8) is in no group: soc's point
+-- there is not counted, though the window spans it.
+SELECT __endTime, count(soc), count(cs) FROM root.ev.d GROUP BY COUNT(cs, 5);
 SELECT count(soc) FROM root.ev.d WHERE time < 100 GROUP BY COUNT(soc, 4);
 SELECT count(soc) FROM root.ev.* GROUP BY SESSION(100ms) ALIGN BY DEVICE;
 SELECT count(soc) FROM root.ev.d WHERE soc > 20 GROUP BY SESSION(100ms);
