@@ -241,6 +241,28 @@ pub enum EventGroup {
         /// Whether rows where the path has no value are passed over.
         ignore_null: bool,
     },
+    /// `VARIATION(expr[, delta][, ignoreNull=...])`: a row joins the window while the expression
+    /// stays within `delta` of its value at the window's first row (equal, for 0).
+    Variation {
+        /// The control expression.
+        expr: Expr,
+        /// The largest difference from the first row's value.
+        delta: f64,
+        /// Whether rows where the expression is null are passed over (else they make windows).
+        ignore_null: bool,
+    },
+    /// `CONDITION(predicate, [KEEP op] n[, ignoreNull=...])`: runs of rows where the predicate
+    /// holds, kept when their length satisfies `op n`.
+    Condition {
+        /// The predicate.
+        expr: Expr,
+        /// The comparison of a run's length with `keep`.
+        op: BinOp,
+        /// The length it is compared with.
+        keep: usize,
+        /// Whether rows where the predicate is null are passed over (else they end a run).
+        ignore_null: bool,
+    },
 }
 
 /// The time windows of GROUP BY.

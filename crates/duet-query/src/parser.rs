@@ -1211,6 +1211,60 @@ impl<'a> Parser<'a> {
             self.expect_sym(")")?;
             return Ok(g);
         }
+        if (self.is_kw("VARIATION") || self.is_kw("CONDITION")) && self.is_sym_at(1, "(") {
+            let variation = self.is_kw("VARIATION");
+            self.bump();
+            self.bump();
+            let expr = self.expr()?;
+            let mut number: Option<f64> = None;
+            let mut op = BinOp::Ge;
+            let mut ignore_null = true;
+            while self.eat_sym(",") {
+                if (self.is_kw("ignoreNull") || self.is_kw("ignoringNull")) && self.is_sym_at(1, "=") {
+                    self.bump();
+                    self.bump();
+                    ignore_null = match self.word()?.to_ascii_lowercase().as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(self.expected("true or false")),
+                    };
+                    continue;
+                }
+                if !variation && self.eat_kw("KEEP") {
+                    op = match self.peek() {
+                        Tok::Sym(">") => BinOp::Gt,
+                        Tok::Sym(">=") => BinOp::Ge,
+                        Tok::Sym("=") | Tok::Sym("==") => BinOp::Eq,
+                        Tok::Sym("<") => BinOp::Lt,
+                        Tok::Sym("<=") => BinOp::Le,
+                        _ => return Err(self.expected("a comparison after KEEP")),
+                    };
+                    self.bump();
+                } else if !variation {
+                    op = BinOp::Eq;
+                }
+                let neg = self.eat_sym("-");
+                let v: f64 = match self.peek().clone() {
+                    Tok::Int(s) | Tok::Float(s) => {
+                        self.bump();
+                        s.parse().map_err(|_| self.expected("a number"))?
+                    }
+                    _ => return Err(self.expected(if variation { "a delta or ignoreNull=..." } else { "KEEP op n or ignoreNull=..." })),
+                };
+                number = Some(if neg { -v } else { v });
+            }
+            self.expect_sym(")")?;
+            g.events = Some(if variation {
+                EventGroup::Variation { expr, delta: number.unwrap_or(0.0).abs(), ignore_null }
+            } else {
+                let keep = number.ok_or_else(|| self.expected("a KEEP condition (such as KEEP>=2)"))?;
+                if keep < 0.0 || keep.fract() != 0.0 {
+                    return Err(self.expected("a whole number of rows to KEEP"));
+                }
+                EventGroup::Condition { expr, op, keep: keep as usize, ignore_null }
+            });
+            return Ok(g);
+        }
         if self.is_kw("COUNT") && self.is_sym_at(1, "(") {
             self.bump();
             self.bump();

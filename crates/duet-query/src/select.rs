@@ -211,6 +211,8 @@ struct Binder<'a> {
     /// Whether the aggregates' types are settled (check_slots ran): literals compared with them
     /// are typed from then on.
     settled: bool,
+    /// The control expression of GROUP BY VARIATION / CONDITION, bound over raw series slots.
+    control: Option<Bound>,
 }
 
 impl<'a> Binder<'a> {
@@ -230,6 +232,7 @@ impl<'a> Binder<'a> {
             slot_index: HashMap::new(),
             max_bytes: usize::MAX,
             settled: false,
+            control: None,
         }
     }
 
@@ -1153,7 +1156,11 @@ fn bind_scope(b: &mut Binder, q: &Query, aggregate: bool, slimit: bool) -> Resul
     for o in outputs.iter().map(|o| &o.b).chain(having.as_ref()) {
         b.check_func(o)?;
     }
-    // Series bound so far are outputs (raw) or nothing (aggregation); WHERE adds its own.
+    if let Some(EventGroup::Variation { expr, .. } | EventGroup::Condition { expr, .. }) = q.group_by.as_ref().and_then(|g| g.events.as_ref()) {
+        b.control = Some(b.condition(expr, Mode::Where)?);
+    }
+    // Series bound so far are outputs (raw), the control expression's, or nothing; WHERE adds
+    // its own.
     let filter = match &s.filter {
         Some(f) => Some(b.condition(f, Mode::Where)?),
         None => None,
@@ -1361,6 +1368,103 @@ fn event_windows(b: &Binder, ev: &EventGroup, bounds: TimeBounds) -> Result<(Win
                     start = i;
                 }
             }
+        }
+        EventGroup::Variation { ignore_null, .. } | EventGroup::Condition { ignore_null, .. } => {
+            let delta = match ev {
+                EventGroup::Variation { delta, .. } => *delta,
+                _ => 0.0,
+            };
+            // The control expression's value at each row of the query and of its own series.
+            let control = b.control.as_ref().expect("bound with the query");
+            let mut data: Vec<Vec<(i64, Value)>> = Vec::with_capacity(b.series.len());
+            for (p, _) in &b.series {
+                let pts = scan_within(b.st, p, bounds.lo, bounds.hi, tc.now, held, 1, b.max_bytes).map_err(|need| memory_exceeded("the rows that make GROUP BY windows", need, b.max_bytes))?;
+                held += pts.len() * std::mem::size_of::<(i64, Value)>();
+                rows.extend(pts.iter().map(|p| p.0));
+                data.push(pts);
+            }
+            rows.sort_unstable();
+            rows.dedup();
+            let mut cursors = vec![0usize; data.len()];
+            let mut row: Vec<Option<Value>> = vec![None; data.len()];
+            // Rows of the current window: its first value (VARIATION), its segments so far and
+            // the row count (CONDITION).
+            let mut base: Option<Option<Value>> = None;
+            let (mut first, mut last, mut run, mut count): (i64, i64, Option<(i64, i64)>, usize) = (0, 0, None, 0);
+            let mut segs: Vec<(i64, i64)> = Vec::new();
+            let keep_ok = |n: usize| match ev {
+                EventGroup::Condition { op, keep, .. } => match op {
+                    BinOp::Gt => n > *keep,
+                    BinOp::Ge => n >= *keep,
+                    BinOp::Lt => n < *keep,
+                    BinOp::Le => n <= *keep,
+                    _ => n == *keep,
+                },
+                _ => true,
+            };
+            let close = |segs: &mut Vec<(i64, i64)>, run: &mut Option<(i64, i64)>, first: i64, last: i64, count: usize, w: &mut Windows, segments: &mut Windows, seg_window: &mut Vec<usize>| {
+                segs.extend(run.take());
+                if count > 0 && keep_ok(count) {
+                    for (lo, hi) in segs.drain(..) {
+                        seg_window.push(w.lo.len());
+                        push(segments, lo, hi);
+                    }
+                    push(w, first, last);
+                }
+                segs.clear();
+            };
+            let variation = matches!(ev, EventGroup::Variation { .. });
+            for t in rows {
+                for (i, d) in data.iter().enumerate() {
+                    let c = &mut cursors[i];
+                    while *c < d.len() && d[*c].0 < t {
+                        *c += 1;
+                    }
+                    row[i] = (*c < d.len() && d[*c].0 == t).then(|| d[*c].1.clone());
+                }
+                let v = eval(control, t, &row, &[])?;
+                if v.is_none() && *ignore_null {
+                    // Passed over: in no window, and a hole in the one it falls in.
+                    segs.extend(run.take());
+                    continue;
+                }
+                // Whether the row continues the current window (VARIATION: within delta of its
+                // first value, nulls together; CONDITION: the predicate holds).
+                let joins = if variation {
+                    match (&base, &v) {
+                        (None, _) => false,
+                        (Some(None), None) => true,
+                        (Some(Some(b0)), Some(x)) => match (b0.as_f64(), x.as_f64()) {
+                            (Some(a), Some(c)) => (c - a).abs() <= delta,
+                            _ => b0 == x,
+                        },
+                        _ => false,
+                    }
+                } else {
+                    is_true(&v)
+                };
+                if variation {
+                    if !joins {
+                        if base.is_some() {
+                            close(&mut segs, &mut run, first, last, count, &mut w, &mut segments, &mut seg_window);
+                        }
+                        base = Some(v.clone());
+                        first = t;
+                        count = 0;
+                    }
+                } else if !joins {
+                    // The predicate is false (or null, not passed over): the run ends.
+                    close(&mut segs, &mut run, first, last, count, &mut w, &mut segments, &mut seg_window);
+                    count = 0;
+                    continue;
+                } else if count == 0 {
+                    first = t;
+                }
+                count += 1;
+                last = t;
+                run = Some(run.map_or((t, t), |(lo, _)| (lo, t)));
+            }
+            close(&mut segs, &mut run, first, last, count, &mut w, &mut segments, &mut seg_window);
         }
         EventGroup::Count { path, size, ignore_null } => {
             let counted = b.matches(path)?;
