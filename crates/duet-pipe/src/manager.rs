@@ -201,6 +201,45 @@ impl PipeManager {
         };
         let differing = diff(&mut conn)?;
         let mut statuses: Vec<&str> = vec!["differs"; differing.len()];
+        // The schema too (series definitions, device alignment, databases and TTLs), where the
+        // receiver can describe its own: data can agree while a definition does not.
+        // (Only for a pipe that carries every schema change: another may leave them apart.)
+        let carries_schema = crate::params::CATEGORIES.iter().filter(|c| c.starts_with("schema")).all(|c| params.source.inclusion.has(c));
+        let compares_schema = conn.caps.schema_check && carries_schema;
+        // (path, description here, description on the peer) where they differ
+        type Differ = Vec<(String, Option<String>, Option<String>)>;
+        let compare = |conn: &mut crate::sink::SinkConn| -> Result<Differ, Status> {
+            let here: BTreeMap<String, String> = self.engine.describe_schema(&params.source.patterns).into_iter().collect();
+            let there: BTreeMap<String, String> = conn.schema(&patterns).map_err(|e| err(StatusCode::PipeError, e))?.into_iter().collect();
+            let keys: std::collections::BTreeSet<&String> = here.keys().chain(there.keys()).collect();
+            Ok(keys.into_iter().filter(|k| here.get(*k) != there.get(*k)).map(|k| (k.clone(), here.get(k).cloned(), there.get(k).cloned())).collect())
+        };
+        let schema_differs = compares_schema && !compare(&mut conn)?.is_empty();
+        // A repair pushes this side's schema ops with their versions first (drops, then
+        // databases, creations and ALTERs), where definitions or data differ: the peer applies
+        // them by its version rules and arrives where a replica that had seen them all would be,
+        // before the points meet it (a point of a type the peer has not adopted yet would go
+        // aside there), and a drop the peer missed takes the points older than it. The peer's
+        // own ops come over by REPAIR PIPE on its side. (The pipe's inclusion applies.)
+        if repair && (schema_differs || !differing.is_empty()) && conn.caps.versioned_schema {
+            let mut batch = Vec::new();
+            let caps = conn.caps;
+            let me = self.me;
+            self.engine
+                .export_schema(&covers, &mut |m| {
+                    if let Some(m) = crate::source::select(&params.source, me, 0, m).and_then(|m| crate::source::for_older_receiver(m, &caps)) {
+                        let mut enc = Vec::new();
+                        m.encode(&mut enc);
+                        batch.push(enc);
+                    }
+                    Ok(())
+                })
+                .map_err(|e| err(StatusCode::PipeError, e))?;
+            for part in batch.chunks(4096) {
+                conn.send(&crate::transfer::encode_batch(part, crate::params::Compression::Lz4)).map_err(|e| err(StatusCode::PipeError, e))?;
+            }
+            tracing::info!(pipe = %name, ops = batch.len(), "schema ops pushed for the repair");
+        }
         if repair && !differing.is_empty() {
             let ranges: Vec<(duet_common::path::Path, i64, i64)> = differing.iter().map(|(p, b, _, _)| (p.clone(), *b, b.saturating_add(bucket - 1))).collect();
             // Push ours: the receiver applies them by version (origin kept, nothing echoes).
@@ -234,48 +273,10 @@ impl PipeManager {
             statuses = differing.iter().map(|(p, b, _, _)| if left.iter().any(|(q, c, _, _)| q == p && c == b) { "differs after repair" } else { "repaired" }).collect();
             tracing::info!(pipe = %name, buckets = differing.len(), still_different = left.len(), "repair finished");
         }
-        // The schema too (series definitions, device alignment, databases and TTLs), where the
-        // receiver can describe its own: data can agree while a definition does not.
-        // (Only for a pipe that carries every schema change: another may leave them apart.)
         let mut schema_rows: Vec<(String, String)> = Vec::new();
-        let carries_schema = crate::params::CATEGORIES.iter().filter(|c| c.starts_with("schema")).all(|c| params.source.inclusion.has(c));
-        if conn.caps.schema_check && carries_schema {
-            // (path, description here, description on the peer) where they differ
-            type Differ = Vec<(String, Option<String>, Option<String>)>;
-            let compare = |conn: &mut crate::sink::SinkConn| -> Result<Differ, Status> {
-                let here: BTreeMap<String, String> = self.engine.describe_schema(&params.source.patterns).into_iter().collect();
-                let there: BTreeMap<String, String> = conn.schema(&patterns).map_err(|e| err(StatusCode::PipeError, e))?.into_iter().collect();
-                let keys: std::collections::BTreeSet<&String> = here.keys().chain(there.keys()).collect();
-                Ok(keys.into_iter().filter(|k| here.get(*k) != there.get(*k)).map(|k| (k.clone(), here.get(k).cloned(), there.get(k).cloned())).collect())
-            };
-            let mut differ = compare(&mut conn)?;
-            let mut suffix = "";
-            // Schema repair pushes this side's schema ops with their versions (drops first, then
-            // databases, creations and ALTERs): the peer applies them by its version rules, and
-            // arrives where a replica that had seen them all would be. The peer's own ops come
-            // over by REPAIR PIPE on its side.
-            if repair && !differ.is_empty() && conn.caps.versioned_schema {
-                let mut batch = Vec::new();
-                let caps = conn.caps;
-                let me = self.me;
-                self.engine
-                    .export_schema(&covers, &mut |m| {
-                        if let Some(m) = crate::source::select(&params.source, me, 0, m).and_then(|m| crate::source::for_older_receiver(m, &caps)) {
-                            let mut enc = Vec::new();
-                            m.encode(&mut enc);
-                            batch.push(enc);
-                        }
-                        Ok(())
-                    })
-                    .map_err(|e| err(StatusCode::PipeError, e))?;
-                for part in batch.chunks(4096) {
-                    conn.send(&crate::transfer::encode_batch(part, crate::params::Compression::Lz4)).map_err(|e| err(StatusCode::PipeError, e))?;
-                }
-                differ = compare(&mut conn)?;
-                suffix = " after repair (REPAIR PIPE on the peer sends its side)";
-                tracing::info!(pipe = %name, still_different = differ.len(), "schema repair finished");
-            }
-            for (k, here, there) in differ {
+        if compares_schema {
+            let suffix = if repair && schema_differs { " after repair (REPAIR PIPE on the peer sends its side)" } else { "" };
+            for (k, here, there) in compare(&mut conn)? {
                 let status = match (here, there) {
                     (Some(a), Some(b)) => format!("schema differs{suffix}: here {a}; peer {b}"),
                     (Some(a), None) => format!("schema only here{suffix}: {a}"),

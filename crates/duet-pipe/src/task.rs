@@ -317,6 +317,13 @@ fn stream(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>, backoff: &
         ctx.store.save_progress(&ctx.name, confirmed, peer).map_err(|e| e.message)?;
         stats.lock().unwrap().confirmed = confirmed;
     }
+    // Without history, nothing before the pipe's creation is to be shipped: it counts as
+    // confirmed (an idle pipe showed those records as remaining until the next write).
+    if first > 1 && confirmed < first - 1 && first - 1 <= wal.readable_seq() {
+        confirmed = first - 1;
+        ctx.store.save_progress(&ctx.name, confirmed, peer).map_err(|e| e.message)?;
+        stats.lock().unwrap().confirmed = confirmed;
+    }
     let widened = ctx.store.resync_requested(&ctx.name);
     if (from < wal.first_seq() && from <= last) || widened {
         // What the pipe still has to ship is no longer in the WAL (history from before the pipe,

@@ -476,6 +476,21 @@ fn alter_pipe_that_widens_the_path_ships_what_it_passed_over() {
 }
 
 #[test]
+fn a_pipe_without_history_has_nothing_remaining_from_before_it() {
+    let a = TestServer::start(&[]);
+    let b = TestServer::start(&[]);
+    for i in 0..20 {
+        sql(&a, &format!("insert into root.nh.d(time, s) values ({i}, {i})"));
+    }
+    sql(&a, &pipe_sql("AB", &b, ", 'source.history.enable'='false'"));
+    sql(&b, &pipe_sql("BA", &a, ", 'source.history.enable'='false'"));
+    // Idle: the records written before the pipe are not to be shipped, so none remain (they were
+    // counted until the next write).
+    drain(&a, &b);
+    assert!(sql(&b, "select s from root.nh.d").times.is_empty());
+}
+
+#[test]
 fn alter_pipe_without_history_that_widens_ships_only_what_came_after_the_pipe() {
     let a = TestServer::start(&[]);
     let b = TestServer::start(&[]);
@@ -771,6 +786,36 @@ fn check_pipe_finds_differences_and_repair_pipe_fixes_them() {
     drain(&a, &b);
     assert_identical(&a, &b);
     assert!(sql(&a, "check pipe AB").rows.is_empty(), "{:?}", sql(&a, "check pipe AB").rows);
+}
+
+#[test]
+fn one_repair_per_side_converges_a_series_made_again_with_another_type_and_a_missed_drop() {
+    let (a, b) = pair();
+    sql(&a, "create timeseries root.rp.d.s INT64");
+    sql(&a, "insert into root.rp.d(time, s) values (1, 1)");
+    sql(&a, "create timeseries root.rp.e.s INT64");
+    sql(&a, "insert into root.rp.e(time, s) values (1, 1)");
+    drain(&a, &b);
+    // The pipes lose B's changes (dropped and made again without history): only REPAIR brings
+    // them over.
+    sql(&a, "drop pipe AB");
+    sql(&b, "drop pipe BA");
+    sql(&b, "drop timeseries root.rp.d.s");
+    sql(&b, "insert into root.rp.d(time, s) values (7, 7.5)");
+    sql(&b, "drop timeseries root.rp.e.s");
+    sql(&b, "create timeseries root.rp.e.s INT64");
+    sql(&b, "insert into root.rp.e(time, s) values (2, 2)");
+    let no_history = ", 'source.history.enable'='false'";
+    sql(&a, &pipe_sql("AB", &b, no_history));
+    sql(&b, &pipe_sql("BA", &a, no_history));
+    sql(&a, "repair pipe AB");
+    sql(&b, "repair pipe BA");
+    // d.s: a DOUBLE now, with B's point (A's REPAIR met it before B's drop came: B's REPAIR sends
+    // its schema before its points). e.s: B's drop reaches A, and takes A's older point.
+    assert!(sql(&a, "check pipe AB").rows.is_empty(), "{:?}", sql(&a, "check pipe AB").rows);
+    assert_identical(&a, &b);
+    assert_eq!(sql(&a, "select s from root.rp.d").times, vec![7]);
+    assert_eq!(sql(&a, "select s from root.rp.e").times, vec![2]);
 }
 
 /// Waits until `q` returns at least `n` rows on `b`.
