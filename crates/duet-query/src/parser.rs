@@ -1202,6 +1202,15 @@ impl<'a> Parser<'a> {
 
     /// After `GROUP BY`: `([s, e), interval[, step])`, `(interval[, step])`, `LEVEL = n[, m]`, or a
     /// time group followed by `, LEVEL = n`.
+    /// `true` or `false` (any case), as an option's value.
+    fn true_false(&mut self) -> Result<bool, Status> {
+        match self.word()?.to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(self.expected("true or false")),
+        }
+    }
+
     fn group_by(&mut self) -> Result<GroupBy, Status> {
         let mut g = GroupBy { time: None, levels: Vec::new(), tags: Vec::new(), events: None };
         if self.is_kw("SESSION") && self.is_sym_at(1, "(") {
@@ -1223,11 +1232,7 @@ impl<'a> Parser<'a> {
                 if (self.is_kw("ignoreNull") || self.is_kw("ignoringNull")) && self.is_sym_at(1, "=") {
                     self.bump();
                     self.bump();
-                    ignore_null = match self.word()?.to_ascii_lowercase().as_str() {
-                        "true" => true,
-                        "false" => false,
-                        _ => return Err(self.expected("true or false")),
-                    };
+                    ignore_null = self.true_false()?;
                     continue;
                 }
                 if !variation && self.eat_kw("KEEP") {
@@ -1281,11 +1286,7 @@ impl<'a> Parser<'a> {
                     return Err(self.expected("ignoreNull=true|false"));
                 }
                 self.expect_sym("=")?;
-                ignore_null = match self.word()?.to_ascii_lowercase().as_str() {
-                    "true" => true,
-                    "false" => false,
-                    _ => return Err(self.expected("true or false")),
-                };
+                ignore_null = self.true_false()?;
             }
             self.expect_sym(")")?;
             g.events = Some(EventGroup::Count { path, size, ignore_null });

@@ -359,6 +359,11 @@ impl Trend {
         })())
     }
 
+    /// The same function with nothing remembered yet (each column keeps its own).
+    pub fn fresh(&self) -> Trend {
+        Trend { prev: Default::default(), ..self.clone() }
+    }
+
     /// The output type for an input of type `t`, or why the function does not take it.
     pub fn output_type(&self, name: &str, input: &str, t: DataType) -> Result<DataType, Status> {
         if !t.is_numeric() {

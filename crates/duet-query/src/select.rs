@@ -550,9 +550,7 @@ impl<'a> Binder<'a> {
                 let mut out = Vec::new();
                 for x in self.expand(&args[0], mode)? {
                     func.output_type(f, &x.name, self.type_of(&x.b))?;
-                    // Each column its own state.
-                    let fresh = Trend::bind(f, &args[1..]).unwrap()?;
-                    out.push(Out { name: scalar_name(f, &x.name, &args[1..]), b: Bound::Trend(Box::new(fresh), Box::new(x.b), f.clone()), prio: PRIO_FUNC });
+                    out.push(Out { name: scalar_name(f, &x.name, &args[1..]), b: Bound::Trend(Box::new(func.fresh()), Box::new(x.b), f.clone()), prio: PRIO_FUNC });
                 }
                 out
             }
@@ -827,6 +825,16 @@ pub fn run(st: &State, tc: TimeContext, q: &Query, max_bytes: usize) -> Result<R
     Ok(rs)
 }
 
+/// The time range of a WHERE that may hold only time conditions (else `refusal`).
+fn time_only_bounds(filter: Option<&Expr>, tc: &TimeContext, refusal: &str) -> Result<TimeBounds, Status> {
+    let Some(f) = filter else { return Ok(ALL_TIME) };
+    let b = time_bounds(f, tc)?;
+    if !b.exact {
+        return Err(semantic(refusal));
+    }
+    Ok(b)
+}
+
 /// GROUP BY TAGS(k, ...): each aggregate over the series its path matches, grouped by their values
 /// of the tags (a series without one is in the group of NULL for it), optionally per time window.
 /// Rows: one per window and tag-value combination (combinations in order of their values, NULL
@@ -838,16 +846,7 @@ fn run_tags(st: &State, tc: TimeContext, q: &Query, max_bytes: usize) -> Result<
     if q.having.is_some() || s.align_by_device || s.limit.is_some() || s.offset > 0 || s.slimit.is_some() || s.soffset > 0 || !g.levels.is_empty() || q.fill.is_some() {
         return Err(semantic("GROUP BY TAGS takes no HAVING, FILL, LIMIT, OFFSET, SLIMIT, SOFFSET, ALIGN BY DEVICE or LEVEL"));
     }
-    let bounds = match &s.filter {
-        Some(f) => {
-            let b = time_bounds(f, &tc)?;
-            if !b.exact {
-                return Err(semantic("GROUP BY TAGS takes only time conditions in WHERE"));
-            }
-            b
-        }
-        None => ALL_TIME,
-    };
+    let bounds = time_only_bounds(s.filter.as_ref(), &tc, "GROUP BY TAGS takes only time conditions in WHERE")?;
     let mut b = Binder::new(st, s.from.clone(), tc, None, Vec::new());
     b.max_bytes = max_bytes;
     // (function, column name, matching series)
@@ -1331,16 +1330,17 @@ fn windows_of(b: &Binder, q: &Query, bounds: TimeBounds, cap: Option<usize>) -> 
 fn event_windows(b: &Binder, ev: &EventGroup, bounds: TimeBounds) -> Result<(Windows, Windows, Vec<usize>), Status> {
     let tc = &b.tc;
     let mut held = 0usize;
-    let mut times_of = |p: &Path| -> Result<Vec<i64>, Status> {
+    let mut points_of = |p: &Path| -> Result<Vec<(i64, Value)>, Status> {
         let pts = scan_within(b.st, p, bounds.lo, bounds.hi, tc.now, held, 1, b.max_bytes).map_err(|need| memory_exceeded("the rows that make GROUP BY windows", need, b.max_bytes))?;
-        held += pts.len() * 8;
-        Ok(pts.into_iter().map(|(t, _)| t).collect())
+        held += pts.len() * std::mem::size_of::<(i64, Value)>();
+        Ok(pts)
     };
+    let times = |pts: Vec<(i64, Value)>| pts.into_iter().map(|(t, _)| t).collect::<Vec<i64>>();
     // The query's rows: every timestamp of the series it aggregates.
     let mut rows = Vec::new();
     for g in &b.groups {
         for (p, _) in &g.members {
-            rows.extend(times_of(p)?);
+            rows.extend(times(points_of(p)?));
         }
     }
     let mut w = Windows::default();
@@ -1378,8 +1378,7 @@ fn event_windows(b: &Binder, ev: &EventGroup, bounds: TimeBounds) -> Result<(Win
             let control = b.control.as_ref().expect("bound with the query");
             let mut data: Vec<Vec<(i64, Value)>> = Vec::with_capacity(b.series.len());
             for (p, _) in &b.series {
-                let pts = scan_within(b.st, p, bounds.lo, bounds.hi, tc.now, held, 1, b.max_bytes).map_err(|need| memory_exceeded("the rows that make GROUP BY windows", need, b.max_bytes))?;
-                held += pts.len() * std::mem::size_of::<(i64, Value)>();
+                let pts = points_of(p)?;
                 rows.extend(pts.iter().map(|p| p.0));
                 data.push(pts);
             }
@@ -1471,7 +1470,7 @@ fn event_windows(b: &Binder, ev: &EventGroup, bounds: TimeBounds) -> Result<(Win
             let [(p, _)] = counted.as_slice() else {
                 return Err(semantic(format!("GROUP BY COUNT counts one series; {} matches {}", path.join("."), counted.len())));
             };
-            let counted_at = times_of(p)?;
+            let counted_at = times(points_of(p)?);
             rows.extend(&counted_at);
             rows.sort_unstable();
             rows.dedup();
@@ -1844,16 +1843,7 @@ fn run_last(st: &State, tc: TimeContext, q: &Query) -> Result<ResultSet, Status>
             }
         }
     }
-    let bounds = match &s.filter {
-        Some(f) => {
-            let tb = time_bounds(f, &tc)?;
-            if !tb.exact {
-                return Err(semantic("a LAST query supports only a time filter in WHERE (e.g. time >= 2024-01-01T00:00:00)"));
-            }
-            tb
-        }
-        None => ALL_TIME,
-    };
+    let bounds = time_only_bounds(s.filter.as_ref(), &tc, "a LAST query supports only a time filter in WHERE (e.g. time >= 2024-01-01T00:00:00)")?;
     let mut series = b.series.clone();
     series.sort_by(|a, b| a.0.cmp(&b.0));
     if q.order_by_timeseries == Some(true) {
