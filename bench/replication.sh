@@ -32,7 +32,7 @@
 #   bench/replication.sh [LAG_RATE_PER_S]
 #   env: DUET_BIN (binaries to test, default target/release after building), SINK_EXTRA (extra sink
 #        parameters, e.g. ",'sink.batch.size-bytes'='8388608'"), LAG_PROBE_S (default 6), LAG_S (10),
-#        LAG_WARMUP_S (10), ROUNDS (3), SUSTAIN_RUNS (2)
+#        LAG_WARMUP_S (10), ROUNDS (3), SUSTAIN_RUNS (2), STEPS (all; 1 = only the ingest overhead)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 rate="${1:-500}"
@@ -105,6 +105,7 @@ solo_s=$(median "${solo_sus[@]}"); paired_s=$(median "${paired_sus[@]}")
 echo "medians: single instance points_per_s=$solo, A with pipes points_per_s=$paired, everything on B points_per_s=$e2e"
 echo "medians, sustained: single instance points_per_s=$solo_s, A with pipes points_per_s=$paired_s"
 stop "$tmp/a$rounds" "$tmp/b$rounds"
+[ "${STEPS:-all}" = 1 ] && exit 0
 # Steps 2 and 3 run each measurement on a fresh pair after a warm-up at the same load: a pair that
 # carried over the data of earlier candidates would be measured with ever more data to compact.
 probe() { # suffix rate seconds -> the lag line
