@@ -295,6 +295,35 @@ def test_create_aligned_time_series(session, db):
     assert res.rows == [[1, 1, 2.5, "a"], [2, 2, None, "b"], [3, None, -0.75, None]]
 
 
+def test_alignment_mismatch_refused_where_it_would_make_a_series(session, db):
+    # As IoTDB: a series is never made with the other alignment than its device's; a write to the
+    # existing series with the other flag is taken (stored with the device's alignment).
+    plain, al = f"{db}.plain", f"{db}.al"
+    session.insert_record(plain, 1, ["a"], [T.INT64], [1])
+    session.insert_aligned_record(al, 1, ["a"], [T.INT64], [1])
+    with pytest.raises(StatementExecutionException) as ei:
+        session.insert_aligned_record(plain, 2, ["a", "b"], [T.INT64, T.INT64], [2, 2])
+    assert "701" in str(ei.value) and "is not aligned" in str(ei.value) and f"{plain}.b" in str(ei.value)
+    with pytest.raises(StatementExecutionException) as ei:
+        session.insert_record(al, 2, ["b"], [T.INT64], [2])
+    assert "701" in str(ei.value) and "is aligned" in str(ei.value)
+    with pytest.raises(StatementExecutionException) as ei:
+        session.create_aligned_time_series(plain, ["c"], [T.INT32], [E.PLAIN], [C.LZ4])
+    assert "609" in str(ei.value) and "createTimeseries" in str(ei.value)
+    with pytest.raises(StatementExecutionException) as ei:
+        session.execute_non_query_statement(f"CREATE TIMESERIES {al}.c INT32")
+    assert "609" in str(ei.value) and "createAlignedTimeseries" in str(ei.value)
+    # Nothing of the refused writes was applied, not even in part.
+    assert query(session, f"SELECT * FROM {plain}").rows == [[1, 1]]
+    assert sorted(show_timeseries(session, f"{db}.**")) == [f"{al}.a", f"{plain}.a"]
+    session.insert_aligned_record(plain, 3, ["a"], [T.INT64], [3])
+    session.insert_record(al, 3, ["a"], [T.INT64], [3])
+    assert query(session, f"SELECT a FROM {plain}").rows == [[1, 1], [3, 3]]
+    assert query(session, f"SELECT a FROM {al}").rows == [[1, 1], [3, 3]]
+    devices = query(session, f"SHOW DEVICES {db}.**")
+    assert sorted((d["Device"], d["IsAligned"]) for d in devices.dicts()) == [(al, "true"), (plain, "false")]
+
+
 # ------------------------------------------------------------------------------------------------
 # Writing and reading back
 # ------------------------------------------------------------------------------------------------

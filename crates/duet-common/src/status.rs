@@ -28,6 +28,8 @@ pub enum StatusCode {
     IllegalPath = 509,
     /// A value does not match the series' data type.
     DataTypeMismatch = 507,
+    /// A series cannot be made with the other alignment than its device's (ALIGNED_TIMESERIES_ERROR).
+    AlignedTimeseriesError = 609,
     /// A metadata operation failed.
     MetadataError = 1000,
     /// A write was rejected by the storage engine.

@@ -409,9 +409,11 @@ impl Schema {
         let dev = p.parent().unwrap();
         if let Some(info) = self.devices.get(&dev) {
             if info.aligned != d.aligned {
+                let (is, create) = if info.aligned { ("is", "createAlignedTimeseries") } else { ("is not", "createTimeseries") };
+                let as_ = if d.aligned { "an aligned" } else { "a non-aligned" };
                 return Err(Status::new(
-                    StatusCode::IllegalParameter,
-                    format!("device {dev} is {}aligned; {} cannot be added as {}aligned", if info.aligned { "" } else { "not " }, p, if d.aligned { "" } else { "not " }),
+                    StatusCode::AlignedTimeseriesError,
+                    format!("Timeseries under this device {is} aligned, please use {create} or change device. (Path: {dev}): {p} cannot be added as {as_} series"),
                 ));
             }
             if let Some(alias) = &d.alias {
@@ -992,7 +994,7 @@ mod tests {
         let nodb = Op::CreateSeries(vec![SeriesDef::simple(p("root.other.d.s"), DataType::Int32, false)]);
         assert_eq!(s.validate(&nodb).unwrap_err().code, StatusCode::DatabaseNotExist);
         let mixed = Op::CreateSeries(vec![SeriesDef::simple(p("root.db.d.s2"), DataType::Int32, true)]);
-        assert_eq!(s.validate(&mixed).unwrap_err().code, StatusCode::IllegalParameter);
+        assert_eq!(s.validate(&mixed).unwrap_err().code, StatusCode::AlignedTimeseriesError);
         assert_eq!(s.resolve_measurement(&p("root.db.d"), "temp").unwrap().def.path, p("root.db.d.s1"));
         let back = Schema::from_snapshot(&s.snapshot()).unwrap();
         assert_eq!(back.series(&p("root.db.d.s1")).unwrap().def, def);

@@ -848,19 +848,35 @@ impl State {
 /// Writes an insert the way the schema knows its series, before it is logged and shipped: a
 /// column named by an alias goes to the aliased series (as in IoTDB), and a batch for an existing
 /// device takes the device's alignment. A replica that has to create the series from this write
-/// (it dropped them, concurrently) then makes what this side holds.
-fn resolve_insert(schema: &Schema, batches: &mut [InsertBatch]) {
+/// (it dropped them, concurrently) then makes what this side holds. As in IoTDB, a write with the
+/// other alignment than its device's is refused where it would make a new series there.
+fn resolve_insert(schema: &Schema, batches: &mut [InsertBatch]) -> Result<(), Status> {
     for b in batches {
         let Some(dev) = schema.device(&b.device) else { continue };
-        b.aligned = dev.aligned;
         for c in &mut b.columns {
             if schema.series(&b.device.child(&c.name)).is_none() {
-                if let Some(s) = schema.resolve_measurement(&b.device, &c.name) {
-                    c.name = s.def.path.last().to_string();
+                match schema.resolve_measurement(&b.device, &c.name) {
+                    Some(s) => c.name = s.def.path.last().to_string(),
+                    None if b.aligned != dev.aligned => {
+                        let is = if dev.aligned { "is" } else { "is not" };
+                        let by = if b.aligned { "an aligned" } else { "a non-aligned" };
+                        return Err(Status::new(
+                            StatusCode::SemanticError,
+                            format!(
+                                "Timeseries under this device {is} aligned, please use createTimeseries or change device. (Path: {}): \
+                                 {} would be created by {by} insert",
+                                b.device,
+                                b.device.child(&c.name)
+                            ),
+                        ));
+                    }
+                    None => {}
                 }
             }
         }
+        b.aligned = dev.aligned;
     }
+    Ok(())
 }
 
 /// One source of a merged read: times, values, versions (one per point) and the offset of the
@@ -1142,7 +1158,7 @@ impl Engine {
         let mut ops = {
             let st = self.state();
             if let Op::Insert(batches) = &mut op {
-                resolve_insert(&st.schema, batches);
+                resolve_insert(&st.schema, batches)?;
             }
             self.prepare(&st.schema, &op)?
         };
