@@ -530,6 +530,58 @@ def test_query_pages_through_many_rows(session, db):
             assert float(got) == v[1], f"time {t}"
 
 
+def test_show_queries_and_kill_query(session, server, db):
+    import re
+
+    dev = f"{db}.kq"
+    ts = list(range(1, 201))
+    session.insert_tablet(Tablet(dev, ["v"], [T.INT64], [[t] for t in ts], ts))
+    sql = f"SELECT v FROM {dev}"
+    # fetch_size=3: the first rows came with the reply, the rest waits for fetches, and the query
+    # is in flight (listed, killable) until it is read to its end or closed, as in IoTDB.
+    ds = session.execute_query_statement(sql)
+    other = server.session(compression=False)
+    try:
+        res = query(other, "SHOW QUERIES")
+        assert res.columns == ["Time", "QueryId", "DataNodeId", "ElapsedTime", "Statement"]
+        rows = res.dicts()
+        mine = [r for r in rows if r["Statement"] == sql]
+        assert len(mine) == 1, rows
+        qid = mine[0]["QueryId"]
+        assert re.fullmatch(r"\d{8}_\d{6}_\d{5}_1", qid), qid
+        assert mine[0]["DataNodeId"] == 1 and 0 <= mine[0]["ElapsedTime"] < 600
+        assert any(r["Statement"] == "SHOW QUERIES" for r in rows), "SHOW QUERIES lists itself"
+        assert [r["QueryId"] for r in query(other, f"SHOW QUERIES WHERE QueryId = '{qid}'").dicts()] == [qid]
+        assert query(other, "SHOW QUERIES WHERE ElapsedTime > 100000").rows == []
+        newest_first = query(other, "SHOW QUERIES ORDER BY Time DESC LIMIT 1").dicts()
+        assert len(newest_first) == 1 and newest_first[0]["Statement"].startswith("SHOW QUERIES ORDER BY")
+        with pytest.raises(StatementExecutionException) as ei:
+            other.execute_non_query_statement("KILL QUERY '20000101_000000_00000_1'")
+        assert "714" in str(ei.value)
+        with pytest.raises(StatementExecutionException) as ei:
+            other.execute_non_query_statement("KILL QUERY 20000101_000000_00000_1")  # unquoted, as in IoTDB's docs
+        assert "714" in str(ei.value)
+
+        other.execute_non_query_statement(f"KILL QUERY '{qid}'")
+        with pytest.raises(Exception) as ei:
+            while ds.has_next():
+                ds.next()
+        assert "715" in str(ei.value) or "killed" in str(ei.value), ei.value
+        assert not [r for r in query(other, "SHOW QUERIES").dicts() if r["Statement"] == sql]
+
+        # KILL ALL QUERIES stops every statement in flight but itself; new queries run.
+        pending = session.execute_query_statement(sql)
+        other.execute_non_query_statement("KILL ALL QUERIES")
+        with pytest.raises(Exception) as ei:
+            while pending.has_next():
+                pending.next()
+        assert "715" in str(ei.value) or "killed" in str(ei.value), ei.value
+        assert len(query(session, sql).rows) == 200
+        assert [r["Statement"] for r in query(other, "SHOW QUERIES").dicts()] == ["SHOW QUERIES"]
+    finally:
+        other.close()
+
+
 def test_empty_query_result(session, db):
     session.insert_record(f"{db}.d", 10, ["v"], [T.INT32], [1])
     res = query(session, f"SELECT v FROM {db}.d WHERE time > 1000")

@@ -42,6 +42,10 @@ pub enum StatusCode {
     SemanticError = 701,
     /// A query would hold more memory than it may (IoTDB's QUERY_EXECUTION_MEMORY_NOT_ENOUGH).
     QueryExecutionMemoryNotEnough = 719,
+    /// KILL QUERY named no statement in flight (NO_SUCH_QUERY).
+    NoSuchQuery = 714,
+    /// The statement was stopped by KILL QUERY (QUERY_WAS_KILLED).
+    QueryWasKilled = 715,
     /// The user/password pair is wrong.
     WrongLoginPassword = 801,
     /// The session is not logged in.

@@ -421,6 +421,19 @@ pub enum Statement {
     ShowVersion,
     /// SHOW VARIABLES.
     ShowVariables,
+    /// SHOW QUERIES [WHERE ...] [ORDER BY column [ASC|DESC], ...] [LIMIT n] [OFFSET n].
+    ShowQueries {
+        /// Condition over the columns (Time, QueryId, DataNodeId, ElapsedTime, Statement).
+        filter: Option<Expr>,
+        /// Sort keys: column name and whether descending.
+        order: Vec<(String, bool)>,
+        /// LIMIT.
+        limit: Option<usize>,
+        /// OFFSET.
+        offset: usize,
+    },
+    /// KILL QUERY 'id' (Some) or KILL ALL QUERIES (None).
+    KillQuery(Option<String>),
     /// SHOW CLUSTER [DETAILS].
     ShowCluster(bool),
     /// SET TTL TO path ttl.

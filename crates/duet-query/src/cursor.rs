@@ -146,6 +146,7 @@ impl RawCursor {
         let max_rows = max_rows.max(1);
         let mut bytes = 0usize;
         'scopes: while !self.done && page.len() < max_rows && bytes < max_bytes {
+            crate::running::checkpoint()?;
             let sc = &self.scopes[self.scope];
             let (lo, hi) = match (self.pos, self.desc) {
                 (None, _) => (sc.lo, sc.hi),
@@ -345,7 +346,7 @@ mod tests {
     }
 
     fn sql(e: &Engine, text: &str, max_bytes: usize) -> Result<Output, Status> {
-        let ctx = Context { engine: e, zone_offset: 0, server: &NoServer, pipes: None, max_result_bytes: max_bytes };
+        let ctx = Context { engine: e, zone_offset: 0, server: &NoServer, pipes: None, max_result_bytes: max_bytes, queries: None };
         execute(&ctx, parse(text)?)
     }
 

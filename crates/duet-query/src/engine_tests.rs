@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use duet_common::mutation::{Column, ColumnValues, InsertBatch, Op, SeriesDef};
 use duet_common::path::Path;
 use duet_common::time::Precision;
+use duet_common::StatusCode;
 use duet_common::types::{DataType, Value};
 use duet_common::version::InstanceId;
 use duet_storage::{Engine, EngineConfig, SyncMode};
@@ -60,7 +61,7 @@ pub(crate) fn engine_at_level(dir: &std::path::Path, level: usize) -> Engine {
 }
 
 fn run(e: &Engine, zone_offset: i32, sql: &str) -> Result<Option<ResultSet>, duet_common::status::Status> {
-    let ctx = Context { engine: e, zone_offset, server: &NoServer, pipes: None, max_result_bytes: 1 << 30 };
+    let ctx = Context { engine: e, zone_offset, server: &NoServer, pipes: None, max_result_bytes: 1 << 30, queries: None };
     execute(&ctx, parse(sql)?)?.into_result(e, ctx.max_result_bytes)
 }
 
@@ -91,6 +92,52 @@ fn the_session_zone_reads_literals_and_counts_months() {
     // now() arithmetic stays exact in integer time.
     let r = rows(&e, 0, "select count(v) from root.tz.d where time > now() - 36500d");
     assert_eq!(r[0].1[0], Some(Value::I64(3)));
+}
+
+#[test]
+fn a_killed_statement_stops_in_every_kind_of_query() {
+    let d = tempfile::tempdir().unwrap();
+    let e = engine(d.path());
+    for dev in ["d1", "d2", "d3", "d4", "d5"] {
+        run(&e, 0, &format!("insert into root.k.{dev}(timestamp, a, b) values (1, 1, 10), (2, 2, 20), (3, 3, 30)")).unwrap();
+    }
+    let queries = [
+        "select a, b from root.k.*",
+        "select a from root.k.* fill(linear)",
+        "select count(a), avg(b) from root.k.*",
+        "select count(a) from root.k.* group by ([0, 10), 1ms)",
+        "select count(a) from root.k.** group by level = 1",
+        "select a from root.k.* align by device",
+        "select count(a) from root.k.* align by device",
+        "select a from root.k.d1 order by a desc",
+        "select diff(a) from root.k.*",
+        "select count(a) from root.k.* group by session(1ms)",
+    ];
+    let reg = crate::running::Registry::new(1);
+    for q in queries {
+        let ctx = Context { engine: &e, zone_offset: 0, server: &NoServer, pipes: None, max_result_bytes: 1 << 30, queries: Some(&reg) };
+        // Runs when not killed...
+        let running = reg.start(q, 0);
+        let rs = running.enter_with(|| execute(&ctx, parse(q).unwrap())?.into_result(&e, 1 << 30)).unwrap_or_else(|s| panic!("{q}: {}", s.message));
+        assert!(rs.is_some_and(|rs| !rs.is_empty()), "{q}");
+        // ...and stops at its first checkpoint once KILL QUERY marked it.
+        assert!(reg.kill(&running.entry().id));
+        let err = running.enter_with(|| execute(&ctx, parse(q).unwrap())?.into_result(&e, 1 << 30)).unwrap_err();
+        assert_eq!((err.code, err.message.as_str()), (StatusCode::QueryWasKilled, crate::running::KILLED_MESSAGE), "{q}");
+    }
+    // KILL QUERY of an id that is not running, SHOW QUERIES with a filter, KILL ALL QUERIES.
+    let ctx = Context { engine: &e, zone_offset: 0, server: &NoServer, pipes: None, max_result_bytes: 1 << 30, queries: Some(&reg) };
+    let other = reg.start("select a from root.k.d1", 1_709_296_496_000);
+    let err = execute(&ctx, parse("kill query '20000101_000000_00000_1'").unwrap()).unwrap_err();
+    assert_eq!(err.code, StatusCode::NoSuchQuery);
+    let me = reg.start("show queries where statement = 'select a from root.k.d1' or elapsedtime < 0", 0);
+    let rs = me.enter_with(|| execute(&ctx, parse(&me.entry().statement).unwrap())).unwrap().into_result(&e, 1 << 30).unwrap().unwrap();
+    assert_eq!((rs.len(), rs.times[0]), (1, 1_709_296_496_000));
+    assert_eq!(rs.cols[0][0], Some(Value::Bytes(b"20240301_123456_00010_1".to_vec())));
+    let err = execute(&ctx, parse("show queries where nosuch > 1").unwrap()).unwrap_err();
+    assert!(err.message.contains("no column nosuch"), "{}", err.message);
+    me.enter_with(|| execute(&ctx, parse("kill all queries").unwrap())).unwrap();
+    assert!(other.check().is_err() && me.check().is_ok());
 }
 
 #[test]

@@ -55,6 +55,8 @@ pub struct Context<'a> {
     pub pipes: Option<&'a dyn PipeControl>,
     /// Most bytes a statement may hold in memory for its result (`query_memory_limit_in_byte`).
     pub max_result_bytes: usize,
+    /// Statements in flight (SHOW QUERIES, KILL QUERY), when the server keeps them.
+    pub queries: Option<&'a crate::running::Registry>,
 }
 
 /// The outcome of a statement.
@@ -184,6 +186,22 @@ fn run(ctx: &Context, stmt: Statement) -> Result<Output, Status> {
                 rs.push_text_row(vec![Some(k), Some(v)]);
             }
             Ok(Output::Rows(rs))
+        }
+        Statement::ShowQueries { filter, order, limit, offset } => {
+            let reg = ctx.queries.ok_or_else(|| Status::new(StatusCode::UnsupportedOperation, "SHOW QUERIES needs a server"))?;
+            crate::show::queries(reg, e.precision().per_second(), filter.as_ref(), &order, limit, offset).map(Output::Rows)
+        }
+        Statement::KillQuery(id) => {
+            let reg = ctx.queries.ok_or_else(|| Status::new(StatusCode::UnsupportedOperation, "KILL QUERY needs a server"))?;
+            match id {
+                Some(id) if reg.kill(&id) => Ok(Output::Done),
+                Some(id) => Err(Status::new(StatusCode::NoSuchQuery, format!("no query with id {id} is running (SHOW QUERIES lists them)"))),
+                None => {
+                    let me = crate::running::current().map(|c| c.id.clone());
+                    reg.kill_all(me.as_deref());
+                    Ok(Output::Done)
+                }
+            }
         }
         Statement::ShowDatabases(pattern) => {
             let st = e.state();

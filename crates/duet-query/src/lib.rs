@@ -14,6 +14,8 @@
 //! - [`eval`]: expression evaluation and time arithmetic (literals, durations, `now()`).
 //! - [`scalar`]: built-in scalar functions (math, CAST, strings) and LIKE / REGEXP.
 //! - [`into`]: SELECT INTO: a result written to target series (placeholders `::`, `${i}`).
+//! - [`running`]: statements in flight (SHOW QUERIES, KILL QUERY) and the checkpoints where a
+//!   killed query stops.
 //! - [`exec`]: statement dispatch: schema statements, INSERT, DELETE, time bounds of a WHERE.
 //! - [`select`]: SELECT: binding and naming, raw rows, aggregation, GROUP BY, HAVING, FILL, LAST,
 //!   ALIGN BY DEVICE.
@@ -34,6 +36,7 @@ pub mod into;
 pub mod lexer;
 pub mod parser;
 pub mod result;
+pub mod running;
 pub mod scalar;
 pub mod select;
 pub mod show;

@@ -194,13 +194,22 @@ impl<'a> Parser<'a> {
 
     fn statement(&mut self) -> Result<Statement, Status> {
         let Tok::Ident(first) = self.peek().clone() else {
-            return Err(self.expected("a statement (SELECT, INSERT, CREATE, SHOW, DELETE, DROP, COUNT, FLUSH, SET, UNSET, START, STOP, ALTER)"));
+            return Err(self.expected("a statement (SELECT, INSERT, CREATE, SHOW, DELETE, DROP, COUNT, FLUSH, SET, UNSET, START, STOP, ALTER, KILL)"));
         };
         match first.to_ascii_uppercase().as_str() {
             "SELECT" => self.select().map(|q| Statement::Query(Box::new(q))),
             "INSERT" => self.insert(),
             "CREATE" => self.create(),
             "SHOW" => self.show(),
+            "KILL" => {
+                self.bump();
+                if self.eat_kw("ALL") {
+                    self.expect_kw("QUERIES")?;
+                    return Ok(Statement::KillQuery(None));
+                }
+                self.expect_kw("QUERY")?;
+                self.query_id().map(|id| Statement::KillQuery(Some(id)))
+            }
             "COUNT" => self.count(),
             "DELETE" => self.delete(),
             "DROP" => self.drop(),
@@ -257,7 +266,7 @@ impl<'a> Parser<'a> {
                 }
                 Ok(Statement::UnsetTtl(self.ttl_target()?))
             }
-            _ => Err(self.expected("a statement (SELECT, INSERT, CREATE, SHOW, DELETE, DROP, COUNT, FLUSH, SET, UNSET, START, STOP, ALTER)")),
+            _ => Err(self.expected("a statement (SELECT, INSERT, CREATE, SHOW, DELETE, DROP, COUNT, FLUSH, SET, UNSET, START, STOP, ALTER, KILL)")),
         }
     }
 
@@ -366,6 +375,25 @@ impl<'a> Parser<'a> {
             }
             _ => Err(self.expected("an integer")),
         }
+    }
+
+    /// A query id as SHOW QUERIES lists it: quoted, or as written (`20240301_123456_00000_1`
+    /// lexes as a number followed by an identifier; the adjacent tokens are taken together).
+    fn query_id(&mut self) -> Result<String, Status> {
+        if let Tok::Str(s) = self.peek().clone() {
+            self.bump();
+            return Ok(s);
+        }
+        let first = self.cur().clone();
+        if !matches!(first.tok, Tok::Int(_) | Tok::Ident(_)) {
+            return Err(self.expected("a query id such as '20240301_123456_00000_1'"));
+        }
+        let mut end = first.end;
+        self.bump();
+        while self.cur().start == end && matches!(self.peek(), Tok::Int(_) | Tok::Ident(_)) {
+            end = self.bump().end;
+        }
+        Ok(self.sql[first.start..end].to_string())
     }
 
     fn usize(&mut self) -> Result<usize, Status> {
@@ -781,6 +809,26 @@ impl<'a> Parser<'a> {
         }
         if self.eat_kw("VARIABLES") {
             return Ok(Statement::ShowVariables);
+        }
+        if self.eat_kw("QUERIES") {
+            let filter = if self.eat_kw("WHERE") { Some(self.expr()?) } else { None };
+            let mut order = Vec::new();
+            if self.eat_kw("ORDER") {
+                self.expect_kw("BY")?;
+                loop {
+                    let col = if self.eat_kw("TIME") { "Time".to_string() } else { self.name()? };
+                    let desc = self.eat_kw("DESC");
+                    if !desc {
+                        self.eat_kw("ASC");
+                    }
+                    order.push((col, desc));
+                    if !self.eat_sym(",") {
+                        break;
+                    }
+                }
+            }
+            let (limit, offset) = self.limit_offset()?;
+            return Ok(Statement::ShowQueries { filter, order, limit, offset });
         }
         if self.eat_kw("PIPES") {
             if self.eat_kw("WHERE") {

@@ -1034,6 +1034,7 @@ fn raw_cursor(st: &State, tc: TimeContext, q: &Query) -> Result<RawCursor, Statu
     let mut bound: Vec<DeviceScope> = Vec::new();
     let mut columns: Vec<(String, DataType)> = Vec::new();
     for d in devices {
+        crate::running::checkpoint()?;
         let mut b = Binder::new(st, vec![PathPattern::exact(&d)], tc, Some(d.clone()), Vec::new());
         let (outputs, _, filter, bounds) = bind_scope(&mut b, q, false, false)?;
         if outputs.is_empty() {
@@ -1194,6 +1195,7 @@ fn raw_rows(b: &Binder, s: &Select, outputs: &[Out], filter: Option<&Bound>, bou
     let mut data: Vec<Vec<(i64, Value)>> = Vec::with_capacity(series.len());
     let mut held = 0usize;
     for (p, _) in series {
+        crate::running::checkpoint()?;
         let pts = scan_within(b.st, p, bounds.lo, bounds.hi, b.tc.now, held, 1, b.max_bytes)
             .map_err(|needed| memory_exceeded("reading the points of this query (linear FILL needs all of them at once)", needed, b.max_bytes))?;
         held = held.saturating_add(pts.len() * std::mem::size_of::<(i64, Value)>());
@@ -1564,6 +1566,7 @@ impl GroupJob<'_> {
             let mut agg = WindowAgg::new(self.windows, g.need);
             if self.lo <= self.hi {
                 for (p, t) in &g.members {
+                    crate::running::checkpoint()?;
                     // Without a value filter typed parts go straight into the aggregates (no
                     // per-point `Value`), and a page that only one window holds is merged from its
                     // statistics without being decoded.
@@ -1672,8 +1675,10 @@ fn aggregate_rows(
             vec![job.run(&groups, &slots_of)]
         } else {
             let chunk = groups.len().div_ceil(threads);
+            let current = crate::running::current();
             std::thread::scope(|scope| {
-                let handles: Vec<_> = groups.chunks(chunk).map(|part| scope.spawn(|| job.run(part, &slots_of))).collect();
+                let handles: Vec<_> =
+                    groups.chunks(chunk).map(|part| scope.spawn(|| crate::running::within(current.clone(), || job.run(part, &slots_of)))).collect();
                 handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(Status::new(StatusCode::InternalServerError, "an aggregation thread panicked")))).collect()
             })
         };
@@ -1736,6 +1741,7 @@ fn by_device(st: &State, tc: TimeContext, q: &Query, aggregate: bool, cap: Optio
     // The devices' results are held together until they are stacked: they share the budget.
     let mut held = 0usize;
     for d in devices {
+        crate::running::checkpoint()?;
         let mut b = Binder::new(st, vec![PathPattern::exact(&d)], tc, Some(d.clone()), Vec::new());
         b.max_bytes = max_bytes.saturating_sub(held);
         let rs = run_scope(b, q, aggregate, cap, false)?;

@@ -9,8 +9,11 @@ use duet_schema::tree::SeriesInfo;
 use duet_storage::engine::State;
 use duet_storage::Engine;
 
-use crate::ast::SchemaFilter;
+use duet_common::{Status, StatusCode};
+
+use crate::ast::{BinOp, Expr, Literal, SchemaFilter};
 use crate::result::ResultSet;
+use crate::running::Registry;
 
 fn all() -> PathPattern {
     PathPattern::parse("root.**").expect("a valid pattern")
@@ -236,4 +239,124 @@ pub fn show_ttl(e: &Engine, pattern: Option<&PathPattern>) -> ResultSet {
         }
     }
     rs
+}
+
+/// A value of a SHOW QUERIES row, for its WHERE and ORDER BY.
+#[derive(Clone, Debug, PartialEq, PartialOrd)]
+enum QueryCell {
+    Num(f64),
+    Text(String),
+}
+
+const QUERY_COLUMNS: [&str; 5] = ["Time", "QueryId", "DataNodeId", "ElapsedTime", "Statement"];
+
+fn query_column(name: &str) -> Result<usize, Status> {
+    QUERY_COLUMNS.iter().position(|c| c.eq_ignore_ascii_case(name)).ok_or_else(|| {
+        Status::new(StatusCode::SemanticError, format!("SHOW QUERIES has no column {name} (it has {})", QUERY_COLUMNS.join(", ")))
+    })
+}
+
+fn query_operand(e: &Expr, row: &[QueryCell]) -> Result<QueryCell, Status> {
+    Ok(match e {
+        Expr::Time => row[0].clone(),
+        Expr::Path(nodes) if nodes.len() == 1 => row[query_column(&nodes[0])?].clone(),
+        Expr::Lit(Literal::Int(i)) => QueryCell::Num(*i as f64),
+        Expr::Lit(Literal::Float(f)) => QueryCell::Num(*f),
+        Expr::Lit(Literal::Str(s)) => QueryCell::Text(s.clone()),
+        Expr::Neg(inner) => match query_operand(inner, row)? {
+            QueryCell::Num(x) => QueryCell::Num(-x),
+            QueryCell::Text(_) => return Err(Status::new(StatusCode::SemanticError, "SHOW QUERIES: a text cannot be negated")),
+        },
+        other => return Err(Status::new(StatusCode::SemanticError, format!("SHOW QUERIES ... WHERE compares its columns with literals; {other:?} is not one of them"))),
+    })
+}
+
+fn query_row_matches(e: &Expr, row: &[QueryCell]) -> Result<bool, Status> {
+    let cmp = |a: &Expr, b: &Expr| -> Result<Option<std::cmp::Ordering>, Status> {
+        match (query_operand(a, row)?, query_operand(b, row)?) {
+            (QueryCell::Num(x), QueryCell::Num(y)) => Ok(x.partial_cmp(&y)),
+            (QueryCell::Text(x), QueryCell::Text(y)) => Ok(Some(x.cmp(&y))),
+            _ => Err(Status::new(StatusCode::SemanticError, "SHOW QUERIES ... WHERE compares a text column with a number")),
+        }
+    };
+    use std::cmp::Ordering::*;
+    Ok(match e {
+        Expr::Binary(BinOp::And, a, b) => query_row_matches(a, row)? && query_row_matches(b, row)?,
+        Expr::Binary(BinOp::Or, a, b) => query_row_matches(a, row)? || query_row_matches(b, row)?,
+        Expr::Not(a) => !query_row_matches(a, row)?,
+        Expr::Binary(op @ (BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge), a, b) => match cmp(a, b)? {
+            None => false,
+            Some(o) => match op {
+                BinOp::Eq => o == Equal,
+                BinOp::Ne => o != Equal,
+                BinOp::Lt => o == Less,
+                BinOp::Le => o != Greater,
+                BinOp::Gt => o == Greater,
+                _ => o != Less,
+            },
+        },
+        Expr::Between { expr, lo, hi, not } => {
+            let inside = cmp(expr, lo)?.is_some_and(|o| o != Less) && cmp(expr, hi)?.is_some_and(|o| o != Greater);
+            inside != *not
+        }
+        Expr::In(a, list, not) => {
+            let v = query_operand(a, row)?;
+            let mut found = false;
+            for l in list {
+                found |= query_operand(&Expr::Lit(l.clone()), row)? == v;
+            }
+            found != *not
+        }
+        other => return Err(Status::new(StatusCode::SemanticError, format!("SHOW QUERIES ... WHERE takes comparisons, BETWEEN and IN joined by AND, OR, NOT; not {other:?}"))),
+    })
+}
+
+/// SHOW QUERIES: the statements in flight (this one included, as in IoTDB), with their start as
+/// the row time (`per_second`: the instance's time precision).
+pub fn queries(reg: &Registry, per_second: i64, filter: Option<&Expr>, order: &[(String, bool)], limit: Option<usize>, offset: usize) -> Result<ResultSet, Status> {
+    let keys = order.iter().map(|(c, desc)| query_column(c).map(|i| (i, *desc))).collect::<Result<Vec<_>, _>>()?;
+    let mut rows = Vec::new();
+    for e in reg.list() {
+        let time = e.started_ms.saturating_mul(per_second) / 1000;
+        let row = vec![
+            QueryCell::Num(time as f64),
+            QueryCell::Text(e.id.clone()),
+            QueryCell::Num(reg.node_id() as f64),
+            QueryCell::Num(e.elapsed_secs()),
+            QueryCell::Text(e.statement.clone()),
+        ];
+        if let Some(f) = filter {
+            if !query_row_matches(f, &row)? {
+                continue;
+            }
+        }
+        rows.push((time, row));
+    }
+    rows.sort_by(|(_, a), (_, b)| {
+        for &(i, desc) in &keys {
+            let o = a[i].partial_cmp(&b[i]).unwrap_or(std::cmp::Ordering::Equal);
+            if o != std::cmp::Ordering::Equal {
+                return if desc { o.reverse() } else { o };
+            }
+        }
+        a[0].partial_cmp(&b[0]).unwrap_or(std::cmp::Ordering::Equal).then_with(|| a[1].partial_cmp(&b[1]).unwrap_or(std::cmp::Ordering::Equal))
+    });
+    let mut rs = ResultSet {
+        columns: QUERY_COLUMNS[1..].iter().map(|c| c.to_string()).collect(),
+        types: vec![DataType::Text, DataType::Int32, DataType::Float, DataType::Text],
+        ignore_time: false,
+        times: vec![],
+        cols: vec![Vec::new(); 4],
+    };
+    for (time, row) in rows.into_iter().skip(offset).take(limit.unwrap_or(usize::MAX)) {
+        rs.times.push(time);
+        for (c, cell) in row.into_iter().skip(1).enumerate() {
+            rs.cols[c].push(Some(match (cell, rs.types[c]) {
+                (QueryCell::Num(x), DataType::Int32) => Value::I32(x as i32),
+                (QueryCell::Num(x), _) => Value::F32(x as f32),
+                (QueryCell::Text(t), _) => Value::Bytes(t.into_bytes()),
+            }));
+        }
+    }
+    Ok(rs)
 }

@@ -64,7 +64,7 @@ impl Server {
         engine.start_background();
         let checker = info.clone();
         let receiver = duet_pipe::Receiver::new(engine.clone(), cfg.precision, Box::new(move |u, p| checker.check_password(u, p)));
-        let shared = Arc::new(Shared { engine, pipes, receiver, info, next_session: AtomicI64::new(1), held_results: Default::default() });
+        let shared = Arc::new(Shared { engine, pipes, receiver, info, next_session: AtomicI64::new(1), held_results: Default::default(), queries: duet_query::running::Registry::new(1) });
         if let Some(port) = cfg.metrics_port {
             crate::metrics::serve(cfg.rpc_address.clone(), port, shared.clone())?;
         }

@@ -14,6 +14,7 @@ use duet_common::types::{infer_type, Compressor, DataType, Encoding, Value};
 use duet_protocol::rpc::*;
 use duet_protocol::{tablet, tsblock};
 use duet_query::ast::{Expr, Literal, Select, SelectItem, Statement};
+use duet_query::running::Running;
 use duet_query::{Output, RawCursor, ResultSet};
 use duet_storage::Engine;
 
@@ -38,6 +39,8 @@ pub struct Shared {
     pub next_session: AtomicI64,
     /// Bytes of computed results that sessions hold between fetches, over all connections.
     pub held_results: Arc<std::sync::atomic::AtomicUsize>,
+    /// Statements in flight (SHOW QUERIES, KILL QUERY).
+    pub queries: Arc<duet_query::running::Registry>,
 }
 
 /// Results held between fetches, over all sessions, may take this many times
@@ -58,7 +61,13 @@ impl Drop for HeldBytes {
 }
 
 /// An open query of a session, until the client has read it or closes it.
-enum Query {
+struct Query {
+    what: Pending,
+    /// The statement stays listed by SHOW QUERIES (and can be killed) until read or closed.
+    running: Running,
+}
+
+enum Pending {
     /// A result computed whole (bounded by `query_memory_limit_in_byte`) and the next row to send.
     Rows { rs: ResultSet, next: usize, _held: HeldBytes },
     /// A raw query: the cursor reads each page when it is fetched, holding no rows in between.
@@ -165,6 +174,7 @@ impl Connection {
             server: &self.shared.info,
             pipes: Some(&*self.shared.pipes),
             max_result_bytes: self.shared.info.config.query_memory_bytes,
+            queries: Some(&self.shared.queries),
         };
         duet_query::execute(&ctx, stmt)
     }
@@ -200,7 +210,24 @@ impl Connection {
 
     /// Turns an outcome into an ExecuteStatementResp with the first `fetch_size` rows, keeping
     /// what the rest needs for fetchResultsV2: a computed result, or a raw query's cursor.
-    fn respond(&self, r: Result<Output, DStatus>, fetch_size: Option<i32>) -> ExecuteStatementResp {
+    /// Registers a statement for SHOW QUERIES / KILL QUERY.
+    fn start_statement(&self, text: &str) -> Running {
+        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        self.shared.queries.start(text, now_ms)
+    }
+
+    /// Runs `f` as the statement `text` (listed by SHOW QUERIES, stopped by KILL QUERY) and
+    /// responds with its outcome.
+    fn respond_to(&self, text: &str, fetch_size: Option<i32>, f: impl FnOnce() -> Result<Output, DStatus>) -> ExecuteStatementResp {
+        let running = self.start_statement(text);
+        let r = {
+            let _current = running.enter();
+            f()
+        };
+        self.respond(r, fetch_size, running)
+    }
+
+    fn respond(&self, r: Result<Output, DStatus>, fetch_size: Option<i32>, running: Running) -> ExecuteStatementResp {
         let mut resp = ExecuteStatementResp { query_id: Some(-1), ..Default::default() };
         let fetch = fetch_size.filter(|f| *f > 0).unwrap_or(5000) as usize;
         let (columns, types, ignore_time, blocks, rest) = match r {
@@ -236,16 +263,16 @@ impl Connection {
                 };
                 let blocks = encode_blocks(&rs, 0, n);
                 let (columns, types, ignore_time) = (rs.columns.clone(), rs.types.clone(), rs.ignore_time);
-                (columns, types, ignore_time, blocks, held.map(|h| Query::Rows { rs, next: n, _held: h }))
+                (columns, types, ignore_time, blocks, held.map(|h| Pending::Rows { rs, next: n, _held: h }))
             }
-            Ok(Output::Cursor(mut c)) => match self.next_page(&mut c, fetch) {
+            Ok(Output::Cursor(mut c)) => match running.enter_with(|| self.next_page(&mut c, fetch)) {
                 Err(e) => {
                     resp.status = Some(from_d(e));
                     return resp;
                 }
                 Ok((page, more)) => {
                     let blocks = encode_blocks(&page, 0, page.len());
-                    (page.columns, page.types, false, blocks, more.then_some(Query::Cursor(c)))
+                    (page.columns, page.types, false, blocks, more.then_some(Pending::Cursor(c)))
                 }
             },
         };
@@ -268,18 +295,20 @@ impl Connection {
                 let oldest = *s.queries.keys().next().unwrap();
                 s.queries.remove(&oldest);
             }
-            s.queries.insert(qid, q);
+            s.queries.insert(qid, Query { what: q, running });
         }
         resp
     }
 
     fn execute(&self, req: ExecuteStatementReq) -> thrift::Result<ExecuteStatementResp> {
         let sql = req.statement.unwrap_or_default();
-        let r = self.run_sql(&sql);
-        if let Err(e) = &r {
-            tracing::debug!(code = e.code.code(), "statement failed: {}: {sql}", e.message);
-        }
-        Ok(self.respond(r, req.fetch_size))
+        Ok(self.respond_to(&sql, req.fetch_size, || {
+            let r = self.run_sql(&sql);
+            if let Err(e) = &r {
+                tracing::debug!(code = e.code.code(), "statement failed: {}: {sql}", e.message);
+            }
+            r
+        }))
     }
 
     fn columns_of_record(&self, measurements: Vec<String>, values: Vec<(DataType, Value)>) -> Vec<Column> {
@@ -410,7 +439,8 @@ impl ClientServiceSyncHandler for Connection {
     }
 
     fn handle_execute_raw_data_query_v2(&self, req: RawDataQueryReq) -> thrift::Result<ExecuteStatementResp> {
-        let r = (|| {
+        let text = format!("executeRawDataQuery {:?} [{:?}, {:?})", req.paths.as_deref().unwrap_or_default(), req.start_time, req.end_time);
+        let r = || {
             self.logged_in()?;
             let mut items = Vec::new();
             for p in req.paths.clone().unwrap_or_default() {
@@ -432,12 +462,13 @@ impl ClientServiceSyncHandler for Connection {
                 align_by_device: false,
             };
             self.run(Statement::Select(Box::new(s)))
-        })();
-        Ok(self.respond(r, req.fetch_size))
+        };
+        Ok(self.respond_to(&text, req.fetch_size, r))
     }
 
     fn handle_execute_last_data_query_v2(&self, req: LastDataQueryReq) -> thrift::Result<ExecuteStatementResp> {
-        let r = (|| {
+        let text = format!("executeLastDataQuery {:?} from {:?}", req.paths.as_deref().unwrap_or_default(), req.time);
+        let r = || {
             self.logged_in()?;
             let patterns = req.paths.clone().unwrap_or_default().iter().map(|p| PathPattern::parse(p)).collect::<Result<Vec<_>, _>>()?;
             let rs = duet_query::exec::last_values(self.engine(), &patterns, req.time.unwrap_or(i64::MIN));
@@ -446,8 +477,8 @@ impl ClientServiceSyncHandler for Connection {
                 return Err(duet_query::result::memory_exceeded("the result of this LAST query", rs.approx_bytes(), limit));
             }
             Ok(Output::Rows(rs))
-        })();
-        Ok(self.respond(r, req.fetch_size))
+        };
+        Ok(self.respond_to(&text, req.fetch_size, r))
     }
 
     fn handle_fetch_results_v2(&self, req: FetchResultsReq) -> thrift::Result<FetchResultsResp> {
@@ -461,14 +492,19 @@ impl ClientServiceSyncHandler for Connection {
             return Ok(FetchResultsResp { status: Some(ok()), has_result_set: Some(false), is_align: Some(true), query_result: Some(vec![]), more_data: Some(false) });
         };
         let fetch = req.fetch_size.filter(|f| *f > 0).unwrap_or(5000) as usize;
-        let (blocks, more) = match s.queries.get_mut(&qid).unwrap() {
-            Query::Rows { rs, next, .. } => {
+        let q = s.queries.get_mut(&qid).unwrap();
+        if let Err(e) = q.running.check() {
+            s.queries.remove(&qid);
+            return Ok(FetchResultsResp { status: Some(from_d(e)), has_result_set: Some(false), is_align: Some(true), query_result: Some(vec![]), more_data: Some(false) });
+        }
+        let (blocks, more) = match &mut q.what {
+            Pending::Rows { rs, next, .. } => {
                 let end = (*next + fetch).min(rs.len());
                 let blocks = encode_blocks(rs, *next, end);
                 *next = end;
                 (blocks, end < rs.len())
             }
-            Query::Cursor(c) => match self.next_page(c, fetch) {
+            Pending::Cursor(c) => match q.running.enter_with(|| self.next_page(c, fetch)) {
                 Ok((page, more)) => (encode_blocks(&page, 0, page.len()), more),
                 Err(e) => {
                     s.queries.remove(&qid);
