@@ -582,6 +582,20 @@ def test_show_queries_and_kill_query(session, server, db):
         other.close()
 
 
+def test_query_timeout_from_the_request(session, db):
+    # 600 series: an aggregation over all of them computes for well over 1 ms, and stops at the
+    # first series past the client's 1 ms timeout with IoTDB's QUERY_TIMEOUT.
+    devices = [f"{db}.t{i}" for i in range(600)]
+    session.insert_tablets([Tablet(d, ["v"], [T.INT64], [[t] for t in range(20)], list(range(20))) for d in devices])
+    sql = f"SELECT count(v) FROM {db}.** GROUP BY ([0, 20), 1ms)"
+    with pytest.raises(StatementExecutionException) as ei:
+        session.execute_query_statement(sql, timeout=1)
+    assert "720" in str(ei.value) and "time out" in str(ei.value), ei.value
+    # Without a timeout of its own the query gets query_timeout_threshold (60 s) and completes.
+    res = query(session, sql)
+    assert len(res.rows) == 20 and all(v == 1 for row in res.rows for v in row[1:])
+
+
 def test_empty_query_result(session, db):
     session.insert_record(f"{db}.d", 10, ["v"], [T.INT32], [1])
     res = query(session, f"SELECT v FROM {db}.d WHERE time > 1000")

@@ -46,6 +46,8 @@ pub enum StatusCode {
     NoSuchQuery = 714,
     /// The statement was stopped by KILL QUERY (QUERY_WAS_KILLED).
     QueryWasKilled = 715,
+    /// A call for the statement ran past its timeout (QUERY_TIMEOUT).
+    QueryTimeout = 720,
     /// The user/password pair is wrong.
     WrongLoginPassword = 801,
     /// The session is not logged in.

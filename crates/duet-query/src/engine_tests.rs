@@ -117,7 +117,7 @@ fn a_killed_statement_stops_in_every_kind_of_query() {
     for q in queries {
         let ctx = Context { engine: &e, zone_offset: 0, server: &NoServer, pipes: None, max_result_bytes: 1 << 30, queries: Some(&reg) };
         // Runs when not killed...
-        let running = reg.start(q, 0);
+        let running = reg.start(q, 0, None);
         let rs = running.enter_with(|| execute(&ctx, parse(q).unwrap())?.into_result(&e, 1 << 30)).unwrap_or_else(|s| panic!("{q}: {}", s.message));
         assert!(rs.is_some_and(|rs| !rs.is_empty()), "{q}");
         // ...and stops at its first checkpoint once KILL QUERY marked it.
@@ -127,10 +127,10 @@ fn a_killed_statement_stops_in_every_kind_of_query() {
     }
     // KILL QUERY of an id that is not running, SHOW QUERIES with a filter, KILL ALL QUERIES.
     let ctx = Context { engine: &e, zone_offset: 0, server: &NoServer, pipes: None, max_result_bytes: 1 << 30, queries: Some(&reg) };
-    let other = reg.start("select a from root.k.d1", 1_709_296_496_000);
+    let other = reg.start("select a from root.k.d1", 1_709_296_496_000, None);
     let err = execute(&ctx, parse("kill query '20000101_000000_00000_1'").unwrap()).unwrap_err();
     assert_eq!(err.code, StatusCode::NoSuchQuery);
-    let me = reg.start("show queries where statement = 'select a from root.k.d1' or elapsedtime < 0", 0);
+    let me = reg.start("show queries where statement = 'select a from root.k.d1' or elapsedtime < 0", 0, None);
     let rs = me.enter_with(|| execute(&ctx, parse(&me.entry().statement).unwrap())).unwrap().into_result(&e, 1 << 30).unwrap().unwrap();
     assert_eq!((rs.len(), rs.times[0]), (1, 1_709_296_496_000));
     assert_eq!(rs.cols[0][0], Some(Value::Bytes(b"20240301_123456_00010_1".to_vec())));

@@ -4,7 +4,9 @@
 //! the statement's result is read to its end or closed, so a query whose rows a client is still
 //! paging through is listed (and can be killed) as in IoTDB. Killing only marks the entry: the
 //! query's loops call [`checkpoint`] between series, pages and devices and stop there with
-//! 715 (QUERY_WAS_KILLED). The entry is found through a thread-local that the server sets around
+//! 715 (QUERY_WAS_KILLED), or with 720 (QUERY_TIMEOUT) once the call doing its work has run
+//! longer than the statement's timeout (each call, the first and every later fetch, gets the
+//! whole timeout: a client that reads a large result slowly is not cut off). The entry is found through a thread-local that the server sets around
 //! every call doing work for the statement ([`Running::enter`]); worker threads a query spawns
 //! carry it over with [`current`] and [`within`].
 
@@ -12,13 +14,15 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use duet_common::time::civil_from_days;
 use duet_common::{Status, StatusCode};
 
 /// IoTDB's message for a statement killed by KILL QUERY.
 pub const KILLED_MESSAGE: &str = "Query was killed by others";
+/// IoTDB's message for a statement that ran past its timeout.
+pub const TIMEOUT_MESSAGE: &str = "Query execution is time out";
 
 /// One statement in flight.
 #[derive(Debug)]
@@ -31,6 +35,10 @@ pub struct Entry {
     pub started_ms: i64,
     started: Instant,
     killed: AtomicBool,
+    /// Longest a call working for the statement may run.
+    timeout: Option<Duration>,
+    /// End of the current call's time, in nanoseconds after `started` (0: none).
+    deadline: AtomicU64,
 }
 
 impl Entry {
@@ -71,14 +79,23 @@ impl Registry {
         self.node_id
     }
 
-    /// Registers a statement starting now (`now_ms`: wall clock, milliseconds since the epoch).
-    pub fn start(self: &Arc<Self>, statement: &str, now_ms: i64) -> Running {
+    /// Registers a statement starting now (`now_ms`: wall clock, milliseconds since the epoch)
+    /// whose calls may each run up to `timeout`.
+    pub fn start(self: &Arc<Self>, statement: &str, now_ms: i64, timeout: Option<Duration>) -> Running {
         let n = self.seq.fetch_add(1, Ordering::Relaxed) % 100_000;
         let secs = now_ms.div_euclid(1000);
         let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
         let s = secs.rem_euclid(86_400);
         let id = format!("{y:04}{mo:02}{d:02}_{:02}{:02}{:02}_{n:05}_{}", s / 3600, s / 60 % 60, s % 60, self.node_id);
-        let entry = Arc::new(Entry { id: id.clone(), statement: statement.trim().to_string(), started_ms: now_ms, started: Instant::now(), killed: AtomicBool::new(false) });
+        let entry = Arc::new(Entry {
+            id: id.clone(),
+            statement: statement.trim().to_string(),
+            started_ms: now_ms,
+            started: Instant::now(),
+            killed: AtomicBool::new(false),
+            timeout,
+            deadline: AtomicU64::new(0),
+        });
         self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(id, entry.clone());
         Running { entry, registry: self.clone() }
     }
@@ -113,8 +130,13 @@ impl Running {
         &self.entry
     }
 
-    /// Makes this statement the current one of this thread until the guard drops.
+    /// Makes this statement the current one of this thread until the guard drops, for a call
+    /// that may run up to the statement's timeout from now.
     pub fn enter(&self) -> Entered {
+        if let Some(t) = self.entry.timeout {
+            let end = self.entry.started.elapsed().saturating_add(t).as_nanos().min(u64::MAX as u128) as u64;
+            self.entry.deadline.store(end.max(1), Ordering::Relaxed);
+        }
         Entered { previous: CURRENT.with(|c| c.replace(Some(self.entry.clone()))) }
     }
 
@@ -168,6 +190,14 @@ fn check_entry(e: &Entry) -> Result<(), Status> {
     if e.is_killed() {
         return Err(Status::new(StatusCode::QueryWasKilled, KILLED_MESSAGE));
     }
+    let deadline = e.deadline.load(Ordering::Relaxed);
+    if deadline != 0 && e.started.elapsed().as_nanos() > deadline as u128 {
+        let ms = e.timeout.map_or(0, |t| t.as_millis());
+        return Err(Status::new(
+            StatusCode::QueryTimeout,
+            format!("{TIMEOUT_MESSAGE}: it ran longer than {ms} ms (the request's timeout, or query_timeout_threshold)"),
+        ));
+    }
     Ok(())
 }
 
@@ -187,8 +217,8 @@ mod tests {
     fn ids_list_kill_and_checkpoints() {
         let r = Registry::new(1);
         // 2024-03-01T12:34:56Z
-        let a = r.start(" select * from root.db.d ", 1_709_296_496_000);
-        let b = r.start("show queries", 1_709_296_496_500);
+        let a = r.start(" select * from root.db.d ", 1_709_296_496_000, None);
+        let b = r.start("show queries", 1_709_296_496_500, None);
         assert_eq!(a.entry().id, "20240301_123456_00000_1");
         assert_eq!(b.entry().id, "20240301_123456_00001_1");
         assert_eq!(a.entry().statement, "select * from root.db.d");
@@ -210,5 +240,23 @@ mod tests {
         assert!(b.check().is_ok());
         drop(a);
         assert_eq!(r.list().iter().map(|e| e.id.clone()).collect::<Vec<_>>(), vec![b.entry().id.clone()]);
+    }
+
+    #[test]
+    fn each_call_gets_the_whole_timeout() {
+        let r = Registry::new(1);
+        let q = r.start("select 1", 0, Some(Duration::from_millis(30)));
+        assert!(q.check().is_ok(), "not entered yet: no call runs");
+        {
+            let _g = q.enter();
+            assert!(checkpoint().is_ok());
+            std::thread::sleep(Duration::from_millis(60));
+            let e = checkpoint().unwrap_err();
+            assert_eq!(e.code, StatusCode::QueryTimeout);
+            assert!(e.message.starts_with(TIMEOUT_MESSAGE) && e.message.contains("30 ms"), "{}", e.message);
+        }
+        // The next call (a fetch) starts its own 30 ms.
+        let _g = q.enter();
+        assert!(checkpoint().is_ok());
     }
 }

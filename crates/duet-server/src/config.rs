@@ -37,6 +37,7 @@ const KNOWN_KEYS: &[&str] = &[
     "pipe_wal_retention_bytes",
     "query_summary_cache_size_in_byte",
     "query_memory_limit_in_byte",
+    "query_timeout_threshold",
     "dn_metric_reporter_list",
     "dn_metric_prometheus_reporter_port",
 ];
@@ -94,6 +95,8 @@ pub struct Config {
     /// `query_memory_limit_in_byte`: most bytes one query may hold for its result (see
     /// `duet_query::result::memory_exceeded`); raw queries stream in pages within it.
     pub query_memory_bytes: usize,
+    /// `query_timeout_threshold` (ms, 0 = none): longest one call of a query may compute.
+    pub query_timeout: Option<Duration>,
     /// Port of the Prometheus endpoint when `dn_metric_reporter_list` contains PROMETHEUS.
     pub metrics_port: Option<u16>,
 }
@@ -190,6 +193,7 @@ impl Config {
             wal_retention_bytes: num(&m, "pipe_wal_retention_bytes")?,
             summary_cache_bytes: num(&m, "query_summary_cache_size_in_byte")?,
             query_memory_bytes: num(&m, "query_memory_limit_in_byte")?,
+            query_timeout: Some(num::<u64>(&m, "query_timeout_threshold")?).filter(|ms| *ms > 0).map(Duration::from_millis),
             metrics_port: if get(&m, "dn_metric_reporter_list").to_ascii_uppercase().contains("PROMETHEUS") {
                 Some(num(&m, "dn_metric_prometheus_reporter_port")?)
             } else {

@@ -210,16 +210,18 @@ impl Connection {
 
     /// Turns an outcome into an ExecuteStatementResp with the first `fetch_size` rows, keeping
     /// what the rest needs for fetchResultsV2: a computed result, or a raw query's cursor.
-    /// Registers a statement for SHOW QUERIES / KILL QUERY.
-    fn start_statement(&self, text: &str) -> Running {
+    /// Registers a statement for SHOW QUERIES / KILL QUERY, with the request's timeout (ms; none
+    /// or 0: `query_timeout_threshold`).
+    fn start_statement(&self, text: &str, timeout_ms: Option<i64>) -> Running {
         let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        self.shared.queries.start(text, now_ms)
+        let timeout = timeout_ms.filter(|t| *t > 0).map(|t| std::time::Duration::from_millis(t as u64)).or(self.shared.info.config.query_timeout);
+        self.shared.queries.start(text, now_ms, timeout)
     }
 
-    /// Runs `f` as the statement `text` (listed by SHOW QUERIES, stopped by KILL QUERY) and
-    /// responds with its outcome.
-    fn respond_to(&self, text: &str, fetch_size: Option<i32>, f: impl FnOnce() -> Result<Output, DStatus>) -> ExecuteStatementResp {
-        let running = self.start_statement(text);
+    /// Runs `f` as the statement `text` (listed by SHOW QUERIES, stopped by KILL QUERY or its
+    /// timeout) and responds with its outcome.
+    fn respond_to(&self, text: &str, fetch_size: Option<i32>, timeout_ms: Option<i64>, f: impl FnOnce() -> Result<Output, DStatus>) -> ExecuteStatementResp {
+        let running = self.start_statement(text, timeout_ms);
         let r = {
             let _current = running.enter();
             f()
@@ -302,7 +304,7 @@ impl Connection {
 
     fn execute(&self, req: ExecuteStatementReq) -> thrift::Result<ExecuteStatementResp> {
         let sql = req.statement.unwrap_or_default();
-        Ok(self.respond_to(&sql, req.fetch_size, || {
+        Ok(self.respond_to(&sql, req.fetch_size, req.timeout, || {
             let r = self.run_sql(&sql);
             if let Err(e) = &r {
                 tracing::debug!(code = e.code.code(), "statement failed: {}: {sql}", e.message);
@@ -463,7 +465,7 @@ impl ClientServiceSyncHandler for Connection {
             };
             self.run(Statement::Select(Box::new(s)))
         };
-        Ok(self.respond_to(&text, req.fetch_size, r))
+        Ok(self.respond_to(&text, req.fetch_size, req.timeout, r))
     }
 
     fn handle_execute_last_data_query_v2(&self, req: LastDataQueryReq) -> thrift::Result<ExecuteStatementResp> {
@@ -478,7 +480,7 @@ impl ClientServiceSyncHandler for Connection {
             }
             Ok(Output::Rows(rs))
         };
-        Ok(self.respond_to(&text, req.fetch_size, r))
+        Ok(self.respond_to(&text, req.fetch_size, req.timeout, r))
     }
 
     fn handle_fetch_results_v2(&self, req: FetchResultsReq) -> thrift::Result<FetchResultsResp> {
@@ -493,6 +495,8 @@ impl ClientServiceSyncHandler for Connection {
         };
         let fetch = req.fetch_size.filter(|f| *f > 0).unwrap_or(5000) as usize;
         let q = s.queries.get_mut(&qid).unwrap();
+        // This fetch is a call of its own: the whole timeout again, from now.
+        let _current = q.running.enter();
         if let Err(e) = q.running.check() {
             s.queries.remove(&qid);
             return Ok(FetchResultsResp { status: Some(from_d(e)), has_result_set: Some(false), is_align: Some(true), query_result: Some(vec![]), more_data: Some(false) });
@@ -504,7 +508,7 @@ impl ClientServiceSyncHandler for Connection {
                 *next = end;
                 (blocks, end < rs.len())
             }
-            Pending::Cursor(c) => match q.running.enter_with(|| self.next_page(c, fetch)) {
+            Pending::Cursor(c) => match self.next_page(c, fetch) {
                 Ok((page, more)) => (encode_blocks(&page, 0, page.len()), more),
                 Err(e) => {
                     s.queries.remove(&qid);
