@@ -157,6 +157,41 @@ def test_wrong_password_rejected(server, compression):
         good.close()
 
 
+def test_root_password_change_is_durable_and_the_old_one_refused(server_factory):
+    srv = server_factory.start()
+    s = srv.session()
+    try:
+        res = query(s, "LIST USER")
+        assert (res.columns, res.rows) == (["User"], [["root"]])
+        refusals = [
+            ("ALTER USER root SET PASSWORD 'abc'", "303"),  # too short
+            ("ALTER USER bob SET PASSWORD 'pw1234'", "804"),
+            ("CREATE USER u1 'pw1234'", "814"),
+            ("GRANT READ_DATA ON root.** TO USER u1", "814"),
+            ("LIST PRIVILEGES OF USER root", "814"),
+        ]
+        for sql, code in refusals:
+            with pytest.raises(StatementExecutionException) as ei:
+                s.execute_non_query_statement(sql)
+            assert code in str(ei.value), (sql, ei.value)
+        s.execute_non_query_statement("ALTER USER root SET PASSWORD 'n3w-Secret'")
+        # A session opened before the change stays usable.
+        s.insert_record("root.pw.d", 1, ["v"], [T.INT32], [1])
+    finally:
+        s.close()
+    for _ in range(2):
+        with pytest.raises(StatementExecutionException) as ei:
+            srv.session(password="root")
+        assert "801" in str(ei.value)
+        ok = srv.session(password="n3w-Secret")
+        assert query(ok, "SELECT v FROM root.pw.d").rows == [[1, 1]]
+        ok.close()
+        # Durable: it holds after kill -9 and restart (and the file holds no clear text).
+        srv.restart(graceful=False)
+    stored = (srv.home / "data" / "datanode" / "system" / "users").read_text()
+    assert "n3w-Secret" not in stored and "pbkdf2-sha256" in stored
+
+
 def test_close_and_reopen_session_keeps_data(server, compression, db_name):
     s = server.session(compression=compression)
     s.set_storage_group(db_name)

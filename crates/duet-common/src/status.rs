@@ -50,6 +50,10 @@ pub enum StatusCode {
     QueryTimeout = 720,
     /// The user/password pair is wrong.
     WrongLoginPassword = 801,
+    /// The user does not exist (USER_NOT_EXIST).
+    UserNotExist = 804,
+    /// The user/role/privilege operation is not supported (UNSUPPORTED_AUTH_OPERATION).
+    UnsupportedAuthOperation = 814,
     /// The session is not logged in.
     NotLogin = 802,
     /// No permission for the operation.

@@ -434,6 +434,18 @@ pub enum Statement {
     },
     /// KILL QUERY 'id' (Some) or KILL ALL QUERIES (None).
     KillQuery(Option<String>),
+    /// ALTER USER name SET PASSWORD 'password'.
+    AlterUserPassword {
+        /// The user.
+        user: String,
+        /// The new password.
+        password: String,
+    },
+    /// LIST USER.
+    ListUser,
+    /// A user, role or privilege statement DuetDB does not have (CREATE USER, GRANT, ...): named
+    /// by its leading words, refused with 814.
+    AuthUnsupported(String),
     /// SHOW CLUSTER [DETAILS].
     ShowCluster(bool),
     /// SET TTL TO path ttl.

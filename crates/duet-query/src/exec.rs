@@ -23,6 +23,14 @@ pub trait ServerInfo {
     fn cluster(&self, details: bool) -> ResultSet;
     /// SHOW VARIABLES: (variable, value) of the instance's settings.
     fn variables(&self) -> Vec<(String, String)>;
+    /// The users, for LIST USER.
+    fn users(&self) -> Vec<String> {
+        vec!["root".into()]
+    }
+    /// ALTER USER ... SET PASSWORD.
+    fn set_password(&self, _user: &str, _password: &str) -> Result<(), Status> {
+        Err(Status::new(StatusCode::UnsupportedOperation, "passwords are kept by the server"))
+    }
 }
 
 /// Pipe management, provided by the pipe subsystem (a layer above this crate).
@@ -187,6 +195,18 @@ fn run(ctx: &Context, stmt: Statement) -> Result<Output, Status> {
             }
             Ok(Output::Rows(rs))
         }
+        Statement::AlterUserPassword { user, password } => ctx.server.set_password(&user, &password).map(|_| Output::Done),
+        Statement::ListUser => {
+            let mut rs = ResultSet::text(&["User"]);
+            for u in ctx.server.users() {
+                rs.push_text_row(vec![Some(u)]);
+            }
+            Ok(Output::Rows(rs))
+        }
+        Statement::AuthUnsupported(what) => Err(Status::new(
+            StatusCode::UnsupportedAuthOperation,
+            format!("{what} is not supported: DuetDB has only the root user, which holds every privilege; ALTER USER root SET PASSWORD 'new password' changes its password"),
+        )),
         Statement::ShowQueries { filter, order, limit, offset } => {
             let reg = ctx.queries.ok_or_else(|| Status::new(StatusCode::UnsupportedOperation, "SHOW QUERIES needs a server"))?;
             crate::show::queries(reg, e.precision().per_second(), filter.as_ref(), &order, limit, offset).map(Output::Rows)

@@ -194,9 +194,15 @@ impl<'a> Parser<'a> {
 
     fn statement(&mut self) -> Result<Statement, Status> {
         let Tok::Ident(first) = self.peek().clone() else {
-            return Err(self.expected("a statement (SELECT, INSERT, CREATE, SHOW, DELETE, DROP, COUNT, FLUSH, SET, UNSET, START, STOP, ALTER, KILL)"));
+            return Err(self.expected("a statement (SELECT, INSERT, CREATE, SHOW, DELETE, DROP, COUNT, FLUSH, SET, UNSET, START, STOP, ALTER, KILL, LIST)"));
         };
         match first.to_ascii_uppercase().as_str() {
+            "LIST" if self.is_kw_at(1, "USER") && matches!(self.peek_at(2), Tok::Eof | Tok::Sym(";")) => {
+                self.bump();
+                self.bump();
+                Ok(Statement::ListUser)
+            }
+            "CREATE" | "DROP" | "LIST" if self.is_kw_at(1, "USER") || self.is_kw_at(1, "ROLE") || self.is_kw_at(1, "PRIVILEGES") => self.auth_unsupported(2),
             "SELECT" => self.select().map(|q| Statement::Query(Box::new(q))),
             "INSERT" => self.insert(),
             "CREATE" => self.create(),
@@ -257,6 +263,17 @@ impl<'a> Parser<'a> {
                 Ok(if start { Statement::StartPipe(name) } else { Statement::StopPipe(name) })
             }
             "ALTER" if self.is_kw_at(1, "TIMESERIES") => self.alter_timeseries(),
+            "ALTER" if self.is_kw_at(1, "USER") => {
+                self.bump();
+                self.bump();
+                let user = self.name()?;
+                self.expect_kw("SET")?;
+                self.expect_kw("PASSWORD")?;
+                let Tok::Str(password) = self.peek().clone() else { return Err(self.expected("the new password, quoted")) };
+                self.bump();
+                Ok(Statement::AlterUserPassword { user, password })
+            }
+            "GRANT" | "REVOKE" => self.auth_unsupported(1),
             "ALTER" => self.alter_pipe(),
             "UNSET" => {
                 self.bump();
@@ -266,7 +283,7 @@ impl<'a> Parser<'a> {
                 }
                 Ok(Statement::UnsetTtl(self.ttl_target()?))
             }
-            _ => Err(self.expected("a statement (SELECT, INSERT, CREATE, SHOW, DELETE, DROP, COUNT, FLUSH, SET, UNSET, START, STOP, ALTER, KILL)")),
+            _ => Err(self.expected("a statement (SELECT, INSERT, CREATE, SHOW, DELETE, DROP, COUNT, FLUSH, SET, UNSET, START, STOP, ALTER, KILL, LIST)")),
         }
     }
 
@@ -375,6 +392,19 @@ impl<'a> Parser<'a> {
             }
             _ => Err(self.expected("an integer")),
         }
+    }
+
+    /// A user/role/privilege statement DuetDB does not have: its first `words` name it; the rest
+    /// is not read.
+    fn auth_unsupported(&mut self, words: usize) -> Result<Statement, Status> {
+        let mut what = Vec::new();
+        for _ in 0..words {
+            what.push(self.bump().tok.describe().to_ascii_uppercase());
+        }
+        while !matches!(self.peek(), Tok::Eof | Tok::Sym(";")) {
+            self.bump();
+        }
+        Ok(Statement::AuthUnsupported(what.join(" ")))
     }
 
     /// A query id as SHOW QUERIES lists it: quoted, or as written (`20240301_123456_00000_1`

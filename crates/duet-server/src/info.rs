@@ -15,12 +15,14 @@ pub struct Info {
     pub config: Config,
     /// This instance's id, shown as the build info suffix.
     pub instance: String,
+    /// The root user's password.
+    pub users: std::sync::Arc<crate::users::Users>,
 }
 
 impl Info {
-    /// Whether the user/password pair may log in. DuetDB has the single IoTDB default user.
+    /// Whether the user/password pair may log in (clients, and peers' pipes).
     pub fn check_password(&self, user: &str, password: &str) -> bool {
-        user == "root" && password == "root"
+        self.users.check(user, password)
     }
 }
 
@@ -31,6 +33,14 @@ fn text(s: impl Into<String>) -> Option<Value> {
 impl ServerInfo for Info {
     fn version(&self) -> String {
         VERSION.to_string()
+    }
+
+    fn users(&self) -> Vec<String> {
+        self.users.list()
+    }
+
+    fn set_password(&self, user: &str, password: &str) -> Result<(), duet_common::Status> {
+        self.users.set_password(user, password)
     }
 
     fn build_info(&self) -> String {

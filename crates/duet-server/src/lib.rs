@@ -7,6 +7,7 @@
 //! - [`config`]: `iotdb-system.properties` keys, embedded defaults, command-line overrides.
 //! - [`identity`]: the instance id created at first start, and the parameters that may never change.
 //! - [`info`]: version, build and SHOW CLUSTER facts, and login checks.
+//! - [`users`]: the root user's password (default root, or a salted hash once changed).
 //! - [`metrics`]: Prometheus text metrics (WAL, memtables, pipes) on the metrics port.
 //! - [`service`]: the per-connection RPC handler (sessions, statements, inserts, paging).
 //! - [`server`]: listening, accepting, connection threads, and graceful shutdown.
@@ -17,3 +18,4 @@ pub mod info;
 pub mod metrics;
 pub mod server;
 pub mod service;
+pub mod users;

@@ -57,7 +57,8 @@ impl Server {
             .ok_or_else(|| format!("dn_rpc_address '{}' has no address", cfg.rpc_address))?;
         let listener = TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr} (dn_rpc_address:dn_rpc_port): {e}"))?;
         tracing::info!(%addr, "DuetDB is ready for clients");
-        let info = Info { config: cfg.clone(), instance: id.instance.to_string() };
+        let users = Arc::new(crate::users::Users::load(&cfg.system_dir)?);
+        let info = Info { config: cfg.clone(), instance: id.instance.to_string(), users };
         let engine = Arc::new(engine);
         // Pipes register the WAL they still need before any flush may release it.
         let pipes = duet_pipe::PipeManager::open(engine.clone(), &cfg.system_dir, cfg.rpc_port).map_err(|e| e.message)?;

@@ -859,3 +859,48 @@ fn two_pipes_to_one_peer_each_ship_everything_they_select() {
     assert_eq!(sql(&b, "select n from root.y.d").times, vec![1, 2, 3, 4]);
     assert_eq!(sql(&b, "select n from root.x.d").times, vec![2, 3, 4]);
 }
+
+/// A peer whose root password changed refuses the pipe's next login: the pipe stays RUNNING,
+/// says why, keeps its backlog, and delivers it once ALTER PIPE gives the new password.
+#[test]
+fn a_changed_peer_password_holds_the_pipe_loudly_until_altered() {
+    use duet_protocol::client::Session;
+    let a = TestServer::start(&[]);
+    let mut b = TestServer::start(&[]);
+    let b_points = |b: &TestServer, pw: &str| {
+        let mut s = Session::open("127.0.0.1", b.port, "root", pw, "+00:00").expect("log in to B");
+        s.execute("select v from root.pw.d").map(|r| r.times).unwrap_or_default()
+    };
+    let wait = |what: &str, cond: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}\nA: {}", a.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    sql(&a, &pipe_sql("AB", &b, ""));
+    sql(&a, "insert into root.pw.d(time, v) values (1, 1)");
+    wait("the first point on B", &|| b_points(&b, "root") == vec![1]);
+    sql(&b, "alter user root set password 'n3w-Secret'");
+    assert!(Session::open("127.0.0.1", b.port, "root", "root", "+00:00").is_err(), "the old password is refused");
+    // B restarts: the pipe has to log in again, with the password it was created with.
+    b.kill9();
+    b.restart();
+    sql(&a, "insert into root.pw.d(time, v) values (2, 2)");
+    let message = || pipe_field(&a, "AB", "ExceptionMessage").render(duet_common::DataType::Text);
+    wait("the refusal in SHOW PIPES", &|| message().contains("801"));
+    assert_eq!(pipe_field(&a, "AB", "State"), Value::Bytes(b"RUNNING".to_vec()));
+    assert!(remaining(&a, "AB") > 0, "the write waits for the peer");
+    assert_eq!(b_points(&b, "n3w-Secret"), vec![1]);
+    sql(
+        &a,
+        &format!(
+            "alter pipe AB replace sink ('sink'='iotdb-thrift-sink', 'sink.ip'='127.0.0.1', 'sink.port'='{}', 'sink.password'='n3w-Secret')",
+            b.port
+        ),
+    );
+    wait("the backlog on B", &|| b_points(&b, "n3w-Secret") == vec![1, 2]);
+    wait("an empty ExceptionMessage", &|| message().is_empty());
+    let sink = pipe_field(&a, "AB", "PipeSink").render(duet_common::DataType::Text);
+    assert!(!sink.contains("n3w-Secret"), "{sink}");
+}
