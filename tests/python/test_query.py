@@ -436,3 +436,75 @@ def test_benchmark_standard_workload(server_factory):
             print(f"{statistics.median(lat):9.1f} ms median of 7  ({len(res.rows)} rows x {len(res.columns)} cols)  {sql}")
     finally:
         s.close()
+
+
+def test_continuous_query_downsamples_survives_restart_and_stops_when_dropped(server_factory):
+    from duet_helpers import wait_until
+
+    srv = server_factory.start()
+    s = srv.session()
+    try:
+        # Ten points a second over the last 20 seconds, on whole seconds of the server's clock
+        # (the client and the server share this machine's clock).
+        now_ms = int(time.time() * 1000)
+        base = (now_ms // 1000 - 20) * 1000
+        ts = list(range(base, now_ms - 2000, 100))
+        s.insert_tablet(Tablet("root.cq.src", ["v"], [TSDataType.INT64], [[1] for _ in ts], ts))
+        s.execute_non_query_statement(
+            "CREATE CONTINUOUS QUERY cq1 RESAMPLE EVERY 1s RANGE 10s BEGIN "
+            "SELECT count(v), sum(v) INTO root.cq.out(n, total) FROM root.cq.src GROUP BY(1s) END"
+        )
+        # One row per execution (a one-second window), to see that none is missed.
+        s.execute_non_query_statement(
+            "CREATE CQ tick RESAMPLE EVERY 1s RANGE 1s BEGIN SELECT count(v) INTO root.cq.tick(n) FROM root.cq.src GROUP BY(1s) END"
+        )
+        res = query(s, "SHOW CONTINUOUS QUERIES")
+        assert res.columns == ["cq_id", "query", "state"]
+        assert [r[0] for r in res.rows] == ["cq1", "tick"] and all(r[2] == "ACTIVE" for r in res.rows)
+        assert res.rows[0][1].startswith("CREATE CONTINUOUS QUERY cq1 RESAMPLE EVERY 1s RANGE 10s BEGIN")
+        # The first windows cover the data's seconds: ten points each.
+        assert wait_until(lambda: len(query(s, "SELECT n FROM root.cq.out").rows) >= 8, 10), srv.log_tail()
+        rows = query(s, "SELECT n, total FROM root.cq.out").rows
+        full = [r for r in rows if base <= r[0] < now_ms - 3000]
+        assert full and all(r[1] == 10 and r[2] == 10.0 for r in full), rows
+        # Refusals, with IoTDB's codes.
+        for sql, code in [
+            ("CREATE CQ cq1 RESAMPLE EVERY 1s BEGIN SELECT count(v) INTO root.cq.x(n) FROM root.cq.src GROUP BY(1s) END", "1402"),
+            ("CREATE CQ cq2 RESAMPLE EVERY 10ms BEGIN SELECT count(v) INTO root.cq.x(n) FROM root.cq.src GROUP BY(1s) END", "701"),
+            ("CREATE CQ cq3 BEGIN SELECT count(v) FROM root.cq.src GROUP BY(1s) END", "701"),
+            ("CREATE CQ cq4 BEGIN SELECT count(v) INTO root.cq.x(n) FROM root.cq.src GROUP BY([0, 10), 1s) END", "701"),
+            ("DROP CQ nosuch", "1400"),
+        ]:
+            with pytest.raises(StatementExecutionException) as ei:
+                s.execute_non_query_statement(sql)
+            assert code in str(ei.value), (sql, ei.value)
+    finally:
+        s.close()
+
+    # Stopped for a few seconds: the windows that came due meanwhile run after the restart, in
+    # order (TIMEOUT POLICY BLOCKED), so the one-second windows have no gap.
+    srv.stop()
+    stopped_at = int(time.time() * 1000)
+    time.sleep(3)
+    srv.start()
+    s = srv.session()
+    try:
+        assert [r[0] for r in query(s, "SHOW CQS").rows] == ["cq1", "tick"]
+        assert wait_until(lambda: query(s, "SELECT n FROM root.cq.tick").times()[-1] >= stopped_at + 2000, 10), srv.log_tail()
+        times = query(s, "SELECT n FROM root.cq.tick").times()
+        assert times == list(range(times[0], times[-1] + 1, 1000)), f"gaps in {times}"
+        assert any(stopped_at < t < stopped_at + 2000 for t in times), (stopped_at, times)
+        s.execute_non_query_statement("DROP CONTINUOUS QUERY cq1")
+        s.execute_non_query_statement("DROP CQ tick")
+        assert query(s, "SHOW CQS").rows == []
+        last = query(s, "SELECT n FROM root.cq.out").times()[-1]
+        time.sleep(2.5)
+        assert query(s, "SELECT n FROM root.cq.out").times()[-1] == last, "a dropped CQ does not run"
+    finally:
+        s.close()
+    srv.restart()
+    s = srv.session()
+    try:
+        assert query(s, "SHOW CQS").rows == [], "the drop is durable"
+    finally:
+        s.close()

@@ -64,6 +64,10 @@ pub enum StatusCode {
     PipeHandshakeError = 1800,
     /// The operation is not supported.
     UnsupportedOperation = 1104,
+    /// No continuous query has that id (NO_SUCH_CQ).
+    NoSuchCq = 1400,
+    /// A continuous query with that id exists (CQ_ALREADY_EXIST).
+    CqAlreadyExist = 1402,
 }
 
 impl StatusCode {

@@ -170,6 +170,26 @@ pub struct Query {
     pub order_by: Vec<OrderKey>,
 }
 
+/// A continuous query: a SELECT INTO run every `every` over the window that ends `range.1`
+/// before each execution time and starts `range.0` before it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CqSpec {
+    /// Its id.
+    pub id: String,
+    /// `EVERY` as written (default: the GROUP BY interval).
+    pub every: Option<String>,
+    /// `BOUNDARY`: the first execution time (default: when it was created).
+    pub boundary: Option<Expr>,
+    /// `RANGE start_offset[, end_offset]` as written (default: every, 0).
+    pub range: Option<(String, Option<String>)>,
+    /// `TIMEOUT POLICY DISCARD` (default BLOCKED: late windows still run, in order).
+    pub discard: bool,
+    /// The query, with INTO, and GROUP BY without a time range.
+    pub query: Box<Query>,
+    /// The statement as written.
+    pub text: String,
+}
+
 /// One target of SELECT INTO: `[ALIGNED] device(measurement, ...)`, where nodes may hold the
 /// placeholders `::` (the source's suffix from this level, or its measurement) and `${i}` (the
 /// source path's node at level i).
@@ -443,6 +463,12 @@ pub enum Statement {
     },
     /// LIST USER.
     ListUser,
+    /// CREATE CONTINUOUS QUERY / CREATE CQ.
+    CreateCq(Box<CqSpec>),
+    /// DROP CONTINUOUS QUERY / DROP CQ.
+    DropCq(String),
+    /// SHOW CONTINUOUS QUERIES / SHOW CQS.
+    ShowCqs,
     /// A user, role or privilege statement DuetDB does not have (CREATE USER, GRANT, ...): named
     /// by its leading words, refused with 814.
     AuthUnsupported(String),

@@ -346,7 +346,7 @@ mod tests {
     }
 
     fn sql(e: &Engine, text: &str, max_bytes: usize) -> Result<Output, Status> {
-        let ctx = Context { engine: e, zone_offset: 0, server: &NoServer, pipes: None, max_result_bytes: max_bytes, queries: None };
+        let ctx = Context { engine: e, zone_offset: 0, server: &NoServer, pipes: None, max_result_bytes: max_bytes, queries: None, cqs: None };
         execute(&ctx, parse(text)?)
     }
 

@@ -61,7 +61,7 @@ pub(crate) fn engine_at_level(dir: &std::path::Path, level: usize) -> Engine {
 }
 
 fn run(e: &Engine, zone_offset: i32, sql: &str) -> Result<Option<ResultSet>, duet_common::status::Status> {
-    let ctx = Context { engine: e, zone_offset, server: &NoServer, pipes: None, max_result_bytes: 1 << 30, queries: None };
+    let ctx = Context { engine: e, zone_offset, server: &NoServer, pipes: None, max_result_bytes: 1 << 30, queries: None, cqs: None };
     execute(&ctx, parse(sql)?)?.into_result(e, ctx.max_result_bytes)
 }
 
@@ -115,7 +115,7 @@ fn a_killed_statement_stops_in_every_kind_of_query() {
     ];
     let reg = crate::running::Registry::new(1);
     for q in queries {
-        let ctx = Context { engine: &e, zone_offset: 0, server: &NoServer, pipes: None, max_result_bytes: 1 << 30, queries: Some(&reg) };
+        let ctx = Context { engine: &e, zone_offset: 0, server: &NoServer, pipes: None, max_result_bytes: 1 << 30, queries: Some(&reg), cqs: None };
         // Runs when not killed...
         let running = reg.start(q, 0, None);
         let rs = running.enter_with(|| execute(&ctx, parse(q).unwrap())?.into_result(&e, 1 << 30)).unwrap_or_else(|s| panic!("{q}: {}", s.message));
@@ -126,7 +126,7 @@ fn a_killed_statement_stops_in_every_kind_of_query() {
         assert_eq!((err.code, err.message.as_str()), (StatusCode::QueryWasKilled, crate::running::KILLED_MESSAGE), "{q}");
     }
     // KILL QUERY of an id that is not running, SHOW QUERIES with a filter, KILL ALL QUERIES.
-    let ctx = Context { engine: &e, zone_offset: 0, server: &NoServer, pipes: None, max_result_bytes: 1 << 30, queries: Some(&reg) };
+    let ctx = Context { engine: &e, zone_offset: 0, server: &NoServer, pipes: None, max_result_bytes: 1 << 30, queries: Some(&reg), cqs: None };
     let other = reg.start("select a from root.k.d1", 1_709_296_496_000, None);
     let err = execute(&ctx, parse("kill query '20000101_000000_00000_1'").unwrap()).unwrap_err();
     assert_eq!(err.code, StatusCode::NoSuchQuery);

@@ -51,6 +51,16 @@ pub trait PipeControl {
     fn check(&self, name: &str, repair: bool) -> Result<ResultSet, Status>;
 }
 
+/// Continuous queries, kept and run by the server (a layer above this crate).
+pub trait CqControl {
+    /// CREATE CONTINUOUS QUERY.
+    fn create(&self, spec: crate::ast::CqSpec) -> Result<(), Status>;
+    /// DROP CONTINUOUS QUERY.
+    fn drop_cq(&self, id: &str) -> Result<(), Status>;
+    /// SHOW CONTINUOUS QUERIES.
+    fn show(&self) -> ResultSet;
+}
+
 /// Everything a statement runs with.
 pub struct Context<'a> {
     /// The storage engine.
@@ -65,6 +75,8 @@ pub struct Context<'a> {
     pub max_result_bytes: usize,
     /// Statements in flight (SHOW QUERIES, KILL QUERY), when the server keeps them.
     pub queries: Option<&'a crate::running::Registry>,
+    /// Continuous queries, when the server runs them.
+    pub cqs: Option<&'a dyn CqControl>,
 }
 
 /// The outcome of a statement.
@@ -87,6 +99,10 @@ impl Output {
             Output::Cursor(mut c) => c.drain(engine, max_bytes).map(Some),
         }
     }
+}
+
+fn no_cqs() -> Status {
+    Status::new(StatusCode::UnsupportedOperation, "continuous queries need a server")
 }
 
 fn semantic(msg: impl Into<String>) -> Status {
@@ -196,6 +212,9 @@ fn run(ctx: &Context, stmt: Statement) -> Result<Output, Status> {
             Ok(Output::Rows(rs))
         }
         Statement::AlterUserPassword { user, password } => ctx.server.set_password(&user, &password).map(|_| Output::Done),
+        Statement::CreateCq(spec) => ctx.cqs.ok_or_else(no_cqs)?.create(*spec).map(|_| Output::Done),
+        Statement::DropCq(id) => ctx.cqs.ok_or_else(no_cqs)?.drop_cq(&id).map(|_| Output::Done),
+        Statement::ShowCqs => Ok(Output::Rows(ctx.cqs.ok_or_else(no_cqs)?.show())),
         Statement::ListUser => {
             let mut rs = ResultSet::text(&["User"]);
             for u in ctx.server.users() {

@@ -45,7 +45,7 @@ pub mod window;
 #[cfg(test)]
 mod engine_tests;
 
-pub use exec::{execute, Context, Output, PipeControl, ServerInfo};
+pub use exec::{execute, Context, CqControl, Output, PipeControl, ServerInfo};
 pub use parser::parse;
 pub use cursor::RawCursor;
 pub use result::ResultSet;

@@ -446,8 +446,52 @@ impl<'a> Parser<'a> {
 
     // ---- CREATE ----
 
+    /// After CREATE: `(CONTINUOUS QUERY | CQ) id [RESAMPLE [EVERY d] [BOUNDARY t] [RANGE d[, d]]]
+    /// [TIMEOUT POLICY BLOCKED|DISCARD] BEGIN select END`.
+    fn create_cq(&mut self, start: usize) -> Result<Statement, Status> {
+        let id = self.name()?;
+        let (mut every, mut boundary, mut range) = (None, None, None);
+        if self.eat_kw("RESAMPLE") {
+            loop {
+                if self.eat_kw("EVERY") {
+                    every = Some(self.duration_word()?);
+                } else if self.eat_kw("BOUNDARY") {
+                    boundary = Some(self.expr()?);
+                } else if self.eat_kw("RANGE") {
+                    let from = self.duration_word()?;
+                    range = Some((from, if self.eat_sym(",") { Some(self.duration_word()?) } else { None }));
+                } else {
+                    break;
+                }
+            }
+        }
+        let mut discard = false;
+        if self.eat_kw("TIMEOUT") {
+            self.expect_kw("POLICY")?;
+            discard = if self.eat_kw("DISCARD") {
+                true
+            } else {
+                self.expect_kw("BLOCKED")?;
+                false
+            };
+        }
+        self.expect_kw("BEGIN")?;
+        let query = self.select()?;
+        self.expect_kw("END")?;
+        let text = self.sql[start..self.toks[self.pos - 1].end].to_string();
+        Ok(Statement::CreateCq(Box::new(CqSpec { id, every, boundary, range, discard, query: Box::new(query), text })))
+    }
+
     fn create(&mut self) -> Result<Statement, Status> {
+        let start = self.cur().start;
         self.expect_kw("CREATE")?;
+        if self.eat_kw("CQ") || (self.is_kw("CONTINUOUS") && self.is_kw_at(1, "QUERY") && {
+            self.bump();
+            self.bump();
+            true
+        }) {
+            return self.create_cq(start);
+        }
         if self.eat_kw("DATABASE") {
             return Ok(Statement::CreateDatabase(self.path()?));
         }
@@ -840,6 +884,12 @@ impl<'a> Parser<'a> {
         if self.eat_kw("VARIABLES") {
             return Ok(Statement::ShowVariables);
         }
+        if self.eat_kw("CQS") || (self.eat_kw("CONTINUOUS") && {
+            self.expect_kw("QUERIES")?;
+            true
+        }) {
+            return Ok(Statement::ShowCqs);
+        }
         if self.eat_kw("QUERIES") {
             let filter = if self.eat_kw("WHERE") { Some(self.expr()?) } else { None };
             let mut order = Vec::new();
@@ -1014,6 +1064,12 @@ impl<'a> Parser<'a> {
 
     fn drop(&mut self) -> Result<Statement, Status> {
         self.expect_kw("DROP")?;
+        if self.eat_kw("CQ") || (self.eat_kw("CONTINUOUS") && {
+            self.expect_kw("QUERY")?;
+            true
+        }) {
+            return Ok(Statement::DropCq(self.name()?));
+        }
         if self.eat_kw("DATABASE") {
             return Ok(Statement::DeleteDatabase(self.patterns()?));
         }
@@ -1892,6 +1948,30 @@ mod tests {
         assert!(matches!(parse("count nodes root.** level = 2").unwrap(), Statement::CountNodes { level: 2, .. }));
         let e = parse("show timeseries where attributes(a) contains 'x'").unwrap_err();
         assert!(e.message.starts_with("line 1:36"), "{}", e.message);
+    }
+
+    #[test]
+    fn continuous_query_and_admin_statements() {
+        let sql = "create continuous query `cq-1` resample every 30s boundary 2024-01-01T00:00:00 range 2m, 30s timeout policy discard \
+                   begin select max_value(t) into root.agg.::(t_max) from root.db.* group by (30s) end";
+        let Statement::CreateCq(cq) = parse(sql).unwrap() else { panic!() };
+        assert_eq!((cq.id.as_str(), cq.every.as_deref(), cq.discard), ("cq-1", Some("30s"), true));
+        assert_eq!(cq.range, Some(("2m".to_string(), Some("30s".to_string()))));
+        assert!(matches!(cq.boundary, Some(Expr::Lit(Literal::DateTime(_)))));
+        assert!(cq.query.into.is_some() && cq.query.group_by.as_ref().unwrap().time.as_ref().unwrap().range.is_none());
+        assert_eq!(cq.text, sql);
+        let Statement::CreateCq(cq) = parse("CREATE CQ c BEGIN SELECT count(s) INTO root.a.b(c) FROM root.x GROUP BY(1h) END;").unwrap() else { panic!() };
+        assert_eq!((cq.every, cq.range, cq.discard), (None, None, false));
+        assert!(parse("create cq c begin select count(s) into root.a.b(c) from root.x group by(1h)").is_err(), "END is needed");
+        assert_eq!(parse("drop continuous query c").unwrap(), Statement::DropCq("c".into()));
+        assert_eq!(parse("show cqs").unwrap(), Statement::ShowCqs);
+        assert_eq!(parse("SHOW CONTINUOUS QUERIES").unwrap(), Statement::ShowCqs);
+        assert_eq!(parse("kill query 20240301_123456_00000_1").unwrap(), Statement::KillQuery(Some("20240301_123456_00000_1".into())));
+        assert_eq!(parse("kill all queries").unwrap(), Statement::KillQuery(None));
+        assert_eq!(parse("alter user root set password 'x y'").unwrap(), Statement::AlterUserPassword { user: "root".into(), password: "x y".into() });
+        assert_eq!(parse("list user").unwrap(), Statement::ListUser);
+        assert_eq!(parse("grant read_data on root.** to user u").unwrap(), Statement::AuthUnsupported("GRANT".into()));
+        assert_eq!(parse("create user u 'pw'").unwrap(), Statement::AuthUnsupported("CREATE USER".into()));
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //!
 //! # Layout
 //! - [`config`]: `iotdb-system.properties` keys, embedded defaults, command-line overrides.
+//! - [`cq`]: continuous queries: kept in the system directory, run by one thread as SELECT INTO
+//!   over each window.
 //! - [`identity`]: the instance id created at first start, and the parameters that may never change.
 //! - [`info`]: version, build and SHOW CLUSTER facts, and login checks.
 //! - [`users`]: the root user's password (default root, or a salted hash once changed).
@@ -13,6 +15,7 @@
 //! - [`server`]: listening, accepting, connection threads, and graceful shutdown.
 
 pub mod config;
+pub mod cq;
 pub mod identity;
 pub mod info;
 pub mod metrics;

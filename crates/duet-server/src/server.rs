@@ -65,7 +65,9 @@ impl Server {
         engine.start_background();
         let checker = info.clone();
         let receiver = duet_pipe::Receiver::new(engine.clone(), cfg.precision, Box::new(move |u, p| checker.check_password(u, p)));
-        let shared = Arc::new(Shared { engine, pipes, receiver, info, next_session: AtomicI64::new(1), held_results: Default::default(), queries: duet_query::running::Registry::new(1) });
+        let queries = duet_query::running::Registry::new(1);
+        let cqs = crate::cq::Cqs::open(engine.clone(), info.clone(), queries.clone())?;
+        let shared = Arc::new(Shared { engine, pipes, receiver, info, next_session: AtomicI64::new(1), held_results: Default::default(), queries, cqs });
         if let Some(port) = cfg.metrics_port {
             crate::metrics::serve(cfg.rpc_address.clone(), port, shared.clone())?;
         }
@@ -87,6 +89,7 @@ impl Server {
     /// Accepts connections until `stop` is set, then syncs and closes storage.
     pub fn run(self, stop: Arc<AtomicBool>) -> Result<(), String> {
         self.listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+        let cq_thread = self.shared.cqs.start()?;
         let active = Arc::new(AtomicUsize::new(0));
         while !stop.load(Ordering::Acquire) {
             match self.listener.accept() {
@@ -136,7 +139,12 @@ impl Server {
                 }
             }
         }
-        tracing::info!("shutting down: stopping pipes");
+        tracing::info!("shutting down: stopping continuous queries and pipes");
+        self.shared.cqs.shutdown();
+        // (It finishes the window it is running: its writes go to the WAL before it is closed.)
+        if cq_thread.join().is_err() {
+            tracing::error!("the continuous query thread panicked");
+        }
         self.shared.pipes.shutdown();
         tracing::info!("shutting down: syncing the write-ahead log");
         self.shared.engine.close().map_err(|e| e.message)?;

@@ -41,6 +41,8 @@ pub struct Shared {
     pub held_results: Arc<std::sync::atomic::AtomicUsize>,
     /// Statements in flight (SHOW QUERIES, KILL QUERY).
     pub queries: Arc<duet_query::running::Registry>,
+    /// Continuous queries.
+    pub cqs: Arc<crate::cq::Cqs>,
 }
 
 /// Results held between fetches, over all sessions, may take this many times
@@ -175,6 +177,7 @@ impl Connection {
             pipes: Some(&*self.shared.pipes),
             max_result_bytes: self.shared.info.config.query_memory_bytes,
             queries: Some(&self.shared.queries),
+            cqs: Some(&*self.shared.cqs),
         };
         duet_query::execute(&ctx, stmt)
     }

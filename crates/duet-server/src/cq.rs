@@ -1,0 +1,290 @@
+//! Continuous queries (CREATE CONTINUOUS QUERY): a SELECT INTO run by the server at execution
+//! times `boundary + k * every`, each over the window `[t - start_offset, t - end_offset)`, as in
+//! IoTDB. The results are ordinary inserts of this instance, which the pipes ship; the CQ itself
+//! is this instance's (pipes do not carry it), so a pair defines it on the side that should
+//! compute it.
+//!
+//! Each CQ is a file `<dn_system_dir>/cqs/<hex id>.cq`: the next execution time, then the CREATE
+//! statement as written. The time is rewritten (temporary file, fsync, rename) after every
+//! window, so after a stop or a crash the windows that came due meanwhile run in order
+//! (TIMEOUT POLICY BLOCKED, the default), or only the latest (DISCARD). A window runs as a
+//! statement of its own: SHOW QUERIES lists it and KILL QUERY stops it; a failing window is
+//! logged and the CQ goes on with the next.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use duet_common::{Status, StatusCode};
+use duet_query::ast::{BinOp, CqSpec, Expr, Literal, Statement};
+use duet_query::eval::{duration, time_value, TimeContext};
+use duet_query::running::Registry;
+use duet_query::{CqControl, ResultSet};
+use duet_storage::Engine;
+
+use crate::info::Info;
+
+/// IoTDB's `continuous_query_min_every_interval_in_ms` default.
+const MIN_EVERY_MS: i64 = 1000;
+/// Most missed windows a BLOCKED CQ catches up after a stop; older ones are skipped (logged).
+const MAX_CATCH_UP: i64 = 100_000;
+
+/// One continuous query.
+#[derive(Clone, Debug)]
+struct Cq {
+    spec: CqSpec,
+    /// In the instance's time units.
+    every: i64,
+    start_offset: i64,
+    end_offset: i64,
+    /// Next execution time.
+    next: i64,
+    /// How the last window failed (code, message), if it did.
+    failure: Option<(i32, String)>,
+}
+
+/// The continuous queries of this instance and the thread that runs them.
+pub struct Cqs {
+    dir: PathBuf,
+    engine: Arc<Engine>,
+    info: Info,
+    queries: Arc<Registry>,
+    max_result_bytes: usize,
+    cqs: Mutex<BTreeMap<String, Cq>>,
+    wake: Condvar,
+    stop: AtomicBool,
+}
+
+fn err(code: StatusCode, msg: impl Into<String>) -> Status {
+    Status::new(code, msg)
+}
+
+fn file_name(id: &str) -> String {
+    format!("{}.cq", id.bytes().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
+impl Cqs {
+    /// Loads the CQs kept in `<system_dir>/cqs`.
+    pub fn open(engine: Arc<Engine>, info: Info, queries: Arc<Registry>) -> Result<Arc<Cqs>, String> {
+        let dir = info.config.system_dir.join("cqs");
+        fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let max_result_bytes = info.config.query_memory_bytes;
+        let cqs = Cqs { dir: dir.clone(), engine, info, queries, max_result_bytes, cqs: Mutex::new(BTreeMap::new()), wake: Condvar::new(), stop: AtomicBool::new(false) };
+        let mut loaded = BTreeMap::new();
+        for entry in fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))? {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            if path.extension().is_none_or(|x| x != "cq") {
+                continue;
+            }
+            let text = fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let damaged = |why: &str| format!("{} is damaged ({why}): delete it and create the continuous query again", path.display());
+            let (first, statement) = text.split_once('\n').ok_or_else(|| damaged("no statement"))?;
+            let next = first.strip_prefix("next=").and_then(|n| n.parse::<i64>().ok()).ok_or_else(|| damaged("no next execution time"))?;
+            let Ok(Statement::CreateCq(spec)) = duet_query::parse(statement) else { return Err(damaged("the statement does not parse")) };
+            let mut cq = cqs.define(*spec).map_err(|e| damaged(&e.message))?;
+            cq.next = next;
+            loaded.insert(cq.spec.id.clone(), cq);
+        }
+        if !loaded.is_empty() {
+            tracing::info!(count = loaded.len(), "continuous queries loaded");
+        }
+        *cqs.cqs.lock().unwrap() = loaded;
+        Ok(Arc::new(cqs))
+    }
+
+    fn time_ctx(&self) -> TimeContext {
+        TimeContext { precision: self.engine.precision(), zone_offset: 0, now: self.engine.now() }
+    }
+
+    /// Checks a CREATE and works out its times; `next` is the first execution time.
+    fn define(&self, spec: CqSpec) -> Result<Cq, Status> {
+        let tc = self.time_ctx();
+        let q = &spec.query;
+        if q.into.is_none() {
+            return Err(err(StatusCode::SemanticError, format!("continuous query {}: the query must have an INTO clause (it writes its results)", spec.id)));
+        }
+        if q.last {
+            return Err(err(StatusCode::SemanticError, format!("continuous query {}: SELECT LAST cannot run as a continuous query", spec.id)));
+        }
+        let group = q.group_by.as_ref().and_then(|g| g.time.as_ref());
+        if group.is_some_and(|g| g.range.is_some()) {
+            return Err(err(
+                StatusCode::SemanticError,
+                format!("continuous query {}: GROUP BY must not give a time range: each execution reads its own window (RESAMPLE RANGE)", spec.id),
+            ));
+        }
+        let every = match (&spec.every, group) {
+            (Some(e), _) => duration(e, tc.precision)?,
+            (None, Some(g)) => duration(&g.interval, tc.precision)?,
+            (None, None) => return Err(err(StatusCode::SemanticError, format!("continuous query {}: RESAMPLE EVERY is needed without GROUP BY time", spec.id))),
+        };
+        let min = MIN_EVERY_MS * tc.precision.per_second() / 1000;
+        if every < min {
+            return Err(err(StatusCode::SemanticError, format!("continuous query {}: EVERY must be at least {MIN_EVERY_MS} ms", spec.id)));
+        }
+        let (start_offset, end_offset) = match &spec.range {
+            Some((s, e)) => (duration(s, tc.precision)?, e.as_deref().map(|e| duration(e, tc.precision)).transpose()?.unwrap_or(0)),
+            None => (every, 0),
+        };
+        if start_offset <= end_offset || end_offset < 0 {
+            return Err(err(StatusCode::SemanticError, format!("continuous query {}: RANGE must start before it ends (start offset greater than end offset)", spec.id)));
+        }
+        let boundary = spec.boundary.as_ref().map(|b| time_value(b, &tc)).transpose()?.unwrap_or(tc.now);
+        // The first execution time at or after now, on the boundary's grid.
+        let next = if boundary >= tc.now { boundary } else { boundary + (tc.now - boundary).div_euclid(every) * every + if (tc.now - boundary) % every == 0 { 0 } else { every } };
+        Ok(Cq { spec, every, start_offset, end_offset, next, failure: None })
+    }
+
+    fn store(&self, cq: &Cq) -> std::io::Result<()> {
+        let path = self.dir.join(file_name(&cq.spec.id));
+        let tmp = path.with_extension("tmp");
+        {
+            let mut f = fs::File::create(&tmp)?;
+            f.write_all(format!("next={}\n{}", cq.next, cq.spec.text).as_bytes())?;
+            f.sync_all()?;
+        }
+        fs::rename(&tmp, &path)?;
+        fs::File::open(&self.dir)?.sync_all()
+    }
+
+    /// Runs the CQs until [`Cqs::shutdown`].
+    pub fn start(self: &Arc<Self>) -> Result<std::thread::JoinHandle<()>, String> {
+        let me = self.clone();
+        std::thread::Builder::new().name("continuous-queries".into()).spawn(move || me.run()).map_err(|e| format!("cannot start the continuous query thread: {e}"))
+    }
+
+    /// Stops the thread (it finishes the window it is running).
+    pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::Release);
+        let _g = self.cqs.lock().unwrap_or_else(|p| p.into_inner());
+        self.wake.notify_all();
+    }
+
+    fn run(&self) {
+        let per_ms = (self.engine.precision().per_second() / 1000).max(1);
+        let mut cqs = self.cqs.lock().unwrap_or_else(|p| p.into_inner());
+        while !self.stop.load(Ordering::Acquire) {
+            let now = self.engine.now();
+            let Some(due) = cqs.values().min_by_key(|c| c.next).cloned() else {
+                cqs = self.wake.wait_timeout(cqs, Duration::from_secs(1)).unwrap_or_else(|p| p.into_inner()).0;
+                continue;
+            };
+            if due.next > now {
+                let wait = Duration::from_millis(((due.next - now) / per_ms).clamp(1, 1000) as u64);
+                cqs = self.wake.wait_timeout(cqs, wait).unwrap_or_else(|p| p.into_inner()).0;
+                continue;
+            }
+            drop(cqs);
+            let mut cq = due;
+            let behind = (now - cq.next) / cq.every;
+            if behind > MAX_CATCH_UP || (cq.spec.discard && behind > 0) {
+                // DISCARD runs only the latest window that came due; BLOCKED catches up in order,
+                // within bounds.
+                let skip = if cq.spec.discard { behind } else { behind - MAX_CATCH_UP };
+                tracing::warn!(cq = %cq.spec.id, windows = skip, "continuous query skips windows that came due while it could not run");
+                cq.next += skip * cq.every;
+            }
+            let failure = self.execute(&cq);
+            cq.next += cq.every;
+            cqs = self.cqs.lock().unwrap_or_else(|p| p.into_inner());
+            // (Dropped meanwhile: nothing to keep.)
+            if let Some(c) = cqs.get_mut(&cq.spec.id) {
+                c.next = cq.next;
+                // Each new failure is logged once, not every window (a CQ created before its
+                // source series exist fails until they do).
+                if failure != c.failure {
+                    if let Some((code, msg)) = &failure {
+                        tracing::warn!(cq = %c.spec.id, code, "continuous query window failed: {msg}");
+                    } else {
+                        tracing::info!(cq = %c.spec.id, "continuous query windows succeed again");
+                    }
+                    c.failure = failure;
+                }
+                if let Err(e) = self.store(c) {
+                    tracing::error!(cq = %cq.spec.id, "cannot record the continuous query's progress: {e}");
+                }
+            }
+        }
+    }
+
+    /// Runs the window of `cq` that ends at its execution time `cq.next`; returns how it failed.
+    fn execute(&self, cq: &Cq) -> Option<(i32, String)> {
+        let (lo, hi) = (cq.next - cq.start_offset, cq.next - cq.end_offset);
+        let mut q = (*cq.spec.query).clone();
+        let lit = |v: i64| Box::new(Expr::Lit(Literal::Int(v)));
+        match q.group_by.as_mut().and_then(|g| g.time.as_mut()) {
+            Some(t) => t.range = Some((Expr::Lit(Literal::Int(lo)), Expr::Lit(Literal::Int(hi)))),
+            None => {
+                let window = Expr::Binary(
+                    BinOp::And,
+                    Box::new(Expr::Binary(BinOp::Ge, Box::new(Expr::Time), lit(lo))),
+                    Box::new(Expr::Binary(BinOp::Lt, Box::new(Expr::Time), lit(hi))),
+                );
+                q.select.filter = Some(match q.select.filter.take() {
+                    Some(f) => Expr::Binary(BinOp::And, Box::new(f), Box::new(window)),
+                    None => window,
+                });
+            }
+        }
+        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let running = self.queries.start(&format!("continuous query {} window [{lo}, {hi})", cq.spec.id), now_ms, self.info.config.query_timeout);
+        let ctx = duet_query::Context {
+            engine: &self.engine,
+            zone_offset: 0,
+            server: &self.info,
+            pipes: None,
+            max_result_bytes: self.max_result_bytes,
+            queries: Some(&self.queries),
+            cqs: None,
+        };
+        let r = running.enter_with(|| duet_query::execute(&ctx, Statement::Query(Box::new(q))).and_then(|o| o.into_result(&self.engine, self.max_result_bytes)));
+        match r {
+            Ok(_) => {
+                tracing::debug!(cq = %cq.spec.id, lo, hi, "continuous query window done");
+                None
+            }
+            Err(e) => {
+                tracing::debug!(cq = %cq.spec.id, lo, hi, code = e.code.code(), "continuous query window failed: {}", e.message);
+                Some((e.code.code(), e.message))
+            }
+        }
+    }
+}
+
+impl CqControl for Cqs {
+    fn create(&self, spec: CqSpec) -> Result<(), Status> {
+        let cq = self.define(spec)?;
+        let mut cqs = self.cqs.lock().unwrap_or_else(|p| p.into_inner());
+        if cqs.contains_key(&cq.spec.id) {
+            return Err(err(StatusCode::CqAlreadyExist, format!("continuous query {} already exists", cq.spec.id)));
+        }
+        self.store(&cq).map_err(|e| err(StatusCode::InternalServerError, format!("cannot store continuous query {}: {e}", cq.spec.id)))?;
+        tracing::info!(cq = %cq.spec.id, first = cq.next, every = cq.every, "continuous query created");
+        cqs.insert(cq.spec.id.clone(), cq);
+        self.wake.notify_all();
+        Ok(())
+    }
+
+    fn drop_cq(&self, id: &str) -> Result<(), Status> {
+        let mut cqs = self.cqs.lock().unwrap_or_else(|p| p.into_inner());
+        if cqs.remove(id).is_none() {
+            return Err(err(StatusCode::NoSuchCq, format!("continuous query {id} does not exist")));
+        }
+        let path = self.dir.join(file_name(id));
+        fs::remove_file(&path).and_then(|_| fs::File::open(&self.dir)?.sync_all()).map_err(|e| err(StatusCode::InternalServerError, format!("cannot remove {}: {e}", path.display())))?;
+        tracing::info!(cq = %id, "continuous query dropped");
+        Ok(())
+    }
+
+    fn show(&self) -> ResultSet {
+        let mut rs = ResultSet::text(&["cq_id", "query", "state"]);
+        for cq in self.cqs.lock().unwrap_or_else(|p| p.into_inner()).values() {
+            rs.push_text_row(vec![Some(cq.spec.id.clone()), Some(cq.spec.text.clone()), Some("ACTIVE".into())]);
+        }
+        rs
+    }
+}
