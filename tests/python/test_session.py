@@ -598,11 +598,23 @@ def test_show_queries_and_kill_query(session, server, db):
         assert "714" in str(ei.value)
 
         other.execute_non_query_statement(f"KILL QUERY '{qid}'")
+        # Off the list at once (and what it held for its client freed), before that client fetches.
+        assert not [r for r in query(other, "SHOW QUERIES").dicts() if r["Statement"] == sql]
         with pytest.raises(Exception) as ei:
             while ds.has_next():
                 ds.next()
         assert "715" in str(ei.value) or "killed" in str(ei.value), ei.value
-        assert not [r for r in query(other, "SHOW QUERIES").dicts() if r["Statement"] == sql]
+
+        # A computed result held between fetches (GROUP BY: 200 rows) is killed the same way.
+        grouped = f"SELECT count(v) FROM {dev} GROUP BY ([1, 201), 1ms)"
+        held = session.execute_query_statement(grouped)
+        gid = [r["QueryId"] for r in query(other, "SHOW QUERIES").dicts() if r["Statement"] == grouped]
+        assert len(gid) == 1
+        other.execute_non_query_statement(f"KILL QUERY '{gid[0]}'")
+        with pytest.raises(Exception) as ei:
+            while held.has_next():
+                held.next()
+        assert "715" in str(ei.value) or "killed" in str(ei.value), ei.value
 
         # KILL ALL QUERIES stops every statement in flight but itself; new queries run.
         pending = session.execute_query_statement(sql)

@@ -178,7 +178,7 @@ pub struct CqSpec {
     pub id: String,
     /// `EVERY` as written (default: the GROUP BY interval).
     pub every: Option<String>,
-    /// `BOUNDARY`: the first execution time (default: when it was created).
+    /// `BOUNDARY`: execution times are `boundary + k * every` (default 0, as in IoTDB).
     pub boundary: Option<Expr>,
     /// `RANGE start_offset[, end_offset]` as written (default: every, 0).
     pub range: Option<(String, Option<String>)>,

@@ -53,8 +53,8 @@ pub trait PipeControl {
 
 /// Continuous queries, kept and run by the server (a layer above this crate).
 pub trait CqControl {
-    /// CREATE CONTINUOUS QUERY.
-    fn create(&self, spec: crate::ast::CqSpec) -> Result<(), Status>;
+    /// CREATE CONTINUOUS QUERY, in the creating session's time zone (seconds east of UTC).
+    fn create(&self, spec: crate::ast::CqSpec, zone_offset: i32) -> Result<(), Status>;
     /// DROP CONTINUOUS QUERY.
     fn drop_cq(&self, id: &str) -> Result<(), Status>;
     /// SHOW CONTINUOUS QUERIES.
@@ -212,7 +212,7 @@ fn run(ctx: &Context, stmt: Statement) -> Result<Output, Status> {
             Ok(Output::Rows(rs))
         }
         Statement::AlterUserPassword { user, password } => ctx.server.set_password(&user, &password).map(|_| Output::Done),
-        Statement::CreateCq(spec) => ctx.cqs.ok_or_else(no_cqs)?.create(*spec).map(|_| Output::Done),
+        Statement::CreateCq(spec) => ctx.cqs.ok_or_else(no_cqs)?.create(*spec, ctx.zone_offset).map(|_| Output::Done),
         Statement::DropCq(id) => ctx.cqs.ok_or_else(no_cqs)?.drop_cq(&id).map(|_| Output::Done),
         Statement::ShowCqs => Ok(Output::Rows(ctx.cqs.ok_or_else(no_cqs)?.show())),
         Statement::ListUser => {

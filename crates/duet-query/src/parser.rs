@@ -22,6 +22,33 @@ pub fn parse(sql: &str) -> Result<Statement, Status> {
     Ok(st)
 }
 
+/// `sql` with the values of passwords masked (`SET PASSWORD '...'`, `'sink.password'='...'`), for
+/// SHOW QUERIES and logs. A statement that does not lex and mentions a password is not shown.
+pub fn redact_secrets(sql: &str) -> std::borrow::Cow<'_, str> {
+    if !sql.to_ascii_lowercase().contains("password") {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let Ok(toks) = lex(sql) else { return std::borrow::Cow::Owned("<a statement with a password, not shown>".into()) };
+    let mut out = String::with_capacity(sql.len());
+    let (mut copied, mut masking) = (0, false);
+    for t in &toks {
+        match &t.tok {
+            Tok::Ident(w) if w.eq_ignore_ascii_case("PASSWORD") => masking = true,
+            Tok::Str(k) if !masking && k.to_ascii_lowercase().ends_with("password") => masking = true,
+            Tok::Str(_) if masking => {
+                out.push_str(&sql[copied..t.start]);
+                out.push_str("'******'");
+                copied = t.end;
+                masking = false;
+            }
+            Tok::Sym("=") => {}
+            _ => masking = false,
+        }
+    }
+    out.push_str(&sql[copied..]);
+    std::borrow::Cow::Owned(out)
+}
+
 /// Whether `sql` is the beginning of a statement that needs more input: it fails to parse only
 /// because it ends too early (an open quote, or the input ends where more was expected). The CLI
 /// uses this to read multi-line statements without requiring `;`.
@@ -937,7 +964,7 @@ impl<'a> Parser<'a> {
             self.expect_kw("TTL")?;
             return Ok(Statement::ShowTtl(None));
         }
-        Err(self.expected("DATABASES, TIMESERIES, DEVICES, CHILD PATHS, CHILD NODES, VERSION, CLUSTER, TTL or PIPES"))
+        Err(self.expected("DATABASES, TIMESERIES, DEVICES, CHILD PATHS, CHILD NODES, VERSION, VARIABLES, CLUSTER, TTL, PIPES, PIPE, QUERIES or CONTINUOUS QUERIES"))
     }
 
     fn count(&mut self) -> Result<Statement, Status> {
@@ -1948,6 +1975,15 @@ mod tests {
         assert!(matches!(parse("count nodes root.** level = 2").unwrap(), Statement::CountNodes { level: 2, .. }));
         let e = parse("show timeseries where attributes(a) contains 'x'").unwrap_err();
         assert!(e.message.starts_with("line 1:36"), "{}", e.message);
+    }
+
+    #[test]
+    fn passwords_are_masked_for_logs() {
+        assert_eq!(redact_secrets("alter user root set password 'n3w secret'"), "alter user root set password '******'");
+        let pipe = "create pipe p with sink ('sink.ip'='h', 'sink.password' = 'pw', 'password'='x', 'sink.user'='root')";
+        assert_eq!(redact_secrets(pipe), "create pipe p with sink ('sink.ip'='h', 'sink.password' = '******', 'password'='******', 'sink.user'='root')");
+        assert_eq!(redact_secrets("select * from root.a"), "select * from root.a");
+        assert_eq!(redact_secrets("alter user root set password 'unterminated"), "<a statement with a password, not shown>");
     }
 
     #[test]

@@ -2,14 +2,17 @@
 //!
 //! The server registers each statement it runs ([`Registry::start`]) and keeps the handle until
 //! the statement's result is read to its end or closed, so a query whose rows a client is still
-//! paging through is listed (and can be killed) as in IoTDB. Killing only marks the entry: the
-//! query's loops call [`checkpoint`] between series, pages and devices and stop there with
-//! 715 (QUERY_WAS_KILLED), or with 720 (QUERY_TIMEOUT) once the call doing its work has run
+//! paging through is listed (and can be killed) as in IoTDB; the rows it holds for the client are
+//! kept in the entry ([`Running::hold`]), so that a kill frees them at once, whatever the
+//! client does. A kill marks the entry and takes it off the list: the query's loops call
+//! [`checkpoint`] between series, pages and devices and stop there with 715 (QUERY_WAS_KILLED),
+//! and so does the client's next fetch, or with 720 (QUERY_TIMEOUT) once the call doing its work has run
 //! longer than the statement's timeout (each call, the first and every later fetch, gets the
 //! whole timeout: a client that reads a large result slowly is not cut off). The entry is found through a thread-local that the server sets around
 //! every call doing work for the statement ([`Running::enter`]); worker threads a query spawns
 //! carry it over with [`current`] and [`within`].
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -39,6 +42,8 @@ pub struct Entry {
     timeout: Option<Duration>,
     /// End of the current call's time, in nanoseconds after `started` (0: none).
     deadline: AtomicU64,
+    /// What the statement holds for its client between fetches (a kill drops it).
+    held: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
 impl Entry {
@@ -95,6 +100,7 @@ impl Registry {
             killed: AtomicBool::new(false),
             timeout,
             deadline: AtomicU64::new(0),
+            held: Mutex::new(None),
         });
         self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(id, entry.clone());
         Running { entry, registry: self.clone() }
@@ -105,22 +111,23 @@ impl Registry {
         self.map.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
 
-    /// Marks the statement `id` killed; false when no such statement is in flight.
+    /// Kills the statement `id`: marks it, takes it off the list and drops what it holds for
+    /// its client; false when no such statement is in flight.
     pub fn kill(&self, id: &str) -> bool {
-        match self.map.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
-            Some(e) => {
-                e.killed.store(true, Ordering::Relaxed);
-                true
-            }
-            None => false,
-        }
+        let entry = self.map.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        entry.map(|e| kill_entry(&e)).is_some()
     }
 
-    /// Marks every statement in flight killed except `except` (the KILL statement itself);
-    /// returns how many.
+    /// Kills every statement in flight except `except` (the KILL statement itself); returns how
+    /// many.
     pub fn kill_all(&self, except: Option<&str>) -> usize {
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.values().filter(|e| Some(e.id.as_str()) != except).inspect(|e| e.killed.store(true, Ordering::Relaxed)).count()
+        let killed: Vec<Arc<Entry>> = {
+            let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+            let ids: Vec<String> = map.keys().filter(|id| Some(id.as_str()) != except).cloned().collect();
+            ids.iter().filter_map(|id| map.remove(id)).collect()
+        };
+        killed.iter().for_each(|e| kill_entry(e));
+        killed.len()
     }
 }
 
@@ -138,6 +145,16 @@ impl Running {
             self.entry.deadline.store(end.max(1), Ordering::Relaxed);
         }
         Entered { previous: CURRENT.with(|c| c.replace(Some(self.entry.clone()))) }
+    }
+
+    /// Keeps `what` (a result waiting for fetches) with the statement, for [`Running::with_held`].
+    pub fn hold(&self, what: Box<dyn Any + Send>) {
+        *self.entry.held.lock().unwrap_or_else(|p| p.into_inner()) = Some(what);
+    }
+
+    /// Runs `f` on what the statement holds (None once a kill dropped it).
+    pub fn with_held<R>(&self, f: impl FnOnce(Option<&mut Box<dyn Any + Send>>) -> R) -> R {
+        f(self.entry.held.lock().unwrap_or_else(|p| p.into_inner()).as_mut())
     }
 
     /// Runs `f` with this statement current on this thread.
@@ -184,6 +201,13 @@ pub fn current() -> Option<Arc<Entry>> {
 pub fn within<R>(entry: Option<Arc<Entry>>, f: impl FnOnce() -> R) -> R {
     let _g = Entered { previous: CURRENT.with(|c| c.replace(entry)) };
     f()
+}
+
+fn kill_entry(e: &Entry) {
+    e.killed.store(true, Ordering::Relaxed);
+    // (Waits for a fetch reading a page of it: the flag above cuts that short.)
+    let held = e.held.lock().unwrap_or_else(|p| p.into_inner()).take();
+    drop(held);
 }
 
 fn check_entry(e: &Entry) -> Result<(), Status> {
@@ -236,10 +260,16 @@ mod tests {
         }
         assert!(checkpoint().is_ok(), "the guard restored the thread");
         assert!(!r.kill("20240301_123456_99999_1"));
-        assert_eq!(r.kill_all(Some(&b.entry().id)), 1);
-        assert!(b.check().is_ok());
-        drop(a);
+        // Killed: off the list, and what it held for its client is gone.
         assert_eq!(r.list().iter().map(|e| e.id.clone()).collect::<Vec<_>>(), vec![b.entry().id.clone()]);
+        b.hold(Box::new(vec![1u8; 10]));
+        assert!(b.with_held(|h| h.is_some()));
+        let c = r.start("select 2", 0, None);
+        assert_eq!(r.kill_all(Some(&c.entry().id)), 1);
+        assert!(b.check().is_err() && c.check().is_ok());
+        assert!(b.with_held(|h| h.is_none()), "a kill drops the held result");
+        drop(a);
+        assert_eq!(r.list().iter().map(|e| e.id.clone()).collect::<Vec<_>>(), vec![c.entry().id.clone()]);
     }
 
     #[test]

@@ -267,7 +267,12 @@ fn query_operand(e: &Expr, row: &[QueryCell]) -> Result<QueryCell, Status> {
             QueryCell::Num(x) => QueryCell::Num(-x),
             QueryCell::Text(_) => return Err(Status::new(StatusCode::SemanticError, "SHOW QUERIES: a text cannot be negated")),
         },
-        other => return Err(Status::new(StatusCode::SemanticError, format!("SHOW QUERIES ... WHERE compares its columns with literals; {other:?} is not one of them"))),
+        _ => {
+            return Err(Status::new(
+                StatusCode::SemanticError,
+                format!("SHOW QUERIES ... WHERE compares its columns ({}) with numbers and quoted texts only", QUERY_COLUMNS.join(", ")),
+            ))
+        }
     })
 }
 
@@ -307,7 +312,7 @@ fn query_row_matches(e: &Expr, row: &[QueryCell]) -> Result<bool, Status> {
             }
             found != *not
         }
-        other => return Err(Status::new(StatusCode::SemanticError, format!("SHOW QUERIES ... WHERE takes comparisons, BETWEEN and IN joined by AND, OR, NOT; not {other:?}"))),
+        _ => return Err(Status::new(StatusCode::SemanticError, "SHOW QUERIES ... WHERE takes comparisons, BETWEEN and IN, joined by AND, OR and NOT")),
     })
 }
 

@@ -2,14 +2,17 @@
 //! times `boundary + k * every`, each over the window `[t - start_offset, t - end_offset)`, as in
 //! IoTDB. The results are ordinary inserts of this instance, which the pipes ship; the CQ itself
 //! is this instance's (pipes do not carry it), so a pair defines it on the side that should
-//! compute it.
+//! compute it. A window that should include the peer's writes of the same interval needs an end
+//! offset (`RANGE start, end`) longer than the pipe's lag: points that arrive after their window
+//! ran are not aggregated again.
 //!
-//! Each CQ is a file `<dn_system_dir>/cqs/<hex id>.cq`: the next execution time, then the CREATE
-//! statement as written. The time is rewritten (temporary file, fsync, rename) after every
-//! window, so after a stop or a crash the windows that came due meanwhile run in order
-//! (TIMEOUT POLICY BLOCKED, the default), or only the latest (DISCARD). A window runs as a
-//! statement of its own: SHOW QUERIES lists it and KILL QUERY stops it; a failing window is
-//! logged and the CQ goes on with the next.
+//! Each CQ is a file `<dn_system_dir>/cqs/<hex id>.cq`: the next execution time, the creating
+//! session's time zone, then the CREATE statement as written. The time is rewritten (temporary
+//! file, fsync, rename) after every window, so after a stop or a crash the windows that came due
+//! meanwhile run in order (TIMEOUT POLICY BLOCKED, the default), or are skipped (DISCARD, as
+//! IoTDB does). A window runs as a statement of its own: SHOW QUERIES lists it and KILL QUERY
+//! stops it (a stop of the server too, and the window runs again after the restart); a failing
+//! window is logged and the CQ goes on with the next.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -32,6 +35,9 @@ use crate::info::Info;
 const MIN_EVERY_MS: i64 = 1000;
 /// Most missed windows a BLOCKED CQ catches up after a stop; older ones are skipped (logged).
 const MAX_CATCH_UP: i64 = 100_000;
+/// Longest EVERY, RANGE offset and BOUNDARY distance from the epoch accepted, in seconds (about
+/// 300 years): keeps the schedule's arithmetic far from overflow at any time precision.
+const MAX_SPAN_SECS: i64 = 300 * 365 * 86_400;
 
 /// One continuous query.
 #[derive(Clone, Debug)]
@@ -43,6 +49,11 @@ struct Cq {
     end_offset: i64,
     /// Next execution time.
     next: i64,
+    /// The creating session's time zone (seconds east of UTC): BOUNDARY literals and calendar
+    /// GROUP BY windows are read in it.
+    zone_offset: i32,
+    /// Tells a CQ apart from one dropped and created again with the same id meanwhile.
+    generation: u64,
     /// How the last window failed (code, message), if it did.
     failure: Option<(i32, String)>,
 }
@@ -57,6 +68,9 @@ pub struct Cqs {
     cqs: Mutex<BTreeMap<String, Cq>>,
     wake: Condvar,
     stop: AtomicBool,
+    generations: std::sync::atomic::AtomicU64,
+    /// The query id of the window running now (a stop kills it).
+    running: Mutex<Option<String>>,
 }
 
 fn err(code: StatusCode, msg: impl Into<String>) -> Status {
@@ -73,7 +87,18 @@ impl Cqs {
         let dir = info.config.system_dir.join("cqs");
         fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let max_result_bytes = info.config.query_memory_bytes;
-        let cqs = Cqs { dir: dir.clone(), engine, info, queries, max_result_bytes, cqs: Mutex::new(BTreeMap::new()), wake: Condvar::new(), stop: AtomicBool::new(false) };
+        let cqs = Cqs {
+            dir: dir.clone(),
+            engine,
+            info,
+            queries,
+            max_result_bytes,
+            cqs: Mutex::new(BTreeMap::new()),
+            wake: Condvar::new(),
+            stop: AtomicBool::new(false),
+            generations: Default::default(),
+            running: Mutex::new(None),
+        };
         let mut loaded = BTreeMap::new();
         for entry in fs::read_dir(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))? {
             let path = entry.map_err(|e| e.to_string())?.path();
@@ -82,10 +107,11 @@ impl Cqs {
             }
             let text = fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             let damaged = |why: &str| format!("{} is damaged ({why}): delete it and create the continuous query again", path.display());
-            let (first, statement) = text.split_once('\n').ok_or_else(|| damaged("no statement"))?;
-            let next = first.strip_prefix("next=").and_then(|n| n.parse::<i64>().ok()).ok_or_else(|| damaged("no next execution time"))?;
-            let Ok(Statement::CreateCq(spec)) = duet_query::parse(statement) else { return Err(damaged("the statement does not parse")) };
-            let mut cq = cqs.define(*spec).map_err(|e| damaged(&e.message))?;
+            let mut lines = text.splitn(3, '\n');
+            let next = lines.next().and_then(|l| l.strip_prefix("next=")).and_then(|n| n.parse::<i64>().ok()).ok_or_else(|| damaged("no next execution time"))?;
+            let zone = lines.next().and_then(|l| l.strip_prefix("zone=")).and_then(|z| z.parse::<i32>().ok()).ok_or_else(|| damaged("no time zone"))?;
+            let Some(Ok(Statement::CreateCq(spec))) = lines.next().map(duet_query::parse) else { return Err(damaged("the statement does not parse")) };
+            let mut cq = cqs.define(*spec, zone).map_err(|e| damaged(&e.message))?;
             cq.next = next;
             loaded.insert(cq.spec.id.clone(), cq);
         }
@@ -96,13 +122,16 @@ impl Cqs {
         Ok(Arc::new(cqs))
     }
 
-    fn time_ctx(&self) -> TimeContext {
-        TimeContext { precision: self.engine.precision(), zone_offset: 0, now: self.engine.now() }
+    fn time_ctx(&self, zone_offset: i32) -> TimeContext {
+        TimeContext { precision: self.engine.precision(), zone_offset, now: self.engine.now() }
     }
 
     /// Checks a CREATE and works out its times; `next` is the first execution time.
-    fn define(&self, spec: CqSpec) -> Result<Cq, Status> {
-        let tc = self.time_ctx();
+    fn define(&self, spec: CqSpec, zone_offset: i32) -> Result<Cq, Status> {
+        let tc = self.time_ctx(zone_offset);
+        if spec.id.is_empty() {
+            return Err(err(StatusCode::SemanticError, "a continuous query needs a non-empty id"));
+        }
         let q = &spec.query;
         if q.into.is_none() {
             return Err(err(StatusCode::SemanticError, format!("continuous query {}: the query must have an INTO clause (it writes its results)", spec.id)));
@@ -133,10 +162,15 @@ impl Cqs {
         if start_offset <= end_offset || end_offset < 0 {
             return Err(err(StatusCode::SemanticError, format!("continuous query {}: RANGE must start before it ends (start offset greater than end offset)", spec.id)));
         }
-        let boundary = spec.boundary.as_ref().map(|b| time_value(b, &tc)).transpose()?.unwrap_or(tc.now);
-        // The first execution time at or after now, on the boundary's grid.
-        let next = if boundary >= tc.now { boundary } else { boundary + (tc.now - boundary).div_euclid(every) * every + if (tc.now - boundary) % every == 0 { 0 } else { every } };
-        Ok(Cq { spec, every, start_offset, end_offset, next, failure: None })
+        let boundary = spec.boundary.as_ref().map(|b| time_value(b, &tc)).transpose()?.unwrap_or(0);
+        let span = MAX_SPAN_SECS * tc.precision.per_second();
+        if every > span || start_offset > span || boundary.abs() > span || tc.now.abs() > span {
+            return Err(err(StatusCode::SemanticError, format!("continuous query {}: EVERY, RANGE and BOUNDARY must stay within 300 years", spec.id)));
+        }
+        // No execution before the boundary; from there, the grid time at or after now.
+        let next = if boundary >= tc.now { boundary } else { first_at_or_after(boundary, every, tc.now) };
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed);
+        Ok(Cq { spec, every, start_offset, end_offset, next, zone_offset, generation, failure: None })
     }
 
     fn store(&self, cq: &Cq) -> std::io::Result<()> {
@@ -144,7 +178,7 @@ impl Cqs {
         let tmp = path.with_extension("tmp");
         {
             let mut f = fs::File::create(&tmp)?;
-            f.write_all(format!("next={}\n{}", cq.next, cq.spec.text).as_bytes())?;
+            f.write_all(format!("next={}\nzone={}\n{}", cq.next, cq.zone_offset, cq.spec.text).as_bytes())?;
             f.sync_all()?;
         }
         fs::rename(&tmp, &path)?;
@@ -157,9 +191,13 @@ impl Cqs {
         std::thread::Builder::new().name("continuous-queries".into()).spawn(move || me.run()).map_err(|e| format!("cannot start the continuous query thread: {e}"))
     }
 
-    /// Stops the thread (it finishes the window it is running).
+    /// Stops the thread; the window it is running stops at its next checkpoint (and runs again
+    /// after a restart: its progress was not recorded).
     pub fn shutdown(&self) {
         self.stop.store(true, Ordering::Release);
+        if let Some(id) = self.running.lock().unwrap_or_else(|p| p.into_inner()).as_deref() {
+            self.queries.kill(id);
+        }
         let _g = self.cqs.lock().unwrap_or_else(|p| p.into_inner());
         self.wake.notify_all();
     }
@@ -181,18 +219,29 @@ impl Cqs {
             drop(cqs);
             let mut cq = due;
             let behind = (now - cq.next) / cq.every;
-            if behind > MAX_CATCH_UP || (cq.spec.discard && behind > 0) {
-                // DISCARD runs only the latest window that came due; BLOCKED catches up in order,
-                // within bounds.
-                let skip = if cq.spec.discard { behind } else { behind - MAX_CATCH_UP };
-                tracing::warn!(cq = %cq.spec.id, windows = skip, "continuous query skips windows that came due while it could not run");
-                cq.next += skip * cq.every;
-            }
-            let failure = self.execute(&cq);
-            cq.next += cq.every;
+            let failure = if cq.spec.discard && behind > 0 {
+                // DISCARD drops the windows that came due while it could not run (as IoTDB).
+                tracing::warn!(cq = %cq.spec.id, windows = behind + 1, "continuous query skips windows that came due while it could not run (TIMEOUT POLICY DISCARD)");
+                cq.next = first_at_or_after(cq.next, cq.every, now);
+                cq.failure.clone()
+            } else {
+                if behind > MAX_CATCH_UP {
+                    let skip = behind - MAX_CATCH_UP;
+                    tracing::warn!(cq = %cq.spec.id, windows = skip, "continuous query skips the oldest windows that came due while it could not run");
+                    cq.next += skip * cq.every;
+                }
+                let failure = self.execute(&cq);
+                if self.stop.load(Ordering::Acquire) {
+                    // Killed by the stop, or finished just before it: either way it runs again
+                    // after the restart (a window's writes are idempotent).
+                    break;
+                }
+                cq.next += cq.every;
+                failure
+            };
             cqs = self.cqs.lock().unwrap_or_else(|p| p.into_inner());
-            // (Dropped meanwhile: nothing to keep.)
-            if let Some(c) = cqs.get_mut(&cq.spec.id) {
+            // (Dropped meanwhile, or dropped and made again: nothing to keep.)
+            if let Some(c) = cqs.get_mut(&cq.spec.id).filter(|c| c.generation == cq.generation) {
                 c.next = cq.next;
                 // Each new failure is logged once, not every window (a CQ created before its
                 // source series exist fails until they do).
@@ -232,9 +281,10 @@ impl Cqs {
         }
         let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         let running = self.queries.start(&format!("continuous query {} window [{lo}, {hi})", cq.spec.id), now_ms, self.info.config.query_timeout);
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(running.entry().id.clone());
         let ctx = duet_query::Context {
             engine: &self.engine,
-            zone_offset: 0,
+            zone_offset: cq.zone_offset,
             server: &self.info,
             pipes: None,
             max_result_bytes: self.max_result_bytes,
@@ -242,6 +292,7 @@ impl Cqs {
             cqs: None,
         };
         let r = running.enter_with(|| duet_query::execute(&ctx, Statement::Query(Box::new(q))).and_then(|o| o.into_result(&self.engine, self.max_result_bytes)));
+        *self.running.lock().unwrap_or_else(|p| p.into_inner()) = None;
         match r {
             Ok(_) => {
                 tracing::debug!(cq = %cq.spec.id, lo, hi, "continuous query window done");
@@ -255,9 +306,15 @@ impl Cqs {
     }
 }
 
+/// The first time `boundary + k * every` (k any integer) at or after `now`.
+fn first_at_or_after(boundary: i64, every: i64, now: i64) -> i64 {
+    let behind = now - boundary;
+    boundary + behind.div_euclid(every) * every + if behind.rem_euclid(every) == 0 { 0 } else { every }
+}
+
 impl CqControl for Cqs {
-    fn create(&self, spec: CqSpec) -> Result<(), Status> {
-        let cq = self.define(spec)?;
+    fn create(&self, spec: CqSpec, zone_offset: i32) -> Result<(), Status> {
+        let cq = self.define(spec, zone_offset)?;
         let mut cqs = self.cqs.lock().unwrap_or_else(|p| p.into_inner());
         if cqs.contains_key(&cq.spec.id) {
             return Err(err(StatusCode::CqAlreadyExist, format!("continuous query {} already exists", cq.spec.id)));
@@ -271,11 +328,13 @@ impl CqControl for Cqs {
 
     fn drop_cq(&self, id: &str) -> Result<(), Status> {
         let mut cqs = self.cqs.lock().unwrap_or_else(|p| p.into_inner());
-        if cqs.remove(id).is_none() {
+        if !cqs.contains_key(id) {
             return Err(err(StatusCode::NoSuchCq, format!("continuous query {id} does not exist")));
         }
+        // The file first: a drop that fails leaves the CQ as it was, here and after a restart.
         let path = self.dir.join(file_name(id));
         fs::remove_file(&path).and_then(|_| fs::File::open(&self.dir)?.sync_all()).map_err(|e| err(StatusCode::InternalServerError, format!("cannot remove {}: {e}", path.display())))?;
+        cqs.remove(id);
         tracing::info!(cq = %id, "continuous query dropped");
         Ok(())
     }
@@ -286,5 +345,20 @@ impl CqControl for Cqs {
             rs.push_text_row(vec![Some(cq.spec.id.clone()), Some(cq.spec.text.clone()), Some("ACTIVE".into())]);
         }
         rs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_at_or_after;
+
+    #[test]
+    fn execution_times_sit_on_the_boundary_grid() {
+        assert_eq!(first_at_or_after(0, 1000, 12_345), 13_000);
+        assert_eq!(first_at_or_after(0, 1000, 13_000), 13_000);
+        assert_eq!(first_at_or_after(500, 1000, 12_345), 12_500);
+        assert_eq!(first_at_or_after(20_000, 1000, 12_345), 13_000, "the grid reaches back from the boundary");
+        assert_eq!(first_at_or_after(-1500, 1000, -1), 500);
+        assert_eq!(first_at_or_after(-1500, 1000, -600), -500);
     }
 }

@@ -63,9 +63,10 @@ impl Drop for HeldBytes {
 }
 
 /// An open query of a session, until the client has read it or closes it.
+/// A result waiting for fetches: the statement stays listed by SHOW QUERIES (and can be killed)
+/// until read or closed; its [`Pending`] rows are held in its registry entry, so that KILL QUERY
+/// from another session frees them at once.
 struct Query {
-    what: Pending,
-    /// The statement stays listed by SHOW QUERIES (and can be killed) until read or closed.
     running: Running,
 }
 
@@ -224,11 +225,14 @@ impl Connection {
     /// Runs `f` as the statement `text` (listed by SHOW QUERIES, stopped by KILL QUERY or its
     /// timeout) and responds with its outcome.
     fn respond_to(&self, text: &str, fetch_size: Option<i32>, timeout_ms: Option<i64>, f: impl FnOnce() -> Result<Output, DStatus>) -> ExecuteStatementResp {
-        let running = self.start_statement(text, timeout_ms);
-        let r = {
-            let _current = running.enter();
-            f()
-        };
+        // (Statements of a session that is not logged in are refused before they are listed.)
+        if let Err(e) = self.logged_in() {
+            return ExecuteStatementResp { status: Some(from_d(e)), query_id: Some(-1), ..Default::default() };
+        }
+        let running = self.start_statement(&duet_query::parser::redact_secrets(text), timeout_ms);
+        // One call: the statement and its first page share the timeout.
+        let _current = running.enter();
+        let r = f();
         self.respond(r, fetch_size, running)
     }
 
@@ -270,7 +274,7 @@ impl Connection {
                 let (columns, types, ignore_time) = (rs.columns.clone(), rs.types.clone(), rs.ignore_time);
                 (columns, types, ignore_time, blocks, held.map(|h| Pending::Rows { rs, next: n, _held: h }))
             }
-            Ok(Output::Cursor(mut c)) => match running.enter_with(|| self.next_page(&mut c, fetch)) {
+            Ok(Output::Cursor(mut c)) => match self.next_page(&mut c, fetch) {
                 Err(e) => {
                     resp.status = Some(from_d(e));
                     return resp;
@@ -300,7 +304,8 @@ impl Connection {
                 let oldest = *s.queries.keys().next().unwrap();
                 s.queries.remove(&oldest);
             }
-            s.queries.insert(qid, Query { what: q, running });
+            running.hold(Box::new(q));
+            s.queries.insert(qid, Query { running });
         }
         resp
     }
@@ -310,7 +315,7 @@ impl Connection {
         Ok(self.respond_to(&sql, req.fetch_size, req.timeout, || {
             let r = self.run_sql(&sql);
             if let Err(e) = &r {
-                tracing::debug!(code = e.code.code(), "statement failed: {}: {sql}", e.message);
+                tracing::debug!(code = e.code.code(), "statement failed: {}: {}", e.message, duet_query::parser::redact_secrets(&sql));
             }
             r
         }))
@@ -444,7 +449,12 @@ impl ClientServiceSyncHandler for Connection {
     }
 
     fn handle_execute_raw_data_query_v2(&self, req: RawDataQueryReq) -> thrift::Result<ExecuteStatementResp> {
-        let text = format!("executeRawDataQuery {:?} [{:?}, {:?})", req.paths.as_deref().unwrap_or_default(), req.start_time, req.end_time);
+        let text = format!(
+            "SELECT {} FROM root WHERE time >= {} AND time < {} (executeRawDataQuery)",
+            req.paths.as_deref().unwrap_or_default().join(", "),
+            req.start_time.unwrap_or(i64::MIN),
+            req.end_time.unwrap_or(i64::MAX)
+        );
         let r = || {
             self.logged_in()?;
             let mut items = Vec::new();
@@ -472,7 +482,7 @@ impl ClientServiceSyncHandler for Connection {
     }
 
     fn handle_execute_last_data_query_v2(&self, req: LastDataQueryReq) -> thrift::Result<ExecuteStatementResp> {
-        let text = format!("executeLastDataQuery {:?} from {:?}", req.paths.as_deref().unwrap_or_default(), req.time);
+        let text = format!("SELECT LAST {} FROM root WHERE time >= {} (executeLastDataQuery)", req.paths.as_deref().unwrap_or_default().join(", "), req.time.unwrap_or(i64::MIN));
         let r = || {
             self.logged_in()?;
             let patterns = req.paths.clone().unwrap_or_default().iter().map(|p| PathPattern::parse(p)).collect::<Result<Vec<_>, _>>()?;
@@ -497,27 +507,28 @@ impl ClientServiceSyncHandler for Connection {
             return Ok(FetchResultsResp { status: Some(ok()), has_result_set: Some(false), is_align: Some(true), query_result: Some(vec![]), more_data: Some(false) });
         };
         let fetch = req.fetch_size.filter(|f| *f > 0).unwrap_or(5000) as usize;
-        let q = s.queries.get_mut(&qid).unwrap();
+        let q = s.queries.get(&qid).unwrap();
         // This fetch is a call of its own: the whole timeout again, from now.
         let _current = q.running.enter();
-        if let Err(e) = q.running.check() {
-            s.queries.remove(&qid);
-            return Ok(FetchResultsResp { status: Some(from_d(e)), has_result_set: Some(false), is_align: Some(true), query_result: Some(vec![]), more_data: Some(false) });
-        }
-        let (blocks, more) = match &mut q.what {
-            Pending::Rows { rs, next, .. } => {
-                let end = (*next + fetch).min(rs.len());
-                let blocks = encode_blocks(rs, *next, end);
-                *next = end;
-                (blocks, end < rs.len())
-            }
-            Pending::Cursor(c) => match self.next_page(c, fetch) {
-                Ok((page, more)) => (encode_blocks(&page, 0, page.len()), more),
-                Err(e) => {
-                    s.queries.remove(&qid);
-                    return Ok(FetchResultsResp { status: Some(from_d(e)), has_result_set: Some(false), is_align: Some(true), query_result: Some(vec![]), more_data: Some(false) });
+        let page = q.running.check().and_then(|_| {
+            q.running.with_held(|held| match held.and_then(|h| h.downcast_mut::<Pending>()) {
+                // (A kill took the rows, between the check and here.)
+                None => Err(DStatus::new(StatusCode::QueryWasKilled, duet_query::running::KILLED_MESSAGE)),
+                Some(Pending::Rows { rs, next, .. }) => {
+                    let end = (*next + fetch).min(rs.len());
+                    let blocks = encode_blocks(rs, *next, end);
+                    *next = end;
+                    Ok((blocks, end < rs.len()))
                 }
-            },
+                Some(Pending::Cursor(c)) => self.next_page(c, fetch).map(|(page, more)| (encode_blocks(&page, 0, page.len()), more)),
+            })
+        });
+        let (blocks, more) = match page {
+            Ok(p) => p,
+            Err(e) => {
+                s.queries.remove(&qid);
+                return Ok(FetchResultsResp { status: Some(from_d(e)), has_result_set: Some(false), is_align: Some(true), query_result: Some(vec![]), more_data: Some(false) });
+            }
         };
         if !more {
             s.queries.remove(&qid);

@@ -858,12 +858,12 @@ fn resolve_insert(schema: &Schema, batches: &mut [InsertBatch]) -> Result<(), St
                 match schema.resolve_measurement(&b.device, &c.name) {
                     Some(s) => c.name = s.def.path.last().to_string(),
                     None if b.aligned != dev.aligned => {
-                        let is = if dev.aligned { "is" } else { "is not" };
+                        let (is, create) = if dev.aligned { ("is", "createAlignedTimeseries") } else { ("is not", "createTimeseries") };
                         let by = if b.aligned { "an aligned" } else { "a non-aligned" };
                         return Err(Status::new(
                             StatusCode::SemanticError,
                             format!(
-                                "Timeseries under this device {is} aligned, please use createTimeseries or change device. (Path: {}): \
+                                "Timeseries under this device {is} aligned, please use {create} or change device. (Path: {}): \
                                  {} would be created by {by} insert",
                                 b.device,
                                 b.device.child(&c.name)
