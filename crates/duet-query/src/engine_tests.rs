@@ -112,6 +112,7 @@ fn a_killed_statement_stops_in_every_kind_of_query() {
         "select a from root.k.d1 order by a desc",
         "select diff(a) from root.k.*",
         "select count(a) from root.k.* group by session(1ms)",
+        "select last a from root.k.*",
     ];
     let reg = crate::running::Registry::new(1);
     for q in queries {
@@ -133,7 +134,7 @@ fn a_killed_statement_stops_in_every_kind_of_query() {
     let me = reg.start("show queries where statement = 'select a from root.k.d1' or elapsedtime < 0", 0, None);
     let rs = me.enter_with(|| execute(&ctx, parse(&me.entry().statement).unwrap())).unwrap().into_result(&e, 1 << 30).unwrap().unwrap();
     assert_eq!((rs.len(), rs.times[0]), (1, 1_709_296_496_000));
-    assert_eq!(rs.cols[0][0], Some(Value::Bytes(b"20240301_123456_00010_1".to_vec())));
+    assert_eq!(rs.cols[0][0], Some(Value::Bytes(b"20240301_123456_00011_1".to_vec())));
     let err = execute(&ctx, parse("show queries where nosuch > 1").unwrap()).unwrap_err();
     assert!(err.message.contains("no column nosuch"), "{}", err.message);
     me.enter_with(|| execute(&ctx, parse("kill all queries").unwrap())).unwrap();

@@ -425,7 +425,7 @@ fn flip(op: BinOp) -> BinOp {
 
 /// The latest point of every series matching `patterns` with time >= `since`: IoTDB's LAST query
 /// result (Time, Timeseries, Value, DataType), in path order.
-pub fn last_values(engine: &Engine, patterns: &[PathPattern], since: i64) -> ResultSet {
+pub fn last_values(engine: &Engine, patterns: &[PathPattern], since: i64) -> Result<ResultSet, Status> {
     let st = engine.state();
     let mut series: Vec<(Path, DataType)> = Vec::new();
     let mut seen = std::collections::HashSet::new();

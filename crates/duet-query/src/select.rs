@@ -1798,7 +1798,7 @@ fn by_device(st: &State, tc: TimeContext, q: &Query, aggregate: bool, cap: Optio
 
 /// The newest point of each series with time in `lo..=hi`: IoTDB's LAST result (Time, Timeseries,
 /// Value, DataType), rows in the order of `series`.
-pub fn last_rows(st: &State, series: &[(Path, DataType)], lo: i64, hi: i64, now: i64) -> ResultSet {
+pub fn last_rows(st: &State, series: &[(Path, DataType)], lo: i64, hi: i64, now: i64) -> Result<ResultSet, Status> {
     let mut rs = ResultSet {
         columns: vec!["Timeseries".into(), "Value".into(), "DataType".into()],
         types: vec![DataType::Text; 3],
@@ -1808,16 +1808,29 @@ pub fn last_rows(st: &State, series: &[(Path, DataType)], lo: i64, hi: i64, now:
     };
     // Storage has no "newest point" read, so each series is read (from page statistics where it
     // can be); spread them over threads.
-    let newest = |part: &[(Path, DataType)]| -> Vec<Option<(i64, Value)>> { part.iter().map(|(p, _)| newest_point(st, p, lo, hi, now)).collect() };
+    let newest = |part: &[(Path, DataType)]| -> Result<Vec<Option<(i64, Value)>>, Status> {
+        part.iter()
+            .map(|(p, _)| {
+                crate::running::checkpoint()?;
+                Ok(newest_point(st, p, lo, hi, now))
+            })
+            .collect()
+    };
     let threads = worker_threads(series.len());
     let found: Vec<Option<(i64, Value)>> = if threads <= 1 {
-        newest(series)
+        newest(series)?
     } else {
         let chunk = series.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = series.chunks(chunk).map(|part| scope.spawn(move || newest(part))).collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
-        })
+        let current = crate::running::current();
+        let parts: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = series.chunks(chunk).map(|part| scope.spawn(|| crate::running::within(current.clone(), || newest(part)))).collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        });
+        let mut all = Vec::with_capacity(series.len());
+        for part in parts {
+            all.extend(part?);
+        }
+        all
     };
     for ((p, t), point) in series.iter().zip(found) {
         if let Some((time, v)) = point {
@@ -1827,7 +1840,7 @@ pub fn last_rows(st: &State, series: &[(Path, DataType)], lo: i64, hi: i64, now:
             rs.cols[2].push(Some(Value::Bytes(t.name().as_bytes().to_vec())));
         }
     }
-    rs
+    Ok(rs)
 }
 
 /// The newest point of a series in `lo..=hi`. Typed parts avoid a `Value` per point, and a file
@@ -1855,7 +1868,7 @@ fn run_last(st: &State, tc: TimeContext, q: &Query) -> Result<ResultSet, Status>
     if q.order_by_timeseries == Some(true) {
         series.reverse();
     }
-    let mut rs = last_rows(st, &series, bounds.lo, bounds.hi, tc.now);
+    let mut rs = last_rows(st, &series, bounds.lo, bounds.hi, tc.now)?;
     rs.page(s.offset, s.limit);
     Ok(rs)
 }

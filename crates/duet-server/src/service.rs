@@ -486,7 +486,7 @@ impl ClientServiceSyncHandler for Connection {
         let r = || {
             self.logged_in()?;
             let patterns = req.paths.clone().unwrap_or_default().iter().map(|p| PathPattern::parse(p)).collect::<Result<Vec<_>, _>>()?;
-            let rs = duet_query::exec::last_values(self.engine(), &patterns, req.time.unwrap_or(i64::MIN));
+            let rs = duet_query::exec::last_values(self.engine(), &patterns, req.time.unwrap_or(i64::MIN))?;
             let limit = self.shared.info.config.query_memory_bytes;
             if rs.approx_bytes() > limit {
                 return Err(duet_query::result::memory_exceeded("the result of this LAST query", rs.approx_bytes(), limit));
