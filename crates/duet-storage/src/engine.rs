@@ -89,6 +89,81 @@ pub struct Tombstone {
     pub version: Version,
 }
 
+/// The deletions in force, indexed by the literal prefixes of their patterns: a read of a series
+/// looks only at those that may reach it (its ancestors' entries), so a schema that saw many
+/// drops, one tombstone per dropped path, does not slow every read down.
+#[derive(Clone, Debug, Default)]
+pub struct Tombstones {
+    all: Vec<Tombstone>,
+    by_prefix: BTreeMap<Vec<String>, Vec<usize>>,
+}
+
+impl Tombstones {
+    fn new(all: Vec<Tombstone>) -> Tombstones {
+        let mut t = Tombstones { all, by_prefix: BTreeMap::new() };
+        t.reindex();
+        t
+    }
+
+    fn reindex(&mut self) {
+        self.by_prefix.clear();
+        for i in 0..self.all.len() {
+            self.index(i);
+        }
+    }
+
+    fn index(&mut self, i: usize) {
+        for p in &self.all[i].patterns {
+            let ids = self.by_prefix.entry(p.literal_prefix().to_vec()).or_default();
+            if ids.last() != Some(&i) {
+                ids.push(i);
+            }
+        }
+    }
+
+    /// Every tombstone, oldest recorded first.
+    pub fn list(&self) -> &[Tombstone] {
+        &self.all
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.all.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.all.is_empty()
+    }
+
+    /// The tombstones with a pattern that matches `series`, in recorded order.
+    pub fn covering(&self, series: &Path) -> Vec<&Tombstone> {
+        if self.all.is_empty() {
+            return Vec::new();
+        }
+        let nodes = series.nodes();
+        let mut ids: Vec<usize> = (1..=nodes.len()).filter_map(|n| self.by_prefix.get(&nodes[..n])).flatten().copied().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter().map(|i| &self.all[i]).filter(|d| d.patterns.iter().any(|p| p.matches(series))).collect()
+    }
+
+    /// Records a deletion (see [`State::add_tombstone`]).
+    fn add(&mut self, t: Tombstone, covers: impl Fn(&Tombstone, &Tombstone) -> bool) {
+        if self.all.iter().any(|o| covers(o, &t)) {
+            return;
+        }
+        let before = self.all.len();
+        self.all.retain(|o| !covers(&t, o));
+        self.all.push(t);
+        if self.all.len() == before + 1 {
+            self.index(before);
+        } else {
+            self.reindex();
+        }
+    }
+}
+
 /// An immutable data file in use.
 #[derive(Debug)]
 pub struct DataFile {
@@ -143,7 +218,7 @@ pub struct State {
     frozen: Vec<Arc<Memtable>>,
     /// Live data files (oldest first).
     files: Vec<Arc<DataFile>>,
-    tombstones: Vec<Tombstone>,
+    tombstones: Tombstones,
     /// For each other instance, the highest of its WAL sequence numbers applied here (from
     /// replicated mutations). Durable atomically with the data: rebuilt by WAL replay on top of the
     /// checkpoint.
@@ -217,7 +292,7 @@ impl State {
         let mut at_newest = cands.into_iter().filter(|c| c.0 == newest_t);
         let (t, v, ver) = at_newest.next().expect("a candidate at the newest time");
         let ambiguous = at_newest.next().is_some()
-            || self.tombstones.iter().any(|d| d.version > ver && t >= d.start && t <= d.end && d.patterns.iter().any(|p| p.matches(series)));
+            || self.tombstones.covering(series).iter().any(|d| d.version > ver && t >= d.start && t <= d.end);
         if ambiguous {
             return self.newest_by_windows(series, lo, end, t, now);
         }
@@ -243,7 +318,7 @@ impl State {
         if in_files + in_memory as u64 <= MERGE_SLICE_POINTS {
             return last_of(lo, end);
         }
-        let covering = self.tombstones.iter().filter(|d| d.start <= newest && d.end >= newest && d.patterns.iter().any(|p| p.matches(series))).map(|d| d.start).min();
+        let covering = self.tombstones.covering(series).into_iter().filter(|d| d.start <= newest && d.end >= newest).map(|d| d.start).min();
         let (lo, end) = (lo as i128, end as i128);
         let (mut a, mut hi) = ((newest as i128).clamp(lo, end), end);
         let mut width: i128 = covering.map_or(1, |s| (newest as i128 - s as i128 + 1).max(1));
@@ -277,7 +352,7 @@ impl State {
         if start > end {
             return Vec::new();
         }
-        let tombs: Vec<&Tombstone> = self.tombstones.iter().filter(|d| d.start <= end && d.end >= start && d.patterns.iter().any(|p| p.matches(series))).collect();
+        let tombs: Vec<&Tombstone> = self.tombstones.covering(series).into_iter().filter(|d| d.start <= end && d.end >= start).collect();
         let typed = self.typed(series);
         let mut pts: Vec<(i64, Version, Value)> = Vec::new();
         let mut sources = 0;
@@ -322,7 +397,7 @@ impl State {
         if start > end {
             return Some((Vec::new(), ColumnValues::empty(dtype, 0)));
         }
-        let tombs: Vec<&Tombstone> = self.tombstones.iter().filter(|d| d.start <= end && d.end >= start && d.patterns.iter().any(|p| p.matches(series))).collect();
+        let tombs: Vec<&Tombstone> = self.tombstones.covering(series).into_iter().filter(|d| d.start <= end && d.end >= start).collect();
         let want = std::mem::discriminant(&ColumnValues::empty(dtype, 0));
         let mut files: Vec<Points> = Vec::new();
         for f in &self.files {
@@ -451,7 +526,7 @@ impl State {
                 }
             })
             .collect();
-        let tombs: Vec<&Tombstone> = self.tombstones.iter().filter(|d| d.start <= end && d.end >= lo && d.patterns.iter().any(|p| p.matches(series))).collect();
+        let tombs: Vec<&Tombstone> = self.tombstones.covering(series).into_iter().filter(|d| d.start <= end && d.end >= lo).collect();
         if let ([], [buf]) = (held.as_slice(), bufs.as_slice()) {
             if tombs.is_empty() && buf.dtype == dtype && buf.columns().0.first() >= Some(&lo) && buf.columns().0.last() <= Some(&end) {
                 // A memtable wholly inside the range is lent as it is: copying every point of
@@ -670,11 +745,7 @@ impl State {
                     small.patterns.iter().all(|p| set.contains(p))
                 }
         };
-        if self.tombstones.iter().any(|o| covers(o, &t)) {
-            return;
-        }
-        self.tombstones.retain(|o| !covers(&t, o));
-        self.tombstones.push(t);
+        self.tombstones.add(t, covers);
     }
 
     /// Applies a mutation to memory. Used for local writes, WAL replay and replicated writes alike.
@@ -813,7 +884,7 @@ impl State {
         // (none can for a local write, which is newer than everything): found once per batch and
         // series, not for every point.
         let (first, last) = (b.times.iter().copied().min().unwrap_or(0), b.times.iter().copied().max().unwrap_or(0));
-        let newer: Vec<&Tombstone> = self.tombstones.iter().filter(|d| d.version > version && d.start <= last && d.end >= first).collect();
+        let any_newer = self.tombstones.list().iter().any(|d| d.version > version && d.start <= last && d.end >= first);
         for c in &b.columns {
             let path = b.device.child(&c.name);
             let Some(info) = self.schema.series(&path) else { continue };
@@ -821,7 +892,11 @@ impl State {
                 continue;
             }
             self.schema.note_write(&path, version, c.dtype, b.aligned);
-            let hiding: Vec<&Tombstone> = newer.iter().copied().filter(|d| d.patterns.iter().any(|p| p.matches(&path))).collect();
+            let hiding: Vec<&Tombstone> = if any_newer {
+                self.tombstones.covering(&path).into_iter().filter(|d| d.version > version && d.start <= last && d.end >= first).collect()
+            } else {
+                Vec::new()
+            };
             let check_tombs = !hiding.is_empty();
             let skip: Vec<bool> = if check_tombs {
                 b.times.iter().map(|t| hiding.iter().any(|d| *t >= d.start && *t <= d.end)).collect()
@@ -966,7 +1041,7 @@ impl Engine {
             applied: ckp.applied.iter().copied().collect(),
             streams: ckp.streams.iter().map(|(s, m)| (s.clone(), m.iter().copied().collect())).collect(),
             stream: None,
-            tombstones: ckp.tombstones.clone(),
+            tombstones: Tombstones::new(ckp.tombstones.clone()),
             summaries: Arc::new(SummaryCache::new(cfg.summary_cache_bytes, cfg.precision)),
             ..Default::default()
         };
@@ -1548,7 +1623,7 @@ impl Engine {
                 .collect();
             // (Changes waiting for a series a write may yet make again: see Schema::pending_alters.)
             let pending: Vec<(Op, Version)> = st.schema.pending_alters().filter(|(op, _)| matches!(op, Op::AlterSeries { path, .. } if covers(path))).collect();
-            (dbs, defs, st.tombstones.clone(), st.schema.drops().filter(|(op, _)| drop_covered(op, covers)).chain(pending).collect::<Vec<_>>())
+            (dbs, defs, st.tombstones.list().to_vec(), st.schema.drops().filter(|(op, _)| drop_covered(op, covers)).chain(pending).collect::<Vec<_>>())
         };
         // Drops of series and databases first, which the replica may still have (and which decide
         // whether its older creations come back), applied there by the same version rules: the
@@ -1639,7 +1714,7 @@ impl Engine {
         let Some(info) = st.schema.series(series) else { return Vec::new() };
         let def = info.def.clone();
         let pts = st.scan_versions(series, start, end, self.now());
-        let tombs: Vec<Tombstone> = st.tombstones.iter().filter(|d| d.start <= end && d.end >= start && d.patterns.iter().any(|p| p.matches(series))).cloned().collect();
+        let tombs: Vec<Tombstone> = st.tombstones.covering(series).into_iter().filter(|d| d.start <= end && d.end >= start).cloned().collect();
         drop(st);
         let mut out = inserts_by_version(&def, pts);
         out.extend(tombs.into_iter().filter(|t| !(t.start == i64::MIN && t.end == i64::MAX)).map(|t| Mutation {
@@ -1744,7 +1819,7 @@ impl Engine {
                     schema: st.schema.snapshot(),
                     applied: st.applied.iter().map(|(k, v)| (*k, *v)).collect(),
                     streams: st.streams.iter().map(|(s, m)| (s.clone(), m.iter().map(|(k, v)| (*k, *v)).collect())).collect(),
-                    tombstones: st.tombstones.clone(),
+                    tombstones: st.tombstones.list().to_vec(),
                     max_hlc: self.hlc.current(),
                 };
                 Some((frozen, next))
@@ -1904,7 +1979,7 @@ impl Engine {
                 }
             }
         }
-        let (files, tombs, keep): (Vec<Arc<DataFile>>, Vec<Tombstone>, Keep) = {
+        let (files, tombs, keep): (Vec<Arc<DataFile>>, Tombstones, Keep) = {
             let st = self.state();
             let keep = st
                 .schema
@@ -1930,7 +2005,7 @@ impl Engine {
             let Some((dtype, ttl, created)) = keep.get(series).copied() else { continue };
             let lo = ttl.map_or(i64::MIN, |t| now.saturating_sub(t));
             // A deletion wholly before the TTL's cut (the expiry logged above) changes nothing here.
-            let relevant: Vec<&Tombstone> = tombs.iter().filter(|d| d.end >= lo && d.patterns.iter().any(|p| p.matches(series))).collect();
+            let relevant: Vec<&Tombstone> = tombs.covering(series).into_iter().filter(|d| d.end >= lo).collect();
             // Points of a type that lost a schema conflict are kept while a drop of the series
             // could still make them its own again: those newer than the winning creation. Each
             // type is an entry of its own, in type order.
@@ -2372,7 +2447,7 @@ impl State {
         if limit == 0 || lo > hi {
             return Some((times, values));
         }
-        let tombs: Vec<&Tombstone> = self.tombstones.iter().filter(|d| d.start <= hi && d.end >= lo && d.patterns.iter().any(|p| p.matches(series))).collect();
+        let tombs: Vec<&Tombstone> = self.tombstones.covering(series).into_iter().filter(|d| d.start <= hi && d.end >= lo).collect();
         let typed = self.typed(series);
         let files: Vec<(&DataFile, &duet_format::SeriesMeta)> = self.files.iter().filter_map(|f| f.reader.series_typed(series, &typed).map(|m| (f.as_ref(), m))).collect();
         let bufs: Vec<&crate::memtable::SeriesBuf> = self.frozen.iter().map(|m| m.as_ref()).chain(std::iter::once(&self.mem)).filter_map(|m| m.get_typed(series, &typed)).collect();
@@ -2637,6 +2712,41 @@ mod tests {
     use super::*;
     use duet_common::mutation::{Column, ColumnValues};
     use duet_common::types::DataType;
+
+    /// The prefix index finds exactly what testing every tombstone finds, through adds that
+    /// replace covered ones (which renumbers them).
+    #[test]
+    fn tombstone_index_finds_what_a_full_scan_finds() {
+        let nodes = ["a", "b", "c", "*", "**"];
+        let mut seed = 7u64;
+        let mut next = |n: usize| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % n
+        };
+        let mut t = Tombstones::default();
+        let covers = |big: &Tombstone, small: &Tombstone| big.version >= small.version && big.start <= small.start && big.end >= small.end && small.patterns.iter().all(|p| big.patterns.contains(p));
+        for i in 0..400u64 {
+            let patterns = (0..1 + next(3))
+                .map(|_| {
+                    let depth = 1 + next(4);
+                    let mut ns = vec!["root".to_string()];
+                    ns.extend((0..depth).map(|_| nodes[next(nodes.len())].to_string()));
+                    PathPattern::from_nodes(ns)
+                })
+                .collect();
+            let start = next(10) as i64;
+            t.add(Tombstone { patterns, start, end: start + next(10) as i64, version: Version { hlc: i % 50, origin: InstanceId(1) } }, covers);
+            for _ in 0..5 {
+                let depth = 1 + next(4);
+                let mut ns = vec!["root".to_string()];
+                ns.extend((0..depth).map(|_| ["a", "b", "c"][next(3)].to_string()));
+                let series = Path::from_nodes(ns).unwrap();
+                let full: Vec<&Tombstone> = t.list().iter().filter(|d| d.patterns.iter().any(|p| p.matches(&series))).collect();
+                assert_eq!(t.covering(&series), full, "{series}");
+            }
+        }
+        assert!(t.len() > 10, "some tombstones stay");
+    }
 
     fn cfg(dir: &std::path::Path, auto: bool) -> EngineConfig {
         EngineConfig {
