@@ -96,23 +96,28 @@ pub struct Tombstone {
 pub struct Tombstones {
     all: Vec<Tombstone>,
     by_prefix: BTreeMap<Vec<String>, Vec<usize>>,
+    /// The newest version among them: a write newer than it (every local write) can have none of
+    /// its points hidden, which is known without looking further.
+    newest: Version,
 }
 
 impl Tombstones {
     fn new(all: Vec<Tombstone>) -> Tombstones {
-        let mut t = Tombstones { all, by_prefix: BTreeMap::new() };
+        let mut t = Tombstones { all, by_prefix: BTreeMap::new(), newest: Version::default() };
         t.reindex();
         t
     }
 
     fn reindex(&mut self) {
         self.by_prefix.clear();
+        self.newest = self.all.iter().map(|t| t.version).max().unwrap_or_default();
         for i in 0..self.all.len() {
             self.index(i);
         }
     }
 
     fn index(&mut self, i: usize) {
+        self.newest = self.newest.max(self.all[i].version);
         for p in &self.all[i].patterns {
             let ids = self.by_prefix.entry(p.literal_prefix().to_vec()).or_default();
             if ids.last() != Some(&i) {
@@ -884,7 +889,7 @@ impl State {
         // (none can for a local write, which is newer than everything): found once per batch and
         // series, not for every point.
         let (first, last) = (b.times.iter().copied().min().unwrap_or(0), b.times.iter().copied().max().unwrap_or(0));
-        let any_newer = self.tombstones.list().iter().any(|d| d.version > version && d.start <= last && d.end >= first);
+        let any_newer = self.tombstones.newest > version;
         for c in &b.columns {
             let path = b.device.child(&c.name);
             let Some(info) = self.schema.series(&path) else { continue };
