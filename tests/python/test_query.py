@@ -474,6 +474,9 @@ def test_continuous_query_downsamples_survives_restart_and_stops_when_dropped(se
             ("CREATE CQ cq3 BEGIN SELECT count(v) FROM root.cq.src GROUP BY(1s) END", "701"),
             ("CREATE CQ cq4 BEGIN SELECT count(v) INTO root.cq.x(n) FROM root.cq.src GROUP BY([0, 10), 1s) END", "701"),
             ("DROP CQ nosuch", "1400"),
+            # A schedule far outside i64 arithmetic is refused, not run.
+            ("CREATE CQ far RESAMPLE EVERY 1s BOUNDARY -9223372036854775807 BEGIN SELECT count(v) INTO root.cq.x(n) FROM root.cq.src GROUP BY(1s) END", "701"),
+            ("CREATE CQ long RESAMPLE EVERY 1000000d BEGIN SELECT count(v) INTO root.cq.x(n) FROM root.cq.src GROUP BY(1s) END", "701"),
         ]:
             with pytest.raises(StatementExecutionException) as ei:
                 s.execute_non_query_statement(sql)
