@@ -11,11 +11,12 @@ and a raw read of the 200 (LIMIT 100).
 BIN_DIR defaults to target/release (cargo build --release -p duet-server first); DROPS defaults
 to 0 5000 20000. Pass another BIN_DIR (an older build) to compare in the same run.
 """
-import os, shutil, subprocess, sys, tempfile, time
+import os, sys, time
 
-from iotdb.Session import Session
 from iotdb.utils.IoTDBConstants import TSDataType
 from iotdb.utils.Tablet import Tablet
+
+from duetserver import running
 
 repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 bindir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(repo, "target", "release")
@@ -36,17 +37,7 @@ def median_ms(s, sql, n=11):
 
 
 for drops in counts:
-    home = tempfile.mkdtemp(prefix="duet-drops.")
-    srv = subprocess.Popen([os.path.join(bindir, "duetdb"), "--home", home, "--rpc-address", "127.0.0.1", "--rpc-port", str(port)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(100):
-            try:
-                s = Session("127.0.0.1", port, "root", "root")
-                s.open(False)
-                break
-            except Exception:
-                time.sleep(0.1)
+    with running(bindir, port, "duet-drops.") as s:
         ts = list(range(1000))
         s.insert_tablets([Tablet(f"root.q.d{i}", ["s1"], [TSDataType.INT64], [[t] for t in ts], ts) for i in range(200)])
         if drops:
@@ -57,8 +48,3 @@ for drops in counts:
         count = median_ms(s, "select count(s1) from root.q.**")
         raw = median_ms(s, "select s1 from root.q.** limit 100")
         print(f"drops={drops}: one series {one:.2f} ms, count over 200 series {count:.2f} ms, raw 200 series {raw:.2f} ms")
-        s.close()
-    finally:
-        srv.terminate()
-        srv.wait()
-        shutil.rmtree(home, ignore_errors=True)

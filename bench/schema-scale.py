@@ -10,29 +10,17 @@ BIN_DIR defaults to target/release (build it first: cargo build --release -p due
 .venv is the one tests/python/run.sh makes (apache-iotdb). Pass another BIN_DIR (an older build) to
 compare in the same run.
 """
-import os, subprocess, sys, tempfile, time
+import os, sys, time
 
-from iotdb.Session import Session
 from iotdb.utils.IoTDBConstants import Compressor, TSDataType, TSEncoding
+
+from duetserver import running
 
 repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 bindir = sys.argv[1] if len(sys.argv) > 1 else os.path.join(repo, "target", "release")
 port = int(sys.argv[2]) if len(sys.argv) > 2 else 18801
 n = int(sys.argv[3]) if len(sys.argv) > 3 else 100_000
-home = tempfile.mkdtemp(prefix="duet-scale.")
-srv = subprocess.Popen([os.path.join(bindir, "duetdb"), "--home", home, "--rpc-address", "127.0.0.1", "--rpc-port", str(port)],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-try:
-    time.sleep(0.5)
-    for _ in range(100):
-        try:
-            s = Session("127.0.0.1", port, "root", "root")
-            s.open(False)
-            break
-        except Exception:
-            time.sleep(0.1)
-    else:
-        sys.exit("the server did not start")
+with running(bindir, port, "duet-scale.") as s:
     t0 = time.time()
     for b in range(0, n, 5000):
         paths = [f"root.many.d{i // 10}.s{i % 10}" for i in range(b, min(b + 5000, n))]
@@ -56,8 +44,3 @@ try:
     lat("select * from root.many.d5", "select * from root.many.d5")
     lat("align by device, root.many.d1*", "select s1 from root.many.d1* align by device", runs=1)
     lat(f"align by device, all {devices} devices", "select s1 from root.many.* align by device", runs=1)
-    s.close()
-finally:
-    srv.kill()
-    srv.wait()
-    subprocess.run(["rm", "-rf", home])
