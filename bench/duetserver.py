@@ -13,6 +13,8 @@ def running(bindir, port, prefix="duet-bench."):
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(100):
+            if srv.poll() is not None:
+                raise SystemExit(f"duetdb exited with {srv.returncode} (is port {port} taken?)")
             try:
                 s = Session("127.0.0.1", port, "root", "root")
                 s.open(False)

@@ -511,3 +511,19 @@ def test_continuous_query_downsamples_survives_restart_and_stops_when_dropped(se
         assert query(s, "SHOW CQS").rows == [], "the drop is durable"
     finally:
         s.close()
+
+
+def test_a_damaged_continuous_query_file_is_set_aside_not_fatal(server_factory):
+    srv = server_factory.start()
+    srv.stop()
+    cqs = srv.home / "data" / "datanode" / "system" / "cqs"
+    cqs.mkdir(parents=True, exist_ok=True)
+    (cqs / "6263.cq").write_text("next=1\nzone=0\nCREATE CQ bc BEGIN not a query END")
+    srv.start()
+    s = srv.session()
+    try:
+        assert query(s, "SHOW CQS").rows == []
+        assert not (cqs / "6263.cq").exists() and (cqs / "6263.cq.invalid").exists()
+        assert "continuous query not loaded" in srv.log_tail(200)
+    finally:
+        s.close()

@@ -107,20 +107,35 @@ impl Cqs {
                 continue;
             }
             let text = fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            let damaged = |why: &str| format!("{} is damaged ({why}): delete it and create the continuous query again", path.display());
-            let mut lines = text.splitn(3, '\n');
-            let next = lines.next().and_then(|l| l.strip_prefix("next=")).and_then(|n| n.parse::<i64>().ok()).ok_or_else(|| damaged("no next execution time"))?;
-            let zone = lines.next().and_then(|l| l.strip_prefix("zone=")).and_then(|z| z.parse::<i32>().ok()).ok_or_else(|| damaged("no time zone"))?;
-            let Some(Ok(Statement::CreateCq(spec))) = lines.next().map(duet_query::parse) else { return Err(damaged("the statement does not parse")) };
-            let mut cq = cqs.define(*spec, zone).map_err(|e| damaged(&e.message))?;
-            cq.next = next;
-            loaded.insert(cq.spec.id.clone(), cq);
+            match cqs.load_one(&text) {
+                Ok(cq) => {
+                    loaded.insert(cq.spec.id.clone(), cq);
+                }
+                Err(why) => {
+                    // A CQ that can no longer run must not keep the server down: it is set aside
+                    // (renamed, not deleted) and the log says so.
+                    let aside = path.with_extension("cq.invalid");
+                    fs::rename(&path, &aside).map_err(|e| format!("cannot set aside {}: {e}", path.display()))?;
+                    tracing::error!(file = %aside.display(), "continuous query not loaded ({why}): set aside; create it again to run it");
+                }
+            }
         }
         if !loaded.is_empty() {
             tracing::info!(count = loaded.len(), "continuous queries loaded");
         }
         *cqs.cqs.lock().unwrap() = loaded;
         Ok(Arc::new(cqs))
+    }
+
+    /// A CQ from its file's text: next execution time, time zone, CREATE statement.
+    fn load_one(&self, text: &str) -> Result<Cq, String> {
+        let mut lines = text.splitn(3, '\n');
+        let next = lines.next().and_then(|l| l.strip_prefix("next=")).and_then(|n| n.parse::<i64>().ok()).ok_or("no next execution time")?;
+        let zone = lines.next().and_then(|l| l.strip_prefix("zone=")).and_then(|z| z.parse::<i32>().ok()).ok_or("no time zone")?;
+        let Some(Ok(Statement::CreateCq(spec))) = lines.next().map(duet_query::parse) else { return Err("the statement does not parse".into()) };
+        let mut cq = self.define(*spec, zone).map_err(|e| e.message)?;
+        cq.next = next;
+        Ok(cq)
     }
 
     fn time_ctx(&self, zone_offset: i32) -> TimeContext {

@@ -159,13 +159,27 @@ impl Tombstones {
             return;
         }
         let before = self.all.len();
-        self.all.retain(|o| !covers(&t, o));
-        self.all.push(t);
-        if self.all.len() == before + 1 {
-            self.index(before);
-        } else {
-            self.reindex();
+        let mut kept = Vec::with_capacity(before);
+        let mut renumber = Vec::with_capacity(before);
+        for o in std::mem::take(&mut self.all) {
+            if covers(&t, &o) {
+                renumber.push(None);
+            } else {
+                renumber.push(Some(kept.len()));
+                kept.push(o);
+            }
         }
+        self.all = kept;
+        if self.all.len() < before {
+            // Renumbered in place (ids keep their order): no key is made again.
+            self.by_prefix.retain(|_, ids| {
+                ids.retain_mut(|i| renumber[*i].map(|n| *i = n).is_some());
+                !ids.is_empty()
+            });
+            self.newest = self.all.iter().map(|t| t.version).max().unwrap_or_default();
+        }
+        self.all.push(t);
+        self.index(self.all.len() - 1);
     }
 }
 
@@ -2722,7 +2736,7 @@ mod tests {
     /// replace covered ones (which renumbers them).
     #[test]
     fn tombstone_index_finds_what_a_full_scan_finds() {
-        let nodes = ["a", "b", "c", "*", "**"];
+        let nodes = ["a", "b", "c", "*", "**", "a*"];
         let mut seed = 7u64;
         let mut next = |n: usize| {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
