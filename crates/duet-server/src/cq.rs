@@ -295,7 +295,7 @@ impl Cqs {
                 });
             }
         }
-        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let now_ms = duet_common::time::Precision::Ms.now();
         let running = self.queries.start(&format!("continuous query {} window [{lo}, {hi})", cq.spec.id), now_ms, self.info.config.query_timeout);
         *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(running.entry().id.clone());
         let ctx = duet_query::Context {

@@ -217,7 +217,7 @@ impl Connection {
     /// Registers a statement for SHOW QUERIES / KILL QUERY, with the request's timeout (ms; none
     /// or 0: `query_timeout_threshold`).
     fn start_statement(&self, text: &str, timeout_ms: Option<i64>) -> Running {
-        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let now_ms = duet_common::time::Precision::Ms.now();
         let timeout = timeout_ms.filter(|t| *t > 0).map(|t| std::time::Duration::from_millis(t as u64)).or(self.shared.info.config.query_timeout);
         self.shared.queries.start(text, now_ms, timeout)
     }
