@@ -46,6 +46,13 @@ fn remaining(s: &TestServer, pipe: &str) -> i64 {
     }
 }
 
+/// Lets the wall clock pass a millisecond. Two instances that cannot talk order their ops by
+/// their clocks' milliseconds, and within one millisecond by counters that say nothing about
+/// which came first: a test that asserts the earlier (or later) of two such ops waits between them.
+fn next_ms() {
+    std::thread::sleep(Duration::from_millis(2));
+}
+
 /// Waits until both pipes report nothing left to ship.
 fn drain(a: &TestServer, b: &TestServer) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -270,6 +277,7 @@ fn schema_and_deletions_replicate_and_conflicts_converge() {
     sql(&a, "stop pipe AB");
     sql(&b, "stop pipe BA");
     sql(&a, "create timeseries root.sch.c.x INT64");
+    next_ms();
     sql(&b, "create timeseries root.sch.c.x TEXT");
     sql(&a, "insert into root.sch.c(time, x) values (1, 1)");
     sql(&b, "insert into root.sch.c(time, x) values (2, 'two')");
@@ -298,8 +306,10 @@ fn schema_and_deletions_replicate_and_conflicts_converge() {
     sql(&a, "stop pipe AB");
     sql(&b, "stop pipe BA");
     sql(&a, "alter timeseries root.sch.d.t upsert alias=temp tags(unit=k) attributes(owner=a)");
+    next_ms();
     sql(&b, "alter timeseries root.sch.d.t rename loc to site");
     sql(&b, "alter timeseries root.sch.d.t set unit=f");
+    next_ms();
     sql(&a, "alter timeseries root.sch.d.t drop loc");
     sql(&a, "start pipe AB");
     sql(&b, "start pipe BA");
@@ -735,8 +745,10 @@ fn check_pipe_finds_differences_and_repair_pipe_fixes_them() {
     // Definitions that differ while the data agrees (no points): A's creation of t is the
     // earlier one, B's of u.
     sql(&a, "create timeseries root.cr.t.s INT32");
+    next_ms();
     sql(&b, "create timeseries root.cr.t.s(al) INT32");
     sql(&b, "create timeseries root.cr.u.s(al2) INT32");
+    next_ms();
     sql(&a, "create timeseries root.cr.u.s INT32 tags(k=v)");
     let diff = sql(&a, "check pipe AB");
     assert_eq!(diff.columns, vec!["Series", "BucketStart", "BucketEnd", "LocalPoints", "PeerPoints", "Status"]);
