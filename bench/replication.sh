@@ -44,20 +44,27 @@ pa=$((20000 + RANDOM % 10000)); pb=$((pa + 1)); pc=$((pa + 2))
 pids=()
 if [ "${PIN:-0}" = 1 ]; then pin_a=(taskset -c 0); pin_b=(taskset -c 1); pin_client=(taskset -c 0); mode="pinned: A and clients on CPU 0, B on CPU 1"
 else pin_a=(); pin_b=(); pin_client=(); mode="shared: every process on every CPU"; fi
-echo "mode: $mode ($(nproc) CPUs)"
+# B_DIR=/some/dir puts B's data directories there (for example on another disk), so that B's WAL
+# syncs and flushes do not queue behind A's on one device; without it both share $tmp's disk.
+bdir=""; if [ -n "${B_DIR:-}" ]; then bdir=$(mktemp -d "$B_DIR/duetb.XXXX"); fi
+echo "mode: $mode ($(nproc) CPUs); B's data: ${bdir:-on the same disk as A}"
 start() { # home port
-  local pin=("${pin_a[@]}"); case "$1" in */b*) pin=("${pin_b[@]}");; esac
+  local pin=("${pin_a[@]}")
+  case "$1" in */b*) pin=("${pin_b[@]}")
+    if [ -n "$bdir" ] && [ ! -e "$1" ]; then mkdir -p "$bdir/${1##*/}"; ln -s "$bdir/${1##*/}" "$1"; fi;; esac
   "${pin[@]}" "$bin/duetdb" --home "$1" --rpc-address 127.0.0.1 --rpc-port "$2" >>"$1.log" 2>&1 &
   pids+=($!); echo $! >"$1.pid"
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$2) 2>/dev/null && return; sleep 0.1; done
   echo "server on $2 did not start" >&2; exit 1
 }
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp" ${bdir:+"$bdir"}; }
 trap cleanup EXIT
 cli() { "$bin/duet-cli" -p "$1" -e "$2" >/dev/null; }
 remaining() { "$bin/duet-cli" -p "$1" -e "show pipe $2" | awk -F'|' 'NR==4 {gsub(/ /,"",$9); print $9}'; }
 field() { sed -n "s/.*[ ]$1=\([^ ]*\).*/\1/p"; } # field NAME < line
 calc() { python3 -c "print($1)"; }
+# CPU seconds (user + system) a server has used since it started.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$(cat "$1.pid")/stat"; }
 drain() { while [ "$(remaining "$pa" AB)" != "0" ]; do sleep 0.05; done; }
 bench() { "${pin_client[@]}" "$bin/duet-bench" "$@"; }
 lag() { bench lag --a "127.0.0.1:$pa" --b "127.0.0.1:$pb" "$@"; }
@@ -82,7 +89,7 @@ solos=(); paireds=(); e2es=(); solo_sus=(); paired_sus=(); sustain_runs="${SUSTA
 for r in $(seq "$rounds"); do
   [ "$r" = 1 ] || stop "$tmp/a$((r - 1))" "$tmp/b$((r - 1))"
   start "$tmp/solo$r" "$pc"
-  solo_line=$(bench ingest --port "$pc" --prefix root.solo 2>/dev/null); echo "single: $solo_line"
+  solo_line=$(bench ingest --port "$pc" --prefix root.solo 2>/dev/null); echo "single: $solo_line cpu_s=$(cpu_s "$tmp/solo$r")"
   solos+=("$(field points_per_s <<<"$solo_line")")
   for k in $(seq "$sustain_runs"); do
     line=$(bench ingest --port "$pc" --prefix "root.solo$k" 2>/dev/null); echo "  sustained $k: $line"
@@ -95,6 +102,8 @@ for r in $(seq "$rounds"); do
   t0=$(date +%s.%N); drain; t1=$(date +%s.%N)
   drained=$(calc "$t1-$t0"); e2es+=("$(calc "round(10000000/($secs+$drained))")")
   echo "        drained to B $(calc "f'{$drained:.2f}'") s after the ingest returned: everything on B at points_per_s=${e2es[-1]}"
+  # Where the pair's CPU went (each server's total since its start, which was moments before).
+  echo "        cpu_s: A=$(cpu_s "$tmp/a$r") B=$(cpu_s "$tmp/b$r")"
   for k in $(seq "$sustain_runs"); do
     line=$(bench ingest --port "$pa" --prefix "root.paired$k" 2>/dev/null); echo "  sustained $k: $line"
     paired_sus+=("$(field points_per_s <<<"$line")"); drain
