@@ -240,6 +240,16 @@ pub enum Op {
         /// The TTL.
         ttl: Option<i64>,
     },
+    /// Set (Some) or unset (None) a TTL rule of IoTDB 1.3.3's device-level TTL, in timestamp
+    /// units ([`TTL_INF`] keeps data forever, overriding a broader rule): `rule` is a device path
+    /// (that device) or a path followed by `**` (every device below it). A database's own TTL
+    /// stays [`Op::SetTtl`].
+    SetTtlRule {
+        /// The device path, or the prefix followed by `**`.
+        rule: PathPattern,
+        /// The TTL.
+        ttl: Option<i64>,
+    },
     /// A receiver's note in its own WAL: the replicated mutations logged after it (up to the next
     /// such note) came through this replication stream (a sender's pipe). Replay rebuilds from it
     /// exactly what each stream has applied, which two pipes from one sender need (each ships at
@@ -358,6 +368,10 @@ const TAG_SET_TTL: u8 = 7;
 const TAG_STREAM: u8 = 8;
 const TAG_DROP_MATCHING: u8 = 9;
 const TAG_ALTER_SERIES: u8 = 10;
+const TAG_SET_TTL_RULE: u8 = 11;
+
+/// The TTL of data kept forever (IoTDB's `INF`), where a rule must say so to override a broader one.
+pub const TTL_INF: i64 = i64::MAX;
 
 fn put_path(out: &mut Vec<u8>, p: &[String]) {
     out.put_var(p.len() as u64);
@@ -534,6 +548,17 @@ impl Mutation {
                     }
                 }
             }
+            Op::SetTtlRule { rule, ttl } => {
+                out.put_u8(TAG_SET_TTL_RULE);
+                put_path(out, rule.nodes());
+                match ttl {
+                    None => out.put_u8(0),
+                    Some(t) => {
+                        out.put_u8(1);
+                        out.put_u64(*t as u64);
+                    }
+                }
+            }
             Op::Stream(s) => {
                 out.put_u8(TAG_STREAM);
                 out.put_str(s);
@@ -650,6 +675,11 @@ impl Mutation {
                 let ttl = if r.u8()? != 0 { Some(r.u64()? as i64) } else { None };
                 Op::SetTtl { database, ttl }
             }
+            TAG_SET_TTL_RULE => {
+                let rule = PathPattern::from_nodes(get_nodes(&mut r)?);
+                let ttl = if r.u8()? != 0 { Some(r.u64()? as i64) } else { None };
+                Op::SetTtlRule { rule, ttl }
+            }
             TAG_STREAM => Op::Stream(r.string()?),
             TAG_DROP_MATCHING => {
                 let n = r.count()?;
@@ -714,6 +744,8 @@ mod tests {
             }]),
             Op::DropSeries(vec![dev.child("s")]),
             Op::SetTtl { database: Path::parse("root.db").unwrap(), ttl: Some(3600) },
+            Op::SetTtlRule { rule: PathPattern::parse("root.db.g.**").unwrap(), ttl: Some(TTL_INF) },
+            Op::SetTtlRule { rule: PathPattern::parse("root.db.g.d1").unwrap(), ttl: None },
             Op::Stream("7/AB@1764190000000".into()),
             Op::DropMatching(vec![PathPattern::parse("root.db.x.**").unwrap(), PathPattern::parse("root.db.*.s").unwrap()]),
             Op::AlterSeries { path: dev.child("s"), change: SeriesChange::Rename { from: "a".into(), to: "b".into() } },

@@ -30,6 +30,8 @@ pub enum StatusCode {
     DataTypeMismatch = 507,
     /// A series cannot be made with the other alignment than its device's (ALIGNED_TIMESERIES_ERROR).
     AlignedTimeseriesError = 609,
+    /// No more TTLs may be set (IoTDB's OVERSIZE_TTL; see `ttl_rule_capacity`).
+    OversizeTtl = 612,
     /// A metadata operation failed.
     MetadataError = 1000,
     /// A write was rejected by the storage engine.

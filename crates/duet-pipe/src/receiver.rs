@@ -239,7 +239,7 @@ impl Receiver {
                 // Drops and schema settings are applied by version (Schema::apply_with).
                 ("schema_rules", "versioned".to_string()),
                 // Schema ops beyond the first version's.
-                ("schema_ops", "drop_matching,alter".to_string()),
+                ("schema_ops", "drop_matching,alter,ttl_rules".to_string()),
                 // CHECK PIPE may compare schemas (transfer::SCHEMA).
                 ("checks", "schema".to_string()),
             ])),

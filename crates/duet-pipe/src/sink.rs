@@ -40,6 +40,8 @@ pub struct PeerCaps {
     pub schema_check: bool,
     /// [`duet_common::mutation::Op::AlterSeries`] (ALTER TIMESERIES).
     pub alter_series: bool,
+    /// [`duet_common::mutation::Op::SetTtlRule`] (device-level TTL).
+    pub ttl_rules: bool,
 }
 
 /// Lets another thread break off a pipe's connection while it blocks (STOP PIPE, ALTER PIPE,
@@ -146,6 +148,7 @@ fn handshake(host: &str, port: u16, p: &SinkParams, me: InstanceId, precision: P
         drop_matching: get(&kv, "schema_ops").is_some_and(|f| f.split(',').any(|x| x == "drop_matching")),
         schema_check: get(&kv, "checks").is_some_and(|f| f.split(',').any(|x| x == "schema")),
         alter_series: get(&kv, "schema_ops").is_some_and(|f| f.split(',').any(|x| x == "alter")),
+        ttl_rules: get(&kv, "schema_ops").is_some_and(|f| f.split(',').any(|x| x == "ttl_rules")),
     };
     Ok(SinkConn { client, stream, batches: 0, endpoint: (host.to_string(), port), peer, watermark, caps })
 }

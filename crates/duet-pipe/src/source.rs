@@ -60,6 +60,10 @@ pub fn for_older_receiver(m: Mutation, caps: &crate::sink::PeerCaps) -> Option<M
             tracing::warn!(series = %path, "ALTER TIMESERIES not shipped: the peer runs an earlier version that does not take it; once it is upgraded, run the ALTER there too");
             None
         }
+        Op::SetTtlRule { rule, .. } if !caps.ttl_rules => {
+            tracing::warn!(%rule, "device-level TTL not shipped: the peer runs an earlier version that does not take it; once it is upgraded, set it there too");
+            None
+        }
         _ => Some(m),
     }
 }
@@ -196,6 +200,17 @@ pub fn select(p: &SourceParams, me: InstanceId, seq: u64, mut m: Mutation) -> Op
             }
             Op::SetTtl { database, ttl }
         }
+        Op::SetTtlRule { rule, ttl } => {
+            // (`root.**` reaches every path a pipe may carry.)
+            let reaches = || match Path::from_nodes(rule.literal_prefix().to_vec()) {
+                Ok(prefix) => may_cover_below(&p.patterns, &prefix),
+                Err(_) => true,
+            };
+            if !inc.has("schema.ttl") || !(all_paths || reaches()) {
+                return None;
+            }
+            Op::SetTtlRule { rule, ttl }
+        }
         Op::DropMatching(patterns) => {
             if !inc.has("schema.timeseries.ordinary.drop") {
                 return None;
@@ -298,11 +313,14 @@ mod tests {
         let m = Mutation { version: Version::default(), origin_seq: 0, op: Op::DropMatching(x.clone()) };
         let old = crate::sink::PeerCaps::default();
         assert_eq!(for_older_receiver(m.clone(), &old).unwrap().op, Op::Delete { patterns: x, start: i64::MIN, end: i64::MAX }, "or their points deleted");
-        let new = crate::sink::PeerCaps { drop_matching: true, alter_series: true, ..old };
+        let new = crate::sink::PeerCaps { drop_matching: true, alter_series: true, ttl_rules: true, ..old };
         assert_eq!(for_older_receiver(m, &new).unwrap().op, Op::DropMatching(vec![PathPattern::parse("root.a.x.**").unwrap()]));
         let alter = Mutation { version: Version::default(), origin_seq: 0, op: Op::AlterSeries { path: Path::parse("root.a.d.s").unwrap(), change: duet_common::mutation::SeriesChange::Drop(vec!["k".into()]) } };
         assert!(for_older_receiver(alter.clone(), &old).is_none(), "held back from a receiver that cannot decode it");
         assert!(for_older_receiver(alter, &new).is_some());
+        let rule = Mutation { version: Version::default(), origin_seq: 0, op: Op::SetTtlRule { rule: PathPattern::parse("root.a.d").unwrap(), ttl: Some(5) } };
+        assert!(for_older_receiver(rule.clone(), &old).is_none(), "a TTL rule is held back likewise");
+        assert!(for_older_receiver(rule, &new).is_some());
         assert_eq!(gone(&[("path", "root.a.**")], "root.a"), Some(Op::DeleteDatabases(vec![Path::parse("root.a").unwrap()])));
         // Pipe paths with wildcards before `**`, or `**` inside: cut the other way round (these
         // went whole, and dropped the peer's own series outside the pipe).

@@ -354,7 +354,7 @@ fn stream(ctx: &TaskContext, stop: &AtomicBool, stats: &Mutex<Stats>, backoff: &
         let quit = &quit;
         // Shipping only our own writes, uncompressed, to a receiver that takes logged records:
         // they go from the WAL's files to the socket without passing through this process.
-        let from_files = conn.caps.wal_batches && conn.caps.alter_series && p.sink.compression == crate::params::Compression::None && source::ships_local_verbatim(&p.source);
+        let from_files = conn.caps.wal_batches && conn.caps.alter_series && conn.caps.ttl_rules && p.sink.compression == crate::params::Compression::None && source::ships_local_verbatim(&p.source);
         let caps = conn.caps;
         scope.spawn(move || prepare_batches(ctx, cur, last, (from_files, caps), (stop, quit), tx, used_rx));
         let r = ship_batches(ctx, &mut conn, stop, stats, (rx, used_tx), confirmed, peer);
@@ -410,7 +410,7 @@ fn prepare_batches(
     let p = &ctx.params;
     let wal = ctx.engine.wal();
     // (A receiver of an earlier version gets decoded records, some held back or degraded.)
-    let verbatim = source::ships_local_verbatim(&p.source) && caps.alter_series;
+    let verbatim = source::ships_local_verbatim(&p.source) && caps.alter_series && caps.ttl_rules;
     let mut batch = crate::transfer::BatchBuilder::new();
     let mut reported = cur.next_seq - 1;
     while !stop.load(Ordering::Acquire) && !quit.load(Ordering::Acquire) {

@@ -474,10 +474,11 @@ pub enum Statement {
     AuthUnsupported(String),
     /// SHOW CLUSTER [DETAILS].
     ShowCluster(bool),
-    /// SET TTL TO path ttl.
-    SetTtl(Path, i64),
-    /// UNSET TTL TO path.
-    UnsetTtl(Path),
+    /// SET TTL TO path ttl: a database, a device or `path.**` (IoTDB 1.3.3's rules), with a TTL
+    /// in milliseconds (`INF`: [`duet_common::mutation::TTL_INF`]).
+    SetTtl(PathPattern, i64),
+    /// UNSET TTL TO|FROM path.
+    UnsetTtl(PathPattern),
     /// SHOW TTL [ON pattern] / SHOW ALL TTL.
     ShowTtl(Option<PathPattern>),
     /// CREATE PIPE.

@@ -1,6 +1,6 @@
 //! Runs parsed statements against the storage engine.
 
-use duet_common::mutation::{Column, ColumnValues, InsertBatch, Op, SeriesDef};
+use duet_common::mutation::{Column, ColumnValues, InsertBatch, Op, SeriesDef, TTL_INF};
 use duet_common::path::{Path, PathPattern};
 use duet_common::status::{Status, StatusCode};
 use duet_common::types::DataType;
@@ -169,8 +169,12 @@ fn run(ctx: &Context, stmt: Statement) -> Result<Output, Status> {
             done(e.write(Op::DropSeries(paths)))
         }
         Statement::AlterTimeseries(path, change) => done(e.write(Op::AlterSeries { path, change })),
-        Statement::SetTtl(db, ttl) => done(e.write(Op::SetTtl { database: db, ttl: Some(ttl) })),
-        Statement::UnsetTtl(db) => done(e.write(Op::SetTtl { database: db, ttl: None })),
+        Statement::SetTtl(target, ttl) => {
+            // Milliseconds whatever the timestamp precision, as in IoTDB.
+            let units = if ttl == TTL_INF { TTL_INF } else { ttl.saturating_mul(e.precision().per_second() / 1000) };
+            done(e.write(ttl_op(e, target, Some(units))))
+        }
+        Statement::UnsetTtl(target) => done(e.write(ttl_op(e, target, None))),
         Statement::ShowTtl(pattern) => Ok(Output::Rows(show::show_ttl(e, pattern.as_ref()))),
         Statement::Insert { device, aligned, measurements, rows } => insert(ctx, device, aligned, measurements, rows),
         Statement::Delete { patterns, filter } => {
@@ -258,7 +262,7 @@ fn run(ctx: &Context, stmt: Statement) -> Result<Output, Status> {
             Ok(Output::Rows(show::show_timeseries(&e.state(), pattern.as_ref(), filter.as_ref(), limit, offset)))
         }
         Statement::ShowDevices { pattern, with_database, contains, limit, offset } => {
-            Ok(Output::Rows(show::show_devices(&e.state(), pattern.as_ref(), with_database, contains.as_deref(), limit, offset)))
+            Ok(Output::Rows(show::show_devices(&e.state(), pattern.as_ref(), with_database, contains.as_deref(), limit, offset, e.precision().per_second() / 1000)))
         }
         Statement::CountTimeseries { pattern, filter, level } => {
             Ok(Output::Rows(show::count_timeseries(&e.state(), pattern.as_ref(), filter.as_ref(), level)))
@@ -303,6 +307,18 @@ fn run(ctx: &Context, stmt: Statement) -> Result<Output, Status> {
                 _ => unreachable!(),
             }
         }
+    }
+}
+
+/// The op of SET/UNSET TTL: a database's own TTL where the path (with or without `.**`) is a
+/// database, as IoTDB 1.3 set it and as SHOW TTL shows it (`root.db.**`); otherwise a rule of
+/// IoTDB 1.3.3's device-level TTL, which needs no device or database to exist yet.
+fn ttl_op(e: &Engine, target: PathPattern, ttl: Option<i64>) -> Op {
+    let nodes = target.nodes();
+    let prefix = if nodes.last().is_some_and(|n| n == "**") { &nodes[..nodes.len() - 1] } else { nodes };
+    match Path::from_nodes(prefix.to_vec()) {
+        Ok(db) if e.state().schema.database(&db).is_some() => Op::SetTtl { database: db, ttl },
+        _ => Op::SetTtlRule { rule: target, ttl },
     }
 }
 

@@ -270,9 +270,12 @@ impl<'a> Parser<'a> {
                 if self.eat_kw("TTL") {
                     self.expect_kw("TO")?;
                     let p = self.ttl_target()?;
+                    if self.eat_kw("INF") {
+                        return Ok(Statement::SetTtl(p, duet_common::mutation::TTL_INF));
+                    }
                     let ttl = self.int()?;
                     if ttl <= 0 {
-                        return Err(self.error("TTL must be a positive number of time units"));
+                        return Err(self.error("TTL must be a positive number of milliseconds, or INF"));
                     }
                     return Ok(Statement::SetTtl(p, ttl));
                 }
@@ -371,18 +374,15 @@ impl<'a> Parser<'a> {
         Path::from_nodes(nodes).map_err(|m| error_at(self.sql, start, m))
     }
 
-    /// The database a TTL is set on: its path, or the path followed by `.**` (as IoTDB 1.3 writes
-    /// it, and as SHOW TTL shows it).
-    fn ttl_target(&mut self) -> Result<Path, Status> {
+    /// What a TTL is set on: a database or a device (its path), or the devices below a path
+    /// (the path followed by `.**`, `root.**` included), as IoTDB 1.3.3 takes it.
+    fn ttl_target(&mut self) -> Result<PathPattern, Status> {
         let start = self.cur().start;
-        let mut nodes = self.nodes(true)?;
-        if nodes.len() > 2 && nodes.last().is_some_and(|n| n == "**") {
-            nodes.pop();
+        let p = PathPattern::from_nodes(self.nodes(true)?);
+        if duet_schema::ttl::rule_key(&p).is_none() {
+            return Err(error_at(self.sql, start, "a TTL is set on a database or device (root.db, root.db.d1) or on the devices below a path (root.db.**, root.**); no other wildcard"));
         }
-        if nodes.iter().any(|n| n.contains('*')) {
-            return Err(error_at(self.sql, start, "a TTL is set on a database, as root.db or root.db.**; other wildcards are not supported"));
-        }
-        Path::from_nodes(nodes).map_err(|m| error_at(self.sql, start, m))
+        Ok(p)
     }
 
     fn pattern(&mut self) -> Result<PathPattern, Status> {
@@ -1893,13 +1893,16 @@ mod tests {
         assert_eq!(parse("SHOW PIPES WHERE SINK USED BY ab").unwrap(), Statement::ShowPipes(PipeFilter::SinkUsedBy("ab".into())));
         assert_eq!(parse("show pipes where connector used by ab").unwrap(), Statement::ShowPipes(PipeFilter::SinkUsedBy("ab".into())));
         assert!(parse("show pipes where source used by ab").unwrap_err().message.contains("SINK"));
-        // A TTL's database, also written as IoTDB 1.3 shows it.
-        for sql in ["set ttl to root.ln.** 1000", "set ttl to root.ln 1000"] {
-            assert!(matches!(parse(sql).unwrap(), Statement::SetTtl(p, 1000) if p.to_string() == "root.ln"), "{sql}");
+        // A database, a device or the devices below a path (IoTDB 1.3.3's rules), INF included.
+        for (sql, target, ttl) in [("set ttl to root.ln.** 1000", "root.ln.**", 1000), ("set ttl to root.ln 1000", "root.ln", 1000), ("SET TTL TO root.** INF", "root.**", i64::MAX)] {
+            assert!(matches!(parse(sql).unwrap(), Statement::SetTtl(p, t) if p.to_string() == target && t == ttl), "{sql}");
         }
-        assert!(matches!(parse("unset ttl to root.ln.**").unwrap(), Statement::UnsetTtl(p) if p.to_string() == "root.ln"));
-        let e = parse("set ttl to root.ln.*.wt01 1000").unwrap_err();
-        assert!(e.message.contains("root.db.**") && e.message.contains("line 1:11"), "{}", e.message);
+        assert!(matches!(parse("unset ttl from root.ln.**").unwrap(), Statement::UnsetTtl(p) if p.to_string() == "root.ln.**"));
+        for bad in ["set ttl to root.ln.*.wt01 1000", "set ttl to root 1000", "unset ttl to root.**.x"] {
+            let e = parse(bad).unwrap_err();
+            assert!(e.message.contains("root.db.**") && e.message.contains("line 1:"), "{bad}: {}", e.message);
+        }
+        assert!(parse("set ttl to root.ln 0").unwrap_err().message.contains("INF"));
         assert_eq!(parse("check pipe AB").unwrap(), Statement::CheckPipe { name: "AB".into(), repair: false });
         assert_eq!(parse("REPAIR PIPE AB").unwrap(), Statement::CheckPipe { name: "AB".into(), repair: true });
         assert_eq!(parse("merge").unwrap(), Statement::Merge);

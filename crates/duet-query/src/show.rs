@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use duet_common::mutation::TTL_INF;
 use duet_common::path::{Path, PathPattern};
 use duet_common::types::{DataType, Value};
 use duet_schema::tree::SeriesInfo;
@@ -72,7 +73,16 @@ pub fn show_timeseries(st: &State, pattern: Option<&PathPattern>, filter: Option
 }
 
 /// SHOW DEVICES [WITH DATABASE].
-pub fn show_devices(st: &State, pattern: Option<&PathPattern>, with_database: bool, contains: Option<&str>, limit: Option<usize>, offset: usize) -> ResultSet {
+/// A TTL in timestamp units as SHOW TTL and SHOW DEVICES give it: milliseconds, or INF.
+fn ttl_ms(ttl: Option<i64>, per_ms: i64) -> String {
+    match ttl {
+        Some(t) if t != TTL_INF => (t / per_ms.max(1)).to_string(),
+        _ => "INF".into(),
+    }
+}
+
+/// SHOW DEVICES rows; `per_ms`: timestamp units per millisecond (for the TTL column).
+pub fn show_devices(st: &State, pattern: Option<&PathPattern>, with_database: bool, contains: Option<&str>, limit: Option<usize>, offset: usize, per_ms: i64) -> ResultSet {
     let pat = pattern.cloned().unwrap_or_else(all);
     let mut cols = vec!["Device"];
     if with_database {
@@ -83,12 +93,11 @@ pub fn show_devices(st: &State, pattern: Option<&PathPattern>, with_database: bo
     let keep = |p: &Path| contains.is_some_and(|c| p.to_string().contains(c));
     for (p, d) in st.schema.devices_matching(&pat).into_iter().filter(|(p, _)| keep(p)).skip(offset).take(limit.unwrap_or(usize::MAX)) {
         let db = st.schema.database_of(p);
-        let ttl = db.and_then(|db| st.schema.database(db)).and_then(|d| d.ttl);
         let mut row = vec![Some(p.to_string())];
         if with_database {
             row.push(db.map(|d| d.to_string()));
         }
-        row.extend([Some(d.aligned.to_string()), None, Some(ttl.map_or("INF".into(), |t| t.to_string()))]);
+        row.extend([Some(d.aligned.to_string()), None, Some(ttl_ms(st.schema.ttl_of_device(p), per_ms))]);
         rs.push_text_row(row);
     }
     rs
@@ -229,14 +238,23 @@ pub fn count_nodes(st: &State, pattern: &PathPattern, level: usize) -> ResultSet
     count_result("count(nodes)", found.len())
 }
 
-/// SHOW TTL rows.
+/// SHOW TTL rows: the TTLs that are set, as IoTDB 1.3.3 lists its rules (a database's as
+/// `root.db.**`), in path order; ON a pattern, those whose path it contains.
 pub fn show_ttl(e: &Engine, pattern: Option<&PathPattern>) -> ResultSet {
+    let per_ms = e.precision().per_second() / 1000;
     let st = e.state();
-    let mut rs = ResultSet::text(&["Device", "TTL(ms)"]);
-    for (db, info) in st.schema.databases() {
-        if pattern.is_none_or(|p| p.matches(db)) {
-            rs.push_text_row(vec![Some(format!("{db}.**")), Some(info.ttl.map_or("INF".into(), |t| t.to_string()))]);
+    let mut rows: Vec<(String, String)> = Vec::new();
+    let databases = st.schema.databases().filter_map(|(db, info)| Some((PathPattern::below(db), info.ttl?)));
+    let rules = st.schema.ttl_rules().all().filter_map(|(rule, (ttl, _))| Some((rule, ttl?)));
+    for (path, ttl) in databases.chain(rules) {
+        if pattern.is_none_or(|p| p.contains(&path)) {
+            rows.push((path.to_string(), ttl_ms(Some(ttl), per_ms)));
         }
+    }
+    rows.sort();
+    let mut rs = ResultSet::text(&["Device", "TTL(ms)"]);
+    for (p, t) in rows {
+        rs.push_text_row(vec![Some(p), Some(t)]);
     }
     rs
 }

@@ -8,8 +8,11 @@
 //! # Layout
 //! - [`tree`]: the [`Schema`] itself: validation, application of ops, lookups by path and pattern,
 //!   and snapshots.
+//! - [`ttl`]: device-level TTL rules (IoTDB 1.3.3): the TTL each device lives by, and what a
+//!   compaction logs as expired.
 
 pub mod tree;
+pub mod ttl;
 
 pub use tree::{DatabaseInfo, DeviceInfo, Schema, SeriesInfo};
 pub use duet_common::mutation::Op;

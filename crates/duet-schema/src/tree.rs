@@ -151,6 +151,8 @@ pub struct Schema {
     /// with an older drop, or never came): where that drop came first, a write or creation older
     /// than the change may yet make the series again, and the change then shapes it.
     pending_alters: BTreeMap<Path, Vec<(Version, SeriesChange)>>,
+    /// TTL rules of devices and subtrees (IoTDB 1.3.3), besides the databases' TTLs.
+    ttl_rules: crate::ttl::TtlRules,
 }
 
 /// The entries of `map` whose paths `pattern` matches, in path order, looking only at the range of
@@ -198,6 +200,31 @@ impl Schema {
     /// The settings of a database.
     pub fn database(&self, path: &Path) -> Option<&DatabaseInfo> {
         self.databases.get(path)
+    }
+
+    /// The device-level TTL rules.
+    pub fn ttl_rules(&self) -> &crate::ttl::TtlRules {
+        &self.ttl_rules
+    }
+
+    /// The TTL (timestamp units) the points of `series` live by; None: they never expire.
+    pub fn ttl_of(&self, series: &Path) -> Option<i64> {
+        let db = self.database_of(series).and_then(|p| Some((p, self.databases.get(p)?.ttl)));
+        if self.ttl_rules.is_empty() {
+            return db.and_then(|(_, t)| t).filter(|t| *t != duet_common::mutation::TTL_INF);
+        }
+        let nodes = series.nodes();
+        self.ttl_rules.effective(&nodes[..nodes.len() - 1], db)
+    }
+
+    /// The TTL the series of device `device` live by (for SHOW DEVICES).
+    pub fn ttl_of_device(&self, device: &Path) -> Option<i64> {
+        self.ttl_of(&device.child("_"))
+    }
+
+    /// What a compaction at `now` logs as expired ([`crate::ttl::TtlRules::expiry`]).
+    pub fn expiry(&self, now: i64) -> crate::ttl::Expiry {
+        self.ttl_rules.expiry(self.databases.iter().map(|(p, d)| (p, d.ttl)), now)
     }
 
     /// A series by full path.
@@ -305,6 +332,23 @@ impl Schema {
                 }
                 if ttl.is_some_and(|t| t <= 0) {
                     return Err(Status::new(StatusCode::IllegalParameter, "TTL must be positive"));
+                }
+                Ok(())
+            }
+            Op::SetTtlRule { rule, ttl } => {
+                if crate::ttl::rule_key(rule).is_none() {
+                    return Err(Status::new(StatusCode::IllegalPath, format!("{rule} is no TTL path: a database, a device, or a path ending in .** (no other wildcard)")));
+                }
+                if ttl.is_some_and(|t| t <= 0) {
+                    return Err(Status::new(StatusCode::IllegalParameter, "TTL must be positive"));
+                }
+                let new = ttl.is_some() && self.ttl_rules.get(rule).is_none_or(|(t, _)| t.is_none());
+                let set = self.ttl_rules.count_set() + self.databases.values().filter(|d| d.ttl.is_some()).count();
+                if new && set >= crate::ttl::TTL_RULE_CAPACITY {
+                    return Err(Status::new(
+                        StatusCode::OversizeTtl,
+                        format!("{set} TTLs are set, the most there may be ({}): unset one first", crate::ttl::TTL_RULE_CAPACITY),
+                    ));
                 }
                 Ok(())
             }
@@ -614,6 +658,10 @@ impl Schema {
                 }
                 vec![]
             }
+            Op::SetTtlRule { rule, ttl } => {
+                self.ttl_rules.apply(rule, *ttl, v);
+                vec![]
+            }
             Op::DropMatching(patterns) => {
                 // The series held here (by path: an alias is not a series' path).
                 let mut paths: Vec<Path> = patterns.iter().flat_map(|p| matching(&self.series, p).map(|(s, _)| s.clone())).collect();
@@ -694,7 +742,17 @@ impl Schema {
         let mut out = Vec::new();
         for (p, d) in &self.databases {
             if patterns.iter().any(|pat| pat.matches(p) || pat.may_match_below(p)) {
-                out.push((p.to_string(), format!("database, TTL {}", d.ttl.map_or("INF".to_string(), |t| t.to_string()))));
+                out.push((p.to_string(), format!("database, TTL {}", d.ttl.filter(|t| *t != duet_common::mutation::TTL_INF).map_or("INF".to_string(), |t| t.to_string()))));
+            }
+        }
+        // (TTL rules reaching below what the patterns may match; `root.**` reaches everything.)
+        for (rule, (ttl, _)) in self.ttl_rules.all() {
+            let reaches = match Path::from_nodes(rule.literal_prefix().to_vec()) {
+                Ok(p) => patterns.iter().any(|pat| pat.matches(&p) || pat.may_match_below(&p) || pat.covers(&p)),
+                Err(_) => true,
+            };
+            if let (Some(t), true) = (ttl, reaches) {
+                out.push((rule.to_string(), format!("TTL rule, TTL {}", if t == duet_common::mutation::TTL_INF { "INF".to_string() } else { t.to_string() })));
             }
         }
         let mut series: Vec<(&Path, &SeriesInfo)> = patterns.iter().flat_map(|pat| matching(&self.series, pat)).collect();
@@ -915,6 +973,7 @@ impl Schema {
         for (p, (ttl, v)) in &self.pending_ttl {
             ops.push((Op::SetTtl { database: p.clone(), ttl: *ttl }, *v));
         }
+        ops.extend(self.ttl_rules.all().map(|(rule, (ttl, v))| (Op::SetTtlRule { rule, ttl }, v)));
         let mut out = Vec::new();
         for (op, version) in ops {
             let mut buf = Vec::new();
@@ -969,6 +1028,28 @@ mod tests {
 
     fn p(s: &str) -> Path {
         Path::parse(s).unwrap()
+    }
+
+    #[test]
+    fn ttl_rules_are_checked_and_bounded() {
+        let mut s = Schema::new();
+        let rule = |r: &str, ttl: Option<i64>| Op::SetTtlRule { rule: PathPattern::parse(r).unwrap(), ttl };
+        assert_eq!(s.validate(&rule("root.*.d", Some(5))).unwrap_err().code, StatusCode::IllegalPath);
+        assert_eq!(s.validate(&rule("root.d.x", Some(0))).unwrap_err().code, StatusCode::IllegalParameter);
+        s.apply(&Op::CreateDatabase(p("root.db")), V0);
+        s.apply(&Op::SetTtl { database: p("root.db"), ttl: Some(9) }, V0);
+        for i in 0..crate::ttl::TTL_RULE_CAPACITY - 1 {
+            let op = rule(&format!("root.db.d{i}"), Some(5));
+            s.validate(&op).unwrap();
+            s.apply(&op, V0);
+        }
+        // A database's TTL counts too: the next new rule is one too many (OVERSIZE_TTL).
+        let e = s.validate(&rule("root.db.more", Some(5))).unwrap_err();
+        assert_eq!((e.code, e.code as i32), (StatusCode::OversizeTtl, 612), "{}", e.message);
+        s.validate(&rule("root.db.d0", Some(6))).expect("changing a rule that is set is no new one");
+        s.validate(&rule("root.db.more", None)).expect("unsetting is always allowed");
+        s.apply(&rule("root.db.d0", None), V0);
+        s.validate(&rule("root.db.more", Some(5))).expect("room again");
     }
 
     #[test]

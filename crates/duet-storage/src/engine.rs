@@ -267,10 +267,7 @@ impl State {
     /// the page runs past the range). Anything ambiguous (the same newest time in two sources, or a
     /// tombstone that may hide it) falls back to a full scan, so the answer always equals `scan`'s.
     pub fn newest(&self, series: &Path, start: i64, end: i64, now: i64) -> Option<(i64, Value)> {
-        let lo = match self.schema.database_of(series).and_then(|db| self.schema.database(db)).and_then(|d| d.ttl) {
-            Some(ttl) => start.max(now.saturating_sub(ttl)),
-            None => start,
-        };
+        let lo = self.ttl_start(series, start, now);
         if lo > end {
             return None;
         }
@@ -364,10 +361,7 @@ impl State {
 
     /// Like [`State::scan`], keeping each point's version (for resynchronisation and compaction).
     pub fn scan_versions(&self, series: &Path, start: i64, end: i64, now: i64) -> Vec<(i64, Value, Version)> {
-        let start = match self.schema.database_of(series).and_then(|db| self.schema.database(db)).and_then(|d| d.ttl) {
-            Some(ttl) => start.max(now.saturating_sub(ttl)),
-            None => start,
-        };
+        let start = self.ttl_start(series, start, now);
         if start > end {
             return Vec::new();
         }
@@ -723,7 +717,7 @@ impl State {
 
     /// The first time TTL still shows for `series`, given the query's own start.
     fn ttl_start(&self, series: &Path, start: i64, now: i64) -> i64 {
-        match self.schema.database_of(series).and_then(|db| self.schema.database(db)).and_then(|d| d.ttl) {
+        match self.schema.ttl_of(series) {
             Some(ttl) => start.max(now.saturating_sub(ttl)),
             None => start,
         }
@@ -1642,7 +1636,10 @@ impl Engine {
                 .collect();
             // (Changes waiting for a series a write may yet make again: see Schema::pending_alters.)
             let pending: Vec<(Op, Version)> = st.schema.pending_alters().filter(|(op, _)| matches!(op, Op::AlterSeries { path, .. } if covers(path))).collect();
-            (dbs, defs, st.tombstones.list().to_vec(), st.schema.drops().filter(|(op, _)| drop_covered(op, covers)).chain(pending).collect::<Vec<_>>())
+            // (Device-level TTL rules, unset ones too, whatever they reach: the pipe's source
+            // leaves out those outside its paths.)
+            let rules = st.schema.ttl_rules().all().map(|(rule, (ttl, v))| (Op::SetTtlRule { rule, ttl }, v));
+            (dbs, defs, st.tombstones.list().to_vec(), st.schema.drops().filter(|(op, _)| drop_covered(op, covers)).chain(pending).chain(rules).collect::<Vec<_>>())
         };
         // Drops of series and databases first, which the replica may still have (and which decide
         // whether its older creations come back), applied there by the same version rules: the
@@ -1959,22 +1956,24 @@ impl Engine {
             }
             // A file that tiers would leave alone for long is rewritten on its own once about a
             // quarter of it has expired (TTL), so expired data does not hold disk space.
-            if st.schema.databases().all(|(_, d)| d.ttl.is_none()) {
+            let expiry = st.schema.expiry(now);
+            if expiry.deletes.is_empty() {
                 return Vec::new();
             }
-            st.files.iter().find(|f| mostly_expired(st, f, now)).map(|f| vec![f.id]).unwrap_or_default()
+            st.files.iter().find(|f| mostly_expired(&expiry, f)).map(|f| vec![f.id]).unwrap_or_default()
         })
     }
 
     /// Merges the files `pick` chooses (by id) from the live ones into one.
     fn merge_files(&self, pick: impl FnOnce(&State) -> Vec<u64>) -> Result<(), Status> {
         let _one = self.compact_lock.lock().unwrap_or_else(|p| p.into_inner());
-        // Per series the compaction keeps: its schema type, the earliest time its TTL keeps and
-        // the version of its creation.
+        // Per series the compaction keeps: its schema type, the time before which its points
+        // expired (as logged below) and the version of its creation.
         type Keep = HashMap<Path, (duet_common::types::DataType, Option<i64>, Version)>;
-        let (chosen, expiring): (HashSet<u64>, Vec<(Path, i64)>) = {
+        let now = self.now();
+        let (chosen, expiry): (HashSet<u64>, duet_schema::ttl::Expiry) = {
             let st = self.state();
-            (pick(&st).into_iter().collect(), st.schema.databases().filter_map(|(p, d)| d.ttl.map(|t| (p.clone(), t))).collect())
+            (pick(&st).into_iter().collect(), st.schema.expiry(now))
         };
         if chosen.is_empty() {
             return Ok(());
@@ -1982,18 +1981,12 @@ impl Engine {
         // What the TTL makes this compaction drop is first deleted like anything else: logged,
         // versioned and replicated, so that a replica (whose compactions run at other times) and a
         // later UNSET TTL see the same data on both sides.
-        let now = self.now();
-        for (db, ttl) in expiring {
-            let cutoff = now.saturating_sub(ttl);
-            if cutoff == i64::MIN {
-                continue;
-            }
-            let patterns = vec![PathPattern::below(&db)];
-            match self.write(Op::Delete { patterns, start: i64::MIN, end: cutoff - 1 }) {
+        for (pattern, cutoff) in &expiry.deletes {
+            match self.write(Op::Delete { patterns: vec![pattern.clone()], start: i64::MIN, end: cutoff - 1 }) {
                 Ok(_) => {}
                 Err(e) if e.code == StatusCode::PathNotExist => {} // nothing stored under it
                 Err(e) => {
-                    tracing::warn!(database = %db, "expired data is kept for now: its deletion could not be logged: {}", e.message);
+                    tracing::warn!(%pattern, "expired data is kept for now: its deletion could not be logged: {}", e.message);
                     return Ok(());
                 }
             }
@@ -2003,7 +1996,7 @@ impl Engine {
             let keep = st
                 .schema
                 .all_series()
-                .map(|s| (s.def.path.clone(), (s.def.dtype, st.schema.database(&s.database).and_then(|d| d.ttl), s.version)))
+                .map(|s| (s.def.path.clone(), (s.def.dtype, expiry.drop_before(&s.def.path), s.version)))
                 .collect();
             (st.files.iter().filter(|f| chosen.contains(&f.id)).cloned().collect(), st.tombstones.clone(), keep)
         };
@@ -2021,8 +2014,8 @@ impl Engine {
         let origin_maps: Vec<Vec<u64>> = files.iter().map(|f| w.map_origins(f.reader.origins())).collect();
         let (mut points_in, mut points_out, mut copied) = (0usize, 0usize, 0usize);
         for series in &all {
-            let Some((dtype, ttl, created)) = keep.get(series).copied() else { continue };
-            let lo = ttl.map_or(i64::MIN, |t| now.saturating_sub(t));
+            let Some((dtype, expired_before, created)) = keep.get(series).copied() else { continue };
+            let lo = expired_before.unwrap_or(i64::MIN);
             // A deletion wholly before the TTL's cut (the expiry logged above) changes nothing here.
             let relevant: Vec<&Tombstone> = tombs.covering(series).into_iter().filter(|d| d.end >= lo).collect();
             // Points of a type that lost a schema conflict are kept while a drop of the series
@@ -2272,15 +2265,15 @@ fn pick_tier(files: &[Arc<DataFile>], want: usize) -> Vec<u64> {
     pick_tier_sizes(files.iter().map(|f| (f.id, f.points)).collect(), want)
 }
 
-/// Whether about a quarter or more of a file's points are past their database's TTL (estimated
-/// from each series' time span, as if its points were spread evenly over it).
-fn mostly_expired(st: &State, f: &DataFile, now: i64) -> bool {
+/// Whether about a quarter or more of a file's points are past their TTL, as far as a compaction
+/// would log them expired (estimated from each series' time span, as if its points were spread
+/// evenly over it): what it could not drop would bring the file back every time.
+fn mostly_expired(expiry: &duet_schema::ttl::Expiry, f: &DataFile) -> bool {
     let (mut expired, mut total) = (0f64, 0f64);
     for m in f.reader.series() {
         let Some(stats) = &m.stats else { continue };
         total += stats.count as f64;
-        let ttl = st.schema.database_of(&m.path).and_then(|db| st.schema.database(db)).and_then(|d| d.ttl);
-        let Some(cutoff) = ttl.map(|t| now.saturating_sub(t)) else { continue };
+        let Some(cutoff) = expiry.drop_before(&m.path) else { continue };
         if stats.start_time < cutoff {
             let span = (stats.end_time as f64 - stats.start_time as f64 + 1.0).max(1.0);
             let gone = (cutoff.min(stats.end_time.saturating_add(1)) as f64 - stats.start_time as f64).clamp(0.0, span);
@@ -2729,7 +2722,7 @@ mod limited_scan_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use duet_common::mutation::{Column, ColumnValues};
+    use duet_common::mutation::{Column, ColumnValues, TTL_INF};
     use duet_common::types::DataType;
 
     /// The prefix index finds exactly what testing every tombstone finds, through adds that
@@ -3879,6 +3872,60 @@ mod tests {
         let scattered: Vec<(u64, u64)> = (0..16).map(|i| (i, 1u64 << (20 + 2 * i))).collect();
         assert_eq!(pick_tier_sizes(scattered[..15].to_vec(), 4), Vec::<u64>::new());
         assert_eq!(pick_tier_sizes(scattered, 4), vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn device_ttl_rules_hide_expire_replicate_and_survive_restart() {
+        let (da, _db, a, b) = pair_of(1);
+        let (mut ab, mut ba) = (0, 0);
+        let now = a.now();
+        let h = 3_600_000;
+        // Ten points an hour apart, ending now, on each of three devices.
+        let times: Vec<i64> = (0..10).map(|i| now - (9 - i) * h).collect();
+        for dev in ["root.db.a", "root.db.b", "root.db.keep"] {
+            a.write(Op::Insert(vec![batch(dev, times.clone(), times.iter().map(|t| *t as f64).collect())])).unwrap();
+        }
+        a.flush().unwrap();
+        let rule = |r: &str, ttl: Option<i64>| Op::SetTtlRule { rule: PathPattern::parse(r).unwrap(), ttl };
+        a.write(rule("root.**", Some(5 * h - 1))).unwrap();
+        a.write(rule("root.db.a", Some(2 * h - 1))).unwrap();
+        tick();
+        // B keeps one device forever, against A's root.**.
+        ship(&a, &b, &mut ab);
+        b.write(rule("root.db.keep", Some(TTL_INF))).unwrap();
+        exchange(&a, &b, &mut ab, &mut ba);
+        let counts = |e: &Engine| ["root.db.a.s", "root.db.b.s", "root.db.keep.s"].map(|s| read(e, s).len());
+        assert_eq!(counts(&a), [2, 5, 10], "the most precise rule decides; INF keeps");
+        assert_eq!(counts(&b), counts(&a));
+        // A's compaction deletes by the rules: root.db.a's own, but nothing by root.** (it
+        // reaches root.db.keep, kept forever); the reads stay the same on both sides.
+        a.write(Op::Insert(vec![batch("root.db.b", vec![now + 1], vec![0.0])])).unwrap();
+        a.flush().unwrap();
+        a.compact().unwrap();
+        let stored = |e: &Engine, s: &str| e.state().files.iter().map(|f| f.reader.series_of(&Path::parse(s).unwrap()).iter().filter_map(|m| m.stats.as_ref()).map(|st| st.count).sum::<u64>()).sum::<u64>();
+        assert_eq!((stored(&a, "root.db.a.s"), stored(&a, "root.db.b.s"), stored(&a, "root.db.keep.s")), (2, 11, 10));
+        exchange(&a, &b, &mut ab, &mut ba);
+        assert_eq!(counts(&a), [2, 6, 10]);
+        assert_eq!(shown(&a), shown(&b));
+        // Without the INF rule, root.** deletes what it expires; UNSET of a's rule then shows
+        // what root.** keeps of it, the same on both sides (A compacted, B did not).
+        b.write(rule("root.db.keep", None)).unwrap();
+        exchange(&a, &b, &mut ab, &mut ba);
+        a.compact().unwrap();
+        a.write(rule("root.db.a", None)).unwrap();
+        exchange(&a, &b, &mut ab, &mut ba);
+        assert_eq!(counts(&a), [2, 6, 5], "a's older points went with its own rule's expiry");
+        assert_eq!(shown(&a), shown(&b));
+        // Rules survive a checkpoint and a restart, unset ones too (an older setting arriving
+        // late stays out).
+        a.flush().unwrap();
+        drop(a);
+        let a = Engine::open(EngineConfig { instance: InstanceId(1), ..cfg(da.path(), true) }).unwrap();
+        assert_eq!(counts(&a), [2, 6, 5]);
+        let mut late = logged(&b, 0).into_iter().find(|m| matches!(&m.op, Op::SetTtlRule { ttl: Some(TTL_INF), .. })).unwrap();
+        late.version.origin = InstanceId(9);
+        a.apply_remote("late", vec![late]).unwrap();
+        assert_eq!(a.state().schema.ttl_rules().get(&PathPattern::parse("root.db.keep").unwrap()).map(|s| s.0), Some(None));
     }
 
     #[test]

@@ -40,6 +40,24 @@ SHOW TTL;
 UNSET TTL TO root.ln.**;
 SET TTL TO root.ln.*.wt01 1000;
 SHOW TTL;
+-- Device-level TTL (IoTDB 1.3.3): a device, the devices below a path, root.**, and INF to keep
+-- a device's data where a broader rule would expire it; the most precise rule decides.
+SET TTL TO root.** 86400000;
+SET TTL TO root.ln.wf01.** 3600000;
+SET TTL TO root.ln.gps INF;
+SET TTL TO root.nodb.d 60000;
+SHOW TTL;
+SHOW TTL ON root.ln.**;
+SHOW DEVICES;
+UNSET TTL FROM root.ln.wf01.**;
+UNSET TTL TO root.nothere.**;
+SHOW DEVICES root.ln.**;
+SET TTL TO root 1000;
+SET TTL TO root.ln.wf01.wt01 -5;
+UNSET TTL FROM root.**;
+UNSET TTL FROM root.ln.gps;
+UNSET TTL FROM root.nodb.d;
+SHOW TTL;
 -- ALTER TIMESERIES: tags, attributes and alias, each form and what IoTDB refuses.
 ALTER TIMESERIES root.ln.wf01.wt01.temperature ADD TAGS loc=north, floor=3;
 ALTER TIMESERIES root.ln.wf01.wt01.temperature ADD TAGS unit=kelvin;

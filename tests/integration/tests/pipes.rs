@@ -728,6 +728,40 @@ fn flush_and_compaction_during_replication_then_restart_neither_echo_nor_resend(
 }
 
 #[test]
+fn device_ttl_rules_replicate_both_ways_and_hide_the_same_points() {
+    let (mut a, b) = pair();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let h = 3_600_000;
+    // Points 0.5, 1.5, 2.5 and 3.5 hours old on three devices of one database.
+    let rows: Vec<String> = (0..4).map(|i| format!("({}, {i})", now - h / 2 - i * h)).collect();
+    for dev in ["a", "b", "keep"] {
+        sql(&a, &format!("insert into root.dt.{dev}(time, v) values {}", rows.join(",")));
+    }
+    drain(&a, &b);
+    // Rules from both sides: a device's own, every device's, and INF for one.
+    sql(&a, "set ttl to root.dt.a 3600000");
+    sql(&b, "set ttl to root.** 10800000");
+    sql(&b, "set ttl to root.dt.keep INF");
+    drain(&a, &b);
+    let counts = |s: &TestServer| ["a", "b", "keep"].map(|d| sql(s, &format!("select v from root.dt.{d}")).times.len());
+    assert_eq!(counts(&a), [1, 3, 4], "the most precise rule decides, INF keeps");
+    assert_eq!(counts(&b), counts(&a));
+    let ttl_rows = sql(&a, "show ttl").rows;
+    assert_eq!(ttl_rows.len(), 3, "{ttl_rows:?}");
+    assert_eq!(ttl_rows, sql(&b, "show ttl").rows);
+    assert_eq!(sql(&a, "show devices").rows, sql(&b, "show devices").rows);
+    assert!(sql(&a, "check pipe AB").rows.is_empty(), "{:?}", sql(&a, "check pipe AB").rows);
+    // A restarted A keeps them; an UNSET from it reaches B.
+    assert!(a.stop());
+    a.restart();
+    assert_eq!(counts(&a), [1, 3, 4]);
+    sql(&a, "unset ttl from root.dt.keep");
+    drain(&a, &b);
+    assert_eq!(counts(&b), [1, 3, 3]);
+    assert_identical(&a, &b);
+}
+
+#[test]
 fn check_pipe_finds_differences_and_repair_pipe_fixes_them() {
     let (a, b) = pair();
     sql(&a, "insert into root.cr.d(time, v) values (1, 1), (2, 2), (3, 3)");

@@ -119,3 +119,17 @@ fn ttl_hides_expired_data_at_once_and_compaction_reclaims_it() {
     sql(&s, "unset ttl to root.ttl");
     assert_eq!(sql(&s, "select v from root.ttl.d").times.len(), 10, "reclaimed data does not come back");
 }
+
+#[test]
+fn a_ttl_is_in_milliseconds_whatever_the_timestamp_precision() {
+    let s = TestServer::start(&["timestamp_precision=us"]);
+    let now_us = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64;
+    // 30 minutes and 2 hours old, in microseconds.
+    sql(&s, &format!("insert into root.us.d(time, v) values ({}, 1), ({}, 2)", now_us - 1_800_000_000, now_us - 7_200_000_000));
+    sql(&s, "set ttl to root.us 3600000");
+    assert_eq!(sql(&s, "select v from root.us.d").times.len(), 1, "an hour, not 3.6 seconds");
+    sql(&s, "set ttl to root.us.d 10800000");
+    assert_eq!(sql(&s, "select v from root.us.d").times.len(), 2, "the device's own rule: three hours");
+    let shown: Vec<String> = sql(&s, "show ttl").rows.iter().map(|r| r[1].as_ref().unwrap().render(duet_common::DataType::Text)).collect();
+    assert_eq!(shown, vec!["3600000", "10800000"], "shown in milliseconds");
+}

@@ -1,0 +1,288 @@
+//! IoTDB 1.3.3's device-level TTL rules, beside the databases' own TTLs (kept in
+//! [`crate::DatabaseInfo`]): which TTL a device's points live by, and what a compaction may log as
+//! expired.
+//!
+//! A rule names one device (`root.db.d1`) or every device below a path (`root.db.g.**`,
+//! `root.**`). A device lives by the most precise TTL that reaches it: its own rule, then the
+//! `**` rule or database TTL with the longest path (at the same path, the `**` rule). `INF`
+//! ([`TTL_INF`]) is a TTL too: it keeps a device's data where a broader rule would expire it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use duet_common::mutation::TTL_INF;
+use duet_common::path::{Path, PathPattern};
+use duet_common::version::Version;
+
+/// How many TTLs (rules and databases' TTLs) may be set at once (IoTDB's `ttl_rule_capacity`
+/// default): each read of a series looks its TTL up, and each compaction weighs them all.
+pub const TTL_RULE_CAPACITY: usize = 1000;
+
+/// A rule's setting: the TTL in timestamp units (None: unset, kept with its version so that an
+/// older setting arriving late from a replica does not come back) and the version that made it.
+pub type Setting = (Option<i64>, Version);
+
+/// The rules, by the nodes of their paths.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TtlRules {
+    /// Rules of one device.
+    devices: BTreeMap<Vec<String>, Setting>,
+    /// Rules `prefix.**`, by the prefix (`root` alone for `root.**`).
+    below: BTreeMap<Vec<String>, Setting>,
+}
+
+/// The devices a TTL reaches.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Scope {
+    /// A database's TTL: the devices at or below its path.
+    Database(Vec<String>),
+    /// A rule `prefix.**`: the devices strictly below the prefix.
+    Below(Vec<String>),
+    /// A rule of one device.
+    Device(Vec<String>),
+}
+
+impl Scope {
+    fn contains_device(&self, dev: &[String]) -> bool {
+        match self {
+            Scope::Database(p) => dev.starts_with(p),
+            Scope::Below(p) => dev.len() > p.len() && dev.starts_with(p),
+            Scope::Device(p) => dev == &p[..],
+        }
+    }
+
+    /// Whether `self` reaches only devices `outer` reaches too, and is the more precise of the two
+    /// (so those devices live by `self`).
+    fn nested_in(&self, outer: &Scope) -> bool {
+        if self == outer {
+            return false;
+        }
+        match (self, outer) {
+            (Scope::Device(d), o) => o.contains_device(d),
+            (_, Scope::Device(_)) => false,
+            (Scope::Below(q) | Scope::Database(q), Scope::Database(p)) => q.starts_with(p),
+            (Scope::Below(q) | Scope::Database(q), Scope::Below(p)) => q.len() > p.len() && q.starts_with(p),
+        }
+    }
+
+    /// The series whose points it governs, as a deletion pattern.
+    fn series_pattern(&self) -> PathPattern {
+        let (mut nodes, tail): (Vec<String>, &[&str]) = match self {
+            Scope::Database(p) => (p.clone(), &["**"]),
+            Scope::Below(p) => (p.clone(), &["*", "**"]),
+            Scope::Device(p) => (p.clone(), &["*"]),
+        };
+        nodes.extend(tail.iter().map(|s| s.to_string()));
+        PathPattern::from_nodes(nodes)
+    }
+}
+
+/// The map key of a rule: its path's nodes (without `**`) and whether it ends in `**`; None for a
+/// pattern that is no rule (a wildcard elsewhere, or not below `root`).
+pub fn rule_key(rule: &PathPattern) -> Option<(Vec<String>, bool)> {
+    let nodes = rule.nodes();
+    let (prefix, below) = match nodes.split_last() {
+        Some((last, rest)) if last == "**" => (rest, true),
+        _ => (nodes, false),
+    };
+    let ok = prefix.first().is_some_and(|r| r == "root") && prefix.iter().skip(1).all(|n| !n.is_empty() && !n.contains('*') && n != "root");
+    (ok && (below || prefix.len() >= 2)).then(|| (prefix.to_vec(), below))
+}
+
+/// A rule's pattern from its key.
+fn rule_pattern(prefix: &[String], below: bool) -> PathPattern {
+    let mut nodes = prefix.to_vec();
+    if below {
+        nodes.push("**".into());
+    }
+    PathPattern::from_nodes(nodes)
+}
+
+/// A TTL as it applies: INF keeps data forever.
+fn finite(ttl: i64) -> Option<i64> {
+    (ttl != TTL_INF).then_some(ttl)
+}
+
+impl TtlRules {
+    /// Whether no rule was ever set (then only databases' TTLs apply, looked up as before).
+    pub fn is_empty(&self) -> bool {
+        self.devices.is_empty() && self.below.is_empty()
+    }
+
+    /// How many rules have a TTL set.
+    pub fn count_set(&self) -> usize {
+        self.devices.values().chain(self.below.values()).filter(|(t, _)| t.is_some()).count()
+    }
+
+    /// The setting of a rule, if it was ever set or unset.
+    pub fn get(&self, rule: &PathPattern) -> Option<Setting> {
+        let (key, below) = rule_key(rule)?;
+        if below { self.below.get(&key) } else { self.devices.get(&key) }.copied()
+    }
+
+    /// Applies a setting made at `v`: the newest one wins, on every replica in any order.
+    pub fn apply(&mut self, rule: &PathPattern, ttl: Option<i64>, v: Version) {
+        let Some((key, below)) = rule_key(rule) else { return };
+        let map = if below { &mut self.below } else { &mut self.devices };
+        if map.get(&key).is_none_or(|(_, old)| v >= *old) {
+            map.insert(key, (ttl, v));
+        }
+    }
+
+    /// Every rule with its setting (unset ones too), devices' first, in path order.
+    pub fn all(&self) -> impl Iterator<Item = (PathPattern, Setting)> + '_ {
+        let devices = self.devices.iter().map(|(k, s)| (rule_pattern(k, false), *s));
+        devices.chain(self.below.iter().map(|(k, s)| (rule_pattern(k, true), *s)))
+    }
+
+    /// The TTL the device `dev` lives by (None: its data never expires), given the database it
+    /// is in (its path and TTL).
+    pub fn effective(&self, dev: &[String], db: Option<(&Path, Option<i64>)>) -> Option<i64> {
+        if let Some((Some(t), _)) = self.devices.get(dev) {
+            return finite(*t);
+        }
+        for len in (1..=dev.len()).rev() {
+            if len < dev.len() {
+                if let Some((Some(t), _)) = self.below.get(&dev[..len]) {
+                    return finite(*t);
+                }
+            }
+            if let Some((p, Some(t))) = db {
+                if p.nodes().len() == len {
+                    return finite(t);
+                }
+            }
+        }
+        None
+    }
+
+    /// What a compaction at `now` logs as expired, given the databases' TTLs: one deletion per
+    /// TTL, of the points older than it under its path. A TTL that reaches devices living by a
+    /// longer one (a more precise rule) deletes only what is older than the longest of them, and
+    /// none where one is INF: a deletion by path pattern cannot leave those devices out. (Reads
+    /// still hide every expired point; what such a TTL leaves on disk waits for its rules to change.)
+    pub fn expiry<'a>(&self, databases: impl Iterator<Item = (&'a Path, Option<i64>)>, now: i64) -> Expiry {
+        let mut set: Vec<(Scope, i64)> = databases.filter_map(|(p, t)| Some((Scope::Database(p.nodes().to_vec()), t?))).collect();
+        set.extend(self.devices.iter().filter_map(|(k, (t, _))| Some((Scope::Device(k.clone()), (*t)?))));
+        set.extend(self.below.iter().filter_map(|(k, (t, _))| Some((Scope::Below(k.clone()), (*t)?))));
+        let mut out = Expiry::default();
+        for (scope, ttl) in &set {
+            let longest = set.iter().filter(|(inner, _)| inner.nested_in(scope)).map(|(_, t)| *t).fold(*ttl, i64::max);
+            if longest == TTL_INF {
+                continue;
+            }
+            let cutoff = now.saturating_sub(longest);
+            if cutoff == i64::MIN {
+                continue;
+            }
+            let map = match scope {
+                Scope::Database(_) => &mut out.databases,
+                Scope::Below(_) => &mut out.below,
+                Scope::Device(_) => &mut out.devices,
+            };
+            let (Scope::Database(k) | Scope::Below(k) | Scope::Device(k)) = scope;
+            map.insert(k.clone(), cutoff);
+            out.deletes.push((scope.series_pattern(), cutoff));
+        }
+        out
+    }
+}
+
+/// What a compaction logs as expired ([`TtlRules::expiry`]).
+#[derive(Clone, Debug, Default)]
+pub struct Expiry {
+    /// (series pattern, cutoff): the points older than the cutoff under the pattern.
+    pub deletes: Vec<(PathPattern, i64)>,
+    databases: HashMap<Vec<String>, i64>,
+    below: HashMap<Vec<String>, i64>,
+    devices: HashMap<Vec<String>, i64>,
+}
+
+impl Expiry {
+    /// The time before which the points of `series` are deleted by these deletions (the latest of
+    /// those that reach it), if any: what a compaction may leave out of its file.
+    pub fn drop_before(&self, series: &Path) -> Option<i64> {
+        let nodes = series.nodes();
+        let dev = &nodes[..nodes.len() - 1];
+        let mut best = self.devices.get(dev).copied();
+        for len in 1..=dev.len() {
+            let here = [self.databases.get(&dev[..len]), if len < dev.len() { self.below.get(&dev[..len]) } else { None }];
+            for c in here.into_iter().flatten() {
+                best = Some(best.map_or(*c, |b| b.max(*c)));
+            }
+        }
+        best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use duet_common::version::InstanceId;
+
+    fn v(hlc: u64) -> Version {
+        Version { hlc, origin: InstanceId(1) }
+    }
+
+    fn pat(s: &str) -> PathPattern {
+        PathPattern::parse(s).unwrap()
+    }
+
+    fn nodes(s: &str) -> Vec<String> {
+        Path::parse(s).unwrap().nodes().to_vec()
+    }
+
+    #[test]
+    fn rules_take_devices_and_double_star_tails_only() {
+        assert_eq!(rule_key(&pat("root.**")), Some((vec!["root".into()], true)));
+        assert_eq!(rule_key(&pat("root.db.d1")), Some((nodes("root.db.d1"), false)));
+        for bad in ["root.*.db", "root.**.db.*", "root.db.*", "root.db.d*.**"] {
+            assert_eq!(rule_key(&pat(bad)), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_most_precise_ttl_decides_and_inf_keeps() {
+        let mut r = TtlRules::default();
+        r.apply(&pat("root.**"), Some(100), v(1));
+        r.apply(&pat("root.db.g.**"), Some(50), v(2));
+        r.apply(&pat("root.db.g.keep"), Some(TTL_INF), v(3));
+        let db = Path::parse("root.db").unwrap();
+        let eff = |r: &TtlRules, d: &str, db_ttl: Option<i64>| r.effective(&nodes(d), Some((&db, db_ttl)));
+        assert_eq!(eff(&r, "root.db.g.x", Some(70)), Some(50), "the longest ** rule");
+        assert_eq!(eff(&r, "root.db.g", Some(70)), Some(70), "** reaches only below its path: the database's");
+        assert_eq!(eff(&r, "root.db.h", None), Some(100), "a database without a TTL: root.**");
+        assert_eq!(eff(&r, "root.db.g.keep", Some(70)), None, "INF");
+        assert_eq!(r.effective(&nodes("root.other.d"), None), Some(100));
+        // An unset rule no longer counts; an older setting arriving late does not undo it.
+        r.apply(&pat("root.db.g.**"), None, v(4));
+        r.apply(&pat("root.db.g.**"), Some(5), v(3));
+        assert_eq!(eff(&r, "root.db.g.x", Some(70)), Some(70));
+        assert_eq!(r.count_set(), 2);
+    }
+
+    #[test]
+    fn expiry_never_deletes_what_a_longer_precise_rule_keeps() {
+        let mut r = TtlRules::default();
+        r.apply(&pat("root.**"), Some(100), v(1));
+        r.apply(&pat("root.a.g.**"), Some(300), v(1));
+        r.apply(&pat("root.b.keep"), Some(TTL_INF), v(1));
+        r.apply(&pat("root.c.d"), Some(10), v(1));
+        let c = Path::parse("root.c").unwrap();
+        let e = r.expiry([(&c, Some(20))].into_iter(), 1000);
+        let mut got: Vec<(String, i64)> = e.deletes.iter().map(|(p, c)| (p.to_string(), *c)).collect();
+        got.sort();
+        // root.** reaches root.b.keep (INF): no deletion of its own; root.c's (20) reaches
+        // root.c.d (10), a shorter one: its own cutoff.
+        assert_eq!(got, vec![("root.a.g.*.**".to_string(), 700), ("root.c.**".to_string(), 980), ("root.c.d.*".to_string(), 990)]);
+        let before = |s: &str| e.drop_before(&Path::parse(s).unwrap());
+        assert_eq!(before("root.c.d.s"), Some(990), "the latest deletion that reaches it");
+        assert_eq!(before("root.c.e.s"), Some(980));
+        assert_eq!(before("root.a.g.x.s"), Some(700));
+        assert_eq!(before("root.a.h.s"), None, "root.** deleted nothing");
+        // Without the INF rule, root.** deletes what root.a.g.**'s longer TTL lets go.
+        r.apply(&pat("root.b.keep"), None, v(2));
+        let e = r.expiry([(&c, Some(20))].into_iter(), 1000);
+        assert!(e.deletes.iter().any(|(p, c)| p.to_string() == "root.*.**" && *c == 700), "{:?}", e.deletes);
+        assert_eq!(e.drop_before(&Path::parse("root.a.h.s").unwrap()), Some(700));
+    }
+}
