@@ -60,6 +60,8 @@ pub fn for_older_receiver(m: Mutation, caps: &crate::sink::PeerCaps) -> Option<M
             tracing::warn!(series = %path, "ALTER TIMESERIES not shipped: the peer runs an earlier version that does not take it; once it is upgraded, run the ALTER there too");
             None
         }
+        // (INF is news to it too: no TTL is what it means there, without rules to override.)
+        Op::SetTtl { database, ttl: Some(duet_common::mutation::TTL_INF) } if !caps.ttl_rules => Some(Mutation { op: Op::SetTtl { database, ttl: None }, ..m }),
         Op::SetTtlRule { rule, .. } if !caps.ttl_rules => {
             tracing::warn!(%rule, "device-level TTL not shipped: the peer runs an earlier version that does not take it; once it is upgraded, set it there too");
             None

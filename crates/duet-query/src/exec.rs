@@ -171,10 +171,20 @@ fn run(ctx: &Context, stmt: Statement) -> Result<Output, Status> {
         Statement::AlterTimeseries(path, change) => done(e.write(Op::AlterSeries { path, change })),
         Statement::SetTtl(target, ttl) => {
             // Milliseconds whatever the timestamp precision, as in IoTDB.
-            let units = if ttl == TTL_INF { TTL_INF } else { ttl.saturating_mul(e.precision().per_second() / 1000) };
+            let per_ms = e.precision().per_second() / 1000;
+            let units = match ttl {
+                TTL_INF => TTL_INF,
+                t => t.checked_mul(per_ms).filter(|u| *u != TTL_INF).ok_or_else(|| {
+                    Status::new(StatusCode::IllegalParameter, format!("a TTL of {t} ms is more than {} timestamps can hold; use INF", e.precision().name()))
+                })?,
+            };
             done(e.write(ttl_op(e, target, Some(units))))
         }
-        Statement::UnsetTtl(target) => done(e.write(ttl_op(e, target, None))),
+        Statement::UnsetTtl(target) => match ttl_op(e, target, None) {
+            // Nothing set there: nothing to unset (and nothing to keep and ship forever).
+            Op::SetTtlRule { rule, .. } if e.state().schema.ttl_rules().get(&rule).is_none() => Ok(Output::Done),
+            op => done(e.write(op)),
+        },
         Statement::ShowTtl(pattern) => Ok(Output::Rows(show::show_ttl(e, pattern.as_ref()))),
         Statement::Insert { device, aligned, measurements, rows } => insert(ctx, device, aligned, measurements, rows),
         Statement::Delete { patterns, filter } => {

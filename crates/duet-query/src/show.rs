@@ -72,7 +72,6 @@ pub fn show_timeseries(st: &State, pattern: Option<&PathPattern>, filter: Option
     rs
 }
 
-/// SHOW DEVICES [WITH DATABASE].
 /// A TTL in timestamp units as SHOW TTL and SHOW DEVICES give it: milliseconds, or INF.
 fn ttl_ms(ttl: Option<i64>, per_ms: i64) -> String {
     match ttl {
@@ -81,7 +80,8 @@ fn ttl_ms(ttl: Option<i64>, per_ms: i64) -> String {
     }
 }
 
-/// SHOW DEVICES rows; `per_ms`: timestamp units per millisecond (for the TTL column).
+/// SHOW DEVICES [WITH DATABASE] rows; `per_ms`: timestamp units per millisecond (for the TTL
+/// column).
 pub fn show_devices(st: &State, pattern: Option<&PathPattern>, with_database: bool, contains: Option<&str>, limit: Option<usize>, offset: usize, per_ms: i64) -> ResultSet {
     let pat = pattern.cloned().unwrap_or_else(all);
     let mut cols = vec!["Device"];
@@ -243,18 +243,13 @@ pub fn count_nodes(st: &State, pattern: &PathPattern, level: usize) -> ResultSet
 pub fn show_ttl(e: &Engine, pattern: Option<&PathPattern>) -> ResultSet {
     let per_ms = e.precision().per_second() / 1000;
     let st = e.state();
-    let mut rows: Vec<(String, String)> = Vec::new();
-    let databases = st.schema.databases().filter_map(|(db, info)| Some((PathPattern::below(db), info.ttl?)));
-    let rules = st.schema.ttl_rules().all().filter_map(|(rule, (ttl, _))| Some((rule, ttl?)));
-    for (path, ttl) in databases.chain(rules) {
-        if pattern.is_none_or(|p| p.contains(&path)) {
-            rows.push((path.to_string(), ttl_ms(Some(ttl), per_ms)));
-        }
-    }
-    rows.sort();
     let mut rs = ResultSet::text(&["Device", "TTL(ms)"]);
-    for (p, t) in rows {
-        rs.push_text_row(vec![Some(p), Some(t)]);
+    for (path, ttl, _) in st.schema.ttls_in_force() {
+        // (ON root.db names the database's TTL too, as before rules.)
+        let named = |p: &PathPattern| p.contains(&path) || Path::from_nodes(path.literal_prefix().to_vec()).is_ok_and(|at| p.matches(&at));
+        if pattern.is_none_or(named) {
+            rs.push_text_row(vec![Some(path.to_string()), Some(ttl_ms(Some(ttl), per_ms))]);
+        }
     }
     rs
 }

@@ -155,6 +155,10 @@ pub struct Schema {
     ttl_rules: crate::ttl::TtlRules,
 }
 
+/// The first words of [`Schema::describe`]'s keys of TTL rules (a peer of an earlier version has
+/// none to compare).
+pub const TTL_RULE_KEY: &str = "TTL rule ";
+
 /// The entries of `map` whose paths `pattern` matches, in path order, looking only at the range of
 /// its literal prefix (an exact pattern is one lookup): schemas of 100,000s of series are common.
 fn matching<'a: 'p, 'p, V>(map: &'a BTreeMap<Path, V>, pattern: &'p PathPattern) -> Box<dyn Iterator<Item = (&'a Path, &'a V)> + 'p> {
@@ -209,9 +213,9 @@ impl Schema {
 
     /// The TTL (timestamp units) the points of `series` live by; None: they never expire.
     pub fn ttl_of(&self, series: &Path) -> Option<i64> {
-        let db = self.database_of(series).and_then(|p| Some((p, self.databases.get(p)?.ttl)));
+        let db = self.database_of(series).and_then(|p| self.databases.get(p).map(|d| (p, d.ttl, d.ttl_version)));
         if self.ttl_rules.is_empty() {
-            return db.and_then(|(_, t)| t).filter(|t| *t != duet_common::mutation::TTL_INF);
+            return db.and_then(|(_, t, _)| t).filter(|t| *t != duet_common::mutation::TTL_INF);
         }
         let nodes = series.nodes();
         self.ttl_rules.effective(&nodes[..nodes.len() - 1], db)
@@ -224,7 +228,12 @@ impl Schema {
 
     /// What a compaction at `now` logs as expired ([`crate::ttl::TtlRules::expiry`]).
     pub fn expiry(&self, now: i64) -> crate::ttl::Expiry {
-        self.ttl_rules.expiry(self.databases.iter().map(|(p, d)| (p, d.ttl)), now)
+        self.ttl_rules.expiry(self.databases.iter().map(|(p, d)| (p, d.ttl, d.ttl_version)), now)
+    }
+
+    /// The TTLs in force ([`crate::ttl::TtlRules::in_force`]).
+    pub fn ttls_in_force(&self) -> Vec<(PathPattern, i64, bool)> {
+        self.ttl_rules.in_force(self.databases.iter().map(|(p, d)| (p, d.ttl, d.ttl_version)))
     }
 
     /// A series by full path.
@@ -327,13 +336,13 @@ impl Schema {
                 Ok(())
             }
             Op::SetTtl { database, ttl } => {
-                if !self.databases.contains_key(database) {
+                let Some(d) = self.databases.get(database) else {
                     return Err(Status::new(StatusCode::DatabaseNotExist, format!("Database {database} does not exist")));
-                }
+                };
                 if ttl.is_some_and(|t| t <= 0) {
                     return Err(Status::new(StatusCode::IllegalParameter, "TTL must be positive"));
                 }
-                Ok(())
+                self.check_ttl_room(ttl.is_some() && d.ttl.is_none())
             }
             Op::SetTtlRule { rule, ttl } => {
                 if crate::ttl::rule_key(rule).is_none() {
@@ -342,19 +351,20 @@ impl Schema {
                 if ttl.is_some_and(|t| t <= 0) {
                     return Err(Status::new(StatusCode::IllegalParameter, "TTL must be positive"));
                 }
-                let new = ttl.is_some() && self.ttl_rules.get(rule).is_none_or(|(t, _)| t.is_none());
-                let set = self.ttl_rules.count_set() + self.databases.values().filter(|d| d.ttl.is_some()).count();
-                if new && set >= crate::ttl::TTL_RULE_CAPACITY {
-                    return Err(Status::new(
-                        StatusCode::OversizeTtl,
-                        format!("{set} TTLs are set, the most there may be ({}): unset one first", crate::ttl::TTL_RULE_CAPACITY),
-                    ));
-                }
-                Ok(())
+                self.check_ttl_room(ttl.is_some() && self.ttl_rules.get(rule).is_none_or(|(t, _)| t.is_none()))
             }
             Op::AlterSeries { path, change } => self.check_alter(path, change),
             Op::Insert(_) | Op::Delete { .. } | Op::Stream(_) | Op::DropMatching(_) => Ok(()),
         }
+    }
+
+    /// Refuses a new TTL past the most there may be (IoTDB's OVERSIZE_TTL).
+    fn check_ttl_room(&self, new: bool) -> Result<(), Status> {
+        let set = self.ttl_rules.count_set() + self.databases.values().filter(|d| d.ttl.is_some()).count();
+        if new && set >= crate::ttl::TTL_RULE_CAPACITY {
+            return Err(Status::new(StatusCode::OversizeTtl, format!("{set} TTLs are set, the most there may be ({}): unset one first", crate::ttl::TTL_RULE_CAPACITY)));
+        }
+        Ok(())
     }
 
     /// What IoTDB refuses of ALTER TIMESERIES (a replica's change is applied as it can be).
@@ -742,17 +752,23 @@ impl Schema {
         let mut out = Vec::new();
         for (p, d) in &self.databases {
             if patterns.iter().any(|pat| pat.matches(p) || pat.may_match_below(p)) {
-                out.push((p.to_string(), format!("database, TTL {}", d.ttl.filter(|t| *t != duet_common::mutation::TTL_INF).map_or("INF".to_string(), |t| t.to_string()))));
+                out.push((p.to_string(), format!("database, TTL {}", match d.ttl {
+                    // (INF set is not no TTL: it keeps data a broader rule would expire.)
+                    Some(duet_common::mutation::TTL_INF) => "INF (set)".to_string(),
+                    Some(t) => t.to_string(),
+                    None => "INF".to_string(),
+                })));
             }
         }
-        // (TTL rules reaching below what the patterns may match; `root.**` reaches everything.)
-        for (rule, (ttl, _)) in self.ttl_rules.all() {
+        // (TTL rules in force reaching below what the patterns may match; `root.**` reaches
+        // everything. Keyed apart from paths: a device rule may name a database's path.)
+        for (rule, t, _) in self.ttls_in_force().into_iter().filter(|(_, _, db)| !db) {
             let reaches = match Path::from_nodes(rule.literal_prefix().to_vec()) {
                 Ok(p) => patterns.iter().any(|pat| pat.matches(&p) || pat.may_match_below(&p) || pat.covers(&p)),
                 Err(_) => true,
             };
-            if let (Some(t), true) = (ttl, reaches) {
-                out.push((rule.to_string(), format!("TTL rule, TTL {}", if t == duet_common::mutation::TTL_INF { "INF".to_string() } else { t.to_string() })));
+            if reaches {
+                out.push((format!("{TTL_RULE_KEY}{rule}"), format!("TTL {}", if t == duet_common::mutation::TTL_INF { "INF".to_string() } else { t.to_string() })));
             }
         }
         let mut series: Vec<(&Path, &SeriesInfo)> = patterns.iter().flat_map(|pat| matching(&self.series, pat)).collect();

@@ -4,8 +4,11 @@
 //!
 //! A rule names one device (`root.db.d1`) or every device below a path (`root.db.g.**`,
 //! `root.**`). A device lives by the most precise TTL that reaches it: its own rule, then the
-//! `**` rule or database TTL with the longest path (at the same path, the `**` rule). `INF`
-//! ([`TTL_INF`]) is a TTL too: it keeps a device's data where a broader rule would expire it.
+//! `**` rule or database TTL with the longest path. A `**` rule and the database's TTL at the
+//! same path are one setting made two ways (SET TTL takes a database's path as its TTL, and any
+//! other path as a rule; a replica may not have the database yet): the newer decides, an UNSET
+//! included. `INF` ([`TTL_INF`]) is a TTL too: it keeps a device's data where a broader rule
+//! would expire it.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -28,7 +31,12 @@ pub struct TtlRules {
     devices: BTreeMap<Vec<String>, Setting>,
     /// Rules `prefix.**`, by the prefix (`root` alone for `root.**`).
     below: BTreeMap<Vec<String>, Setting>,
+    /// How many of them have a TTL set (none: reads look up databases' TTLs only).
+    set: usize,
 }
+
+/// A database's TTL as the rules see it: its path, TTL and the version of that setting.
+pub type DatabaseTtl<'a> = (&'a Path, Option<i64>, Version);
 
 /// The devices a TTL reaches.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -103,14 +111,14 @@ fn finite(ttl: i64) -> Option<i64> {
 }
 
 impl TtlRules {
-    /// Whether no rule was ever set (then only databases' TTLs apply, looked up as before).
+    /// Whether no rule has a TTL set (then only databases' TTLs apply, looked up as before).
     pub fn is_empty(&self) -> bool {
-        self.devices.is_empty() && self.below.is_empty()
+        self.set == 0
     }
 
     /// How many rules have a TTL set.
     pub fn count_set(&self) -> usize {
-        self.devices.values().chain(self.below.values()).filter(|(t, _)| t.is_some()).count()
+        self.set
     }
 
     /// The setting of a rule, if it was ever set or unset.
@@ -124,8 +132,39 @@ impl TtlRules {
         let Some((key, below)) = rule_key(rule) else { return };
         let map = if below { &mut self.below } else { &mut self.devices };
         if map.get(&key).is_none_or(|(_, old)| v >= *old) {
-            map.insert(key, (ttl, v));
+            if let Some((Some(_), _)) = map.insert(key, (ttl, v)) {
+                self.set -= 1;
+            }
+            self.set += usize::from(ttl.is_some());
         }
+    }
+
+    /// Whether the `**` rule at `prefix` is older than the database TTL at the same path (which
+    /// then decides there instead).
+    fn overridden(&self, prefix: &[String], db: Option<DatabaseTtl<'_>>) -> bool {
+        match (self.below.get(prefix), db) {
+            (Some((_, rv)), Some((p, _, dv))) => p.nodes() == prefix && *rv < dv,
+            _ => false,
+        }
+    }
+
+    /// The TTLs in force, in path order: (path, TTL, whether it is a database's, shown as
+    /// `path.**`), for SHOW TTL and for comparing replicas.
+    pub fn in_force<'a>(&self, databases: impl Iterator<Item = DatabaseTtl<'a>>) -> Vec<(PathPattern, i64, bool)> {
+        let dbs: HashMap<&[String], (Option<i64>, Version)> = databases.map(|(p, t, v)| (p.nodes(), (t, v))).collect();
+        let mut out: Vec<(PathPattern, i64, bool)> = self.devices.iter().filter_map(|(k, (t, _))| Some((rule_pattern(k, false), (*t)?, false))).collect();
+        for (k, (t, v)) in &self.below {
+            if let (Some(t), false) = (t, dbs.get(&k[..]).is_some_and(|(_, dv)| dv > v)) {
+                out.push((rule_pattern(k, true), *t, false));
+            }
+        }
+        for (k, (t, v)) in &dbs {
+            if let (Some(t), false) = (t, self.below.get(*k).is_some_and(|(_, rv)| rv > v)) {
+                out.push((rule_pattern(k, true), *t, true));
+            }
+        }
+        out.sort_by_key(|e| e.0.to_string());
+        out
     }
 
     /// Every rule with its setting (unset ones too), devices' first, in path order.
@@ -135,21 +174,25 @@ impl TtlRules {
     }
 
     /// The TTL the device `dev` lives by (None: its data never expires), given the database it
-    /// is in (its path and TTL).
-    pub fn effective(&self, dev: &[String], db: Option<(&Path, Option<i64>)>) -> Option<i64> {
+    /// is in.
+    pub fn effective(&self, dev: &[String], db: Option<DatabaseTtl<'_>>) -> Option<i64> {
         if let Some((Some(t), _)) = self.devices.get(dev) {
             return finite(*t);
         }
         for len in (1..=dev.len()).rev() {
+            let at_db = db.filter(|(p, ..)| p.nodes().len() == len);
             if len < dev.len() {
-                if let Some((Some(t), _)) = self.below.get(&dev[..len]) {
-                    return finite(*t);
+                match self.below.get(&dev[..len]) {
+                    // The newer of the rule and the database's TTL at this path decides here.
+                    Some((t, rv)) if at_db.is_none_or(|(_, _, dv)| *rv > dv) => match t {
+                        Some(t) => return finite(*t),
+                        None => continue,
+                    },
+                    _ => {}
                 }
             }
-            if let Some((p, Some(t))) = db {
-                if p.nodes().len() == len {
-                    return finite(t);
-                }
+            if let Some((_, Some(t), _)) = at_db {
+                return finite(t);
             }
         }
         None
@@ -160,10 +203,13 @@ impl TtlRules {
     /// longer one (a more precise rule) deletes only what is older than the longest of them, and
     /// none where one is INF: a deletion by path pattern cannot leave those devices out. (Reads
     /// still hide every expired point; what such a TTL leaves on disk waits for its rules to change.)
-    pub fn expiry<'a>(&self, databases: impl Iterator<Item = (&'a Path, Option<i64>)>, now: i64) -> Expiry {
-        let mut set: Vec<(Scope, i64)> = databases.filter_map(|(p, t)| Some((Scope::Database(p.nodes().to_vec()), t?))).collect();
+    pub fn expiry<'a>(&self, databases: impl Iterator<Item = DatabaseTtl<'a>>, now: i64) -> Expiry {
+        let databases: Vec<DatabaseTtl<'a>> = databases.collect();
+        let mut set: Vec<(Scope, i64)> = databases.iter().filter_map(|(p, t, _)| Some((Scope::Database(p.nodes().to_vec()), (*t)?))).collect();
         set.extend(self.devices.iter().filter_map(|(k, (t, _))| Some((Scope::Device(k.clone()), (*t)?))));
-        set.extend(self.below.iter().filter_map(|(k, (t, _))| Some((Scope::Below(k.clone()), (*t)?))));
+        // (Not a rule the database's newer TTL at its path overrides.)
+        let overridden = |k: &[String]| databases.iter().any(|db| self.overridden(k, Some(*db)));
+        set.extend(self.below.iter().filter(|(k, _)| !overridden(k)).filter_map(|(k, (t, _))| Some((Scope::Below(k.clone()), (*t)?))));
         let mut out = Expiry::default();
         for (scope, ttl) in &set {
             let longest = set.iter().filter(|(inner, _)| inner.nested_in(scope)).map(|(_, t)| *t).fold(*ttl, i64::max);
@@ -181,7 +227,7 @@ impl TtlRules {
             };
             let (Scope::Database(k) | Scope::Below(k) | Scope::Device(k)) = scope;
             map.insert(k.clone(), cutoff);
-            out.deletes.push((scope.series_pattern(), cutoff));
+            out.deletes.push((scope.series_pattern(), cutoff, scope.clone()));
         }
         out
     }
@@ -190,14 +236,54 @@ impl TtlRules {
 /// What a compaction logs as expired ([`TtlRules::expiry`]).
 #[derive(Clone, Debug, Default)]
 pub struct Expiry {
-    /// (series pattern, cutoff): the points older than the cutoff under the pattern.
-    pub deletes: Vec<(PathPattern, i64)>,
+    /// (series pattern, cutoff, scope): the points older than the cutoff under the pattern.
+    deletes: Vec<(PathPattern, i64, Scope)>,
     databases: HashMap<Vec<String>, i64>,
     below: HashMap<Vec<String>, i64>,
     devices: HashMap<Vec<String>, i64>,
 }
 
 impl Expiry {
+    /// The deletions: (series pattern, cutoff), the points older than the cutoff under the pattern.
+    pub fn deletes(&self) -> impl Iterator<Item = (&PathPattern, i64)> {
+        self.deletes.iter().map(|(p, c, _)| (p, *c))
+    }
+
+    /// Keeps only the deletions that reach a point of `series` (each with the earliest time it
+    /// holds): a compaction logs those that take something from its files, not every TTL every
+    /// time. [`Expiry::drop_before`] then answers by what is left.
+    pub fn retain_reaching<'a>(&mut self, series: impl Iterator<Item = (&'a Path, i64)>) {
+        let mut needed: std::collections::HashSet<Scope> = std::collections::HashSet::new();
+        for (s, start) in series {
+            let nodes = s.nodes();
+            let dev = &nodes[..nodes.len() - 1];
+            let mut mark = |scope: Scope, cutoff: Option<&i64>| {
+                if cutoff.is_some_and(|c| start < *c) {
+                    needed.insert(scope);
+                }
+            };
+            mark(Scope::Device(dev.to_vec()), self.devices.get(dev));
+            for len in 1..=dev.len() {
+                mark(Scope::Database(dev[..len].to_vec()), self.databases.get(&dev[..len]));
+                if len < dev.len() {
+                    mark(Scope::Below(dev[..len].to_vec()), self.below.get(&dev[..len]));
+                }
+            }
+        }
+        let (databases, below, devices) = (&mut self.databases, &mut self.below, &mut self.devices);
+        self.deletes.retain(|(_, _, scope)| {
+            let keep = needed.contains(scope);
+            if !keep {
+                match scope {
+                    Scope::Database(k) => databases.remove(k),
+                    Scope::Below(k) => below.remove(k),
+                    Scope::Device(k) => devices.remove(k),
+                };
+            }
+            keep
+        });
+    }
+
     /// The time before which the points of `series` are deleted by these deletions (the latest of
     /// those that reach it), if any: what a compaction may leave out of its file.
     pub fn drop_before(&self, series: &Path) -> Option<i64> {
@@ -247,7 +333,7 @@ mod tests {
         r.apply(&pat("root.db.g.**"), Some(50), v(2));
         r.apply(&pat("root.db.g.keep"), Some(TTL_INF), v(3));
         let db = Path::parse("root.db").unwrap();
-        let eff = |r: &TtlRules, d: &str, db_ttl: Option<i64>| r.effective(&nodes(d), Some((&db, db_ttl)));
+        let eff = |r: &TtlRules, d: &str, db_ttl: Option<i64>| r.effective(&nodes(d), Some((&db, db_ttl, v(0))));
         assert_eq!(eff(&r, "root.db.g.x", Some(70)), Some(50), "the longest ** rule");
         assert_eq!(eff(&r, "root.db.g", Some(70)), Some(70), "** reaches only below its path: the database's");
         assert_eq!(eff(&r, "root.db.h", None), Some(100), "a database without a TTL: root.**");
@@ -268,8 +354,8 @@ mod tests {
         r.apply(&pat("root.b.keep"), Some(TTL_INF), v(1));
         r.apply(&pat("root.c.d"), Some(10), v(1));
         let c = Path::parse("root.c").unwrap();
-        let e = r.expiry([(&c, Some(20))].into_iter(), 1000);
-        let mut got: Vec<(String, i64)> = e.deletes.iter().map(|(p, c)| (p.to_string(), *c)).collect();
+        let e = r.expiry([(&c, Some(20), v(1))].into_iter(), 1000);
+        let mut got: Vec<(String, i64)> = e.deletes().map(|(p, c)| (p.to_string(), c)).collect();
         got.sort();
         // root.** reaches root.b.keep (INF): no deletion of its own; root.c's (20) reaches
         // root.c.d (10), a shorter one: its own cutoff.
@@ -281,8 +367,32 @@ mod tests {
         assert_eq!(before("root.a.h.s"), None, "root.** deleted nothing");
         // Without the INF rule, root.** deletes what root.a.g.**'s longer TTL lets go.
         r.apply(&pat("root.b.keep"), None, v(2));
-        let e = r.expiry([(&c, Some(20))].into_iter(), 1000);
-        assert!(e.deletes.iter().any(|(p, c)| p.to_string() == "root.*.**" && *c == 700), "{:?}", e.deletes);
+        let mut e = r.expiry([(&c, Some(20), v(1))].into_iter(), 1000);
+        assert!(e.deletes().any(|(p, c)| p.to_string() == "root.*.**" && c == 700), "{:?}", e.deletes);
         assert_eq!(e.drop_before(&Path::parse("root.a.h.s").unwrap()), Some(700));
+        // A compaction logs only what reaches points of its files, and drops only that.
+        let (old_c, new_a) = (Path::parse("root.c.d.s").unwrap(), Path::parse("root.a.h.s").unwrap());
+        e.retain_reaching([(&old_c, 750), (&new_a, 800)].into_iter());
+        assert_eq!(e.deletes().map(|(p, _)| p.to_string()).collect::<Vec<_>>(), vec!["root.c.**", "root.c.d.*"]);
+        assert_eq!(e.drop_before(&new_a), None);
+        assert_eq!(e.drop_before(&old_c), Some(990));
+    }
+
+    #[test]
+    fn a_double_star_rule_and_the_database_ttl_at_one_path_are_one_setting() {
+        let mut r = TtlRules::default();
+        let db = Path::parse("root.sg").unwrap();
+        // A rule set while root.sg was no database here, then the database's TTL, newer.
+        r.apply(&pat("root.sg.**"), Some(3_600), v(1));
+        let on = |r: &TtlRules, db_ttl: Option<i64>, dv: u64| r.effective(&nodes("root.sg.d"), Some((&db, db_ttl, v(dv))));
+        assert_eq!(on(&r, Some(86_400), 2), Some(86_400), "the newer decides");
+        assert_eq!(on(&r, None, 2), None, "an UNSET of the database's TTL, newer, too");
+        assert_eq!(on(&r, Some(86_400), 0), Some(3_600));
+        let shown = |r: &TtlRules, dv: u64| r.in_force([(&db, Some(86_400), v(dv))].into_iter());
+        assert_eq!(shown(&r, 2), vec![(pat("root.sg.**"), 86_400, true)]);
+        assert_eq!(shown(&r, 0), vec![(pat("root.sg.**"), 3_600, false)]);
+        // The overridden rule deletes nothing of its own.
+        let e = r.expiry([(&db, Some(86_400), v(2))].into_iter(), 100_000);
+        assert_eq!(e.deletes().map(|(p, c)| (p.to_string(), c)).collect::<Vec<_>>(), vec![("root.sg.**".to_string(), 13_600)]);
     }
 }

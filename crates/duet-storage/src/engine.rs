@@ -1957,7 +1957,7 @@ impl Engine {
             // A file that tiers would leave alone for long is rewritten on its own once about a
             // quarter of it has expired (TTL), so expired data does not hold disk space.
             let expiry = st.schema.expiry(now);
-            if expiry.deletes.is_empty() {
+            if expiry.deletes().next().is_none() {
                 return Vec::new();
             }
             st.files.iter().find(|f| mostly_expired(&expiry, f)).map(|f| vec![f.id]).unwrap_or_default()
@@ -1973,7 +1973,12 @@ impl Engine {
         let now = self.now();
         let (chosen, expiry): (HashSet<u64>, duet_schema::ttl::Expiry) = {
             let st = self.state();
-            (pick(&st).into_iter().collect(), st.schema.expiry(now))
+            let chosen: HashSet<u64> = pick(&st).into_iter().collect();
+            let mut expiry = st.schema.expiry(now);
+            // (Only what takes points from these files.)
+            let series = st.files.iter().filter(|f| chosen.contains(&f.id)).flat_map(|f| f.reader.series().iter()).filter_map(|m| Some((&m.path, m.stats.as_ref()?.start_time)));
+            expiry.retain_reaching(series);
+            (chosen, expiry)
         };
         if chosen.is_empty() {
             return Ok(());
@@ -1981,7 +1986,8 @@ impl Engine {
         // What the TTL makes this compaction drop is first deleted like anything else: logged,
         // versioned and replicated, so that a replica (whose compactions run at other times) and a
         // later UNSET TTL see the same data on both sides.
-        for (pattern, cutoff) in &expiry.deletes {
+        let deletes: Vec<(PathPattern, i64)> = expiry.deletes().map(|(p, c)| (p.clone(), c)).collect();
+        for (pattern, cutoff) in &deletes {
             match self.write(Op::Delete { patterns: vec![pattern.clone()], start: i64::MIN, end: cutoff - 1 }) {
                 Ok(_) => {}
                 Err(e) if e.code == StatusCode::PathNotExist => {} // nothing stored under it

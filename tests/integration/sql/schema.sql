@@ -58,6 +58,16 @@ UNSET TTL FROM root.**;
 UNSET TTL FROM root.ln.gps;
 UNSET TTL FROM root.nodb.d;
 SHOW TTL;
+-- Set while root.later is no database, a TTL is a rule; once it is one, SET TTL sets the
+-- database's TTL, and the newer of the two decides (UNSET too).
+SET TTL TO root.later.** 3600000;
+INSERT INTO root.later.d(timestamp, s) VALUES (1, 1);
+SET TTL TO root.later 7200000;
+SHOW TTL ON root.later;
+SHOW DEVICES root.later.**;
+UNSET TTL TO root.later;
+SHOW TTL ON root.later.**;
+SHOW DEVICES root.later.**;
 -- ALTER TIMESERIES: tags, attributes and alias, each form and what IoTDB refuses.
 ALTER TIMESERIES root.ln.wf01.wt01.temperature ADD TAGS loc=north, floor=3;
 ALTER TIMESERIES root.ln.wf01.wt01.temperature ADD TAGS unit=kelvin;
