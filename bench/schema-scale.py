@@ -3,7 +3,8 @@
 
 A query should cost what it matches, not the size of the schema: an exact path, one device's
 series, SHOW TIMESERIES of one path, and ALIGN BY DEVICE over 1,111 and 10,000 devices (each of
-which holds a point only on every ninth device).
+which holds a point only on every ninth device); then SHOW CHILD PATHS / NODES, COUNT NODES and
+SHOW DEVICES, with 1,000 more (empty) databases.
 
     .venv/bin/python bench/schema-scale.py [BIN_DIR] [PORT] [SERIES]
 BIN_DIR defaults to target/release (build it first: cargo build --release -p duet-server); the
@@ -44,3 +45,10 @@ with running(bindir, port, "duet-scale.") as s:
     lat("select * from root.many.d5", "select * from root.many.d5")
     lat("align by device, root.many.d1*", "select s1 from root.many.d1* align by device", runs=1)
     lat(f"align by device, all {devices} devices", "select s1 from root.many.* align by device", runs=1)
+    # Schema statements over one device, and over the whole tree, with 1,000 more databases.
+    for k in range(1000):
+        s.execute_non_query_statement(f"create database root.sg{k:04}")
+    lat("show child paths root.many.d5", "show child paths root.many.d5", runs=5)
+    lat("show child nodes root.many", "show child nodes root.many", runs=1)
+    lat("count nodes root.** level=2", "count nodes root.** level=2", runs=1)
+    lat("show devices root.many.d5", "show devices root.many.d5", runs=5)

@@ -643,6 +643,21 @@ def test_query_timeout_from_the_request(session, db):
     assert len(res.rows) == 20 and all(v == 1 for row in res.rows for v in row[1:])
 
 
+def test_schema_statements_stop_at_the_request_timeout(session, db):
+    # 20,000 series: a walk over them passes a checkpoint every 1,024 and stops there once the
+    # client's 1 ms is over, as a query does; without the timeout each completes.
+    paths = [f"{db}.d{i // 10}.s{i % 10}" for i in range(20_000)]
+    for b in range(0, len(paths), 5000):
+        part = paths[b:b + 5000]
+        session.create_multi_time_series(part, [T.INT64] * len(part), [TSEncoding.PLAIN] * len(part), [Compressor.LZ4] * len(part))
+    for sql in [f"SHOW TIMESERIES {db}.**", f"SHOW CHILD NODES {db}", f"COUNT NODES {db}.** LEVEL=3", f"COUNT TIMESERIES {db}.** GROUP BY LEVEL=2"]:
+        with pytest.raises(StatementExecutionException) as ei:
+            session.execute_query_statement(sql, timeout=1)
+        assert "720" in str(ei.value), (sql, ei.value)
+    assert len(query(session, f"SHOW CHILD NODES {db}").rows) == 2000
+    assert query(session, f"COUNT TIMESERIES {db}.**").rows[0][0] == 20_000
+
+
 def test_empty_query_result(session, db):
     session.insert_record(f"{db}.d", 10, ["v"], [T.INT32], [1])
     res = query(session, f"SELECT v FROM {db}.d WHERE time > 1000")

@@ -269,13 +269,13 @@ fn run(ctx: &Context, stmt: Statement) -> Result<Output, Status> {
             Ok(Output::Rows(rs))
         }
         Statement::ShowTimeseries { pattern, filter, limit, offset } => {
-            Ok(Output::Rows(show::show_timeseries(&e.state(), pattern.as_ref(), filter.as_ref(), limit, offset)))
+            show::show_timeseries(&e.state(), pattern.as_ref(), filter.as_ref(), limit, offset).map(Output::Rows)
         }
         Statement::ShowDevices { pattern, with_database, contains, limit, offset } => {
-            Ok(Output::Rows(show::show_devices(&e.state(), pattern.as_ref(), with_database, contains.as_deref(), limit, offset, e.precision().per_second() / 1000)))
+            show::show_devices(&e.state(), pattern.as_ref(), with_database, contains.as_deref(), limit, offset, e.precision().per_second() / 1000).map(Output::Rows)
         }
         Statement::CountTimeseries { pattern, filter, level } => {
-            Ok(Output::Rows(show::count_timeseries(&e.state(), pattern.as_ref(), filter.as_ref(), level)))
+            show::count_timeseries(&e.state(), pattern.as_ref(), filter.as_ref(), level).map(Output::Rows)
         }
         Statement::CountDevices(p) => {
             let st = e.state();
@@ -287,9 +287,9 @@ fn run(ctx: &Context, stmt: Statement) -> Result<Output, Status> {
             let n = st.schema.databases_matching(&p.unwrap_or_else(|| PathPattern::parse("root.**").unwrap())).len();
             Ok(Output::Rows(show::count_result("count", n)))
         }
-        Statement::CountNodes { pattern, level } => Ok(Output::Rows(show::count_nodes(&e.state(), &pattern, level))),
-        Statement::ShowChildPaths(p) => Ok(Output::Rows(show::show_child_paths(&e.state(), p.as_ref()))),
-        Statement::ShowChildNodes(p) => Ok(Output::Rows(show::show_child_nodes(&e.state(), p.as_ref()))),
+        Statement::CountNodes { pattern, level } => show::count_nodes(&e.state(), &pattern, level).map(Output::Rows),
+        Statement::ShowChildPaths(p) => show::show_child_paths(&e.state(), p.as_ref()).map(Output::Rows),
+        Statement::ShowChildNodes(p) => show::show_child_nodes(&e.state(), p.as_ref()).map(Output::Rows),
         Statement::Query(q) if q.into.is_some() => {
             // The whole result first (within the memory limit), then the writes: the engine's
             // state is not held while writing.

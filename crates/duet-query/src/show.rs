@@ -43,17 +43,33 @@ pub fn matches(f: &SchemaFilter, s: &SeriesInfo) -> bool {
     }
 }
 
-fn series<'a>(st: &'a State, pattern: Option<&PathPattern>, filter: Option<&SchemaFilter>) -> Vec<&'a SeriesInfo> {
+/// Stops a schema statement that was killed or ran out of time, every so many steps of a walk
+/// over the schema (which may hold millions of series).
+fn checkpoint_every(i: usize) -> Result<(), Status> {
+    if i % 1024 == 1023 {
+        crate::running::checkpoint()?;
+    }
+    Ok(())
+}
+
+fn series<'a>(st: &'a State, pattern: Option<&PathPattern>, filter: Option<&SchemaFilter>) -> Result<Vec<&'a SeriesInfo>, Status> {
     let pat = pattern.cloned().unwrap_or_else(all);
-    st.schema.series_matching(&pat).into_iter().filter(|s| filter.is_none_or(|f| matches(f, s))).collect()
+    let mut out = Vec::new();
+    for (i, s) in st.schema.series_matching(&pat).into_iter().enumerate() {
+        checkpoint_every(i)?;
+        if filter.is_none_or(|f| matches(f, s)) {
+            out.push(s);
+        }
+    }
+    Ok(out)
 }
 
 /// SHOW TIMESERIES.
-pub fn show_timeseries(st: &State, pattern: Option<&PathPattern>, filter: Option<&SchemaFilter>, limit: Option<usize>, offset: usize) -> ResultSet {
+pub fn show_timeseries(st: &State, pattern: Option<&PathPattern>, filter: Option<&SchemaFilter>, limit: Option<usize>, offset: usize) -> Result<ResultSet, Status> {
     let mut rs = ResultSet::text(&[
         "Timeseries", "Alias", "Database", "DataType", "Encoding", "Compression", "Tags", "Attributes", "Deadband", "DeadbandParameters", "ViewType",
     ]);
-    for s in series(st, pattern, filter).into_iter().skip(offset).take(limit.unwrap_or(usize::MAX)) {
+    for s in series(st, pattern, filter)?.into_iter().skip(offset).take(limit.unwrap_or(usize::MAX)) {
         let d = &s.def;
         rs.push_text_row(vec![
             Some(d.path.to_string()),
@@ -69,7 +85,7 @@ pub fn show_timeseries(st: &State, pattern: Option<&PathPattern>, filter: Option
             Some("BASE".into()),
         ]);
     }
-    rs
+    Ok(rs)
 }
 
 /// A TTL in timestamp units as SHOW TTL and SHOW DEVICES give it: milliseconds, or INF.
@@ -82,7 +98,7 @@ fn ttl_ms(ttl: Option<i64>, per_ms: i64) -> String {
 
 /// SHOW DEVICES [WITH DATABASE] rows; `per_ms`: timestamp units per millisecond (for the TTL
 /// column).
-pub fn show_devices(st: &State, pattern: Option<&PathPattern>, with_database: bool, contains: Option<&str>, limit: Option<usize>, offset: usize, per_ms: i64) -> ResultSet {
+pub fn show_devices(st: &State, pattern: Option<&PathPattern>, with_database: bool, contains: Option<&str>, limit: Option<usize>, offset: usize, per_ms: i64) -> Result<ResultSet, Status> {
     let pat = pattern.cloned().unwrap_or_else(all);
     let mut cols = vec!["Device"];
     if with_database {
@@ -91,7 +107,8 @@ pub fn show_devices(st: &State, pattern: Option<&PathPattern>, with_database: bo
     cols.extend(["IsAligned", "Template", "TTL(ms)"]);
     let mut rs = ResultSet::text(&cols);
     let keep = |p: &Path| contains.is_some_and(|c| p.to_string().contains(c));
-    for (p, d) in st.schema.devices_matching(&pat).into_iter().filter(|(p, _)| keep(p)).skip(offset).take(limit.unwrap_or(usize::MAX)) {
+    for (i, (p, d)) in st.schema.devices_matching(&pat).into_iter().filter(|(p, _)| keep(p)).skip(offset).take(limit.unwrap_or(usize::MAX)).enumerate() {
+        checkpoint_every(i)?;
         let db = st.schema.database_of(p);
         let mut row = vec![Some(p.to_string())];
         if with_database {
@@ -100,7 +117,7 @@ pub fn show_devices(st: &State, pattern: Option<&PathPattern>, with_database: bo
         row.extend([Some(d.aligned.to_string()), None, Some(ttl_ms(st.schema.ttl_of_device(p), per_ms))]);
         rs.push_text_row(row);
     }
-    rs
+    Ok(rs)
 }
 
 /// A one-cell INT64 result.
@@ -114,9 +131,9 @@ fn prefix(p: &Path, level: usize) -> Option<Path> {
 }
 
 /// COUNT TIMESERIES [GROUP BY LEVEL = n].
-pub fn count_timeseries(st: &State, pattern: Option<&PathPattern>, filter: Option<&SchemaFilter>, level: Option<usize>) -> ResultSet {
-    let found = series(st, pattern, filter);
-    let Some(level) = level else { return count_result("count(timeseries)", found.len()) };
+pub fn count_timeseries(st: &State, pattern: Option<&PathPattern>, filter: Option<&SchemaFilter>, level: Option<usize>) -> Result<ResultSet, Status> {
+    let found = series(st, pattern, filter)?;
+    let Some(level) = level else { return Ok(count_result("count(timeseries)", found.len())) };
     let mut groups: BTreeMap<Path, usize> = BTreeMap::new();
     for s in found {
         if let Some(p) = prefix(&s.def.path, level) {
@@ -135,7 +152,7 @@ pub fn count_timeseries(st: &State, pattern: Option<&PathPattern>, filter: Optio
         rs.cols[0].push(Some(Value::Bytes(p.to_string().into_bytes())));
         rs.cols[1].push(Some(Value::I64(n as i64)));
     }
-    rs
+    Ok(rs)
 }
 
 /// What a node of the schema tree is, in IoTDB's words.
@@ -165,77 +182,85 @@ impl NodeKind {
     }
 }
 
-/// Every node below root with its kind.
-fn nodes(st: &State) -> BTreeMap<Path, NodeKind> {
+/// The nodes below root with their kinds: every node, or (with `under`) those on the way to the
+/// series and databases `under` matches. Costs what it visits: the kinds of a node's ancestors
+/// come from sets, not from looking at every database again.
+fn nodes(st: &State, under: Option<&PathPattern>) -> Result<BTreeMap<Path, NodeKind>, Status> {
     let mut out: BTreeMap<Path, NodeKind> = BTreeMap::new();
-    let dbs: BTreeSet<Path> = st.schema.databases().map(|(p, _)| p.clone()).collect();
+    let dbs: BTreeSet<&Path> = st.schema.databases().map(|(p, _)| p).collect();
+    // (Nodes above a database: a path's ancestors are tested against these.)
+    let above_dbs: std::collections::HashSet<&[String]> = dbs.iter().flat_map(|d| (2..d.nodes().len()).map(|n| &d.nodes()[..n])).collect();
     let add_ancestors = |p: &Path, out: &mut BTreeMap<Path, NodeKind>| {
         for n in 2..p.nodes().len() {
-            let a = Path::from_nodes(p.nodes()[..n].to_vec()).expect("a prefix of a path is a path");
-            let kind = if dbs.contains(&a) {
-                NodeKind::Database
-            } else if dbs.iter().any(|d| d.starts_with(&a)) {
-                NodeKind::SgInternal
-            } else {
-                NodeKind::Internal
-            };
+            let a = &p.nodes()[..n];
+            let kind = if above_dbs.contains(a) { NodeKind::SgInternal } else { NodeKind::Internal };
+            let a = Path::from_nodes(a.to_vec()).expect("a prefix of a path is a path");
+            let kind = if dbs.contains(&a) { NodeKind::Database } else { kind };
             let e = out.entry(a).or_insert(kind);
             *e = (*e).max(kind);
         }
     };
-    for db in &dbs {
+    let wanted = |p: &Path| under.is_none_or(|u| u.matches(p));
+    for db in dbs.iter().filter(|d| wanted(d)) {
         add_ancestors(db, &mut out);
-        out.insert(db.clone(), NodeKind::Database);
+        out.insert((*db).clone(), NodeKind::Database);
     }
-    for s in st.schema.all_series() {
+    let series = match under {
+        Some(u) => st.schema.series_matching(u),
+        None => st.schema.all_series().collect(),
+    };
+    for (i, s) in series.into_iter().enumerate() {
+        checkpoint_every(i)?;
         add_ancestors(&s.def.path, &mut out);
         out.insert(s.def.path.clone(), NodeKind::Timeseries);
     }
-    for (d, _) in st.schema.devices_matching(&all()) {
+    for (d, _) in st.schema.devices_matching(under.unwrap_or(&all())) {
         if let Some(k) = out.get_mut(d) {
             if *k != NodeKind::Database && *k != NodeKind::Timeseries {
                 *k = NodeKind::Device;
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// The children of the nodes matching `pattern` (root's when None), in path order.
-fn children(st: &State, pattern: Option<&PathPattern>) -> Vec<(Path, NodeKind)> {
+fn children(st: &State, pattern: Option<&PathPattern>) -> Result<Vec<(Path, NodeKind)>, Status> {
     let is_root = pattern.is_none_or(|p| p.nodes() == ["root"]);
-    nodes(st)
+    // (Below a pattern: only what lies below the nodes it matches.)
+    let under = pattern.filter(|_| !is_root).map(|p| p.join(&["**".to_string()]));
+    Ok(nodes(st, under.as_ref())?
         .into_iter()
         .filter(|(p, _)| match p.parent() {
             None => is_root,
             Some(parent) => !is_root && pattern.is_some_and(|pat| pat.matches(&parent)),
         })
-        .collect()
+        .collect())
 }
 
 /// SHOW CHILD PATHS.
-pub fn show_child_paths(st: &State, pattern: Option<&PathPattern>) -> ResultSet {
+pub fn show_child_paths(st: &State, pattern: Option<&PathPattern>) -> Result<ResultSet, Status> {
     let mut rs = ResultSet::text(&["ChildPaths", "NodeTypes"]);
-    for (p, k) in children(st, pattern) {
+    for (p, k) in children(st, pattern)? {
         rs.push_text_row(vec![Some(p.to_string()), Some(k.name().into())]);
     }
-    rs
+    Ok(rs)
 }
 
 /// SHOW CHILD NODES.
-pub fn show_child_nodes(st: &State, pattern: Option<&PathPattern>) -> ResultSet {
+pub fn show_child_nodes(st: &State, pattern: Option<&PathPattern>) -> Result<ResultSet, Status> {
     let mut rs = ResultSet::text(&["ChildNodes"]);
-    let names: BTreeSet<String> = children(st, pattern).into_iter().map(|(p, _)| p.last().to_string()).collect();
+    let names: BTreeSet<String> = children(st, pattern)?.into_iter().map(|(p, _)| p.last().to_string()).collect();
     for n in names {
         rs.push_text_row(vec![Some(n)]);
     }
-    rs
+    Ok(rs)
 }
 
 /// COUNT NODES pattern LEVEL = n: distinct nodes at level n above or at the matching nodes.
-pub fn count_nodes(st: &State, pattern: &PathPattern, level: usize) -> ResultSet {
-    let found: BTreeSet<Path> = nodes(st).into_keys().filter(|p| pattern.matches(p)).filter_map(|p| prefix(&p, level)).collect();
-    count_result("count(nodes)", found.len())
+pub fn count_nodes(st: &State, pattern: &PathPattern, level: usize) -> Result<ResultSet, Status> {
+    let found: BTreeSet<Path> = nodes(st, None)?.into_keys().filter(|p| pattern.matches(p)).filter_map(|p| prefix(&p, level)).collect();
+    Ok(count_result("count(nodes)", found.len()))
 }
 
 /// SHOW TTL rows: the TTLs that are set, as IoTDB 1.3.3 lists its rules (a database's as
