@@ -385,6 +385,21 @@ fn get_nodes(r: &mut Reader) -> Result<Vec<String>, DecodeError> {
     (0..n).map(|_| r.string()).collect()
 }
 
+/// A TTL setting: a flag, then the TTL if set.
+fn put_ttl(out: &mut Vec<u8>, ttl: Option<i64>) {
+    match ttl {
+        None => out.put_u8(0),
+        Some(t) => {
+            out.put_u8(1);
+            out.put_u64(t as u64);
+        }
+    }
+}
+
+fn get_ttl(r: &mut Reader) -> Result<Option<i64>, DecodeError> {
+    Ok(if r.u8()? != 0 { Some(r.u64()? as i64) } else { None })
+}
+
 fn get_path(r: &mut Reader) -> Result<Path, DecodeError> {
     Path::from_nodes(get_nodes(r)?).map_err(DecodeError)
 }
@@ -540,24 +555,12 @@ impl Mutation {
             Op::SetTtl { database, ttl } => {
                 out.put_u8(TAG_SET_TTL);
                 put_path(out, database.nodes());
-                match ttl {
-                    None => out.put_u8(0),
-                    Some(t) => {
-                        out.put_u8(1);
-                        out.put_u64(*t as u64);
-                    }
-                }
+                put_ttl(out, *ttl);
             }
             Op::SetTtlRule { rule, ttl } => {
                 out.put_u8(TAG_SET_TTL_RULE);
                 put_path(out, rule.nodes());
-                match ttl {
-                    None => out.put_u8(0),
-                    Some(t) => {
-                        out.put_u8(1);
-                        out.put_u64(*t as u64);
-                    }
-                }
+                put_ttl(out, *ttl);
             }
             Op::Stream(s) => {
                 out.put_u8(TAG_STREAM);
@@ -672,13 +675,11 @@ impl Mutation {
             }
             TAG_SET_TTL => {
                 let database = get_path(&mut r)?;
-                let ttl = if r.u8()? != 0 { Some(r.u64()? as i64) } else { None };
-                Op::SetTtl { database, ttl }
+                Op::SetTtl { database, ttl: get_ttl(&mut r)? }
             }
             TAG_SET_TTL_RULE => {
                 let rule = PathPattern::from_nodes(get_nodes(&mut r)?);
-                let ttl = if r.u8()? != 0 { Some(r.u64()? as i64) } else { None };
-                Op::SetTtlRule { rule, ttl }
+                Op::SetTtlRule { rule, ttl: get_ttl(&mut r)? }
             }
             TAG_STREAM => Op::Stream(r.string()?),
             TAG_DROP_MATCHING => {
