@@ -211,7 +211,14 @@ impl PipeManager {
         let compare = |conn: &mut crate::sink::SinkConn| -> Result<Differ, Status> {
             // (A peer of an earlier version has no device-level TTL rules to compare.)
             let rules = conn.caps.ttl_rules;
-            let here: BTreeMap<String, String> = self.engine.describe_schema(&params.source.patterns).into_iter().filter(|(k, _)| rules || !k.starts_with(duet_schema::tree::TTL_RULE_KEY)).collect();
+            // (Nor a database's INF as a setting: it got that as no TTL.)
+            let here: BTreeMap<String, String> = self
+                .engine
+                .describe_schema(&params.source.patterns)
+                .into_iter()
+                .filter(|(k, _)| rules || !k.starts_with(duet_schema::tree::TTL_RULE_KEY))
+                .map(|(k, v)| if rules { (k, v) } else { (k, v.replace("TTL INF (set)", "TTL INF")) })
+                .collect();
             let there: BTreeMap<String, String> = conn.schema(&patterns).map_err(|e| err(StatusCode::PipeError, e))?.into_iter().collect();
             let keys: std::collections::BTreeSet<&String> = here.keys().chain(there.keys()).collect();
             Ok(keys.into_iter().filter(|k| here.get(*k) != there.get(*k)).map(|k| (k.clone(), here.get(k).cloned(), there.get(k).cloned())).collect())

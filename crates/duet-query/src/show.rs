@@ -135,7 +135,8 @@ pub fn count_timeseries(st: &State, pattern: Option<&PathPattern>, filter: Optio
     let found = series(st, pattern, filter)?;
     let Some(level) = level else { return Ok(count_result("count(timeseries)", found.len())) };
     let mut groups: BTreeMap<Path, usize> = BTreeMap::new();
-    for s in found {
+    for (i, s) in found.into_iter().enumerate() {
+        checkpoint_every(i)?;
         if let Some(p) = prefix(&s.def.path, level) {
             *groups.entry(p).or_default() += 1;
         }

@@ -752,7 +752,9 @@ impl Schema {
         let mut out = Vec::new();
         for (p, d) in &self.databases {
             if patterns.iter().any(|pat| pat.matches(p) || pat.may_match_below(p)) {
-                out.push((p.to_string(), format!("database, TTL {}", match d.ttl {
+                // (The setting in force at its path, made as its TTL or as a `**` rule.)
+                let ttl = self.ttl_rules.at_database((p, d.ttl, d.ttl_version));
+                out.push((p.to_string(), format!("database, TTL {}", match ttl {
                     // (INF set is not no TTL: it keeps data a broader rule would expire.)
                     Some(duet_common::mutation::TTL_INF) => "INF (set)".to_string(),
                     Some(t) => t.to_string(),
@@ -1044,6 +1046,22 @@ mod tests {
 
     fn p(s: &str) -> Path {
         Path::parse(s).unwrap()
+    }
+
+    #[test]
+    fn an_unset_made_as_a_rule_unsets_the_database_ttl_at_its_path() {
+        let mut s = Schema::new();
+        let v = |hlc: u64| Version { hlc, origin: InstanceId(1) };
+        s.apply(&Op::CreateDatabase(p("root.sg")), v(1));
+        s.apply(&Op::SetTtl { database: p("root.sg"), ttl: Some(60_000) }, v(2));
+        assert_eq!(s.ttl_of(&p("root.sg.d.s")), Some(60_000));
+        // A replica that had no root.sg yet unset it as a rule, later: no TTL there, for reads
+        // (no other rule is set), SHOW TTL and compactions alike.
+        s.apply(&Op::SetTtlRule { rule: PathPattern::parse("root.sg.**").unwrap(), ttl: None }, v(3));
+        assert_eq!((s.ttl_of(&p("root.sg.d.s")), s.ttl_of(&p("root.sg.s"))), (None, None));
+        assert!(s.ttls_in_force().is_empty());
+        assert_eq!(s.expiry(1_000_000).deletes().count(), 0);
+        assert!(s.describe(&[PathPattern::parse("root.**").unwrap()]).iter().any(|(k, d)| k == "root.sg" && d == "database, TTL INF"));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! `**` rule or database TTL with the longest path. A `**` rule and the database's TTL at the
 //! same path are one setting made two ways (SET TTL takes a database's path as its TTL, and any
 //! other path as a rule; a replica may not have the database yet): the newer decides, an UNSET
-//! included. `INF` ([`TTL_INF`]) is a TTL too: it keeps a device's data where a broader rule
+//! included, for the whole database (the devices at its path too). `INF` ([`TTL_INF`]) is a TTL too: it keeps a device's data where a broader rule
 //! would expire it.
 
 use std::collections::{BTreeMap, HashMap};
@@ -111,9 +111,10 @@ fn finite(ttl: i64) -> Option<i64> {
 }
 
 impl TtlRules {
-    /// Whether no rule has a TTL set (then only databases' TTLs apply, looked up as before).
+    /// Whether no rule has a TTL set and no `**` rule was ever unset (one may stand for a
+    /// database's TTL, unset): then only databases' TTLs apply, looked up as before.
     pub fn is_empty(&self) -> bool {
-        self.set == 0
+        self.set == 0 && self.below.is_empty()
     }
 
     /// How many rules have a TTL set.
@@ -139,28 +140,29 @@ impl TtlRules {
         }
     }
 
-    /// Whether the `**` rule at `prefix` is older than the database TTL at the same path (which
-    /// then decides there instead).
-    fn overridden(&self, prefix: &[String], db: Option<DatabaseTtl<'_>>) -> bool {
-        match (self.below.get(prefix), db) {
-            (Some((_, rv)), Some((p, _, dv))) => p.nodes() == prefix && *rv < dv,
-            _ => false,
+    /// The one setting at a database's path: the newer of its TTL and a `**` rule there.
+    pub(crate) fn at_database(&self, db: DatabaseTtl<'_>) -> Option<i64> {
+        let (p, t, dv) = db;
+        match self.below.get(p.nodes()) {
+            Some((rt, rv)) if *rv > dv => *rt,
+            _ => t,
         }
     }
 
     /// The TTLs in force, in path order: (path, TTL, whether it is a database's, shown as
     /// `path.**`), for SHOW TTL and for comparing replicas.
     pub fn in_force<'a>(&self, databases: impl Iterator<Item = DatabaseTtl<'a>>) -> Vec<(PathPattern, i64, bool)> {
-        let dbs: HashMap<&[String], (Option<i64>, Version)> = databases.map(|(p, t, v)| (p.nodes(), (t, v))).collect();
+        let databases: Vec<DatabaseTtl<'a>> = databases.collect();
+        let db_paths: std::collections::HashSet<&[String]> = databases.iter().map(|(p, ..)| p.nodes()).collect();
         let mut out: Vec<(PathPattern, i64, bool)> = self.devices.iter().filter_map(|(k, (t, _))| Some((rule_pattern(k, false), (*t)?, false))).collect();
-        for (k, (t, v)) in &self.below {
-            if let (Some(t), false) = (t, dbs.get(&k[..]).is_some_and(|(_, dv)| dv > v)) {
+        for (k, (t, _)) in self.below.iter().filter(|(k, _)| !db_paths.contains(&k[..])) {
+            if let Some(t) = t {
                 out.push((rule_pattern(k, true), *t, false));
             }
         }
-        for (k, (t, v)) in &dbs {
-            if let (Some(t), false) = (t, self.below.get(*k).is_some_and(|(_, rv)| rv > v)) {
-                out.push((rule_pattern(k, true), *t, true));
+        for db in &databases {
+            if let Some(t) = self.at_database(*db) {
+                out.push((PathPattern::below(db.0), t, true));
             }
         }
         out.sort_by_key(|e| e.0.to_string());
@@ -180,19 +182,19 @@ impl TtlRules {
             return finite(*t);
         }
         for len in (1..=dev.len()).rev() {
-            let at_db = db.filter(|(p, ..)| p.nodes().len() == len);
-            if len < dev.len() {
-                match self.below.get(&dev[..len]) {
-                    // The newer of the rule and the database's TTL at this path decides here.
-                    Some((t, rv)) if at_db.is_none_or(|(_, _, dv)| *rv > dv) => match t {
-                        Some(t) => return finite(*t),
-                        None => continue,
-                    },
-                    _ => {}
+            match db.filter(|(p, ..)| p.nodes().len() == len) {
+                // The database's path: its one setting reaches the devices at and below it.
+                Some(db) => {
+                    if let Some(t) = self.at_database(db) {
+                        return finite(t);
+                    }
                 }
-            }
-            if let Some((_, Some(t), _)) = at_db {
-                return finite(t);
+                None if len < dev.len() => {
+                    if let Some((Some(t), _)) = self.below.get(&dev[..len]) {
+                        return finite(*t);
+                    }
+                }
+                None => {}
             }
         }
         None
@@ -204,12 +206,12 @@ impl TtlRules {
     /// none where one is INF: a deletion by path pattern cannot leave those devices out. (Reads
     /// still hide every expired point; what such a TTL leaves on disk waits for its rules to change.)
     pub fn expiry<'a>(&self, databases: impl Iterator<Item = DatabaseTtl<'a>>, now: i64) -> Expiry {
+        // (At a database's path, its one setting, whichever way it was made.)
         let databases: Vec<DatabaseTtl<'a>> = databases.collect();
-        let mut set: Vec<(Scope, i64)> = databases.iter().filter_map(|(p, t, _)| Some((Scope::Database(p.nodes().to_vec()), (*t)?))).collect();
+        let db_paths: std::collections::HashSet<&[String]> = databases.iter().map(|(p, ..)| p.nodes()).collect();
+        let mut set: Vec<(Scope, i64)> = databases.iter().filter_map(|db| Some((Scope::Database(db.0.nodes().to_vec()), self.at_database(*db)?))).collect();
         set.extend(self.devices.iter().filter_map(|(k, (t, _))| Some((Scope::Device(k.clone()), (*t)?))));
-        // (Not a rule the database's newer TTL at its path overrides.)
-        let overridden = |k: &[String]| databases.iter().any(|db| self.overridden(k, Some(*db)));
-        set.extend(self.below.iter().filter(|(k, _)| !overridden(k)).filter_map(|(k, (t, _))| Some((Scope::Below(k.clone()), (*t)?))));
+        set.extend(self.below.iter().filter(|(k, _)| !db_paths.contains(&k[..])).filter_map(|(k, (t, _))| Some((Scope::Below(k.clone()), (*t)?))));
         let mut out = Expiry::default();
         for (scope, ttl) in &set {
             let longest = set.iter().filter(|(inner, _)| inner.nested_in(scope)).map(|(_, t)| *t).fold(*ttl, i64::max);
@@ -257,16 +259,16 @@ impl Expiry {
         for (s, start) in series {
             let nodes = s.nodes();
             let dev = &nodes[..nodes.len() - 1];
-            let mut mark = |scope: Scope, cutoff: Option<&i64>| {
-                if cutoff.is_some_and(|c| start < *c) {
-                    needed.insert(scope);
-                }
-            };
-            mark(Scope::Device(dev.to_vec()), self.devices.get(dev));
+            let reached = |cutoff: Option<&i64>| cutoff.is_some_and(|c| start < *c);
+            if reached(self.devices.get(dev)) {
+                needed.insert(Scope::Device(dev.to_vec()));
+            }
             for len in 1..=dev.len() {
-                mark(Scope::Database(dev[..len].to_vec()), self.databases.get(&dev[..len]));
-                if len < dev.len() {
-                    mark(Scope::Below(dev[..len].to_vec()), self.below.get(&dev[..len]));
+                if reached(self.databases.get(&dev[..len])) {
+                    needed.insert(Scope::Database(dev[..len].to_vec()));
+                }
+                if len < dev.len() && reached(self.below.get(&dev[..len])) {
+                    needed.insert(Scope::Below(dev[..len].to_vec()));
                 }
             }
         }
@@ -388,11 +390,20 @@ mod tests {
         assert_eq!(on(&r, Some(86_400), 2), Some(86_400), "the newer decides");
         assert_eq!(on(&r, None, 2), None, "an UNSET of the database's TTL, newer, too");
         assert_eq!(on(&r, Some(86_400), 0), Some(3_600));
+        assert_eq!(r.effective(&nodes("root.sg"), Some((&db, Some(86_400), v(0)))), Some(3_600), "the devices at the database's path too");
         let shown = |r: &TtlRules, dv: u64| r.in_force([(&db, Some(86_400), v(dv))].into_iter());
         assert_eq!(shown(&r, 2), vec![(pat("root.sg.**"), 86_400, true)]);
-        assert_eq!(shown(&r, 0), vec![(pat("root.sg.**"), 3_600, false)]);
-        // The overridden rule deletes nothing of its own.
-        let e = r.expiry([(&db, Some(86_400), v(2))].into_iter(), 100_000);
-        assert_eq!(e.deletes().map(|(p, c)| (p.to_string(), c)).collect::<Vec<_>>(), vec![("root.sg.**".to_string(), 13_600)]);
+        assert_eq!(shown(&r, 0), vec![(pat("root.sg.**"), 3_600, true)]);
+        // One deletion, by the setting in force.
+        let deletes = |r: &TtlRules, dv: u64| r.expiry([(&db, Some(86_400), v(dv))].into_iter(), 100_000).deletes().map(|(p, c)| (p.to_string(), c)).collect::<Vec<_>>();
+        assert_eq!(deletes(&r, 2), vec![("root.sg.**".to_string(), 13_600)]);
+        assert_eq!(deletes(&r, 0), vec![("root.sg.**".to_string(), 96_400)]);
+        // An UNSET through the rule, newer than the database's TTL: no TTL there at all.
+        r.apply(&pat("root.sg.**"), None, v(3));
+        assert!(!r.is_empty(), "reads look at the rules");
+        assert_eq!(on(&r, Some(86_400), 2), None);
+        assert_eq!(r.effective(&nodes("root.sg"), Some((&db, Some(86_400), v(2)))), None);
+        assert!(shown(&r, 2).is_empty());
+        assert!(deletes(&r, 2).is_empty());
     }
 }
