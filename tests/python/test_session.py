@@ -658,6 +658,24 @@ def test_schema_statements_stop_at_the_request_timeout(session, db):
     assert query(session, f"COUNT TIMESERIES {db}.**").rows[0][0] == 20_000
 
 
+def test_device_level_ttl_through_the_client(session, db):
+    # IoTDB 1.3.3's device-level TTL: a device's own rule is more precise than its database's.
+    now = int(datetime.datetime.now().timestamp() * 1000)
+    for dev in ("a", "b"):
+        session.insert_records_of_one_device(f"{db}.{dev}", [now - 7_200_000, now - 1_800_000], [["v"]] * 2, [[T.INT64]] * 2, [[1], [2]])
+    session.execute_non_query_statement(f"SET TTL TO {db}.a 3600000")
+    session.execute_non_query_statement(f"SET TTL TO {db} 60000")
+    assert [len(query(session, f"SELECT v FROM {db}.{d}").rows) for d in ("a", "b")] == [1, 0]
+    assert query(session, f"SHOW TTL ON {db}.**").rows == [[f"{db}.**", "60000"], [f"{db}.a", "3600000"]]
+    assert [r[-1] for r in query(session, f"SHOW DEVICES {db}.**").rows] == ["3600000", "60000"]
+    session.execute_non_query_statement(f"SET TTL TO {db}.b INF")
+    session.execute_non_query_statement(f"UNSET TTL FROM {db}.a")
+    assert [len(query(session, f"SELECT v FROM {db}.{d}").rows) for d in ("a", "b")] == [0, 2]
+    with pytest.raises(StatementExecutionException) as ei:
+        session.execute_non_query_statement(f"SET TTL TO {db}.*.x 1000")
+    assert "700" in str(ei.value) and "root.db.**" in str(ei.value), ei.value
+
+
 def test_empty_query_result(session, db):
     session.insert_record(f"{db}.d", 10, ["v"], [T.INT32], [1])
     res = query(session, f"SELECT v FROM {db}.d WHERE time > 1000")

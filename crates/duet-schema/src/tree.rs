@@ -342,7 +342,7 @@ impl Schema {
                 if ttl.is_some_and(|t| t <= 0) {
                     return Err(Status::new(StatusCode::IllegalParameter, "TTL must be positive"));
                 }
-                self.check_ttl_room(ttl.is_some() && d.ttl.is_none())
+                self.check_ttl_room(ttl.is_some() && self.ttl_rules.at_database((database, d.ttl, d.ttl_version)).is_none())
             }
             Op::SetTtlRule { rule, ttl } => {
                 if crate::ttl::rule_key(rule).is_none() {
@@ -360,8 +360,12 @@ impl Schema {
 
     /// Refuses a new TTL past the most there may be (IoTDB's OVERSIZE_TTL).
     fn check_ttl_room(&self, new: bool) -> Result<(), Status> {
-        let set = self.ttl_rules.count_set() + self.databases.values().filter(|d| d.ttl.is_some()).count();
-        if new && set >= crate::ttl::TTL_RULE_CAPACITY {
+        if !new {
+            return Ok(());
+        }
+        // (A database's TTL and a `**` rule at its path are one setting.)
+        let set = self.ttls_in_force().len();
+        if set >= crate::ttl::TTL_RULE_CAPACITY {
             return Err(Status::new(StatusCode::OversizeTtl, format!("{set} TTLs are set, the most there may be ({}): unset one first", crate::ttl::TTL_RULE_CAPACITY)));
         }
         Ok(())
