@@ -869,6 +869,23 @@ def test_show_cluster(session):
     assert len({r["NodeID"] for r in rows}) == 2, "node ids must differ"
 
 
+def test_show_datanodes_and_confignodes_match_show_cluster(session, db):
+    cluster = {r["NodeType"]: r for r in query(session, "SHOW CLUSTER").dicts()}
+    cn = query(session, "SHOW CONFIGNODES")
+    assert cn.columns == ["NodeID", "Status", "InternalAddress", "InternalPort", "Role"]
+    [c] = cn.dicts()
+    assert (c["NodeID"], c["Status"], c["InternalAddress"], c["InternalPort"], c["Role"]) == (
+        cluster["ConfigNode"]["NodeID"], "Running", cluster["ConfigNode"]["InternalAddress"], cluster["ConfigNode"]["InternalPort"], "Leader")
+    dn = query(session, "SHOW DATANODES")
+    assert dn.columns == ["NodeID", "Status", "RpcAddress", "RpcPort", "DataRegionNum", "SchemaRegionNum"]
+    [d] = dn.dicts()
+    details = {r["NodeType"]: r for r in query(session, "SHOW CLUSTER DETAILS").dicts()}["DataNode"]
+    assert (d["NodeID"], d["Status"], d["RpcAddress"], d["RpcPort"]) == (cluster["DataNode"]["NodeID"], "Running", details["RpcAddress"], details["RpcPort"])
+    # Each database is one data and one schema region here.
+    databases = len(query(session, "SHOW DATABASES").rows)
+    assert databases >= 1 and d["DataRegionNum"] == d["SchemaRegionNum"] == databases
+
+
 def test_execute_statement_dbapi_path(session, db):
     """execute_statement (executeStatementV2) returns a data set for queries and None otherwise."""
     assert session.execute_statement(f"CREATE TIMESERIES {db}.d.v WITH DATATYPE=INT64, ENCODING=PLAIN") is None

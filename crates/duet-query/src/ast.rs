@@ -474,6 +474,8 @@ pub enum Statement {
     AuthUnsupported(String),
     /// SHOW CLUSTER [DETAILS].
     ShowCluster(bool),
+    /// SHOW DATANODES (true) or SHOW CONFIGNODES (false).
+    ShowNodes(bool),
     /// SET TTL TO path ttl: a database, a device or `path.**` (IoTDB 1.3.3's rules), with a TTL
     /// in milliseconds (`INF`: [`duet_common::mutation::TTL_INF`]).
     SetTtl(PathPattern, i64),

@@ -21,6 +21,11 @@ pub trait ServerInfo {
     fn build_info(&self) -> String;
     /// SHOW CLUSTER [DETAILS] rows.
     fn cluster(&self, details: bool) -> ResultSet;
+    /// SHOW DATANODES (`data`) or SHOW CONFIGNODES rows, given how many databases there are
+    /// (each is one data and one schema region here).
+    fn nodes(&self, _data: bool, _databases: usize) -> ResultSet {
+        ResultSet::default()
+    }
     /// SHOW VARIABLES: (variable, value) of the instance's settings.
     fn variables(&self) -> Vec<(String, String)>;
     /// The users, for LIST USER.
@@ -218,6 +223,7 @@ fn run(ctx: &Context, stmt: Statement) -> Result<Output, Status> {
             Ok(Output::Rows(rs))
         }
         Statement::ShowCluster(details) => Ok(Output::Rows(ctx.server.cluster(details))),
+        Statement::ShowNodes(data) => Ok(Output::Rows(ctx.server.nodes(data, e.state().schema.databases().count()))),
         Statement::ShowVariables => {
             let mut rs = ResultSet::text(&["Variable", "Value"]);
             for (k, v) in ctx.server.variables() {

@@ -955,6 +955,12 @@ impl<'a> Parser<'a> {
         if self.eat_kw("CLUSTER") {
             return Ok(Statement::ShowCluster(self.eat_kw("DETAILS")));
         }
+        if self.eat_kw("DATANODES") {
+            return Ok(Statement::ShowNodes(true));
+        }
+        if self.eat_kw("CONFIGNODES") {
+            return Ok(Statement::ShowNodes(false));
+        }
         if self.eat_kw("TTL") {
             if self.eat_kw("ON") {
                 return Ok(Statement::ShowTtl(Some(self.pattern()?)));
@@ -965,7 +971,7 @@ impl<'a> Parser<'a> {
             self.expect_kw("TTL")?;
             return Ok(Statement::ShowTtl(None));
         }
-        Err(self.expected("DATABASES, TIMESERIES, DEVICES, CHILD PATHS, CHILD NODES, VERSION, VARIABLES, CLUSTER, TTL, PIPES, PIPE, QUERIES or CONTINUOUS QUERIES"))
+        Err(self.expected("DATABASES, TIMESERIES, DEVICES, CHILD PATHS, CHILD NODES, VERSION, VARIABLES, CLUSTER, DATANODES, CONFIGNODES, TTL, PIPES, PIPE, QUERIES or CONTINUOUS QUERIES"))
     }
 
     fn count(&mut self) -> Result<Statement, Status> {
@@ -1840,6 +1846,8 @@ mod tests {
         assert!(q.select.desc && q.select.limit == Some(5) && q.select.offset == 2);
         assert!(matches!(parse("DELETE FROM root.db.d.s WHERE time < 5").unwrap(), Statement::Delete { .. }));
         assert!(matches!(parse("show cluster details").unwrap(), Statement::ShowCluster(true)));
+        assert!(matches!(parse("SHOW DATANODES").unwrap(), Statement::ShowNodes(true)));
+        assert!(matches!(parse("show confignodes").unwrap(), Statement::ShowNodes(false)));
     }
 
     #[test]

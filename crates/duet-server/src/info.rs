@@ -81,6 +81,25 @@ impl ServerInfo for Info {
         rs
     }
 
+    fn nodes(&self, data: bool, databases: usize) -> ResultSet {
+        let c = &self.config;
+        // IoTDB's columns; the ConfigNode of one instance leads itself.
+        let (columns, types, row): (&[&str], Vec<DataType>, Vec<Option<Value>>) = if data {
+            (
+                &["NodeID", "Status", "RpcAddress", "RpcPort", "DataRegionNum", "SchemaRegionNum"],
+                vec![DataType::Int32, DataType::Text, DataType::Text, DataType::Int32, DataType::Int32, DataType::Int32],
+                vec![Some(Value::I32(1)), text("Running"), text(c.rpc_address.clone()), Some(Value::I32(c.rpc_port as i32)), Some(Value::I32(databases as i32)), Some(Value::I32(databases as i32))],
+            )
+        } else {
+            (
+                &["NodeID", "Status", "InternalAddress", "InternalPort", "Role"],
+                vec![DataType::Int32, DataType::Text, DataType::Text, DataType::Int32, DataType::Text],
+                vec![Some(Value::I32(0)), text("Running"), text(c.cn_internal_address.clone()), Some(Value::I32(c.cn_internal_port as i32)), text("Leader")],
+            )
+        };
+        ResultSet { columns: columns.iter().map(|s| s.to_string()).collect(), types, ignore_time: true, times: vec![0], cols: row.into_iter().map(|v| vec![v]).collect() }
+    }
+
     fn variables(&self) -> Vec<(String, String)> {
         let c = &self.config;
         let wal = match c.wal_mode {
