@@ -39,6 +39,10 @@ impl Precision {
             Precision::Ns => 1_000_000_000,
         }
     }
+    /// Units per millisecond (TTLs are given in milliseconds whatever the precision).
+    pub fn per_ms(self) -> i64 {
+        self.per_second() / 1000
+    }
     /// The current time in this precision.
     pub fn now(self) -> i64 {
         let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();

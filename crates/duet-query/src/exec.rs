@@ -176,7 +176,7 @@ fn run(ctx: &Context, stmt: Statement) -> Result<Output, Status> {
         Statement::AlterTimeseries(path, change) => done(e.write(Op::AlterSeries { path, change })),
         Statement::SetTtl(target, ttl) => {
             // Milliseconds whatever the timestamp precision, as in IoTDB.
-            let per_ms = e.precision().per_second() / 1000;
+            let per_ms = e.precision().per_ms();
             let units = match ttl {
                 TTL_INF => TTL_INF,
                 t => t.checked_mul(per_ms).filter(|u| *u != TTL_INF).ok_or_else(|| {
@@ -278,7 +278,7 @@ fn run(ctx: &Context, stmt: Statement) -> Result<Output, Status> {
             show::show_timeseries(&e.state(), pattern.as_ref(), filter.as_ref(), limit, offset).map(Output::Rows)
         }
         Statement::ShowDevices { pattern, with_database, contains, limit, offset } => {
-            show::show_devices(&e.state(), pattern.as_ref(), with_database, contains.as_deref(), limit, offset, e.precision().per_second() / 1000).map(Output::Rows)
+            show::show_devices(&e.state(), pattern.as_ref(), with_database, contains.as_deref(), limit, offset, e.precision().per_ms()).map(Output::Rows)
         }
         Statement::CountTimeseries { pattern, filter, level } => {
             show::count_timeseries(&e.state(), pattern.as_ref(), filter.as_ref(), level).map(Output::Rows)

@@ -267,7 +267,7 @@ pub fn count_nodes(st: &State, pattern: &PathPattern, level: usize) -> Result<Re
 /// SHOW TTL rows: the TTLs that are set, as IoTDB 1.3.3 lists its rules (a database's as
 /// `root.db.**`), in path order; ON a pattern, those whose path it contains.
 pub fn show_ttl(e: &Engine, pattern: Option<&PathPattern>) -> ResultSet {
-    let per_ms = e.precision().per_second() / 1000;
+    let per_ms = e.precision().per_ms();
     let st = e.state();
     let mut rs = ResultSet::text(&["Device", "TTL(ms)"]);
     for (path, ttl, _) in st.schema.ttls_in_force() {

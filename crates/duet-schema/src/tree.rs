@@ -213,17 +213,23 @@ impl Schema {
 
     /// The TTL (timestamp units) the points of `series` live by; None: they never expire.
     pub fn ttl_of(&self, series: &Path) -> Option<i64> {
-        let db = self.database_of(series).and_then(|p| self.databases.get(p).map(|d| (p, d.ttl, d.ttl_version)));
-        if self.ttl_rules.is_empty() {
-            return db.and_then(|(_, t, _)| t).filter(|t| *t != duet_common::mutation::TTL_INF);
-        }
         let nodes = series.nodes();
-        self.ttl_rules.effective(&nodes[..nodes.len() - 1], db)
+        self.ttl_at(series, &nodes[..nodes.len() - 1])
     }
 
     /// The TTL the series of device `device` live by (for SHOW DEVICES).
     pub fn ttl_of_device(&self, device: &Path) -> Option<i64> {
-        self.ttl_of(&device.child("_"))
+        self.ttl_at(device, device.nodes())
+    }
+
+    /// The TTL of device `dev`, whose database is that of `within` (the device or one of its
+    /// series: no path is built for the lookup).
+    fn ttl_at(&self, within: &Path, dev: &[String]) -> Option<i64> {
+        let db = self.database_of(within).and_then(|p| self.databases.get(p).map(|d| (p, d.ttl, d.ttl_version)));
+        if self.ttl_rules.is_empty() {
+            return db.and_then(|(_, t, _)| t).filter(|t| *t != duet_common::mutation::TTL_INF);
+        }
+        self.ttl_rules.effective(dev, db)
     }
 
     /// What a compaction at `now` logs as expired ([`crate::ttl::TtlRules::expiry`]).

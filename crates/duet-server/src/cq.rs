@@ -167,7 +167,7 @@ impl Cqs {
             (None, Some(g)) => duration(&g.interval, tc.precision)?,
             (None, None) => return Err(err(StatusCode::SemanticError, format!("continuous query {}: RESAMPLE EVERY is needed without GROUP BY time", spec.id))),
         };
-        let min = MIN_EVERY_MS * tc.precision.per_second() / 1000;
+        let min = MIN_EVERY_MS * tc.precision.per_ms();
         if every < min {
             return Err(err(StatusCode::SemanticError, format!("continuous query {}: EVERY must be at least {MIN_EVERY_MS} ms", spec.id)));
         }
@@ -219,7 +219,7 @@ impl Cqs {
     }
 
     fn run(&self) {
-        let per_ms = (self.engine.precision().per_second() / 1000).max(1);
+        let per_ms = self.engine.precision().per_ms();
         let mut cqs = self.cqs.lock().unwrap_or_else(|p| p.into_inner());
         while !self.stop.load(Ordering::Acquire) {
             let now = self.engine.now();
